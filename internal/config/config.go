@@ -1,0 +1,318 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// APIVersion and Kind identify an apimdev config file.
+const (
+	APIVersion = "apimdev.io/v1alpha1"
+	Kind       = "Config"
+)
+
+// Defaults.
+const (
+	DefaultImage       = "mcr.microsoft.com/azure-api-management/gateway:v2"
+	DefaultCluster     = "apimdev"
+	DefaultNamespace   = "apim-gateway"
+	DefaultHTTPPort    = 8080
+	DefaultHTTPSPort   = 8443
+	DefaultFile        = "apimdev.yaml"
+	DefaultProbePath   = "/status-0123456789abcdef"
+	DefaultGatewayName = "apimdev-gw"
+)
+
+// Config is the whole of what apimdev needs to know. Field names are the YAML
+// keys; every field can be overridden by a flag and an APIMDEV_* variable.
+type Config struct {
+	APIVersion string  `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string  `yaml:"kind" json:"kind"`
+	Gateway    Gateway `yaml:"gateway" json:"gateway"`
+	Cluster    Cluster `yaml:"cluster" json:"cluster"`
+	Forward    Forward `yaml:"forward" json:"forward"`
+	Smoke      Smoke   `yaml:"smoke" json:"smoke"`
+	Output     string  `yaml:"output,omitempty" json:"output,omitempty"`
+}
+
+// Gateway describes the self-hosted gateway, as the Azure portal names it.
+type Gateway struct {
+	// Name is the gateway resource's name; objects are named after it.
+	Name string `yaml:"name" json:"name"`
+	// Endpoint is config.service.endpoint: <apim>.configuration.azure-api.net.
+	Endpoint  string `yaml:"endpoint" json:"endpoint"`
+	Image     string `yaml:"image" json:"image"`
+	Namespace string `yaml:"namespace" json:"namespace"`
+	// TokenFile names where the token is read from ("-" is stdin). The token
+	// itself never goes in this file.
+	TokenFile string `yaml:"tokenFile,omitempty" json:"tokenFile,omitempty"`
+	// ProbePath is the health path; older portal YAML used
+	// /internal-status-0123456789abcdef.
+	ProbePath string `yaml:"probePath,omitempty" json:"probePath,omitempty"`
+}
+
+// Cluster describes the local kind cluster.
+type Cluster struct {
+	Name      string `yaml:"name" json:"name"`
+	NodeImage string `yaml:"nodeImage,omitempty" json:"nodeImage,omitempty"`
+	// Kubeconfig is the tool's own kubeconfig file for this cluster; empty
+	// means a file under apimdev's state directory, never ~/.kube/config.
+	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+}
+
+// Forward is the local side of the port-forward.
+type Forward struct {
+	HTTPPort  int `yaml:"httpPort" json:"httpPort"`
+	HTTPSPort int `yaml:"httpsPort" json:"httpsPort"`
+}
+
+// Smoke points at the smoke-call spec.
+type Smoke struct {
+	File string `yaml:"file,omitempty" json:"file,omitempty"`
+}
+
+// Default returns a Config with every default filled in.
+func Default() Config {
+	return Config{
+		APIVersion: APIVersion,
+		Kind:       Kind,
+		Gateway:    Gateway{Name: DefaultGatewayName, Image: DefaultImage, Namespace: DefaultNamespace, ProbePath: DefaultProbePath},
+		Cluster:    Cluster{Name: DefaultCluster},
+		Forward:    Forward{HTTPPort: DefaultHTTPPort, HTTPSPort: DefaultHTTPSPort},
+		Output:     "text",
+	}
+}
+
+// DecodeError is a problem in the config file, with the line it is on.
+type DecodeError struct {
+	File    string
+	Line    int
+	Problem string
+}
+
+func (e *DecodeError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s line %d: %s", e.File, e.Line, e.Problem)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Problem)
+}
+
+var unknownFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+var lineRE = regexp.MustCompile(`line (\d+): (.*)`)
+
+// sections maps a Go type to its YAML path and known keys, for error messages.
+var sections = map[string]struct {
+	path string
+	keys []string
+}{
+	"Config":  {"the top level", []string{"apiVersion", "kind", "gateway", "cluster", "forward", "smoke", "output"}},
+	"Gateway": {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath"}},
+	"Cluster": {"cluster", []string{"name", "nodeImage", "kubeconfig"}},
+	"Forward": {"forward", []string{"httpPort", "httpsPort"}},
+	"Smoke":   {"smoke", []string{"file"}},
+}
+
+// Decode reads a config file strictly onto base: an unknown field is an error
+// naming the field, its line and the closest known field; apiVersion and kind
+// must match. All decode errors are returned together.
+func Decode(name string, r io.Reader, base Config) (Config, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return base, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if strings.Contains(string(data), "\t") {
+		// yaml reports tabs cryptically; say it plainly.
+		for i, l := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(strings.TrimLeft(l, " "), "\t") {
+				return base, &DecodeError{File: name, Line: i + 1, Problem: "indentation uses a tab; YAML needs spaces"}
+			}
+		}
+	}
+	var head struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+	}
+	if err := yaml.Unmarshal(data, &head); err != nil {
+		return base, decodeErrors(name, err)
+	}
+	var errs []error
+	if head.APIVersion != APIVersion {
+		errs = append(errs, &DecodeError{File: name, Problem: fmt.Sprintf("apiVersion is %q, expected %q", head.APIVersion, APIVersion)})
+	}
+	if head.Kind != Kind {
+		errs = append(errs, &DecodeError{File: name, Problem: fmt.Sprintf("kind is %q, expected %q", head.Kind, Kind)})
+	}
+	cfg := base
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		errs = append(errs, decodeErrors(name, err))
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func decodeErrors(name string, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return &DecodeError{File: name, Line: n, Problem: m[2]}
+		}
+		return &DecodeError{File: name, Problem: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	var out []error
+	for _, msg := range te.Errors {
+		if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			sec := sections[m[3]]
+			p := fmt.Sprintf("unknown field %q in %s", m[2], sec.path)
+			if s := closest(m[2], sec.keys); s != "" {
+				p += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				p += fmt.Sprintf(" (known fields: %s)", strings.Join(sec.keys, ", "))
+			}
+			out = append(out, &DecodeError{File: name, Line: n, Problem: p})
+			continue
+		}
+		if m := lineRE.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			out = append(out, &DecodeError{File: name, Line: n, Problem: strings.ReplaceAll(m[2], "!!", "")})
+			continue
+		}
+		out = append(out, &DecodeError{File: name, Problem: msg})
+	}
+	return errors.Join(out...)
+}
+
+// closest returns the known key nearest to k, if it is near enough to be a typo.
+func closest(k string, keys []string) string {
+	best, bestD := "", 3
+	for _, c := range keys {
+		if d := distance(strings.ToLower(k), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// LoadFile decodes path onto the defaults. A missing file is not an error when
+// optional is true (the default ./apimdev.yaml need not exist).
+func LoadFile(path string, optional bool) (Config, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if optional && errors.Is(err, os.ErrNotExist) {
+			return Default(), false, nil
+		}
+		return Default(), false, fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	cfg, err := Decode(path, f, Default())
+	return cfg, true, err
+}
+
+// EnvVars lists the APIMDEV_* variables and the field each one sets.
+var EnvVars = map[string]string{
+	"APIMDEV_NAME":         "gateway.name",
+	"APIMDEV_ENDPOINT":     "gateway.endpoint",
+	"APIMDEV_IMAGE":        "gateway.image",
+	"APIMDEV_NAMESPACE":    "gateway.namespace",
+	"APIMDEV_TOKEN_FILE":   "gateway.tokenFile",
+	"APIMDEV_PROBE_PATH":   "gateway.probePath",
+	"APIMDEV_CLUSTER_NAME": "cluster.name",
+	"APIMDEV_NODE_IMAGE":   "cluster.nodeImage",
+	"APIMDEV_KUBECONFIG":   "cluster.kubeconfig",
+	"APIMDEV_HTTP_PORT":    "forward.httpPort",
+	"APIMDEV_HTTPS_PORT":   "forward.httpsPort",
+	"APIMDEV_SMOKE_FILE":   "smoke.file",
+	"APIMDEV_OUTPUT":       "output",
+}
+
+// Set assigns one field by its YAML path. Flags and the environment both use it.
+func (c *Config) Set(field, value string) error {
+	port := func(dst *int) error {
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a port number", field, value)
+		}
+		*dst = n
+		return nil
+	}
+	switch field {
+	case "gateway.name":
+		c.Gateway.Name = value
+	case "gateway.endpoint":
+		c.Gateway.Endpoint = value
+	case "gateway.image":
+		c.Gateway.Image = value
+	case "gateway.namespace":
+		c.Gateway.Namespace = value
+	case "gateway.tokenFile":
+		c.Gateway.TokenFile = value
+	case "gateway.probePath":
+		c.Gateway.ProbePath = value
+	case "cluster.name":
+		c.Cluster.Name = value
+	case "cluster.nodeImage":
+		c.Cluster.NodeImage = value
+	case "cluster.kubeconfig":
+		c.Cluster.Kubeconfig = value
+	case "forward.httpPort":
+		return port(&c.Forward.HTTPPort)
+	case "forward.httpsPort":
+		return port(&c.Forward.HTTPSPort)
+	case "smoke.file":
+		c.Smoke.File = value
+	case "output":
+		c.Output = value
+	default:
+		return fmt.Errorf("unknown config field %q", field)
+	}
+	return nil
+}
+
+// ApplyEnv sets every field whose APIMDEV_* variable is set and non-empty.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	names := make([]string, 0, len(EnvVars))
+	for n := range EnvVars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, n := range names {
+		if v := getenv(n); v != "" {
+			if err := c.Set(EnvVars[n], v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", n, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

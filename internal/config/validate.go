@@ -1,0 +1,217 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/apimdev/apimdev/internal/token"
+)
+
+// Problem is one thing wrong with the configuration, and how to fix it.
+type Problem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+func (p Problem) Error() string { return p.Field + ": " + p.Message }
+
+// Hint is the fix.
+func (p Problem) Hint() string { return p.Fix }
+
+// Problems is every validation failure found, in field order.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, 0, len(ps)+1)
+	lines = append(lines, fmt.Sprintf("the configuration has %d problem(s):", len(ps)))
+	for _, p := range ps {
+		l := "  - " + p.Error()
+		if p.Fix != "" {
+			l += "\n    fix: " + p.Fix
+		}
+		lines = append(lines, l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+var (
+	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	kindName   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+	hostLabel  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$`)
+	imageRef   = regexp.MustCompile(`^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*(@sha256:[a-f0-9]{64})?$`)
+	longSuffix = "-instance-discovery"
+)
+
+// Validate checks everything that can be checked without touching the
+// machine, and returns all problems at once (nil when there are none).
+func (c Config) Validate() error {
+	var ps Problems
+	add := func(field, msg, fix string) { ps = append(ps, Problem{field, msg, fix}) }
+
+	g := c.Gateway
+	switch {
+	case g.Name == "":
+		add("gateway.name", "is empty", "set --name (or gateway.name) to the gateway's name in the Azure portal, e.g. --name contoso-gw")
+	case !dnsLabel.MatchString(g.Name) || len(g.Name)+len(longSuffix) > 63:
+		add("gateway.name", fmt.Sprintf("%q is not usable as a Kubernetes name (lower-case letters, digits and '-', at most %d characters)", g.Name, 63-len(longSuffix)),
+			"use the gateway's name in lower case, e.g. --name "+suggestName(g.Name))
+	}
+	if msg := endpointProblem(g.Endpoint); msg != "" {
+		add("gateway.endpoint", msg, "set --endpoint to the config.service.endpoint value from the portal's Deployment tab, e.g. --endpoint contoso.configuration.azure-api.net")
+	}
+	if g.Image == "" || !imageRef.MatchString(g.Image) {
+		add("gateway.image", fmt.Sprintf("%q is not an image reference", g.Image), "use e.g. --image "+DefaultImage)
+	}
+	switch {
+	case !dnsLabel.MatchString(g.Namespace):
+		add("gateway.namespace", fmt.Sprintf("%q is not a valid namespace name", g.Namespace), "use e.g. --namespace "+DefaultNamespace)
+	case g.Namespace == "kube-system" || g.Namespace == "kube-public" || g.Namespace == "kube-node-lease":
+		add("gateway.namespace", fmt.Sprintf("%q belongs to Kubernetes itself", g.Namespace), "give the gateway a dedicated namespace, e.g. --namespace "+DefaultNamespace)
+	}
+	if !strings.HasPrefix(g.ProbePath, "/") {
+		add("gateway.probePath", fmt.Sprintf("%q must start with '/'", g.ProbePath), "use "+DefaultProbePath)
+	}
+	if c.Cluster.Name == "" || !kindName.MatchString(c.Cluster.Name) || len(c.Cluster.Name) > 50 {
+		add("cluster.name", fmt.Sprintf("%q is not a valid kind cluster name (lower-case letters, digits, '-' and '.')", c.Cluster.Name), "use e.g. --cluster-name "+DefaultCluster)
+	}
+	for _, p := range []struct {
+		field, flag string
+		n, example  int
+	}{{"forward.httpPort", "--http-port", c.Forward.HTTPPort, DefaultHTTPPort}, {"forward.httpsPort", "--https-port", c.Forward.HTTPSPort, DefaultHTTPSPort}} {
+		if p.n < 1 || p.n > 65535 {
+			add(p.field, fmt.Sprintf("%d is not a TCP port", p.n), fmt.Sprintf("use a port from 1024 to 65535, e.g. %s %d", p.flag, p.example))
+		}
+	}
+	if c.Forward.HTTPPort == c.Forward.HTTPSPort {
+		add("forward.httpsPort", fmt.Sprintf("is the same as forward.httpPort (%d)", c.Forward.HTTPPort), "give HTTP and HTTPS different local ports, e.g. --http-port 8080 --https-port 8443")
+	}
+	switch c.Output {
+	case "text", "json", "yaml":
+	default:
+		add("output", fmt.Sprintf("%q is not an output format", c.Output), "use -o text or -o json")
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps
+}
+
+func suggestName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if out == "" {
+		return DefaultGatewayName
+	}
+	if len(out) > 63-len(longSuffix) {
+		out = strings.Trim(out[:63-len(longSuffix)], "-")
+	}
+	return out
+}
+
+// EndpointHost strips an optional https:// scheme and a trailing slash.
+func EndpointHost(e string) string {
+	e = strings.TrimSpace(e)
+	e = strings.TrimPrefix(e, "https://")
+	return strings.TrimSuffix(e, "/")
+}
+
+func endpointProblem(e string) string {
+	if strings.TrimSpace(e) == "" {
+		return "is empty"
+	}
+	if strings.HasPrefix(e, "http://") {
+		return "uses http://; the gateway reaches its configuration endpoint over HTTPS only"
+	}
+	h := EndpointHost(e)
+	if strings.ContainsAny(h, " /?#@&") {
+		return fmt.Sprintf("%q does not look like a host name (it contains a path, query or spaces)", e)
+	}
+	host, port := h, ""
+	if hh, p, err := net.SplitHostPort(h); err == nil {
+		host, port = hh, p
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("%q has an invalid port", e)
+		}
+	}
+	if !strings.Contains(host, ".") {
+		return fmt.Sprintf("%q does not look like a host name (no domain)", e)
+	}
+	for _, l := range strings.Split(host, ".") {
+		if !hostLabel.MatchString(l) || len(l) > 63 {
+			return fmt.Sprintf("%q does not look like a host name", e)
+		}
+	}
+	return ""
+}
+
+// TokenSource says where LoadToken found the token, for messages.
+type TokenSource string
+
+// LoadToken reads the token from the configured file ("-" is stdin) or from
+// APIMDEV_TOKEN. It never takes a token from a flag value. Quotes, white space
+// and the GatewayKey prefix are cleaned off.
+func LoadToken(c Config, getenv func(string) string, stdin io.Reader) (token.Token, TokenSource, error) {
+	var raw string
+	var src TokenSource
+	switch {
+	case c.Gateway.TokenFile == "-":
+		b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
+		if err != nil {
+			return token.Token{}, "", fmt.Errorf("reading the token from stdin: %w", err)
+		}
+		raw, src = string(b), "stdin"
+	case c.Gateway.TokenFile != "":
+		b, err := os.ReadFile(expandHome(c.Gateway.TokenFile))
+		if err != nil {
+			return token.Token{}, "", &Problem{Field: "gateway.tokenFile", Message: fmt.Sprintf("cannot read %s: %v", c.Gateway.TokenFile, unwrapPath(err)), Fix: "save the token from the portal's Deployment tab to that file, or pass --token-file with the right path"}
+		}
+		raw, src = string(b), TokenSource("file "+c.Gateway.TokenFile)
+	case getenv("APIMDEV_TOKEN") != "":
+		raw, src = getenv("APIMDEV_TOKEN"), "APIMDEV_TOKEN"
+	default:
+		return token.Token{}, "", &Problem{Field: "token", Message: "no gateway token given", Fix: "pass --token-file FILE (or --token-file - to read stdin) or set APIMDEV_TOKEN; tokens are never accepted as a flag value so they stay out of your shell history and the process list"}
+	}
+	t, err := token.Parse(raw)
+	if err != nil {
+		var pe *token.ParseError
+		if errors.As(err, &pe) {
+			return token.Token{}, src, &Problem{Field: "token (from " + string(src) + ")", Message: pe.Problem, Fix: pe.Fix}
+		}
+		return token.Token{}, src, err
+	}
+	return t, src, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func expandHome(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if h, err := os.UserHomeDir(); err == nil {
+			return h + p[1:]
+		}
+	}
+	return p
+}
