@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/token"
+)
+
+// FieldManager is the server-side apply field manager, named after the tool.
+const FieldManager = "apimdev"
+
+// Labels apimdev puts on everything it manages.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelProfile   = "apimdev.io/profile"
+	ManagedBy      = "apimdev"
+)
+
+// Ports of the gateway container and of its Services, as the portal YAML has them.
+const (
+	ContainerHTTP  = 8080
+	ContainerHTTPS = 8081
+	ServiceHTTP    = 80
+	ServiceHTTPS   = 443
+	RateLimitPort  = 4290
+	HeartbeatPort  = 4291
+)
+
+// Profile is everything that decides the gateway's objects. The dev profile is
+// what the Azure portal generates; later profiles change fields, never names,
+// so moving between profiles is an in-place upgrade.
+type Profile struct {
+	Name      string // "dev"
+	Gateway   string
+	Namespace string
+	Endpoint  string
+	Image     string
+	ProbePath string
+	Replicas  int32
+}
+
+// Dev is the portal's deployment: one replica, no requests, the floating tag.
+func Dev(c config.Config) Profile {
+	return Profile{
+		Name:      "dev",
+		Gateway:   c.Gateway.Name,
+		Namespace: c.Gateway.Namespace,
+		Endpoint:  config.EndpointHost(c.Gateway.Endpoint),
+		Image:     c.Gateway.Image,
+		ProbePath: c.Gateway.ProbePath,
+		Replicas:  1,
+	}
+}
+
+// Names of the objects, derived from the gateway name as the portal does.
+func (p Profile) SecretName() string       { return p.Gateway + "-token" }
+func (p Profile) ConfigMapName() string    { return p.Gateway + "-env" }
+func (p Profile) DeploymentName() string   { return p.Gateway }
+func (p Profile) LiveService() string      { return p.Gateway + "-live-traffic" }
+func (p Profile) DiscoveryService() string { return p.Gateway + "-instance-discovery" }
+
+// Selector is the pod selector; it never changes between profiles because a
+// Deployment's selector is immutable.
+func (p Profile) Selector() map[string]string { return map[string]string{"app": p.Gateway} }
+
+func (p Profile) meta(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: p.Namespace,
+		Labels:    map[string]string{"app": p.Gateway, LabelManagedBy: ManagedBy, LabelProfile: p.Name},
+	}
+}
+
+// Objects renders the profile. With a zero token (render), the Secret holds a
+// readable placeholder in stringData; otherwise data.value is the real
+// "GatewayKey <token>", and that Secret is the only place it ever goes.
+func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
+	ns := &corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: p.Namespace, Labels: map[string]string{LabelManagedBy: ManagedBy}},
+	}
+	secret := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: p.meta(p.SecretName()),
+		Type:       corev1.SecretTypeOpaque,
+	}
+	if redact {
+		secret.StringData = map[string]string{"value": tok.Redacted()}
+	} else {
+		secret.Data = map[string][]byte{"value": []byte(tok.SecretValue())}
+	}
+	cm := &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: p.meta(p.ConfigMapName()),
+		Data: map[string]string{
+			"config.service.endpoint": p.Endpoint,
+			"neighborhood.host":       p.DiscoveryService(),
+			// The portal writes "Azure Portal" here; this deployment was made by
+			// apimdev, and the setting is only telemetry, so say so truthfully.
+			"runtime.deployment.artifact.source":   "apimdev",
+			"runtime.deployment.mechanism":         "YAML",
+			"runtime.deployment.orchestrator.type": "Kubernetes",
+		},
+	}
+	return []runtime.Object{ns, secret, cm, p.deployment(), p.liveService(), p.discoveryService()}
+}
+
+func (p Profile) deployment() *appsv1.Deployment {
+	podLabels := p.Selector()
+	podLabels[LabelManagedBy] = ManagedBy
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: p.meta(p.DeploymentName()),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(p.Replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: p.Selector()},
+			Strategy: appsv1.DeploymentStrategy{
+				Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{
+					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+					MaxSurge:       ptr.To(intstr.FromString("25%")),
+				},
+			},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptr.To[int64](60),
+					Containers: []corev1.Container{{
+						Name:  p.Gateway,
+						Image: p.Image,
+						// A floating tag such as v2 would otherwise be pulled on every
+						// start; IfNotPresent lets a node use the image apimdev loaded.
+						ImagePullPolicy: corev1.PullIfNotPresent,
+						Ports: []corev1.ContainerPort{
+							{Name: "http", ContainerPort: ContainerHTTP, Protocol: corev1.ProtocolTCP},
+							{Name: "https", ContainerPort: ContainerHTTPS, Protocol: corev1.ProtocolTCP},
+							{Name: "rate-limit-dc", ContainerPort: RateLimitPort, Protocol: corev1.ProtocolUDP},
+							{Name: "dc-heartbeat", ContainerPort: HeartbeatPort, Protocol: corev1.ProtocolUDP},
+						},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+								Path: p.ProbePath, Port: intstr.FromString("http"), Scheme: corev1.URISchemeHTTP,
+							}},
+							InitialDelaySeconds: 0, TimeoutSeconds: 1, PeriodSeconds: 5, SuccessThreshold: 1, FailureThreshold: 3,
+						},
+						Env: []corev1.EnvVar{{
+							Name: "config.service.auth",
+							ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+								LocalObjectReference: corev1.LocalObjectReference{Name: p.SecretName()}, Key: "value",
+							}},
+						}},
+						EnvFrom: []corev1.EnvFromSource{{
+							ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: p.ConfigMapName()}},
+						}},
+					}},
+				},
+			},
+		},
+	}
+}
+
+func (p Profile) liveService() *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: p.meta(p.LiveService()),
+		Spec: corev1.ServiceSpec{
+			Type:                  corev1.ServiceTypeLoadBalancer,
+			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal,
+			Selector:              p.Selector(),
+			Ports: []corev1.ServicePort{
+				{Name: "http", Port: ServiceHTTP, TargetPort: intstr.FromInt32(ContainerHTTP), Protocol: corev1.ProtocolTCP},
+				{Name: "https", Port: ServiceHTTPS, TargetPort: intstr.FromInt32(ContainerHTTPS), Protocol: corev1.ProtocolTCP},
+			},
+		},
+	}
+}
+
+func (p Profile) discoveryService() *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: p.meta(p.DiscoveryService()),
+		Spec: corev1.ServiceSpec{
+			ClusterIP: corev1.ClusterIPNone,
+			Selector:  p.Selector(),
+			Ports: []corev1.ServicePort{
+				{Name: "rate-limit-discovery", Port: RateLimitPort, TargetPort: intstr.FromInt32(RateLimitPort), Protocol: corev1.ProtocolUDP},
+				{Name: "discovery-heartbeat", Port: HeartbeatPort, TargetPort: intstr.FromInt32(HeartbeatPort), Protocol: corev1.ProtocolUDP},
+			},
+		},
+	}
+}
+
+// YAML renders objects as one multi-document YAML stream, without the
+// server-owned fields (status, creationTimestamp) that would only confuse.
+func YAML(objs []runtime.Object) ([]byte, error) {
+	var b strings.Builder
+	for i, o := range objs {
+		y, err := yaml.Marshal(o)
+		if err != nil {
+			return nil, fmt.Errorf("rendering object %d: %w", i, err)
+		}
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		b.WriteString(cleanYAML(string(y)))
+	}
+	return []byte(b.String()), nil
+}
+
+func cleanYAML(s string) string {
+	var out []string
+	skip := false
+	for _, l := range strings.Split(s, "\n") {
+		trim := strings.TrimSpace(l)
+		switch {
+		case trim == "creationTimestamp: null":
+			continue
+		case strings.HasPrefix(l, "status:"):
+			skip = true
+			continue
+		case skip && (strings.HasPrefix(l, " ") || trim == "{}"):
+			continue
+		case trim == "spec: {}" || trim == "resources: {}":
+			continue
+		}
+		skip = false
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,311 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+)
+
+// RolloutError explains why the gateway did not become ready, in the pod's
+// own words: its waiting reason, the last log lines and recent events.
+type RolloutError struct {
+	Reason  string   // ImagePullBackOff, CrashLoopBackOff, NotReady, ...
+	Pod     string   // the pod it is about, if any
+	Message string   // what Kubernetes said
+	Logs    []string // last log lines of the gateway container
+	Events  []string // recent warning events of the pod
+	Fix     string
+}
+
+func (e *RolloutError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gateway not ready: %s", e.Reason)
+	if e.Pod != "" {
+		fmt.Fprintf(&b, " (pod %s)", e.Pod)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if len(e.Logs) > 0 {
+		b.WriteString("\nlast log lines:")
+		for _, l := range e.Logs {
+			b.WriteString("\n  | " + l)
+		}
+	}
+	if len(e.Events) > 0 {
+		b.WriteString("\nevents:")
+		for _, l := range e.Events {
+			b.WriteString("\n  - " + l)
+		}
+	}
+	return b.String()
+}
+
+// Hint is what the user can do about it.
+func (e *RolloutError) Hint() string { return e.Fix }
+
+// Waiter waits for the gateway Deployment to be rolled out and ready.
+type Waiter struct {
+	Client   kubernetes.Interface
+	Profile  Profile
+	Timeout  time.Duration // whole wait; 0 means 3 minutes
+	Interval time.Duration // between looks; 0 means 250ms (tests use 1ms)
+	LogLines int64         // log lines to quote; 0 means 12
+	// Redact scrubs text quoted from logs and events (the token, should a
+	// gateway ever print it). Nil means no scrubbing.
+	Redact   func(string) string
+	Progress func(string)
+}
+
+// fatal waiting reasons: the pod will not recover without a change from the user.
+var fatal = map[string]string{
+	"ImagePullBackOff":           "the node cannot pull the gateway image",
+	"ErrImageNeverPull":          "the image is not on the node and the pull policy forbids pulling it",
+	"InvalidImageName":           "the image name is not valid",
+	"CreateContainerConfigError": "the container's configuration is wrong (a missing Secret or ConfigMap key?)",
+	"CreateContainerError":       "the container could not be created",
+	"CrashLoopBackOff":           "the gateway process keeps exiting",
+	"RunContainerError":          "the container could not be started",
+}
+
+// Wait returns nil when the Deployment's new pods are all ready and no old
+// pods remain, and a *RolloutError explaining the state of the pods otherwise.
+func (w *Waiter) Wait(ctx context.Context) error {
+	timeout, interval := w.Timeout, w.Interval
+	if timeout == 0 {
+		timeout = 3 * time.Minute
+	}
+	if interval == 0 {
+		interval = 250 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ns, name := w.Profile.Namespace, w.Profile.DeploymentName()
+	last := ""
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		d, err := w.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return &RolloutError{Reason: "NotFound", Message: fmt.Sprintf("Deployment %s/%s does not exist", ns, name), Fix: "run `apimdev up` to deploy the gateway"}
+		case err != nil && ctx.Err() == nil:
+			return fmt.Errorf("reading Deployment %s/%s: %w", ns, name, err)
+		case err == nil:
+			if rolledOut(d) {
+				return nil
+			}
+			pods, _ := w.pods(ctx)
+			if rerr := w.fatalPod(ctx, pods); rerr != nil {
+				return rerr
+			}
+			if msg := progressLine(d, pods); msg != last && w.Progress != nil {
+				w.Progress(msg)
+				last = msg
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return ctx.Err()
+			}
+			return w.timedOut(timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+func rolledOut(d *appsv1.Deployment) bool {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	s := d.Status
+	return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.ReadyReplicas == want &&
+		s.AvailableReplicas == want && s.Replicas == want
+}
+
+func progressLine(d *appsv1.Deployment, pods []corev1.Pod) string {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	msg := fmt.Sprintf("pods ready %d/%d", d.Status.ReadyReplicas, want)
+	if old := d.Status.Replicas - d.Status.UpdatedReplicas; old > 0 {
+		msg += fmt.Sprintf(", %d old pod(s) still running", old)
+	}
+	for _, p := range pods {
+		if r := waitingReason(&p); r != "" {
+			return msg + fmt.Sprintf(" (%s: %s)", p.Name, r)
+		}
+	}
+	return msg
+}
+
+func waitingReason(p *corev1.Pod) string {
+	if p.Status.Phase == corev1.PodPending && len(p.Status.ContainerStatuses) == 0 {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+				return "unschedulable: " + c.Message
+			}
+		}
+		return "pending"
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		switch {
+		case cs.State.Waiting != nil:
+			return cs.State.Waiting.Reason
+		case cs.State.Running != nil && !cs.Ready:
+			return "running, readiness probe not passing yet"
+		}
+	}
+	return ""
+}
+
+func (w *Waiter) pods(ctx context.Context) ([]corev1.Pod, error) {
+	sel := labels.SelectorFromSet(w.Profile.Selector()).String()
+	l, err := w.Client.CoreV1().Pods(w.Profile.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(l.Items, func(i, j int) bool { return l.Items[i].CreationTimestamp.After(l.Items[j].CreationTimestamp.Time) })
+	return l.Items, nil
+}
+
+func (w *Waiter) fatalPod(ctx context.Context, pods []corev1.Pod) *RolloutError {
+	for i := range pods {
+		p := &pods[i]
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.State.Waiting == nil {
+				continue
+			}
+			what, ok := fatal[cs.State.Waiting.Reason]
+			if !ok {
+				continue
+			}
+			e := &RolloutError{Reason: cs.State.Waiting.Reason, Pod: p.Name, Message: what}
+			if m := strings.TrimSpace(cs.State.Waiting.Message); m != "" {
+				e.Message += ": " + w.scrub(m)
+			}
+			if cs.State.Waiting.Reason == "CrashLoopBackOff" {
+				if t := cs.LastTerminationState.Terminated; t != nil {
+					e.Message += fmt.Sprintf(" (last exit code %d, %s)", t.ExitCode, t.Reason)
+				}
+				e.Logs = w.logs(ctx, p.Name, true)
+			}
+			e.Events = w.events(ctx, p.Name)
+			e.Fix = w.fixFor(e.Reason)
+			return e
+		}
+	}
+	return nil
+}
+
+func (w *Waiter) timedOut(timeout time.Duration) *RolloutError {
+	// The wait's context is spent; explain with a fresh, short one.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e := &RolloutError{Reason: "NotReady", Message: fmt.Sprintf("not ready after %s", timeout), Fix: w.fixFor("NotReady")}
+	pods, err := w.pods(ctx)
+	if err != nil || len(pods) == 0 {
+		e.Message += "; no gateway pod exists"
+		return e
+	}
+	p := &pods[0]
+	e.Pod = p.Name
+	if r := waitingReason(p); r != "" {
+		e.Message += "; " + r
+	}
+	e.Logs = w.logs(ctx, p.Name, false)
+	e.Events = w.events(ctx, p.Name)
+	return e
+}
+
+func (w *Waiter) fixFor(reason string) string {
+	p := w.Profile
+	switch reason {
+	case "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName":
+		return fmt.Sprintf("check the image name %q; if the image is on this machine (`docker image ls`), apimdev loads it into the node for you, otherwise the node must be able to reach its registry", p.Image)
+	case "CrashLoopBackOff", "RunContainerError", "CreateContainerError":
+		return "read the log lines above; common causes are a wrong --endpoint or a wrong or expired token (generate a new one in the portal's Deployment tab)"
+	case "CreateContainerConfigError":
+		return fmt.Sprintf("check that Secret %s and ConfigMap %s exist in namespace %s; re-run `apimdev up` to recreate them", p.SecretName(), p.ConfigMapName(), p.Namespace)
+	default:
+		return fmt.Sprintf("the readiness probe %s has not passed: the gateway has not loaded its configuration. Check that %s is reachable from the cluster (DNS, proxy, outbound 443) and that the token is valid; `kubectl logs` shows the gateway's own account", p.ProbePath, p.Endpoint)
+	}
+}
+
+func (w *Waiter) scrub(s string) string {
+	if w.Redact != nil {
+		return w.Redact(s)
+	}
+	return s
+}
+
+func (w *Waiter) logs(ctx context.Context, pod string, previous bool) []string {
+	n := w.LogLines
+	if n == 0 {
+		n = 12
+	}
+	req := w.Client.CoreV1().Pods(w.Profile.Namespace).GetLogs(pod, &corev1.PodLogOptions{Container: w.Profile.Gateway, TailLines: &n, Previous: previous})
+	rc, err := req.Stream(ctx)
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 64<<10))
+	var out []string
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if l = strings.TrimRight(l, "\r"); l != "" {
+			out = append(out, w.scrub(l))
+		}
+	}
+	return out
+}
+
+func (w *Waiter) events(ctx context.Context, pod string) []string {
+	sel := fields.Set{"involvedObject.name": pod}.AsSelector().String()
+	l, err := w.Client.CoreV1().Events(w.Profile.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		return nil
+	}
+	items := l.Items
+	sort.Slice(items, func(i, j int) bool { return eventTime(items[i]).Before(eventTime(items[j])) })
+	var out []string
+	for _, e := range items {
+		if e.Type != corev1.EventTypeWarning {
+			continue
+		}
+		line := e.Reason + ": " + w.scrub(e.Message)
+		if e.Count > 1 {
+			line += fmt.Sprintf(" (x%d)", e.Count)
+		}
+		out = append(out, line)
+	}
+	if len(out) > 6 {
+		out = out[len(out)-6:]
+	}
+	return out
+}
+
+func eventTime(e corev1.Event) time.Time {
+	if !e.LastTimestamp.IsZero() {
+		return e.LastTimestamp.Time
+	}
+	return e.EventTime.Time
+}
