@@ -1,0 +1,133 @@
+// Package ports checks local TCP ports and, where the OS tells, names the
+// process that holds one. It imports nothing from the rest of apimdev.
+package ports
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// BusyError says a local port is taken, by whom if known, and what to do.
+type BusyError struct {
+	Addr    string
+	Port    int
+	Process string // "nginx (pid 42)" or ""
+	Flag    string // the flag that moves it, e.g. --http-port
+}
+
+func (e *BusyError) Error() string {
+	s := fmt.Sprintf("local port %d (%s) is already in use", e.Port, e.Addr)
+	if e.Process != "" {
+		s += " by " + e.Process
+	}
+	return s
+}
+
+// Hint says how to get around it.
+func (e *BusyError) Hint() string {
+	alt := e.Port + 10000
+	if alt > 65535 {
+		alt = e.Port - 1000
+	}
+	flag := e.Flag
+	if flag == "" {
+		flag = "--http-port"
+	}
+	return fmt.Sprintf("stop that process, or choose another port with %s %d", flag, alt)
+}
+
+// PermissionError says a privileged port cannot be bound by this user.
+type PermissionError struct {
+	Port int
+	Flag string
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("local port %d needs privileges this user does not have", e.Port)
+}
+
+// Hint says how to get around it.
+func (e *PermissionError) Hint() string {
+	return fmt.Sprintf("use a port above 1023 (e.g. %s 8080), or allow binding low ports (sysctl net.ipv4.ip_unprivileged_port_start=80)", e.Flag)
+}
+
+// Listen binds host:port, turning "address in use" into a BusyError that
+// names the holder where /proc tells.
+func Listen(host string, port int, flag string) (net.Listener, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	l, err := net.Listen("tcp", addr)
+	if err == nil {
+		return l, nil
+	}
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, &BusyError{Addr: addr, Port: port, Process: Owner(port), Flag: flag}
+	case errors.Is(err, syscall.EACCES):
+		return nil, &PermissionError{Port: port, Flag: flag}
+	}
+	return nil, fmt.Errorf("listening on %s: %w", addr, err)
+}
+
+// Check tells whether host:port can be bound now, and releases it.
+func Check(host string, port int, flag string) error {
+	l, err := Listen(host, port, flag)
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+// Owner names the process listening on TCP port, as "name (pid N)", or "" when
+// the OS does not say (not Linux, or another user's process).
+func Owner(port int) string {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		for _, ino := range listeningInodes(f, port) {
+			inodes[ino] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return ""
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		fds, _ := os.ReadDir(filepath.Join(p, "fd"))
+		for _, fd := range fds {
+			target, err := os.Readlink(filepath.Join(p, "fd", fd.Name()))
+			if err != nil || !strings.HasPrefix(target, "socket:[") {
+				continue
+			}
+			if inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] {
+				comm, _ := os.ReadFile(filepath.Join(p, "comm"))
+				return fmt.Sprintf("%s (pid %s)", strings.TrimSpace(string(comm)), filepath.Base(p))
+			}
+		}
+	}
+	return ""
+}
+
+func listeningInodes(file string, port int) []string {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	want := fmt.Sprintf(":%04X", port)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		// sl local_address rem_address st ... inode; state 0A is LISTEN.
+		if len(fs) > 9 && strings.HasSuffix(fs[1], want) && fs[3] == "0A" {
+			out = append(out, fs[9])
+		}
+	}
+	return out
+}
