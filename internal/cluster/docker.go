@@ -1,0 +1,46 @@
+package cluster
+
+import (
+	"context"
+	"io"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/client"
+	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+)
+
+// Docker is the part of the Docker Engine API apimdev uses.
+type Docker interface {
+	Ping(ctx context.Context) (types.Ping, error)
+	ServerVersion(ctx context.Context) (types.Version, error)
+	Info(ctx context.Context) (system.Info, error)
+	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+	ImageSave(ctx context.Context, refs []string, opts ...client.ImageSaveOption) (io.ReadCloser, error)
+	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
+	ContainerStart(ctx context.Context, id string, opts container.StartOptions) error
+}
+
+var _ Docker = (*client.Client)(nil)
+
+// NewDocker connects to the engine from the environment (DOCKER_HOST etc.),
+// negotiating the API version so an older engine (Debian's 20.10) works.
+func NewDocker() (*client.Client, error) {
+	return client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+}
+
+// Kind is the part of kind's Provider apimdev uses.
+type Kind interface {
+	List() ([]string, error)
+	ListNodes(name string) ([]nodes.Node, error)
+	Create(name string, opts ...cluster.CreateOption) error
+	Delete(name, kubeconfigPath string) error
+	KubeConfig(name string, internal bool) (string, error)
+	ExportKubeConfig(name, path string, internal bool) error
+	CollectLogs(name, dir string) error
+}
+
+var _ Kind = (*cluster.Provider)(nil)

@@ -1,0 +1,415 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/errdefs"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/kind/pkg/apis/config/defaults"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	"sigs.k8s.io/kind/pkg/log"
+
+	"github.com/apimdev/apimdev/internal/state"
+)
+
+// DefaultNodeImage is kind's own default node image.
+const DefaultNodeImage = defaults.Image
+
+// Marker is the ConfigMap by which apimdev recognises a cluster it created.
+const (
+	MarkerNamespace = "kube-system"
+	MarkerName      = "apimdev"
+)
+
+// Manager creates, reuses and deletes the kind cluster.
+type Manager struct {
+	Kind   Kind
+	Docker Docker
+	Name   string
+	// Kubeconfig is apimdev's own kubeconfig file for this cluster.
+	Kubeconfig string
+	NodeImage  string
+	Version    string // apimdev's version, written into the marker
+	// ReadyTimeout bounds the wait for the node and API server; 0 means 3 min.
+	ReadyTimeout time.Duration
+}
+
+// Inspect tells what exists under the cluster's name without changing anything.
+func (m *Manager) Inspect(ctx context.Context) (ClusterState, string) {
+	names, err := m.Kind.List()
+	if err != nil {
+		return ClusterBroken, "listing kind clusters: " + shortErr(err)
+	}
+	found := false
+	for _, n := range names {
+		found = found || n == m.Name
+	}
+	if !found {
+		return ClusterAbsent, ""
+	}
+	stopped, err := m.stoppedNodes(ctx)
+	if err != nil {
+		return ClusterBroken, shortErr(err)
+	}
+	if len(stopped) > 0 {
+		return ClusterStopped, strings.Join(stopped, ", ")
+	}
+	cs, _, err := m.client()
+	if err != nil {
+		return ClusterBroken, shortErr(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = cs.CoreV1().ConfigMaps(MarkerNamespace).Get(ctx, MarkerName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return ClusterForeign, ""
+	case err != nil:
+		return ClusterBroken, "the API server does not answer: " + shortErr(err)
+	}
+	return ClusterOurs, ""
+}
+
+func (m *Manager) stoppedNodes(ctx context.Context) ([]string, error) {
+	ns, err := m.Kind.ListNodes(m.Name)
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	var stopped []string
+	for _, n := range ns {
+		ci, err := m.Docker.ContainerInspect(ctx, n.String())
+		if err != nil {
+			return nil, fmt.Errorf("inspecting node %s: %w", n, err)
+		}
+		if ci.State == nil || !ci.State.Running {
+			stopped = append(stopped, n.String())
+		}
+	}
+	return stopped, nil
+}
+
+// client builds a clientset from the cluster's kubeconfig as kind reports it,
+// so it works even when apimdev's own kubeconfig file is missing.
+func (m *Manager) client() (kubernetes.Interface, *rest.Config, error) {
+	raw, err := m.Kind.KubeConfig(m.Name, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the cluster's kubeconfig: %w", err)
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig([]byte(raw))
+	if err != nil {
+		return nil, nil, err
+	}
+	rc.Timeout = 10 * time.Second
+	cs, err := kubernetes.NewForConfig(rc)
+	return cs, rc, err
+}
+
+// Progress receives kind's stage lines and apimdev's own.
+type Progress func(format string, args ...any)
+
+// Ensure makes the cluster exist and answer, from whatever preflight found:
+// create it, reuse it, restart its stopped node, or (recreate) delete and
+// create it. It returns whether it created the cluster.
+func (m *Manager) Ensure(ctx context.Context, st ClusterState, recreate bool, progress Progress) (bool, error) {
+	switch {
+	case st == ClusterOurs && !recreate:
+		progress("reusing cluster %q", m.Name)
+		return false, m.writeKubeconfig()
+	case st == ClusterStopped && !recreate:
+		if err := m.restart(ctx, progress); err != nil {
+			return false, err
+		}
+		return false, m.writeKubeconfig()
+	case st != ClusterAbsent:
+		if !recreate {
+			return false, fmt.Errorf("cluster %q exists (%s); refusing to touch it without --recreate", m.Name, st)
+		}
+		progress("deleting cluster %q (--recreate)", m.Name)
+		if err := m.Kind.Delete(m.Name, m.Kubeconfig); err != nil {
+			return false, fmt.Errorf("deleting cluster %q: %w", m.Name, err)
+		}
+	}
+	return true, m.create(ctx, progress)
+}
+
+// stageLogger turns kind's stage lines into progress; everything else it logs
+// at V(0) is kept for an error message.
+type stageLogger struct {
+	progress Progress
+	tail     *tailBuffer
+}
+
+var stageRE = regexp.MustCompile(`^\s*[•✓✗]\s+(.*?)\s*(?:🖼|📦|📜|🕹️|🔌|💾|⏳|🚀)?\s*$`)
+
+func (l stageLogger) Warn(msg string)              { l.tail.add("warning: " + msg) }
+func (l stageLogger) Warnf(f string, a ...any)     { l.Warn(fmt.Sprintf(f, a...)) }
+func (l stageLogger) Error(msg string)             { l.tail.add("error: " + msg) }
+func (l stageLogger) Errorf(f string, a ...any)    { l.Error(fmt.Sprintf(f, a...)) }
+func (l stageLogger) V(v log.Level) log.InfoLogger { return stageInfo{l, v} }
+
+type stageInfo struct {
+	l stageLogger
+	v log.Level
+}
+
+func (i stageInfo) Enabled() bool { return i.v == 0 }
+func (i stageInfo) Info(msg string) {
+	if i.v != 0 {
+		return
+	}
+	for _, line := range strings.Split(strings.TrimSpace(msg), "\n") {
+		if m := stageRE.FindStringSubmatch(line); m != nil && strings.HasPrefix(strings.TrimSpace(line), "•") {
+			i.l.progress("kind: %s", strings.TrimSuffix(strings.TrimSpace(m[1]), "..."))
+		} else if t := strings.TrimSpace(line); t != "" {
+			i.l.tail.add(t)
+		}
+	}
+}
+func (i stageInfo) Infof(f string, a ...any) { i.Info(fmt.Sprintf(f, a...)) }
+
+type tailBuffer struct{ lines []string }
+
+func (t *tailBuffer) add(s string) {
+	t.lines = append(t.lines, s)
+	if len(t.lines) > 20 {
+		t.lines = t.lines[len(t.lines)-20:]
+	}
+}
+
+// NewKind returns kind's provider for Docker with a logger that reports stages.
+func NewKind(progress Progress) (*kindcluster.Provider, *tailBuffer) {
+	tail := &tailBuffer{}
+	return kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(stageLogger{progress: progress, tail: tail})), tail
+}
+
+func (m *Manager) create(ctx context.Context, progress Progress) error {
+	img := m.NodeImage
+	if img == "" {
+		img = DefaultNodeImage
+	}
+	cfg := &v1alpha4.Cluster{
+		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole, Image: img}},
+		// The API server listens on loopback only.
+		Networking: v1alpha4.Networking{APIServerAddress: "127.0.0.1"},
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Kind.Create(m.Name,
+			kindcluster.CreateWithV1Alpha4Config(cfg),
+			kindcluster.CreateWithNodeImage(img),
+			kindcluster.CreateWithKubeconfigPath(m.Kubeconfig),
+			kindcluster.CreateWithWaitForReady(0),
+			kindcluster.CreateWithDisplayUsage(false),
+			kindcluster.CreateWithDisplaySalutation(false))
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// kind cannot be cancelled halfway; letting it finish leaves a whole
+		// cluster (or, on failure, none) instead of a half-made one.
+		progress("interrupted: letting kind finish this cluster so nothing is left half-made (Ctrl-C again to abandon it)")
+		err = <-done
+		if err == nil {
+			_ = os.Chmod(m.Kubeconfig, 0o600)
+			_ = m.mark(context.Background())
+		}
+		return ctx.Err()
+	}
+	if err != nil {
+		return &CreateError{Name: m.Name, Image: img, Err: err}
+	}
+	_ = os.Chmod(m.Kubeconfig, 0o600)
+	if err := m.waitReady(ctx, progress); err != nil {
+		return err
+	}
+	return m.mark(ctx)
+}
+
+// CreateError explains a failed kind create.
+type CreateError struct {
+	Name, Image string
+	Err         error
+}
+
+func (e *CreateError) Error() string {
+	return fmt.Sprintf("kind could not create cluster %q from %s: %v", e.Name, e.Image, e.Err)
+}
+func (e *CreateError) Unwrap() error { return e.Err }
+
+// Hint says where to look.
+func (e *CreateError) Hint() string {
+	return "kind removed the half-made node; check `docker info` and free disk space, then run `apimdev up` again (add --node-image to use another node image)"
+}
+
+func (m *Manager) restart(ctx context.Context, progress Progress) error {
+	ns, err := m.Kind.ListNodes(m.Name)
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		progress("starting stopped node %s", n)
+		if err := m.Docker.ContainerStart(ctx, n.String(), container.StartOptions{}); err != nil && !errdefs.IsConflict(err) {
+			return fmt.Errorf("starting node %s: %w", n, err)
+		}
+	}
+	return m.waitReady(ctx, progress)
+}
+
+// waitReady waits for the API server and the node to be Ready.
+func (m *Manager) waitReady(ctx context.Context, progress Progress) error {
+	timeout := m.ReadyTimeout
+	if timeout == 0 {
+		timeout = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	progress("waiting for the node to be Ready")
+	var last error
+	for {
+		cs, _, err := m.client()
+		if err == nil {
+			var nodes *corev1.NodeList
+			nodes, err = cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			if err == nil {
+				if allReady(nodes.Items) {
+					return nil
+				}
+				err = errors.New("node not Ready yet")
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return ctx.Err()
+			}
+			return fmt.Errorf("cluster %q not ready after %s: %v", m.Name, timeout, last)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+func allReady(ns []corev1.Node) bool {
+	if len(ns) == 0 {
+		return false
+	}
+	for _, n := range ns {
+		ok := false
+		for _, c := range n.Status.Conditions {
+			ok = ok || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Manager) mark(ctx context.Context) error {
+	cs, _, err := m.client()
+	if err != nil {
+		return err
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: MarkerName, Namespace: MarkerNamespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "apimdev"}},
+		Data:       map[string]string{"createdBy": "apimdev", "version": m.Version, "created": time.Now().UTC().Format(time.RFC3339)},
+	}
+	_, err = cs.CoreV1().ConfigMaps(MarkerNamespace).Create(ctx, cm, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// writeKubeconfig refreshes apimdev's own kubeconfig file from kind (the API
+// server's port changes when a node restarts).
+func (m *Manager) writeKubeconfig() error {
+	raw, err := m.Kind.KubeConfig(m.Name, false)
+	if err != nil {
+		return fmt.Errorf("reading the cluster's kubeconfig: %w", err)
+	}
+	if old, err := os.ReadFile(m.Kubeconfig); err == nil && bytes.Equal(old, []byte(raw)) {
+		return nil
+	}
+	return state.WriteFile(m.Kubeconfig, []byte(raw))
+}
+
+// Delete removes the cluster. kind deletes the context from m.Kubeconfig only.
+func (m *Manager) Delete() error {
+	return m.Kind.Delete(m.Name, m.Kubeconfig)
+}
+
+// LoadImage copies image from the local Docker engine into every node, unless
+// a node already holds the same image ID. It returns what it did.
+func (m *Manager) LoadImage(ctx context.Context, image string, progress Progress) (string, error) {
+	info, err := m.Docker.ImageInspect(ctx, image)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return "not on this machine: the node will pull it", nil
+		}
+		return "", fmt.Errorf("inspecting image %s: %w", image, err)
+	}
+	ns, err := m.Kind.ListNodes(m.Name)
+	if err != nil {
+		return "", err
+	}
+	var need []string
+	for _, n := range ns {
+		if id, err := nodeutils.ImageID(n, image); err == nil && id == info.ID {
+			continue
+		}
+		need = append(need, n.String())
+	}
+	if len(need) == 0 {
+		return "already on the node (" + shortID(info.ID) + ")", nil
+	}
+	progress("loading %s (%d MB) into the node", image, info.Size>>20)
+	rc, err := m.Docker.ImageSave(ctx, []string{image})
+	if err != nil {
+		return "", fmt.Errorf("saving image %s: %w", image, err)
+	}
+	defer rc.Close()
+	for _, n := range ns {
+		if !contains(need, n.String()) {
+			continue
+		}
+		if err := nodeutils.LoadImageArchive(n, rc); err != nil {
+			return "", fmt.Errorf("loading %s into node %s: %w", image, n, err)
+		}
+	}
+	return fmt.Sprintf("loaded into the node (%s, %d MB)", shortID(info.ID), info.Size>>20), nil
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return id
+}

@@ -1,0 +1,305 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/errdefs"
+
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/ports"
+	"github.com/apimdev/apimdev/internal/token"
+)
+
+// Check is the outcome of one preflight check.
+type Check struct {
+	Name    string `json:"name"`
+	OK      bool   `json:"ok"`
+	Warn    bool   `json:"warn,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+	Problem string `json:"problem,omitempty"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+// PreflightError lists every failed check.
+type PreflightError struct{ Failed []Check }
+
+func (e *PreflightError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "preflight found %d problem(s); nothing was created:", len(e.Failed))
+	for _, c := range e.Failed {
+		fmt.Fprintf(&b, "\n  ✗ %s: %s", c.Name, c.Problem)
+		if c.Fix != "" {
+			fmt.Fprintf(&b, "\n    fix: %s", c.Fix)
+		}
+	}
+	return b.String()
+}
+
+// Hint is given per problem above; the summary needs none of its own.
+func (e *PreflightError) Hint() string { return "" }
+
+// ClusterState is what exists under the cluster's name.
+type ClusterState string
+
+const (
+	ClusterAbsent  ClusterState = "absent"
+	ClusterOurs    ClusterState = "ours"    // running, created by apimdev
+	ClusterStopped ClusterState = "stopped" // node container exists but is not running
+	ClusterForeign ClusterState = "foreign" // running, not created by apimdev
+	ClusterBroken  ClusterState = "broken"  // running, but its API server does not answer
+)
+
+// Preflight checks the machine. Every check runs; all failures are reported
+// together, each with what is wrong and how to fix it.
+type Preflight struct {
+	Docker  Docker
+	Inspect func(ctx context.Context) (ClusterState, string) // what exists under the name
+	Config  config.Config
+	Token   token.Token
+	// TokenErr is the error from reading the token, reported as a check.
+	TokenErr error
+	Recreate bool
+	// ForwardRunning is true when apimdev's own detached forward holds the
+	// local ports, which is then expected, not a conflict.
+	ForwardRunning bool
+	Now            func() time.Time
+	LookPath       func(string) (string, error)
+}
+
+// Result of preflight: the checks and what exists.
+type Result struct {
+	Checks  []Check      `json:"checks"`
+	Cluster ClusterState `json:"cluster"`
+}
+
+// Run runs all checks concurrently and returns them in a fixed order.
+func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, error) {
+	now := p.Now
+	if now == nil {
+		now = time.Now
+	}
+	look := p.LookPath
+	if look == nil {
+		look = exec.LookPath
+	}
+	var res Result
+	type job struct {
+		name string
+		run  func(context.Context) Check
+	}
+	jobs := []job{
+		{"docker", func(ctx context.Context) Check { return p.checkDocker(ctx, look) }},
+		{"resources", p.checkResources},
+		{"ports", func(context.Context) Check { return p.checkPorts() }},
+		{"token", func(context.Context) Check { return p.checkToken(now()) }},
+		{"endpoint", func(context.Context) Check { return p.checkEndpoint() }},
+		{"cluster", func(ctx context.Context) Check {
+			c, st := p.checkCluster(ctx)
+			res.Cluster = st
+			return c
+		}},
+	}
+	checks := make([]Check, len(jobs))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+			defer cancel()
+			c := j.run(cctx)
+			c.Name = j.name
+			mu.Lock()
+			checks[i] = c
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	// The node image matters only when a cluster will be created.
+	if res.Cluster == ClusterAbsent || p.Recreate {
+		c := p.checkNodeImage(ctx)
+		c.Name = "node image"
+		checks = append(checks, c)
+	}
+	res.Checks = checks
+	var failed []Check
+	for _, c := range checks {
+		if progress != nil {
+			progress(c)
+		}
+		if !c.OK {
+			failed = append(failed, c)
+		}
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	if len(failed) > 0 {
+		return res, &PreflightError{Failed: failed}
+	}
+	return res, nil
+}
+
+func (p *Preflight) checkDocker(ctx context.Context, look func(string) (string, error)) Check {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if p.Docker == nil {
+		return Check{Problem: "no Docker client", Fix: "set DOCKER_HOST to your Docker engine"}
+	}
+	if _, err := p.Docker.Ping(ctx); err != nil {
+		return Check{Problem: "the Docker engine does not answer: " + shortErr(err),
+			Fix: "start Docker (Docker Desktop, or `sudo systemctl start docker` on Linux) and run this again; if Docker runs elsewhere, set DOCKER_HOST"}
+	}
+	v, err := p.Docker.ServerVersion(ctx)
+	if err != nil {
+		return Check{Problem: "the Docker engine answered ping but not version: " + shortErr(err), Fix: "restart Docker"}
+	}
+	if _, err := look("docker"); err != nil {
+		return Check{Problem: "the docker command is not on PATH (kind drives the engine through it)", Fix: "install the Docker CLI (the docker-ce-cli or docker.io package) or add it to PATH"}
+	}
+	return Check{OK: true, Detail: fmt.Sprintf("Docker %s (API %s, %s/%s)", v.Version, v.APIVersion, v.Os, v.Arch)}
+}
+
+func (p *Preflight) checkResources(ctx context.Context) Check {
+	if p.Docker == nil {
+		return Check{OK: true, Warn: true, Detail: "skipped: no Docker"}
+	}
+	info, err := p.Docker.Info(ctx)
+	if err != nil {
+		return Check{OK: true, Warn: true, Detail: "could not read the engine's resources: " + shortErr(err)}
+	}
+	gib := float64(info.MemTotal) / (1 << 30)
+	d := fmt.Sprintf("%d CPUs, %.1f GiB memory for Docker", info.NCPU, gib)
+	switch {
+	case info.MemTotal > 0 && gib < 2:
+		return Check{Problem: d + ": a kind node and the gateway need at least 2 GiB", Fix: "give Docker more memory (Docker Desktop: Settings > Resources) or close other containers"}
+	case info.NCPU < 2 || gib < 4:
+		return Check{OK: true, Warn: true, Detail: d + " (works, but 2 CPUs and 4 GiB or more make it faster)"}
+	}
+	return Check{OK: true, Detail: d}
+}
+
+func (p *Preflight) checkPorts() Check {
+	f := p.Config.Forward
+	if p.ForwardRunning {
+		return Check{OK: true, Detail: fmt.Sprintf("%d and %d are held by apimdev's own forward", f.HTTPPort, f.HTTPSPort)}
+	}
+	var probs, fixes []string
+	for _, pp := range []struct {
+		port int
+		flag string
+	}{{f.HTTPPort, "--http-port"}, {f.HTTPSPort, "--https-port"}} {
+		if err := ports.Check("127.0.0.1", pp.port, pp.flag); err != nil {
+			probs = append(probs, err.Error())
+			var h interface{ Hint() string }
+			if errors.As(err, &h) {
+				fixes = append(fixes, h.Hint())
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return Check{Problem: strings.Join(probs, "; "), Fix: strings.Join(fixes, "; ")}
+	}
+	return Check{OK: true, Detail: fmt.Sprintf("127.0.0.1:%d and 127.0.0.1:%d are free", f.HTTPPort, f.HTTPSPort)}
+}
+
+func (p *Preflight) checkToken(now time.Time) Check {
+	if p.TokenErr != nil {
+		c := Check{Problem: p.TokenErr.Error()}
+		var h interface{ Hint() string }
+		if errors.As(p.TokenErr, &h) {
+			c.Fix = h.Hint()
+		}
+		return c
+	}
+	e := p.Token.ExpiryAt(now)
+	c := Check{OK: true, Detail: "gateway " + p.Token.GatewayID + ", " + e.Describe()}
+	if w := e.Warning(); w != "" {
+		c.Warn, c.Detail = true, w
+	}
+	if p.Token.GatewayID != p.Config.Gateway.Name {
+		c.Warn = true
+		c.Detail += fmt.Sprintf("; note: the token is for gateway %q but --name is %q (objects are named after --name)", p.Token.GatewayID, p.Config.Gateway.Name)
+	}
+	return c
+}
+
+func (p *Preflight) checkEndpoint() Check {
+	h := config.EndpointHost(p.Config.Gateway.Endpoint)
+	c := Check{OK: true, Detail: h}
+	if !strings.HasSuffix(strings.Split(h, ":")[0], ".azure-api.net") {
+		c.Warn = true
+		c.Detail += " (not an azure-api.net host: fine for a custom domain or a stand-in)"
+	}
+	return c
+}
+
+func (p *Preflight) checkCluster(ctx context.Context) (Check, ClusterState) {
+	name := p.Config.Cluster.Name
+	if p.Inspect == nil {
+		return Check{OK: true, Detail: "not checked"}, ClusterAbsent
+	}
+	st, detail := p.Inspect(ctx)
+	switch st {
+	case ClusterAbsent:
+		return Check{OK: true, Detail: fmt.Sprintf("no cluster %q yet: it will be created", name)}, st
+	case ClusterOurs:
+		if p.Recreate {
+			return Check{OK: true, Warn: true, Detail: fmt.Sprintf("cluster %q exists and will be deleted and recreated (--recreate)", name)}, st
+		}
+		return Check{OK: true, Detail: fmt.Sprintf("cluster %q exists and is healthy: it will be reused", name)}, st
+	case ClusterStopped:
+		return Check{OK: true, Warn: true, Detail: fmt.Sprintf("cluster %q exists but its node is stopped (%s): it will be restarted", name, detail)}, st
+	case ClusterForeign, ClusterBroken:
+		what := "was not created by apimdev"
+		if st == ClusterBroken {
+			what = "does not answer (" + detail + ")"
+		}
+		if p.Recreate {
+			return Check{OK: true, Warn: true, Detail: fmt.Sprintf("kind cluster %q %s; it will be deleted and recreated (--recreate)", name, what)}, st
+		}
+		return Check{Problem: fmt.Sprintf("a kind cluster named %q exists and %s", name, what),
+			Fix: fmt.Sprintf("leave it alone with --cluster-name another-name, or delete and recreate it with --recreate (everything in it is lost)%s", map[bool]string{true: "; `kind export logs` shows why it is broken", false: ""}[st == ClusterBroken])}, st
+	}
+	return Check{Problem: "unknown cluster state " + string(st)}, st
+}
+
+func (p *Preflight) checkNodeImage(ctx context.Context) Check {
+	img := p.Config.Cluster.NodeImage
+	if img == "" {
+		img = DefaultNodeImage
+	}
+	if p.Docker == nil {
+		return Check{OK: true, Warn: true, Detail: img}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := p.Docker.ImageInspect(ctx, img); err != nil {
+		if errdefs.IsNotFound(err) {
+			return Check{OK: true, Warn: true, Detail: img + " is not on this machine: kind will pull it (about 400 MB) when it creates the cluster"}
+		}
+		return Check{OK: true, Warn: true, Detail: "could not inspect " + img + ": " + shortErr(err)}
+	}
+	return Check{OK: true, Detail: img + " is on this machine"}
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "\n"); i > 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// Warnings returns the checks that passed with something to say.
+func (r Result) Warnings() []Check {
+	return slices.DeleteFunc(slices.Clone(r.Checks), func(c Check) bool { return !c.Warn || !c.OK })
+}

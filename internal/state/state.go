@@ -1,0 +1,201 @@
+// Package state owns apimdev's files on the user's machine: the state
+// directory (0700), each cluster's kubeconfig (0600), the lock that keeps two
+// runs on one cluster apart, and the record of a detached forward.
+//
+// Nothing here ever writes to ~/.kube/config. It imports nothing from the
+// rest of apimdev.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Dir is apimdev's state directory: $APIMDEV_HOME, else <user config dir>/apimdev.
+func Dir(getenv func(string) string) (string, error) {
+	if d := getenv("APIMDEV_HOME"); d != "" {
+		return d, nil
+	}
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("finding a place for apimdev's files: %w (set APIMDEV_HOME)", err)
+	}
+	return filepath.Join(base, "apimdev"), nil
+}
+
+// Cluster is the files of one cluster.
+type Cluster struct {
+	Dir string // <state>/clusters/<name>
+}
+
+// ForCluster returns the paths for a cluster, creating its directory 0700.
+func ForCluster(stateDir, name string) (Cluster, error) {
+	d := filepath.Join(stateDir, "clusters", name)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return Cluster{}, fmt.Errorf("creating %s: %w", d, err)
+	}
+	// MkdirAll keeps an existing directory's mode; make sure nobody else reads it.
+	for _, p := range []string{stateDir, filepath.Join(stateDir, "clusters"), d} {
+		_ = os.Chmod(p, 0o700)
+	}
+	return Cluster{Dir: d}, nil
+}
+
+// Kubeconfig is the tool's own kubeconfig for the cluster.
+func (c Cluster) Kubeconfig() string { return filepath.Join(c.Dir, "kubeconfig") }
+
+// ForwardLog is where a detached forward writes its lines.
+func (c Cluster) ForwardLog() string { return filepath.Join(c.Dir, "forward.log") }
+
+func (c Cluster) forwardFile() string { return filepath.Join(c.Dir, "forward.json") }
+func (c Cluster) lockFile() string    { return filepath.Join(c.Dir, "lock") }
+
+// LockedError says another apimdev holds the cluster.
+type LockedError struct {
+	Cluster string
+	Holder  string
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("another apimdev is working on cluster %q (%s)", e.Cluster, e.Holder)
+}
+
+// Hint says what to do.
+func (e *LockedError) Hint() string {
+	return "wait for it to finish (or stop it with Ctrl-C in its terminal), then run this again"
+}
+
+// Lock is held for as long as a command changes the cluster.
+type Lock struct{ f *os.File }
+
+// Acquire takes the cluster's lock, waiting up to wait for another holder to
+// finish. The lock dies with the process, so a crash never leaves it stuck.
+func (c Cluster) Acquire(name string, wait time.Duration) (*Lock, error) {
+	f, err := os.OpenFile(c.lockFile(), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			_ = f.Truncate(0)
+			_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d, %s %s\n", os.Getpid(), filepath.Base(os.Args[0]), strings.Join(firstArg(os.Args), " "))), 0)
+			return &Lock{f: f}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", c.lockFile(), err)
+		}
+		if time.Now().After(deadline) {
+			holder, _ := os.ReadFile(c.lockFile())
+			f.Close()
+			return nil, &LockedError{Cluster: name, Holder: strings.TrimSpace(string(holder))}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func firstArg(a []string) []string {
+	if len(a) > 1 {
+		return a[1:2]
+	}
+	return nil
+}
+
+// Release lets the next run in.
+func (l *Lock) Release() {
+	if l != nil && l.f != nil {
+		_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+		l.f.Close()
+	}
+}
+
+// ForwardRecord describes a detached forward process.
+type ForwardRecord struct {
+	PID       int       `json:"pid"`
+	HTTPPort  int       `json:"httpPort"`
+	HTTPSPort int       `json:"httpsPort"`
+	Started   time.Time `json:"started"`
+}
+
+// SaveForward records a detached forward (0600).
+func (c Cluster) SaveForward(r ForwardRecord) error {
+	b, _ := json.Marshal(r)
+	return WriteFile(c.forwardFile(), b)
+}
+
+// Forward returns the recorded detached forward if its process still runs.
+func (c Cluster) Forward() (ForwardRecord, bool) {
+	b, err := os.ReadFile(c.forwardFile())
+	if err != nil {
+		return ForwardRecord{}, false
+	}
+	var r ForwardRecord
+	if json.Unmarshal(b, &r) != nil || r.PID <= 0 {
+		return ForwardRecord{}, false
+	}
+	if !alive(r.PID) {
+		return r, false
+	}
+	return r, true
+}
+
+// StopForward ends a detached forward, if any, and forgets it.
+func (c Cluster) StopForward() (ForwardRecord, bool) {
+	r, ok := c.Forward()
+	if ok {
+		_ = syscall.Kill(r.PID, syscall.SIGTERM)
+		for i := 0; i < 50 && alive(r.PID); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	_ = os.Remove(c.forwardFile())
+	return r, ok
+}
+
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	// A zombie or a reused pid of another program is not our forward.
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return true // not Linux: trust kill(0)
+	}
+	return strings.Contains(string(b), "forward")
+}
+
+// Remove deletes the cluster's files.
+func (c Cluster) Remove() error { return os.RemoveAll(c.Dir) }
+
+// WriteFile writes data atomically with mode 0600.
+func WriteFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
