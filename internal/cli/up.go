@@ -195,8 +195,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) (err error) {
 		Recreate: o.recreate, ForwardRunning: fwdRunning && fwd.HTTPPort == cfg.Forward.HTTPPort && fwd.HTTPSPort == cfg.Forward.HTTPSPort}
 	res, err := pf.Run(ctx, func(c cluster.Check) {
 		switch {
-		case !c.OK:
-			st.Progress("✗ %s: %s", c.Name, c.Problem)
+		case !c.OK: // told once, in the failure with its fix
 		case c.Warn:
 			st.Progress("! %s: %s", c.Name, c.Detail)
 		default:

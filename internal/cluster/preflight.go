@@ -54,6 +54,7 @@ const (
 	ClusterStopped ClusterState = "stopped" // node container exists but is not running
 	ClusterForeign ClusterState = "foreign" // running, not created by apimdev
 	ClusterBroken  ClusterState = "broken"  // running, but its API server does not answer
+	ClusterUnknown ClusterState = "unknown" // Docker does not answer, so nothing can be told
 )
 
 // Preflight checks the machine. Every check runs; all failures are reported
@@ -94,17 +95,33 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 		name string
 		run  func(context.Context) Check
 	}
+	// Docker first: when it does not answer, the checks that need it are
+	// skipped instead of failing a second time for the same reason.
+	dctx, dcancel := context.WithTimeout(ctx, 4*time.Second)
+	docker, engineUp := p.checkDocker(dctx, look)
+	dcancel()
+	docker.Name = "docker"
+	skipped := func() func(context.Context) Check {
+		return func(context.Context) Check {
+			return Check{OK: true, Warn: true, Detail: "not checked: it needs Docker"}
+		}
+	}
+	resources, inspect := p.checkResources, func(ctx context.Context) Check {
+		c, st := p.checkCluster(ctx)
+		res.Cluster = st
+		return c
+	}
+	if !engineUp {
+		resources, inspect = skipped(), skipped()
+		res.Cluster = ClusterUnknown
+	}
 	jobs := []job{
-		{"docker", func(ctx context.Context) Check { return p.checkDocker(ctx, look) }},
-		{"resources", p.checkResources},
+		{"docker", func(context.Context) Check { return docker }},
+		{"resources", resources},
 		{"ports", func(context.Context) Check { return p.checkPorts() }},
 		{"token", func(context.Context) Check { return p.checkToken(now()) }},
 		{"endpoint", func(context.Context) Check { return p.checkEndpoint() }},
-		{"cluster", func(ctx context.Context) Check {
-			c, st := p.checkCluster(ctx)
-			res.Cluster = st
-			return c
-		}},
+		{"cluster", inspect},
 	}
 	checks := make([]Check, len(jobs))
 	var wg sync.WaitGroup
@@ -124,7 +141,7 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 	}
 	wg.Wait()
 	// The node image matters only when a cluster will be created.
-	if res.Cluster == ClusterAbsent || p.Recreate {
+	if engineUp && (res.Cluster == ClusterAbsent || p.Recreate) {
 		c := p.checkNodeImage(ctx)
 		c.Name = "node image"
 		checks = append(checks, c)
@@ -148,24 +165,24 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 	return res, nil
 }
 
-func (p *Preflight) checkDocker(ctx context.Context, look func(string) (string, error)) Check {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
+// checkDocker pings the engine and finds the docker CLI; engineUp says whether
+// the checks that need the engine can run.
+func (p *Preflight) checkDocker(ctx context.Context, look func(string) (string, error)) (c Check, engineUp bool) {
 	if p.Docker == nil {
-		return Check{Problem: "no Docker client", Fix: "set DOCKER_HOST to your Docker engine"}
+		return Check{Problem: "no Docker client", Fix: "set DOCKER_HOST to your Docker engine"}, false
 	}
 	if _, err := p.Docker.Ping(ctx); err != nil {
 		return Check{Problem: "the Docker engine does not answer: " + shortErr(err),
-			Fix: "start Docker (Docker Desktop, or `sudo systemctl start docker` on Linux) and run this again; if Docker runs elsewhere, set DOCKER_HOST"}
+			Fix: "start Docker (Docker Desktop, or `sudo systemctl start docker` on Linux) and run this again; if Docker runs elsewhere, set DOCKER_HOST"}, false
 	}
 	v, err := p.Docker.ServerVersion(ctx)
 	if err != nil {
-		return Check{Problem: "the Docker engine answered ping but not version: " + shortErr(err), Fix: "restart Docker"}
+		return Check{Problem: "the Docker engine answered ping but not version: " + shortErr(err), Fix: "restart Docker"}, false
 	}
 	if _, err := look("docker"); err != nil {
-		return Check{Problem: "the docker command is not on PATH (kind drives the engine through it)", Fix: "install the Docker CLI (the docker-ce-cli or docker.io package) or add it to PATH"}
+		return Check{Problem: "the docker command is not on PATH (kind drives the engine through it)", Fix: "install the Docker CLI (the docker-ce-cli or docker.io package) or add it to PATH"}, true
 	}
-	return Check{OK: true, Detail: fmt.Sprintf("Docker %s (API %s, %s/%s)", v.Version, v.APIVersion, v.Os, v.Arch)}
+	return Check{OK: true, Detail: fmt.Sprintf("Docker %s (API %s, %s/%s)", v.Version, v.APIVersion, v.Os, v.Arch)}, true
 }
 
 func (p *Preflight) checkResources(ctx context.Context) Check {

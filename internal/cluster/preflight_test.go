@@ -1,0 +1,166 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/token"
+)
+
+type fakeDocker struct {
+	down   bool
+	images map[string]bool
+	mem    int64
+	cpus   int
+}
+
+func (f *fakeDocker) Ping(context.Context) (types.Ping, error) {
+	if f.down {
+		return types.Ping{}, errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+	}
+	return types.Ping{APIVersion: "1.41"}, nil
+}
+func (f *fakeDocker) ServerVersion(context.Context) (types.Version, error) {
+	return types.Version{Version: "20.10.24", APIVersion: "1.41", Os: "linux", Arch: "amd64"}, nil
+}
+func (f *fakeDocker) Info(context.Context) (system.Info, error) {
+	return system.Info{NCPU: f.cpus, MemTotal: f.mem}, nil
+}
+func (f *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
+	if f.images[ref] {
+		return image.InspectResponse{ID: "sha256:abc"}, nil
+	}
+	return image.InspectResponse{}, errdefs.NotFound(errors.New("no such image"))
+}
+func (f *fakeDocker) ImageSave(context.Context, []string, ...client.ImageSaveOption) (io.ReadCloser, error) {
+	return nil, errors.New("not in this test")
+}
+func (f *fakeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
+	return container.InspectResponse{}, nil
+}
+func (f *fakeDocker) ContainerStart(context.Context, string, container.StartOptions) error { return nil }
+
+func cfg() config.Config {
+	c := config.Default()
+	c.Gateway.Name = "contoso-gw"
+	c.Gateway.Endpoint = "contoso.configuration.azure-api.net"
+	return c
+}
+
+func tok(t *testing.T, exp time.Time) token.Token {
+	tk, err := token.Parse("contoso-gw&" + exp.Format(token.ExpiryLayout) + "&c2ln")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func inspect(st ClusterState) func(context.Context) (ClusterState, string) {
+	return func(context.Context) (ClusterState, string) { return st, "" }
+}
+
+func freePort(t *testing.T) int {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestPreflightPasses(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	c := cfg()
+	c.Forward.HTTPPort, c.Forward.HTTPSPort = freePort(t), freePort(t)
+	p := &Preflight{Docker: &fakeDocker{mem: 8 << 30, cpus: 4}, Inspect: inspect(ClusterAbsent), Config: c, Token: tok(t, now.Add(20*24*time.Hour)),
+		Now: func() time.Time { return now }, LookPath: func(string) (string, error) { return "/usr/bin/docker", nil }}
+	res, err := p.Run(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Checks) != 7 || res.Cluster != ClusterAbsent {
+		t.Fatalf("checks: %+v", res.Checks)
+	}
+	w := res.Warnings()
+	if len(w) != 1 || w[0].Name != "node image" || !strings.Contains(w[0].Detail, "kind will pull") {
+		t.Fatalf("warnings: %+v", w)
+	}
+}
+
+func TestPreflightReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	busy, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer busy.Close()
+	c := cfg()
+	c.Forward.HTTPPort = busy.Addr().(*net.TCPAddr).Port
+	c.Forward.HTTPSPort = freePort(t)
+	p := &Preflight{Docker: &fakeDocker{mem: 1 << 30, cpus: 1}, Inspect: inspect(ClusterForeign), Config: c,
+		TokenErr: &config.Problem{Field: "token", Message: "the token has 2 part(s)", Fix: "copy the whole token"},
+		LookPath: func(string) (string, error) { return "", errors.New("not found") }}
+	_, err := p.Run(context.Background(), nil)
+	var pe *PreflightError
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %v", err)
+	}
+	msg := err.Error()
+	for _, w := range []string{"5 problem(s); nothing was created", "docker command is not on PATH", "at least 2 GiB", "is already in use", "--http-port",
+		"the token has 2 part(s)", "copy the whole token", `"apimdev" exists and was not created by apimdev`, "--recreate"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("missing %q in:\n%s", w, msg)
+		}
+	}
+}
+
+func TestPreflightDockerDownSkipsWhatNeedsIt(t *testing.T) {
+	t.Parallel()
+	c := cfg()
+	c.Forward.HTTPPort, c.Forward.HTTPSPort = freePort(t), freePort(t)
+	called := false
+	p := &Preflight{Docker: &fakeDocker{down: true}, Config: c, Token: tok(t, time.Now().Add(48*time.Hour)),
+		Inspect: func(context.Context) (ClusterState, string) { called = true; return ClusterBroken, "" }}
+	start := time.Now()
+	_, err := p.Run(context.Background(), nil)
+	var pe *PreflightError
+	if !errors.As(err, &pe) || len(pe.Failed) != 1 || pe.Failed[0].Name != "docker" || !strings.Contains(pe.Failed[0].Fix, "start Docker") {
+		t.Fatalf("got %v", err)
+	}
+	if called {
+		t.Fatal("cluster inspected without Docker")
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("too slow to fail")
+	}
+}
+
+func TestPreflightClusterStates(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		st       ClusterState
+		recreate bool
+		ok       bool
+		want     string
+	}{
+		{ClusterOurs, false, true, "will be reused"},
+		{ClusterOurs, true, true, "deleted and recreated"},
+		{ClusterStopped, false, true, "will be restarted"},
+		{ClusterForeign, true, true, "deleted and recreated (--recreate)"},
+		{ClusterBroken, false, false, "does not answer"},
+	} {
+		p := &Preflight{Inspect: inspect(tt.st), Config: cfg(), Recreate: tt.recreate}
+		c, _ := p.checkCluster(context.Background())
+		if c.OK != tt.ok || !strings.Contains(c.Detail+c.Problem, tt.want) {
+			t.Errorf("%s recreate=%v: %+v", tt.st, tt.recreate, c)
+		}
+	}
+}
