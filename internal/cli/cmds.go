@@ -29,7 +29,7 @@ background forward when one runs, else through a forward of its own on free
 local ports. Exit code 1 when any call fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.load(cmd)
+			cfg, err := a.loadExisting(cmd)
 			if err != nil {
 				return err
 			}
@@ -123,7 +123,7 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show the cluster, the node, the gateway's readiness, the forward and the token's expiry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.load(cmd)
+			cfg, err := a.loadExisting(cmd)
 			if err != nil {
 				return err
 			}
@@ -205,7 +205,7 @@ created, with apimdev's kubeconfig file for it. A cluster apimdev did not create
 is never deleted. Your ~/.kube/config is not touched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.load(cmd)
+			cfg, err := a.loadExisting(cmd)
 			if err != nil {
 				return err
 			}
@@ -273,10 +273,10 @@ func (e *foreignError) Hint() string {
 func (a *app) renderCommand() *cobra.Command {
 	var profile string
 	cmd := &cobra.Command{
-		Use:   "render",
-		Short: "Print the Kubernetes objects apimdev would apply (token redacted)",
+		Use:     "render",
+		Short:   "Print the Kubernetes objects apimdev would apply (token redacted)",
 		Example: `  apimdev render --profile dev -o yaml --name contoso-gw --endpoint contoso.configuration.azure-api.net`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("output") && a.getenv("APIMDEV_OUTPUT") == "" {
 				_ = cmd.Flags().Set("output", "yaml")
@@ -357,7 +357,7 @@ func (a *app) forwardCommand() *cobra.Command {
 		Short: "Forward the local ports to the gateway until stopped (what `up --detach` runs in the background)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.load(cmd)
+			cfg, err := a.loadExisting(cmd)
 			if err != nil {
 				return err
 			}

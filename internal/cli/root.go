@@ -5,9 +5,12 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/events"
+	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -148,9 +152,28 @@ func (a *app) bindFlags(fs *pflag.FlagSet) {
 	fs.Bool("no-tui", false, "never open the interactive wizard")
 }
 
-// load builds the configuration: defaults, then the file, then APIMDEV_*
-// variables, then flags the user set; and validates it.
+// load builds the configuration for commands that create things: defaults,
+// then the file, then APIMDEV_* variables, then flags the user set.
 func (a *app) load(cmd *cobra.Command) (config.Config, error) {
+	return a.loadOnto(cmd, config.Default(), true)
+}
+
+// loadExisting is load for commands that work on what `up` deployed: what up
+// last applied to the cluster is the base, so `apimdev status` needs no flags.
+func (a *app) loadExisting(cmd *cobra.Command) (config.Config, error) {
+	first, err := a.loadOnto(cmd, config.Default(), false)
+	if err != nil {
+		return first, err
+	}
+	saved, ok := a.savedConfig(first.Cluster.Name)
+	if !ok {
+		return first, nil
+	}
+	a.loaded = false
+	return a.loadOnto(cmd, saved, false)
+}
+
+func (a *app) loadOnto(cmd *cobra.Command, base config.Config, needEndpoint bool) (config.Config, error) {
 	if a.loaded {
 		return a.cfg, nil
 	}
@@ -158,7 +181,7 @@ func (a *app) load(cmd *cobra.Command) (config.Config, error) {
 	if path == "" {
 		path, optional = config.DefaultFile, true
 	}
-	cfg, _, err := config.LoadFile(path, optional)
+	cfg, _, err := config.LoadFileOnto(path, optional, base)
 	if err != nil {
 		return cfg, &usageError{err.Error()}
 	}
@@ -176,11 +199,33 @@ func (a *app) load(cmd *cobra.Command) (config.Config, error) {
 	if err := errors.Join(ferrs...); err != nil {
 		return cfg, &usageError{err.Error()}
 	}
-	if err := cfg.Validate(); err != nil {
+	validate := cfg.Validate
+	if !needEndpoint {
+		validate = cfg.ValidateExisting
+	}
+	if err := validate(); err != nil {
 		return cfg, err
 	}
 	a.cfg, a.loaded = cfg, true
 	return cfg, nil
+}
+
+// savedConfig is what `up` last applied to the cluster (no token in it).
+func (a *app) savedConfig(cluster string) (config.Config, bool) {
+	dir, err := state.Dir(a.getenv)
+	if err != nil {
+		return config.Config{}, false
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "clusters", cluster, "config.json"))
+	if err != nil {
+		return config.Config{}, false
+	}
+	c := config.Default()
+	if json.Unmarshal(b, &c) != nil {
+		return config.Config{}, false
+	}
+	c.Output = "text"
+	return c, true
 }
 
 func (a *app) loadToken(cfg config.Config) (token.Token, error) {
@@ -214,4 +259,3 @@ func durationFlag(cmd *cobra.Command, name string) time.Duration {
 	d, _ := cmd.Flags().GetDuration(name)
 	return d
 }
-

@@ -194,11 +194,9 @@ func (a *app) up(cmd *cobra.Command, o upOptions) (err error) {
 	pf := &cluster.Preflight{Docker: s.docker, Inspect: s.mgr.Inspect, Config: cfg, Token: tok, TokenErr: tokErr,
 		Recreate: o.recreate, ForwardRunning: fwdRunning && fwd.HTTPPort == cfg.Forward.HTTPPort && fwd.HTTPSPort == cfg.Forward.HTTPSPort}
 	res, err := pf.Run(ctx, func(c cluster.Check) {
-		switch {
-		case !c.OK: // told once, in the failure with its fix
-		case c.Warn:
-			st.Progress("! %s: %s", c.Name, c.Detail)
-		default:
+		// Failures are told once, in the error with its fix; warnings once,
+		// as warning events below.
+		if c.OK && !c.Warn {
 			st.Progress("✓ %s: %s", c.Name, c.Detail)
 		}
 	})
@@ -250,6 +248,9 @@ func (a *app) up(cmd *cobra.Command, o upOptions) (err error) {
 	w := &gateway.Waiter{Client: s.cs, Profile: s.profile, Timeout: o.deployTimeout, Progress: func(m string) { s.progress("%s", m) }, Redact: redactor(tok)}
 	if err := w.Wait(ctx); err != nil {
 		return st.Fail(err)
+	}
+	if err := s.files.SaveConfig(cfg); err != nil {
+		st.Warn("could not remember this configuration for status/smoke/down: "+err.Error(), "")
 	}
 	st.Done(fmt.Sprintf("%s/%s ready (%d object(s) changed, %d unchanged)", s.profile.Namespace, s.profile.DeploymentName(), changed, len(applied)-changed))
 
@@ -396,7 +397,10 @@ func (a *app) startDetachedForward(ctx context.Context, s *session) (int, error)
 	c := s.cfg
 	args := []string{"forward", "--cluster-name", c.Cluster.Name, "--kubeconfig", s.mgr.Kubeconfig, "--name", c.Gateway.Name,
 		"--namespace", c.Gateway.Namespace, "--http-port", strconv.Itoa(c.Forward.HTTPPort), "--https-port", strconv.Itoa(c.Forward.HTTPSPort),
-		"--endpoint", c.Gateway.Endpoint, "--config", os.DevNull}
+		"--endpoint", c.Gateway.Endpoint}
+	if a.configFile != "" {
+		args = append(args, "--config", a.configFile)
+	}
 	cmd := exec.Command(self, args...)
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = logf, logf, nil
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -174,13 +174,19 @@ func (i stageInfo) Info(msg string) {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(msg), "\n") {
 		if m := stageRE.FindStringSubmatch(line); m != nil && strings.HasPrefix(strings.TrimSpace(line), "•") {
-			i.l.progress("kind: %s", strings.TrimSuffix(strings.TrimSpace(m[1]), "..."))
+			i.l.progress("kind: %s", plainStage(m[1]))
 		} else if t := strings.TrimSpace(line); t != "" {
 			i.l.tail.add(t)
 		}
 	}
 }
 func (i stageInfo) Infof(f string, a ...any) { i.Info(fmt.Sprintf(f, a...)) }
+
+// plainStage drops kind's trailing emoji and dots: "Preparing nodes 📦" -> "Preparing nodes".
+func plainStage(s string) string {
+	s = strings.TrimRightFunc(s, func(r rune) bool { return r > 0x2000 || r == ' ' || r == '.' })
+	return s
+}
 
 type tailBuffer struct{ lines []string }
 

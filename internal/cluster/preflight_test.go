@@ -51,7 +51,9 @@ func (f *fakeDocker) ImageSave(context.Context, []string, ...client.ImageSaveOpt
 func (f *fakeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
 	return container.InspectResponse{}, nil
 }
-func (f *fakeDocker) ContainerStart(context.Context, string, container.StartOptions) error { return nil }
+func (f *fakeDocker) ContainerStart(context.Context, string, container.StartOptions) error {
+	return nil
+}
 
 func cfg() config.Config {
 	c := config.Default()

@@ -227,15 +227,20 @@ func distance(a, b string) int {
 // LoadFile decodes path onto the defaults. A missing file is not an error when
 // optional is true (the default ./apimdev.yaml need not exist).
 func LoadFile(path string, optional bool) (Config, bool, error) {
+	return LoadFileOnto(path, optional, Default())
+}
+
+// LoadFileOnto is LoadFile with another base than the defaults.
+func LoadFileOnto(path string, optional bool, base Config) (Config, bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if optional && errors.Is(err, os.ErrNotExist) {
-			return Default(), false, nil
+			return base, false, nil
 		}
-		return Default(), false, fmt.Errorf("config file: %w", err)
+		return base, false, fmt.Errorf("config file: %w", err)
 	}
 	defer f.Close()
-	cfg, err := Decode(path, f, Default())
+	cfg, err := Decode(path, f, base)
 	return cfg, true, err
 }
 

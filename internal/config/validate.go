@@ -51,7 +51,13 @@ var (
 
 // Validate checks everything that can be checked without touching the
 // machine, and returns all problems at once (nil when there are none).
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.validate(true) }
+
+// ValidateExisting is Validate for commands that work on what `up` already
+// deployed (status, smoke, down): they need no endpoint.
+func (c Config) ValidateExisting() error { return c.validate(false) }
+
+func (c Config) validate(needEndpoint bool) error {
 	var ps Problems
 	add := func(field, msg, fix string) { ps = append(ps, Problem{field, msg, fix}) }
 
@@ -63,7 +69,7 @@ func (c Config) Validate() error {
 		add("gateway.name", fmt.Sprintf("%q is not usable as a Kubernetes name (lower-case letters, digits and '-', at most %d characters)", g.Name, 63-len(longSuffix)),
 			"use the gateway's name in lower case, e.g. --name "+suggestName(g.Name))
 	}
-	if msg := endpointProblem(g.Endpoint); msg != "" {
+	if msg := endpointProblem(g.Endpoint); msg != "" && (needEndpoint || g.Endpoint != "") {
 		add("gateway.endpoint", msg, "set --endpoint to the config.service.endpoint value from the portal's Deployment tab, e.g. --endpoint contoso.configuration.azure-api.net")
 	}
 	if g.Image == "" || !imageRef.MatchString(g.Image) {

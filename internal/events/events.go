@@ -113,7 +113,9 @@ func (s *Step) emit(st State, detail, hint string) {
 }
 
 // Progress reports what the step is doing now.
-func (s *Step) Progress(format string, args ...any) { s.emit(Progress, fmt.Sprintf(format, args...), "") }
+func (s *Step) Progress(format string, args ...any) {
+	s.emit(Progress, fmt.Sprintf(format, args...), "")
+}
 
 // Warn reports a warning within the step; the step goes on.
 func (s *Step) Warn(detail, hint string) { s.emit(Warning, detail, hint) }

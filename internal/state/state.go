@@ -173,6 +173,16 @@ func alive(pid int) bool {
 	return strings.Contains(string(b), "forward")
 }
 
+// SaveConfig remembers what `up` applied (any value that marshals to JSON;
+// the token is never part of it), so later commands need no flags.
+func (c Cluster) SaveConfig(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFile(filepath.Join(c.Dir, "config.json"), b)
+}
+
 // Remove deletes the cluster's files.
 func (c Cluster) Remove() error { return os.RemoveAll(c.Dir) }
 

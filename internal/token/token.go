@@ -142,7 +142,9 @@ const (
 type Expiry struct {
 	State     ExpiryState   `json:"state"`
 	At        time.Time     `json:"at,omitzero"`
-	Remaining time.Duration `json:"remainingSeconds"`
+	Remaining time.Duration `json:"-"`
+	// RemainingSeconds is Remaining for JSON readers; negative once expired.
+	RemainingSeconds int64 `json:"remainingSeconds"`
 }
 
 // ExpiryAt tells whether the token has expired or will within WarnWindow.
@@ -151,7 +153,7 @@ func (t Token) ExpiryAt(now time.Time) Expiry {
 		return Expiry{State: ExpiryUnknown}
 	}
 	left := t.Expiry.Sub(now)
-	e := Expiry{At: t.Expiry, Remaining: left.Truncate(time.Second)}
+	e := Expiry{At: t.Expiry, Remaining: left.Truncate(time.Second), RemainingSeconds: int64(left / time.Second)}
 	switch {
 	case left <= 0:
 		e.State = ExpiryPast
