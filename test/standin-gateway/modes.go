@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/configservice"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/gateway"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/statsd"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/token"
+)
+
+func runGateway(ctx context.Context, s settings, stdout io.Writer) error {
+	log, problems := s.logger(stdout, "gateway")
+	opts := s.gatewayOptions(log, &problems)
+	endpoint := s.statsdEndpoint(&problems)
+	for _, p := range problems {
+		log.Warn(p)
+	}
+	if name := s.get(envGatewayName); name != "" {
+		log.Info("gateway name", "gateway.name", name)
+	}
+
+	// Metrics outlive ctx: requests served during the drain are counted too.
+	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMetrics()
+	if endpoint != "" {
+		m := statsd.New(endpoint, log)
+		opts.Metrics = m
+		go m.Run(metricsCtx)
+		log.Info("sending local metrics to statsd", "endpoint", m.Endpoint())
+	}
+
+	g := gateway.New(opts)
+	if err := g.Listen(); err != nil {
+		return err
+	}
+	return g.Run(ctx)
+}
+
+func runConfigService(ctx context.Context, s settings, stdout io.Writer) error {
+	log, problems := s.logger(stdout, "config-service")
+	opts := s.configServiceOptions(log, &problems)
+	for _, p := range problems {
+		log.Warn(p)
+	}
+	if len(opts.SubscriptionKeys) == 0 {
+		log.Warn(envSubKeys + " is empty: every call to the echo API will be refused with 401")
+	}
+	svc, err := configservice.New(opts)
+	if err != nil {
+		return err
+	}
+	if err := svc.Listen(); err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}
+
+// mintToken prints a token signed with STANDIN_GATEWAY_KEY. The key comes from
+// the environment, never argv, so it stays out of process listings.
+func mintToken(args []string, s settings, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mint-token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	id := fs.String("id", "", "gateway id (the first field of the token)")
+	expiry := fs.String("expiry", "", "expiry as yyyyMMddHHmm in UTC, e.g. 203001311200 (may be in the past)")
+	validFor := fs.Duration("valid-for", 0, "expiry as a duration from now, e.g. 720h (negative: already expired)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageError{fmt.Sprintf("mint-token takes no arguments, got %q", fs.Args())}
+	case *id == "":
+		return usageError{"mint-token needs --id"}
+	case (*expiry == "") == (*validFor == 0):
+		return usageError{"mint-token needs exactly one of --expiry and --valid-for"}
+	}
+	key := s.get(envGatewayKey)
+	if key == "" {
+		return errors.New(envGatewayKey + " is not set: it is the key the config service verifies tokens with")
+	}
+	field := *expiry
+	if field == "" {
+		field = time.Now().Add(*validFor).UTC().Format(token.ExpiryLayout)
+	}
+	tok, err := token.MintField([]byte(key), strings.TrimSpace(*id), field)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
