@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# ensure-docker.sh — make sure a Docker engine answers, starting one if needed.
+#
+# If `docker info` already answers, this prints which engine it is and does nothing else.
+# Otherwise (as root, e.g. in CI on a fresh Debian 12) it:
+#   1. installs Debian's docker.io (+ iptables) with apt-get, without letting the package
+#      start a daemon of its own;
+#   2. only when the capability bounding set lacks CAP_SYS_RESOURCE (some VMs): builds
+#      scripts/ci/runc-capdrop (a static Go runc wrapper) and makes it dockerd's default
+#      runtime, so privileged containers (kind nodes) can start at all;
+#   3. starts dockerd in the background (log: $APIMDEV_DOCKERD_LOG), waits until it answers,
+#      and records its pid in $APIMDEV_DOCKERD_PIDFILE so scripts/ci/stop-docker.sh stops
+#      only a daemon that this script started;
+#   4. for a daemon it started: rejects traffic that containers would route out of the
+#      machine (DOCKER-USER rules on the default-route interfaces). Tests here must only talk
+#      to local addresses, and a kind cluster otherwise leaks e.g. Service IP traffic sent
+#      before kube-proxy is ready. APIMDEV_DOCKER_EGRESS=allow skips this.
+# Idempotent: a second run finds the engine answering and returns at once.
+#
+# Usage: scripts/ci/ensure-docker.sh [--check]
+#   --check  also build a tiny FROM-scratch image locally and `docker run --privileged` it.
+set -euo pipefail
+
+CI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PIDFILE=${APIMDEV_DOCKERD_PIDFILE:-/run/apimdev-dockerd.pid}
+LOGFILE=${APIMDEV_DOCKERD_LOG:-/var/log/apimdev-dockerd.log}
+WAIT_SECONDS=${APIMDEV_DOCKERD_WAIT:-90}
+CAPDROP_DIR=/usr/local/libexec/apimdev
+CAPDROP_BIN=$CAPDROP_DIR/runc-capdrop
+CHECK=false
+
+for arg in "$@"; do
+  case $arg in
+    --check) CHECK=true ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    *) echo "ensure-docker: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[ensure-docker] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+docker_answers() { timeout 15 docker info >/dev/null 2>&1; }
+
+describe_engine() {
+  local v rt
+  v=$(timeout 15 docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')
+  rt=$(timeout 15 docker info --format '{{.DefaultRuntime}}' 2>/dev/null || echo '?')
+  if [[ -s $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    log "docker engine $v answers (dockerd pid $(cat "$PIDFILE"), started by ensure-docker; default runtime $rt)"
+  else
+    log "docker engine $v answers (not started by ensure-docker; default runtime $rt)"
+  fi
+}
+
+# True when CAP_SYS_RESOURCE (bit 24) is missing from this process's bounding set.
+lacks_cap_sys_resource() {
+  local bnd
+  bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+  (( (16#$bnd >> 24 & 1) == 0 ))
+}
+
+find_go() {
+  if command -v go >/dev/null 2>&1; then command -v go
+  elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
+  else return 1
+  fi
+}
+
+APT_UPDATED=false
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $APT_UPDATED; then
+    apt-get update -qq >&2
+    APT_UPDATED=true
+  fi
+  # A policy-rc.d that forbids starting services: the package must not launch its own
+  # dockerd (through its init script) with settings other than ours.
+  local policy=/usr/sbin/policy-rc.d own_policy=false
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=true
+  fi
+  local rc=0
+  apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >&2 || rc=$?
+  if $own_policy; then rm -f "$policy"; fi
+  return "$rc"
+}
+
+install_packages() {
+  local missing=()
+  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+  command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+  command -v containerd >/dev/null 2>&1 || missing+=(containerd)
+  command -v runc >/dev/null 2>&1 || missing+=(runc)
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]} with apt-get"
+    apt_install "${missing[@]}" ca-certificates
+  fi
+  # Debian's docker.io ships a 20.10 CLI in /usr/bin; a newer one earlier in PATH is fine too.
+  command -v docker >/dev/null 2>&1 || die "no docker CLI after installing docker.io"
+}
+
+# Build the runc wrapper (static, stdlib only) in a throwaway module, never with the project's
+# go.mod; rebuilt only when its source changes.
+install_capdrop() {
+  local src=$CI_DIR/runc-capdrop/main.go sum go tmp
+  sum=$(sha256sum <"$src" | cut -c1-16)
+  if [[ -x $CAPDROP_BIN && $(cat "$CAPDROP_BIN.sum" 2>/dev/null) == "$sum" ]]; then
+    return
+  fi
+  go=$(find_go) || die "CAP_SYS_RESOURCE is missing and no Go toolchain is installed to build runc-capdrop"
+  log "building $CAPDROP_BIN (runc wrapper dropping capabilities outside the bounding set)"
+  tmp=$(mktemp -d)
+  cp "$src" "$tmp/main.go"
+  printf 'module apimdev/runc-capdrop\n\ngo 1.24\n' >"$tmp/go.mod"
+  mkdir -p "$CAPDROP_DIR"
+  (cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local \
+    "$go" build -trimpath -ldflags "-s -w" -o "$CAPDROP_BIN.new" .) >&2
+  mv "$CAPDROP_BIN.new" "$CAPDROP_BIN"
+  echo "$sum" >"$CAPDROP_BIN.sum"
+  rm -rf "$tmp"
+}
+
+start_dockerd() {
+  local args=(--log-level=warn)
+  if lacks_cap_sys_resource; then
+    log "CAP_SYS_RESOURCE is missing from the capability bounding set: using runc-capdrop"
+    install_capdrop
+    # Lowering an OOM score needs CAP_SYS_RESOURCE too: keep dockerd's own at 0.
+    args+=(--add-runtime "capdrop=$CAPDROP_BIN" --default-runtime capdrop --oom-score-adjust 0)
+  fi
+  mkdir -p "$(dirname "$LOGFILE")" "$(dirname "$PIDFILE")"
+  log "starting dockerd ${args[*]} (log: $LOGFILE)"
+  # setsid + nohup: the daemon outlives this script and the CI step that ran it.
+  setsid nohup dockerd "${args[@]}" </dev/null >>"$LOGFILE" 2>&1 &
+  echo $! >"$PIDFILE"
+}
+
+wait_for_docker() {
+  local pid deadline=$((SECONDS + WAIT_SECONDS))
+  pid=$(cat "$PIDFILE" 2>/dev/null || true)
+  until docker_answers; do
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 40 "$LOGFILE" >&2 || true
+      rm -f "$PIDFILE"
+      die "dockerd exited while starting (see $LOGFILE)"
+    fi
+    ((SECONDS < deadline)) || { tail -n 40 "$LOGFILE" >&2 || true; die "dockerd did not answer within ${WAIT_SECONDS}s"; }
+    sleep 1
+  done
+}
+
+# Containers may talk to each other and to this machine, but nothing they send may leave it
+# through the default-route interfaces. Idempotent (-C before -I); dockerd keeps DOCKER-USER
+# rules while it runs, and this runs again on every call for a daemon we started.
+isolate_egress() {
+  [[ ${APIMDEV_DOCKER_EGRESS:-reject} == allow ]] && return
+  local ext bridge added=false
+  for ext in $(ip -4 route show default | awk '{for (i = 1; i < NF; i++) if ($i == "dev") print $(i + 1)}' | sort -u); do
+    for bridge in docker0 br-+; do
+      local rule=(DOCKER-USER -i "$bridge" -o "$ext" -j REJECT --reject-with icmp-net-unreachable)
+      if ! iptables -C "${rule[@]}" 2>/dev/null; then
+        iptables -I "${rule[@]}"
+        added=true
+      fi
+    done
+  done
+  if $added; then log "containers cannot send traffic out of this machine (DOCKER-USER; APIMDEV_DOCKER_EGRESS=allow to skip)"; fi
+}
+
+# A FROM-scratch image with a static Go binary, run privileged: proves the engine can start
+# privileged containers here (nothing can be pulled on this machine).
+check_privileged_run() {
+  local go tmp out
+  go=$(find_go) || { log "no Go toolchain: skipping the privileged-run check"; return; }
+  tmp=$(mktemp -d)
+  cat >"$tmp/main.go" <<'EOF'
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+func main() {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "CapEff:") {
+			fmt.Println("privileged container ok,", l)
+		}
+	}
+}
+EOF
+  printf 'module apimdev/dockercheck\n\ngo 1.24\n' >"$tmp/go.mod"
+  printf 'FROM scratch\nCOPY check /check\nENTRYPOINT ["/check"]\n' >"$tmp/Dockerfile"
+  (cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local "$go" build -o check .) >&2
+  DOCKER_BUILDKIT=0 docker build -q -t apimdev-ci/docker-check:local "$tmp" >/dev/null 2>&1 \
+    || { rm -rf "$tmp"; die "docker build of the check image failed"; }
+  rm -rf "$tmp"
+  out=$(docker run --rm --privileged apimdev-ci/docker-check:local 2>&1) \
+    || die "docker run --privileged failed: $out"
+  log "$out"
+}
+
+main() {
+  if docker_answers; then
+    describe_engine
+  else
+    [[ $(id -u) == 0 ]] || die "docker does not answer and starting it needs root"
+    if [[ -s $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+      log "dockerd (pid $(cat "$PIDFILE")) is still starting; waiting"
+    else
+      rm -f "$PIDFILE"
+      install_packages
+      start_dockerd
+    fi
+    wait_for_docker
+    describe_engine
+  fi
+  if [[ -s $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then isolate_egress; fi
+  if $CHECK; then check_privileged_run; fi
+}
+
+main

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# node-image.sh — build (or reuse) an offline kind node image for Kubernetes v1.34.4.
+#
+# The image (apimdev-e2e/kind-node:v1.34.4) works with sigs.k8s.io/kind v0.33.0:
+#   kind create cluster --image "$(scripts/e2e/node-image.sh)"
+# Nothing is pulled from a registry: Kubernetes, etcd, CoreDNS, crictl and pause are built
+# from the Go module proxy, the node's Debian rootfs comes from debootstrap, and the seven
+# component images are built locally and preloaded into the node's containerd.
+# It also leaves kind and kubectl in $CACHE/bin for callers.
+#
+# Cache: ${APIMDEV_E2E_CACHE:-$HOME/.cache/apimdev-e2e} (layout in lib/common.sh and README.md).
+# The image carries a label with a hash of this rig's scripts; when an image with the current
+# hash exists the script only prints its name. A cold run takes about 15–20 minutes on 2 cores.
+#
+# Output: the image reference as the LAST line of stdout; progress and per-stage timings go to
+# stderr. Needs root (debootstrap, chroot, mounts) and Docker (scripts/ci/ensure-docker.sh is
+# run when `docker info` does not answer). Environment:
+#   APIMDEV_E2E_CACHE        cache directory
+#   APIMDEV_E2E_NODE_IMAGE   image reference to produce (default apimdev-e2e/kind-node:v1.34.4)
+#   APIMDEV_E2E_FORCE=1      rebuild the image even when the hash matches (cached parts reused)
+#   APIMDEV_E2E_DEBIAN_MIRROR  Debian mirror for debootstrap
+set -euo pipefail
+
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/binaries.sh
+source "$E2E_DIR/lib/binaries.sh"
+# shellcheck source=lib/rootfs.sh
+source "$E2E_DIR/lib/rootfs.sh"
+# shellcheck source=lib/images.sh
+source "$E2E_DIR/lib/images.sh"
+# shellcheck source=lib/node.sh
+source "$E2E_DIR/lib/node.sh"
+
+ensure_docker() {
+  if ! timeout 15 docker info >/dev/null 2>&1; then
+    [[ $(id -u) == 0 ]] || die "docker does not answer (and starting it needs root)"
+    "$CI_DIR/ensure-docker.sh" >&2
+  fi
+}
+
+ensure_tools() {
+  [[ $(id -u) == 0 ]] || die "run as root (debootstrap, chroot and mounts need it)"
+  local missing=()
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v jq >/dev/null 2>&1 || missing+=(jq)
+  command -v "$GO" >/dev/null 2>&1 || die "no Go toolchain (go) found"
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]} with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+cleanup() {
+  # Never leave mounts behind in the scratch area (an interrupted preload or debootstrap).
+  umount_below "$CACHE/work"
+}
+
+main() {
+  local t0=$SECONDS hash current
+  mapfile -t files < <(rig_files)
+  hash=$(sha256_of_files "${files[@]}")
+
+  ensure_docker
+  if [[ ${APIMDEV_E2E_FORCE:-0} != 1 ]]; then
+    current=$(docker image inspect -f "{{index .Config.Labels \"$HASH_LABEL\"}}" "$NODE_IMAGE" 2>/dev/null || true)
+    if [[ $current == "$hash" && -x $CACHE/bin/kind && -x $CACHE/bin/kubectl ]]; then
+      log "$NODE_IMAGE is up to date (rig hash $hash)"
+      echo "$NODE_IMAGE"
+      return
+    fi
+  fi
+
+  : >"$CACHE/logs/timings.txt"
+  stage tools ensure_tools
+  trap cleanup EXIT
+  log "building $NODE_IMAGE (rig hash $hash, cache $CACHE)"
+
+  # debootstrap (network and disk bound) runs alongside the Go builds (CPU bound).
+  local rootfs_pid
+  (build_all_rootfs) &
+  rootfs_pid=$!
+  build_all_binaries || { kill "$rootfs_pid" 2>/dev/null; wait "$rootfs_pid" 2>/dev/null; exit 1; }
+  wait "$rootfs_pid" || die "building the root filesystems failed"
+
+  stage component-images build_component_images
+  stage node-stage stage_node_rootfs
+  stage preload preload_images
+  stage node-import import_node_image "$hash"
+
+  log "timings (s):" "$(tr '\n' ' ' <"$CACHE/logs/timings.txt")"
+  log "$NODE_IMAGE built in $((SECONDS - t0))s ($(docker image inspect -f '{{.Size}}' "$NODE_IMAGE" | numfmt --to=iec) )"
+  echo "$NODE_IMAGE"
+}
+
+main "$@"
