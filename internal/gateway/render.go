@@ -95,7 +95,11 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 		Type:       corev1.SecretTypeOpaque,
 	}
 	if redact {
-		secret.StringData = map[string]string{"value": tok.Redacted()}
+		v := tok.Redacted()
+		if tok.IsZero() {
+			v = token.Prefix + "<your token, from --token-file or APIMDEV_TOKEN>"
+		}
+		secret.StringData = map[string]string{"value": v}
 	} else {
 		secret.Data = map[string][]byte{"value": []byte(tok.SecretValue())}
 	}
