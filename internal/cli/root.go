@@ -149,7 +149,6 @@ func (a *app) bindFlags(fs *pflag.FlagSet) {
 	str("https-port", "", "forward.httpsPort", fmt.Sprintf("local port forwarded to the gateway Service's port 443 (default %d)", config.DefaultHTTPSPort))
 	str("smoke-file", "", "smoke.file", "YAML file of smoke calls (kind: SmokeSpec)")
 	str("output", "o", "output", "output format: text or json (render: yaml)")
-	fs.Bool("no-tui", false, "never open the interactive wizard")
 }
 
 // load builds the configuration for commands that create things: defaults,
