@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
 	"github.com/apimdev/apimdev/internal/token"
 )
@@ -33,36 +33,36 @@ local ports. Exit code 1 when any call fails.`,
 			if err != nil {
 				return err
 			}
-			s, err := a.newSession(cfg)
+			s, err := a.session(cfg)
 			if err != nil {
 				return err
 			}
-			if err := s.connect(); err != nil {
+			if err := s.Connect(); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
 			httpPort, httpsPort := 0, 0
-			if rec, ok := s.files.Forward(); ok {
+			if rec, ok := s.Files.Forward(); ok {
 				httpPort, httpsPort = rec.HTTPPort, rec.HTTPSPort
 			} else {
 				httpPort, httpsPort, err = freePorts()
 				if err != nil {
 					return err
 				}
-				stop, err := s.startForward(ctx, httpPort, httpsPort)
+				stop, _, err := s.StartForward(ctx, httpPort, httpsPort)
 				if err != nil {
 					return err
 				}
 				defer stop()
 			}
-			tok, _ := s.clusterToken(ctx)
-			rs, err := s.smoke(ctx, tok, httpPort, httpsPort)
+			tok, _ := s.ClusterToken(ctx)
+			rs, err := s.Smoke(ctx, tok, httpPort, httpsPort)
 			if err != nil {
 				return err
 			}
 			a.printSmoke(cfg, rs)
 			if n := smoke.Failed(rs); n > 0 {
-				return &shownError{err: &smokeError{failed: n, total: len(rs)}, code: ExitFailure}
+				return &shownError{err: &pipeline.SmokeError{Failed: n, Total: len(rs)}, code: ExitFailure}
 			}
 			return nil
 		},
@@ -81,16 +81,6 @@ func freePorts() (int, int, error) {
 		defer l.Close()
 	}
 	return ps[0], ps[1], nil
-}
-
-// clusterToken reads the token back from the cluster's Secret, for its expiry
-// only: it is never printed.
-func (s *session) clusterToken(ctx context.Context) (token.Token, error) {
-	sec, err := s.cs.CoreV1().Secrets(s.profile.Namespace).Get(ctx, s.profile.SecretName(), metav1.GetOptions{})
-	if err != nil {
-		return token.Token{}, err
-	}
-	return token.Parse(string(sec.Data["value"]))
 }
 
 // Status is what `apimdev status` reports.
@@ -127,19 +117,19 @@ func (a *app) statusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := a.newSession(cfg)
+			s, err := a.session(cfg)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			st := Status{Cluster: cfg.Cluster.Name, Kubeconfig: s.mgr.Kubeconfig, Namespace: s.profile.Namespace, Gateway: s.profile.DeploymentName(), Forward: &ForwardState{}}
-			cs, detail := s.mgr.Inspect(ctx)
+			st := Status{Cluster: cfg.Cluster.Name, Kubeconfig: s.Cluster.Kubeconfig, Namespace: s.Profile.Namespace, Gateway: s.Profile.DeploymentName(), Forward: &ForwardState{}}
+			cs, detail := s.Cluster.Inspect(ctx)
 			st.State, st.Detail = string(cs), detail
-			if rec, ok := s.files.Forward(); ok {
+			if rec, ok := s.Files.Forward(); ok {
 				st.Forward = &ForwardState{Running: true, PID: rec.PID, HTTPPort: rec.HTTPPort, HTTPSPort: rec.HTTPSPort}
 			}
-			if cs == cluster.ClusterOurs && s.connect() == nil {
-				if nodes, err := s.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil && len(nodes.Items) > 0 {
+			if cs == cluster.ClusterOurs && s.Connect() == nil {
+				if nodes, err := s.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil && len(nodes.Items) > 0 {
 					n := nodes.Items[0]
 					ready := "NotReady"
 					for _, c := range n.Status.Conditions {
@@ -149,13 +139,13 @@ func (a *app) statusCommand() *cobra.Command {
 					}
 					st.Node = fmt.Sprintf("%s %s (Kubernetes %s)", n.Name, ready, n.Status.NodeInfo.KubeletVersion)
 				}
-				if d, err := s.cs.AppsV1().Deployments(s.profile.Namespace).Get(ctx, s.profile.DeploymentName(), metav1.GetOptions{}); err == nil {
+				if d, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Get(ctx, s.Profile.DeploymentName(), metav1.GetOptions{}); err == nil {
 					st.Ready, st.Desired = d.Status.ReadyReplicas, *d.Spec.Replicas
 					st.Image = d.Spec.Template.Spec.Containers[0].Image
 				} else if !apierrors.IsNotFound(err) {
 					st.Detail = err.Error()
 				}
-				if tok, err := s.clusterToken(ctx); err == nil {
+				if tok, err := s.ClusterToken(ctx); err == nil {
 					e := tok.ExpiryAt(time.Now())
 					st.TokenExpiry = &e
 				}
@@ -209,29 +199,29 @@ is never deleted. Your ~/.kube/config is not touched.`,
 			if err != nil {
 				return err
 			}
-			s, err := a.newSession(cfg)
+			s, err := a.session(cfg)
 			if err != nil {
 				return err
 			}
-			lock, err := s.files.Acquire(cfg.Cluster.Name, 2*time.Second)
+			lock, err := s.Files.Acquire(cfg.Cluster.Name, 2*time.Second)
 			if err != nil {
 				return err
 			}
 			defer lock.Release()
 			ctx := cmd.Context()
-			st := s.rep.Start("down", "")
-			if rec, ok := s.files.StopForward(); ok {
+			st := s.Rep.Start("down", "")
+			if rec, ok := s.Files.StopForward(); ok {
 				st.Progress("stopped the background forward (pid %d)", rec.PID)
 			}
-			state, detail := s.mgr.Inspect(ctx)
+			state, detail := s.Cluster.Inspect(ctx)
 			if keep {
 				if state != cluster.ClusterOurs {
 					return st.Fail(fmt.Errorf("cluster %q is %s %s: nothing to remove", cfg.Cluster.Name, state, detail))
 				}
-				if err := s.connect(); err != nil {
+				if err := s.Connect(); err != nil {
 					return st.Fail(err)
 				}
-				gone, err := gateway.Delete(ctx, s.cs, s.profile)
+				gone, err := gateway.Delete(ctx, s.Client, s.Profile)
 				if err != nil {
 					return st.Fail(err)
 				}
@@ -240,19 +230,19 @@ is never deleted. Your ~/.kube/config is not touched.`,
 			}
 			switch state {
 			case cluster.ClusterAbsent:
-				_ = s.files.Remove()
+				_ = s.Files.Remove()
 				st.Done(fmt.Sprintf("no cluster %q: nothing to delete", cfg.Cluster.Name))
 				return nil
 			case cluster.ClusterForeign:
 				return st.Fail(&foreignError{name: cfg.Cluster.Name})
 			}
-			if err := s.mgr.Delete(); err != nil {
+			if err := s.Cluster.Delete(); err != nil {
 				return st.Fail(fmt.Errorf("deleting cluster %q: %w", cfg.Cluster.Name, err))
 			}
 			if cfg.Cluster.Kubeconfig == "" {
-				_ = os.Remove(s.mgr.Kubeconfig)
+				_ = os.Remove(s.Cluster.Kubeconfig)
 			}
-			_ = s.files.Remove()
+			_ = s.Files.Remove()
 			st.Done(fmt.Sprintf("deleted cluster %q and apimdev's kubeconfig for it", cfg.Cluster.Name))
 			return nil
 		},
@@ -319,14 +309,14 @@ func (a *app) preflightCommand() *cobra.Command {
 				return err
 			}
 			tok, tokErr := a.loadToken(cfg)
-			s, err := a.newSession(cfg)
+			s, err := a.session(cfg)
 			if err != nil {
 				return err
 			}
-			fwd, running := s.files.Forward()
-			pf := &cluster.Preflight{Docker: s.docker, Inspect: s.mgr.Inspect, Config: cfg, Token: tok, TokenErr: tokErr,
+			fwd, running := s.Files.Forward()
+			pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: cfg, Token: tok, TokenErr: tokErr,
 				ForwardRunning: running && fwd.HTTPPort == cfg.Forward.HTTPPort}
-			st := s.rep.Start("preflight", "")
+			st := s.Rep.Start("preflight", "")
 			res, err := pf.Run(cmd.Context(), nil)
 			if cfg.Output == "json" {
 				a.printJSON(res)
@@ -361,18 +351,18 @@ func (a *app) forwardCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := a.newSession(cfg)
+			s, err := a.session(cfg)
 			if err != nil {
 				return err
 			}
-			if err := s.connect(); err != nil {
+			if err := s.Connect(); err != nil {
 				return err
 			}
-			stop, err := s.startForward(cmd.Context(), cfg.Forward.HTTPPort, cfg.Forward.HTTPSPort)
+			stop, _, err := s.StartForward(cmd.Context(), cfg.Forward.HTTPPort, cfg.Forward.HTTPSPort)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.streams.Err, "forwarding 127.0.0.1:%d → %s:80 and 127.0.0.1:%d → :443 until stopped\n", cfg.Forward.HTTPPort, s.profile.LiveService(), cfg.Forward.HTTPSPort)
+			fmt.Fprintf(a.streams.Err, "forwarding 127.0.0.1:%d → %s:80 and 127.0.0.1:%d → :443 until stopped\n", cfg.Forward.HTTPPort, s.Profile.LiveService(), cfg.Forward.HTTPSPort)
 			<-cmd.Context().Done()
 			stop()
 			return nil
