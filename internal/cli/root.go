@@ -126,7 +126,7 @@ then flags.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	a.bindFlags(root.PersistentFlags())
 	root.AddCommand(a.upCommand(), a.smokeCommand(), a.statusCommand(), a.downCommand(),
-		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand())
+		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand())
 	return root
 }
 

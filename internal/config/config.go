@@ -41,7 +41,61 @@ type Config struct {
 	Cluster    Cluster `yaml:"cluster" json:"cluster"`
 	Forward    Forward `yaml:"forward" json:"forward"`
 	Smoke      Smoke   `yaml:"smoke" json:"smoke"`
+	Prod       Prod    `yaml:"prod" json:"prod"`
 	Output     string  `yaml:"output,omitempty" json:"output,omitempty"`
+}
+
+// Prod is the production-like profile `apimdev promote` applies: every
+// production recommendation for the self-hosted gateway, with its default.
+type Prod struct {
+	Replicas       int    `yaml:"replicas" json:"replicas"`             // 3; never fewer than 2
+	MaxSurge       string `yaml:"maxSurge" json:"maxSurge"`             // "1"
+	MaxUnavailable string `yaml:"maxUnavailable" json:"maxUnavailable"` // "0"
+	CPU            string `yaml:"cpu" json:"cpu"`                       // request per pod, "2"
+	Memory         string `yaml:"memory" json:"memory"`                 // request per pod, "2Gi"
+	// DNSPolicy is the pods' dnsPolicy; ClusterFirst (the portal's) resolves
+	// cluster names and forwards the rest to the node's resolvers.
+	DNSPolicy      string   `yaml:"dnsPolicy" json:"dnsPolicy"`
+	DNSNameservers []string `yaml:"dnsNameservers,omitempty" json:"dnsNameservers,omitempty"`
+	DNSSearches    []string `yaml:"dnsSearches,omitempty" json:"dnsSearches,omitempty"`
+	// DNSNdots lowers the search-path fan-out for the configuration endpoint's
+	// fully qualified name; "" leaves Kubernetes' default (5).
+	DNSNdots string `yaml:"dnsNdots,omitempty" json:"dnsNdots,omitempty"`
+	Backup   Backup `yaml:"backup" json:"backup"`
+	LogLevel string `yaml:"logLevel" json:"logLevel"` // warn
+	// Metrics sends the gateway's local metrics to a statsd exporter.
+	Metrics     bool   `yaml:"metrics" json:"metrics"`
+	StatsdImage string `yaml:"statsdImage" json:"statsdImage"`
+	Proxy       Proxy  `yaml:"proxy,omitempty" json:"proxy,omitempty"`
+	// TrafficRate is the smoke traffic during a rollout, in requests/s.
+	TrafficRate int `yaml:"trafficRate" json:"trafficRate"`
+}
+
+// Backup is the configuration backup volume mounted at /apim/config.
+type Backup struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// StorageClass "" means the cluster's default. AccessMode is ReadWriteOnce
+	// on a single-node kind cluster; real clusters want ReadWriteMany so every
+	// replica on every node shares one backup.
+	StorageClass string `yaml:"storageClass,omitempty" json:"storageClass,omitempty"`
+	AccessMode   string `yaml:"accessMode,omitempty" json:"accessMode,omitempty"`
+	Size         string `yaml:"size" json:"size"`
+}
+
+// Proxy is the outbound proxy the gateway uses, if any.
+type Proxy struct {
+	HTTP    string `yaml:"http,omitempty" json:"http,omitempty"`
+	HTTPS   string `yaml:"https,omitempty" json:"https,omitempty"`
+	NoProxy string `yaml:"noProxy,omitempty" json:"noProxy,omitempty"`
+}
+
+// DefaultStatsdImage is the upstream statsd exporter, pinned.
+const DefaultStatsdImage = "prom/statsd-exporter:v0.31.0"
+
+// DefaultProd is the production profile's defaults.
+func DefaultProd() Prod {
+	return Prod{Replicas: 3, MaxSurge: "1", MaxUnavailable: "0", CPU: "2", Memory: "2Gi", DNSPolicy: "ClusterFirst",
+		Backup: Backup{Enabled: true, Size: "50Mi"}, LogLevel: "warn", Metrics: true, StatsdImage: DefaultStatsdImage, TrafficRate: 20}
 }
 
 // Gateway describes the self-hosted gateway, as the Azure portal names it.
@@ -88,6 +142,7 @@ func Default() Config {
 		Gateway:    Gateway{Name: DefaultGatewayName, Image: DefaultImage, Namespace: DefaultNamespace, ProbePath: DefaultProbePath},
 		Cluster:    Cluster{Name: DefaultCluster},
 		Forward:    Forward{HTTPPort: DefaultHTTPPort, HTTPSPort: DefaultHTTPSPort},
+		Prod:       DefaultProd(),
 		Output:     "text",
 	}
 }
@@ -114,7 +169,11 @@ var sections = map[string]struct {
 	path string
 	keys []string
 }{
-	"Config":  {"the top level", []string{"apiVersion", "kind", "gateway", "cluster", "forward", "smoke", "output"}},
+	"Config": {"the top level", []string{"apiVersion", "kind", "gateway", "cluster", "forward", "smoke", "prod", "output"}},
+	"Prod": {"prod", []string{"replicas", "maxSurge", "maxUnavailable", "cpu", "memory", "dnsPolicy", "dnsNameservers", "dnsSearches", "dnsNdots",
+		"backup", "logLevel", "metrics", "statsdImage", "proxy", "trafficRate"}},
+	"Backup":  {"prod.backup", []string{"enabled", "storageClass", "accessMode", "size"}},
+	"Proxy":   {"prod.proxy", []string{"http", "https", "noProxy"}},
 	"Gateway": {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath"}},
 	"Cluster": {"cluster", []string{"name", "nodeImage", "kubeconfig"}},
 	"Forward": {"forward", []string{"httpPort", "httpsPort"}},

@@ -98,6 +98,7 @@ func (c Config) validate(needEndpoint bool) error {
 	if c.Forward.HTTPPort == c.Forward.HTTPSPort {
 		add("forward.httpsPort", fmt.Sprintf("is the same as forward.httpPort (%d)", c.Forward.HTTPPort), "give HTTP and HTTPS different local ports, e.g. --http-port 8080 --https-port 8443")
 	}
+	ps = append(ps, c.Prod.problems()...)
 	switch c.Output {
 	case "text", "json", "yaml":
 	default:
@@ -220,4 +221,50 @@ func expandHome(p string) string {
 		}
 	}
 	return p
+}
+
+var quantityRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G)?$`)
+var boundRE = regexp.MustCompile(`^[0-9]+%?$`)
+
+func (p Prod) problems() []Problem {
+	var ps []Problem
+	add := func(field, msg, fix string) { ps = append(ps, Problem{"prod." + field, msg, fix}) }
+	if p.Replicas < 2 {
+		add("replicas", fmt.Sprintf("%d is fewer than 2: one replica cannot be updated or disrupted without downtime", p.Replicas), "use --replicas 3 (the chart's default) or at least 2")
+	}
+	for _, b := range []struct{ f, v string }{{"maxSurge", p.MaxSurge}, {"maxUnavailable", p.MaxUnavailable}} {
+		if !boundRE.MatchString(b.v) {
+			add(b.f, fmt.Sprintf("%q is not a count or a percentage", b.v), "use e.g. 1 or 25%")
+		}
+	}
+	if (p.MaxSurge == "0" || p.MaxSurge == "0%") && (p.MaxUnavailable == "0" || p.MaxUnavailable == "0%") {
+		add("maxSurge", "maxSurge and maxUnavailable are both 0: a rollout could never make progress", "keep maxUnavailable 0 and set maxSurge 1")
+	}
+	for _, q := range []struct{ f, v string }{{"cpu", p.CPU}, {"memory", p.Memory}, {"backup.size", p.Backup.Size}} {
+		if !quantityRE.MatchString(q.v) {
+			add(q.f, fmt.Sprintf("%q is not a Kubernetes quantity", q.v), "use e.g. 2, 500m, 2Gi or 50Mi")
+		}
+	}
+	switch p.DNSPolicy {
+	case "ClusterFirst", "Default", "None", "ClusterFirstWithHostNet":
+	default:
+		add("dnsPolicy", fmt.Sprintf("%q is not a dnsPolicy", p.DNSPolicy), "use ClusterFirst (default), Default, or None with dnsNameservers")
+	}
+	if p.DNSPolicy == "None" && len(p.DNSNameservers) == 0 {
+		add("dnsNameservers", "dnsPolicy None needs at least one nameserver", "list them in prod.dnsNameservers")
+	}
+	switch p.Backup.AccessMode {
+	case "", "ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod":
+	default:
+		add("backup.accessMode", fmt.Sprintf("%q is not an access mode", p.Backup.AccessMode), "use ReadWriteMany on a real cluster, ReadWriteOnce on kind")
+	}
+	switch p.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("logLevel", fmt.Sprintf("%q is not a log level", p.LogLevel), "use warn (recommended for performance), info, error or debug")
+	}
+	if p.TrafficRate < 1 || p.TrafficRate > 500 {
+		add("trafficRate", fmt.Sprintf("%d requests/s is out of range", p.TrafficRate), "use 1 to 500 (default 20)")
+	}
+	return ps
 }

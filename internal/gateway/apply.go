@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -65,6 +67,12 @@ func applyOne(ctx context.Context, cs kubernetes.Interface, o runtime.Object) (A
 		return applyWith(ctx, cs.CoreV1().Services(obj.Namespace), obj)
 	case *appsv1.Deployment:
 		return applyWith(ctx, cs.AppsV1().Deployments(obj.Namespace), obj)
+	case *corev1.ServiceAccount:
+		return applyWith(ctx, cs.CoreV1().ServiceAccounts(obj.Namespace), obj)
+	case *corev1.PersistentVolumeClaim:
+		return applyWith(ctx, cs.CoreV1().PersistentVolumeClaims(obj.Namespace), obj)
+	case *policyv1.PodDisruptionBudget:
+		return applyWith(ctx, cs.PolicyV1().PodDisruptionBudgets(obj.Namespace), obj)
 	default:
 		return Applied{}, fmt.Errorf("apimdev does not apply %T", o)
 	}
@@ -76,6 +84,14 @@ func applyWith[T metav1.Object](ctx context.Context, c client[T], o interface {
 }) (Applied, error) {
 	kind, name := o.GetObjectKind().GroupVersionKind().Kind, o.GetName()
 	before, err := c.Get(ctx, name, metav1.GetOptions{})
+	if err == nil && before.GetDeletionTimestamp() != nil {
+		// Applying to an object that is being deleted (a PVC a moment after a
+		// demotion) would vanish with it: wait for it to go, then create it.
+		if err = waitGone(ctx, c, name); err != nil {
+			return Applied{}, fmt.Errorf("%s/%s is being deleted and did not go: %w", kind, name, err)
+		}
+		before, err = c.Get(ctx, name, metav1.GetOptions{})
+	}
 	created := apierrors.IsNotFound(err)
 	if err != nil && !created {
 		return Applied{}, fmt.Errorf("reading %s/%s: %w", kind, name, err)
@@ -97,6 +113,55 @@ func applyWith[T metav1.Object](ctx context.Context, c client[T], o interface {
 	return a, nil
 }
 
+type deletion = struct {
+	kind, name string
+	f          func() error
+}
+
+// prodOnly deletes what only the prod profile has; demoting to dev uses it.
+func (p Profile) prodOnly(ctx context.Context, cs kubernetes.Interface, opts metav1.DeleteOptions) []deletion {
+	core := cs.CoreV1()
+	return []deletion{
+		{"PodDisruptionBudget", p.Gateway, func() error { return cs.PolicyV1().PodDisruptionBudgets(p.Namespace).Delete(ctx, p.Gateway, opts) }},
+		{"Deployment", p.StatsdName(), func() error { return cs.AppsV1().Deployments(p.Namespace).Delete(ctx, p.StatsdName(), opts) }},
+		{"Service", p.StatsdName(), func() error { return core.Services(p.Namespace).Delete(ctx, p.StatsdName(), opts) }},
+		{"PersistentVolumeClaim", p.BackupClaimName(), func() error {
+			return core.PersistentVolumeClaims(p.Namespace).Delete(ctx, p.BackupClaimName(), opts)
+		}},
+		{"ServiceAccount", p.Gateway, func() error { return core.ServiceAccounts(p.Namespace).Delete(ctx, p.Gateway, opts) }},
+	}
+}
+
+// DeleteProdOnly removes the objects the dev profile does not have, after a
+// demotion has applied the dev Deployment (which no longer mounts the PVC).
+func DeleteProdOnly(ctx context.Context, cs kubernetes.Interface, p Profile) ([]string, error) {
+	bg := metav1.DeletePropagationBackground
+	var gone []string
+	for _, s := range p.prodOnly(ctx, cs, metav1.DeleteOptions{PropagationPolicy: &bg}) {
+		if err := s.f(); err != nil && !apierrors.IsNotFound(err) {
+			return gone, fmt.Errorf("deleting %s/%s: %w", s.kind, s.name, err)
+		} else if err == nil {
+			gone = append(gone, s.kind+"/"+s.name)
+		}
+	}
+	return gone, nil
+}
+
+func waitGone[T metav1.Object](ctx context.Context, c client[T], name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for {
+		if _, err := c.Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 func ptrTrue() *bool { t := true; return &t }
 
 // Delete removes the profile's objects (not the namespace unless apimdev made
@@ -114,16 +179,14 @@ func Delete(ctx context.Context, cs kubernetes.Interface, p Profile) ([]string, 
 	bg := metav1.DeletePropagationBackground
 	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
 	core := cs.CoreV1()
-	steps := []struct {
-		kind, name string
-		f          func() error
-	}{
+	steps := []deletion{
 		{"Service", p.LiveService(), func() error { return core.Services(p.Namespace).Delete(ctx, p.LiveService(), opts) }},
 		{"Service", p.DiscoveryService(), func() error { return core.Services(p.Namespace).Delete(ctx, p.DiscoveryService(), opts) }},
 		{"Deployment", p.DeploymentName(), func() error { return cs.AppsV1().Deployments(p.Namespace).Delete(ctx, p.DeploymentName(), opts) }},
 		{"ConfigMap", p.ConfigMapName(), func() error { return core.ConfigMaps(p.Namespace).Delete(ctx, p.ConfigMapName(), opts) }},
 		{"Secret", p.SecretName(), func() error { return core.Secrets(p.Namespace).Delete(ctx, p.SecretName(), opts) }},
 	}
+	steps = append(steps, p.prodOnly(ctx, cs, opts)...)
 	for _, s := range steps {
 		if err := del(s.kind, s.name, s.f); err != nil {
 			return gone, err

@@ -47,6 +47,33 @@ type Profile struct {
 	Image     string
 	ProbePath string
 	Replicas  int32
+
+	// What the prod profile adds; zero values are the portal's dev profile.
+	MaxSurge       intstr.IntOrString
+	MaxUnavailable intstr.IntOrString
+	Requests       corev1.ResourceList // per pod; nil: none
+	PDB            bool
+	Spread         bool // topology spread over hostname and zone
+	AllProbes      bool // startup and liveness as well as readiness
+	PreStopSeconds int64
+	DNSPolicy      corev1.DNSPolicy
+	DNSConfig      *corev1.PodDNSConfig
+	Backup         *BackupVolume
+	LogFormat      string // telemetry.logs.std
+	LogLevel       string // telemetry.logs.std.level
+	StatsdImage    string // "" = no local metrics
+	NonRoot        bool   // UID/GID 1001, fsGroup 1001, own ServiceAccount without token
+	Proxy          config.Proxy
+	// RestartedAt, when set, is a pod-template annotation: changing it rolls
+	// the pods (token rotation) with the rollout bounds above.
+	RestartedAt string
+}
+
+// BackupVolume is the configuration backup PVC mounted at /apim/config.
+type BackupVolume struct {
+	StorageClass string
+	AccessMode   corev1.PersistentVolumeAccessMode
+	Size         string
 }
 
 // Dev is the portal's deployment: one replica, no requests, the floating tag.
@@ -59,6 +86,9 @@ func Dev(c config.Config) Profile {
 		Image:     c.Gateway.Image,
 		ProbePath: c.Gateway.ProbePath,
 		Replicas:  1,
+		// The portal's rollout bounds.
+		MaxSurge:       intstr.FromString("25%"),
+		MaxUnavailable: intstr.FromInt32(0),
 	}
 }
 
@@ -116,13 +146,36 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 			"runtime.deployment.orchestrator.type": "Kubernetes",
 		},
 	}
-	return []runtime.Object{ns, secret, cm, p.deployment(), p.liveService(), p.discoveryService()}
+	if p.LogFormat != "" {
+		cm.Data["telemetry.logs.std"] = p.LogFormat
+		cm.Data["telemetry.logs.std.level"] = p.LogLevel
+	}
+	if p.StatsdImage != "" {
+		cm.Data["telemetry.metrics.local"] = "statsd"
+		cm.Data["telemetry.metrics.local.statsd.endpoint"] = fmt.Sprintf("%s:%d", p.StatsdName(), StatsdPort)
+	}
+	objs := []runtime.Object{ns}
+	if p.NonRoot {
+		objs = append(objs, p.serviceAccount())
+	}
+	objs = append(objs, secret, cm)
+	if p.Backup != nil {
+		objs = append(objs, p.backupClaim())
+	}
+	objs = append(objs, p.deployment(), p.liveService(), p.discoveryService())
+	if p.PDB {
+		objs = append(objs, p.disruptionBudget())
+	}
+	if p.StatsdImage != "" {
+		objs = append(objs, p.statsdDeployment(), p.statsdService())
+	}
+	return objs
 }
 
 func (p Profile) deployment() *appsv1.Deployment {
 	podLabels := p.Selector()
 	podLabels[LabelManagedBy] = ManagedBy
-	return &appsv1.Deployment{
+	d := &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: p.meta(p.DeploymentName()),
 		Spec: appsv1.DeploymentSpec{
@@ -131,8 +184,8 @@ func (p Profile) deployment() *appsv1.Deployment {
 			Strategy: appsv1.DeploymentStrategy{
 				Type: appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{
-					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
-					MaxSurge:       ptr.To(intstr.FromString("25%")),
+					MaxUnavailable: ptr.To(p.MaxUnavailable),
+					MaxSurge:       ptr.To(p.MaxSurge),
 				},
 			},
 			Template: corev1.PodTemplateSpec{
@@ -171,6 +224,8 @@ func (p Profile) deployment() *appsv1.Deployment {
 			},
 		},
 	}
+	p.harden(d)
+	return d
 }
 
 func (p Profile) liveService() *corev1.Service {

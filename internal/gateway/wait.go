@@ -92,6 +92,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
 	ns, name := w.Profile.Namespace, w.Profile.DeploymentName()
 	last := ""
 	tick := time.NewTicker(interval)
@@ -101,7 +102,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 		switch {
 		case apierrors.IsNotFound(err):
 			return &RolloutError{Reason: "NotFound", Message: fmt.Sprintf("Deployment %s/%s does not exist", ns, name), Fix: "run `apimdev up` to deploy the gateway"}
-		case err != nil && ctx.Err() == nil:
+		case err != nil && ctx.Err() == nil && time.Until(deadline) > 2*time.Second:
 			return fmt.Errorf("reading Deployment %s/%s: %w", ns, name, err)
 		case err == nil:
 			if rolledOut(d) {
@@ -144,7 +145,7 @@ func progressLine(d *appsv1.Deployment, pods []corev1.Pod) string {
 	}
 	msg := fmt.Sprintf("pods ready %d/%d", d.Status.ReadyReplicas, want)
 	if old := d.Status.Replicas - d.Status.UpdatedReplicas; old > 0 {
-		msg += fmt.Sprintf(", %d old pod(s) still running", old)
+		msg = fmt.Sprintf("new pods %d/%d, old pods %d, ready %d", d.Status.UpdatedReplicas, want, old, d.Status.ReadyReplicas)
 	}
 	for _, p := range pods {
 		if r := waitingReason(&p); r != "" {
@@ -308,4 +309,28 @@ func eventTime(e corev1.Event) time.Time {
 		return e.LastTimestamp.Time
 	}
 	return e.EventTime.Time
+}
+
+// RestartPullFailures deletes the pods in namespace whose container waits on
+// pulling image, so they start at once from the image apimdev has just loaded
+// into the node instead of after the kubelet's back-off.
+func RestartPullFailures(ctx context.Context, cs kubernetes.Interface, namespace, image string) ([]string, error) {
+	pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range pods.Items {
+		for _, c := range p.Status.ContainerStatuses {
+			w := c.State.Waiting
+			if w == nil || c.Image != image || (w.Reason != "ImagePullBackOff" && w.Reason != "ErrImagePull") {
+				continue
+			}
+			if err := cs.CoreV1().Pods(namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err == nil {
+				out = append(out, p.Name)
+			}
+			break
+		}
+	}
+	return out, nil
 }

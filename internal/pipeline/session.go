@@ -46,7 +46,8 @@ type Session struct {
 	// Version is apimdev's version, written into the cluster's marker.
 	Version string
 
-	current *events.Step
+	current      *events.Step
+	localCluster bool // the kind cluster apimdev made, not a --context
 }
 
 // NewSession prepares the clients for cfg; getenv finds the state directory.
@@ -258,4 +259,18 @@ func lastLines(s string, n int) string {
 		ls = ls[len(ls)-n:]
 	}
 	return strings.Join(ls, " | ")
+}
+
+// listenFree asks the OS for two free loopback ports.
+func listenFree() ([2]int, error) {
+	var ps [2]int
+	for i := range ps {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return ps, err
+		}
+		defer l.Close()
+		ps[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ps, nil
 }

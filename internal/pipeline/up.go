@@ -138,6 +138,9 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 	if err != nil {
 		return nil, st.Fail(err)
 	}
+	if restarted, err := gateway.RestartPullFailures(ctx, s.Client, s.Profile.Namespace, cfg.Gateway.Image); err == nil && len(restarted) > 0 {
+		st.Progress("restarted pod(s) that could not pull it: %v", restarted)
+	}
 	st.Done(what)
 
 	// 4. deploy

@@ -17,16 +17,19 @@ stage() { # stage NAME CMD... — run CMD, print how long it took
 }
 
 stage docker scripts/ci/ensure-docker.sh
-node_image=""; gateway_image=""
+node_image=""; gateway_image=""; statsd_image=""
 build_node() { node_image=$(scripts/e2e/node-image.sh | tail -n 1); }
 build_gateway() { gateway_image=$(scripts/e2e/standin-image.sh | tail -n 1); }
+build_statsd() { statsd_image=$(scripts/e2e/statsd-image.sh | tail -n 1); }
 stage node-image build_node
 stage standin-image build_gateway
+stage statsd-image build_statsd
 [ -n "$node_image" ] && [ -n "$gateway_image" ] || { echo "rig: an image reference is missing" >&2; exit 1; }
 
 export APIMDEV_E2E_NODE_IMAGE=$node_image
 export APIMDEV_E2E_GATEWAY_IMAGE=$gateway_image
 export APIMDEV_E2E_KUBECTL=$CACHE/bin/kubectl
+export APIMDEV_E2E_STATSD_IMAGE=$statsd_image
 export PATH=$CACHE/bin:$PATH
 start=$SECONDS
 go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/ "$@"

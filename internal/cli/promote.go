@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/pipeline"
+	"github.com/apimdev/apimdev/internal/token"
+)
+
+type promoteOptions struct {
+	to, context, trafficPath string
+	yes                      bool
+	replicas                 int
+	maxSurge, maxUnavailable string
+	cpu, memory              string
+	rate                     int
+	timeout                  time.Duration
+	headers                  []string
+}
+
+func (a *app) promoteCommand() *cobra.Command {
+	var o promoteOptions
+	cmd := &cobra.Command{
+		Use:   "promote",
+		Short: "Move the same gateway to the production-like profile, in place, proving the rollout loses no requests",
+		Long: `promote applies the prod profile to the gateway that 'up' deployed: the same name,
+namespace, endpoint, token and image, now with 3 replicas, explicit rolling-update
+bounds (maxUnavailable 0, maxSurge 1), a PodDisruptionBudget, topology spread,
+startup/liveness/readiness probes, a preStop pause, resource requests, a pinned
+image tag, DNS settings, a configuration backup volume, JSON logs at warn and
+local metrics to a statsd exporter, non-root.
+
+It shows the dev → prod diff object by object and asks (or --yes), applies with
+server-side apply, and sends steady traffic through the forward for the whole
+rollout, reporting requests sent, failed and p50/p99. Then it checks each
+production feature on the cluster.
+
+On the local kind cluster, requests that the node cannot hold are fitted to it
+(and said so); 'apimdev export' and --context keep the production values.
+--to dev goes back.`,
+		Example: `  apimdev promote --yes
+  apimdev promote --context my-aks --token-file gw.token
+  apimdev promote --to dev --yes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.promote(cmd, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.to, "to", "prod", "profile to move to: prod or dev")
+	f.BoolVarP(&o.yes, "yes", "y", false, "apply without asking")
+	f.StringVar(&o.context, "context", "", "apply to this context of your kubeconfig instead of the local cluster (production requests, unfitted)")
+	f.IntVar(&o.replicas, "replicas", 0, "replicas (default 3, at least 2)")
+	f.StringVar(&o.maxSurge, "max-surge", "", "rolling update maxSurge (default 1)")
+	f.StringVar(&o.maxUnavailable, "max-unavailable", "", "rolling update maxUnavailable (default 0)")
+	f.StringVar(&o.cpu, "cpu", "", "CPU request per pod (default 2)")
+	f.StringVar(&o.memory, "memory", "", "memory request per pod (default 2Gi)")
+	f.IntVar(&o.rate, "rate", 0, "traffic during the rollout, requests/s (default 20)")
+	f.StringVar(&o.trafficPath, "traffic-path", "", "path requested during the rollout (default: the health path)")
+	f.StringArrayVar(&o.headers, "traffic-header", nil, "header for the traffic, NAME=VALUE; ${VAR} takes VALUE from the environment")
+	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long the rollout may take")
+	return cmd
+}
+
+func (o promoteOptions) apply(c *config.Config) {
+	if o.replicas != 0 {
+		c.Prod.Replicas = o.replicas
+	}
+	for _, s := range []struct {
+		v   string
+		dst *string
+	}{{o.maxSurge, &c.Prod.MaxSurge}, {o.maxUnavailable, &c.Prod.MaxUnavailable}, {o.cpu, &c.Prod.CPU}, {o.memory, &c.Prod.Memory}} {
+		if s.v != "" {
+			*s.dst = s.v
+		}
+	}
+	if o.rate != 0 {
+		c.Prod.TrafficRate = o.rate
+	}
+}
+
+func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
+	if o.to != "prod" && o.to != "dev" {
+		return &usageError{fmt.Sprintf("--to %q: use prod or dev", o.to)}
+	}
+	cfg, err := a.loadExisting(cmd)
+	if err != nil {
+		return err
+	}
+	o.apply(&cfg)
+	if err := cfg.ValidateExisting(); err != nil {
+		return err
+	}
+	var tok token.Token
+	if cfg.Gateway.TokenFile != "" && cmd.Flags().Changed("token-file") || a.getenv("APIMDEV_TOKEN") != "" {
+		if tok, err = a.loadToken(cfg); err != nil {
+			return err
+		}
+	} else if o.context != "" {
+		return &usageError{"--context needs the token: pass --token-file FILE or set APIMDEV_TOKEN (the other cluster does not have it)"}
+	}
+	headers := map[string]string{}
+	for _, h := range o.headers {
+		k, v, ok := strings.Cut(h, "=")
+		if !ok {
+			return &usageError{fmt.Sprintf("--traffic-header %q: use NAME=VALUE", h)}
+		}
+		headers[k] = os.Expand(v, a.getenv)
+	}
+	s, err := a.session(cfg)
+	if err != nil {
+		return err
+	}
+	lock, err := s.Files.Acquire(cfg.Cluster.Name, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	res, err := s.Promote(cmd.Context(), pipeline.PromoteOptions{
+		To: o.to, Context: o.context, Token: tok, Rate: cfg.Prod.TrafficRate, TrafficPath: o.trafficPath, TrafficHeader: headers, Timeout: o.timeout,
+		Confirm: func(diff string) bool { return a.confirm(cfg, diff, o.yes) },
+	})
+	if res != nil && cfg.Output == "json" {
+		a.printJSON(res)
+	} else if res != nil && !res.Declined {
+		a.printPromote(res)
+	}
+	if errors.Is(err, pipeline.ErrDeclined) {
+		return &shownError{err: err, code: ExitFailure}
+	}
+	if err != nil {
+		return &shownError{err: err, code: ExitFailure}
+	}
+	for _, c := range res.Checks {
+		if !c.OK {
+			return &shownError{err: fmt.Errorf("check %s failed: %s", c.Name, c.Detail), code: ExitFailure}
+		}
+	}
+	return nil
+}
+
+// confirm shows the diff and asks, unless --yes. Without a terminal to ask
+// on, it refuses rather than guess.
+func (a *app) confirm(cfg config.Config, diff string, yes bool) bool {
+	w := a.streams.Err
+	if cfg.Output != "json" {
+		fmt.Fprintf(w, "\nWhat changes, object by object (+ added, - removed, ~ changed, = unchanged):\n%s\n", diff)
+	}
+	if yes {
+		return true
+	}
+	f, ok := a.streams.In.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintln(w, "not applied: no terminal to confirm on; run again with --yes to apply")
+		return false
+	}
+	fmt.Fprint(w, "Apply these changes to the running gateway? [y/N] ")
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	ans := strings.ToLower(strings.TrimSpace(line))
+	return ans == "y" || ans == "yes"
+}
+
+func (a *app) printPromote(res *pipeline.PromoteResult) {
+	w := a.streams.Out
+	fmt.Fprintf(w, "\nprofile %s, image %s", res.Profile, res.Image)
+	if res.PinnedHow != "" {
+		fmt.Fprintf(w, " (%s)", res.PinnedHow)
+	}
+	fmt.Fprintln(w)
+	if res.FitNote != "" {
+		fmt.Fprintf(w, "resources: %s\n", res.FitNote)
+	}
+	fmt.Fprintf(w, "rollout: %.1fs\n", res.RolloutSecs)
+	if t := res.Traffic; t != nil {
+		fmt.Fprintf(w, "traffic during the rollout: %d sent, %d failed, p50 %.1fms, p99 %.1fms, max %.1fms\n", t.Sent, t.Failed, t.P50MS, t.P99MS, t.MaxMS)
+		for _, e := range t.Errors {
+			fmt.Fprintf(w, "  failure: %s\n", e)
+		}
+	}
+	if len(res.Checks) > 0 {
+		fmt.Fprintln(w, "checks:")
+		for _, c := range res.Checks {
+			mark := "✓"
+			if !c.OK {
+				mark = "✗"
+			}
+			fmt.Fprintf(w, "  %s %-18s %s\n", mark, c.Name, c.Detail)
+		}
+	}
+}
