@@ -93,6 +93,7 @@ install_packages() {
   command -v iptables >/dev/null 2>&1 || missing+=(iptables)
   command -v containerd >/dev/null 2>&1 || missing+=(containerd)
   command -v runc >/dev/null 2>&1 || missing+=(runc)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   if ((${#missing[@]})); then
     log "installing ${missing[*]} with apt-get"
     apt_install "${missing[@]}" ca-certificates
@@ -137,16 +138,12 @@ start_dockerd() {
   echo $! >"$PIDFILE"
 }
 
+# wait_for_docker PID: 0 once docker answers, 1 if PID exits first, 2 on timeout.
 wait_for_docker() {
-  local pid deadline=$((SECONDS + WAIT_SECONDS))
-  pid=$(cat "$PIDFILE" 2>/dev/null || true)
+  local pid=$1 deadline=$((SECONDS + WAIT_SECONDS))
   until docker_answers; do
-    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 40 "$LOGFILE" >&2 || true
-      rm -f "$PIDFILE"
-      die "dockerd exited while starting (see $LOGFILE)"
-    fi
-    ((SECONDS < deadline)) || { tail -n 40 "$LOGFILE" >&2 || true; die "dockerd did not answer within ${WAIT_SECONDS}s"; }
+    kill -0 "$pid" 2>/dev/null || return 1
+    ((SECONDS < deadline)) || return 2
     sleep 1
   done
 }
@@ -204,22 +201,40 @@ EOF
   log "$out"
 }
 
+our_pid() { # the pid of a running dockerd that this script started, if any
+  local pid
+  pid=$(cat "$PIDFILE" 2>/dev/null || true)
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
 main() {
+  local pid rc
   if docker_answers; then
     describe_engine
   else
     [[ $(id -u) == 0 ]] || die "docker does not answer and starting it needs root"
-    if [[ -s $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-      log "dockerd (pid $(cat "$PIDFILE")) is still starting; waiting"
-    else
+    if pid=$(our_pid); then
+      # Ours, but silent: still starting, or shutting down (stop-docker.sh). Wait for either.
+      log "dockerd (pid $pid) does not answer yet; waiting"
+      rc=0
+      wait_for_docker "$pid" || rc=$?
+      ((rc != 2)) || die "dockerd (pid $pid) did not answer within ${WAIT_SECONDS}s (see $LOGFILE)"
+    fi
+    if ! docker_answers; then
       rm -f "$PIDFILE"
       install_packages
       start_dockerd
+      rc=0
+      wait_for_docker "$(cat "$PIDFILE")" || rc=$?
+      if ((rc != 0)); then
+        tail -n 40 "$LOGFILE" >&2 || true
+        ((rc == 1)) && { rm -f "$PIDFILE"; die "dockerd exited while starting (see $LOGFILE)"; }
+        die "dockerd did not answer within ${WAIT_SECONDS}s (see $LOGFILE)"
+      fi
     fi
-    wait_for_docker
     describe_engine
   fi
-  if [[ -s $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then isolate_egress; fi
+  if our_pid >/dev/null; then isolate_egress; fi
   if $CHECK; then check_privileged_run; fi
 }
 

@@ -34,5 +34,6 @@ while kill -0 "$pid" 2>/dev/null; do
   fi
   sleep 0.5
 done
-rm -f "$PIDFILE"
+# Only our record: ensure-docker.sh may already have started (and recorded) a new daemon.
+if [[ $(cat "$PIDFILE" 2>/dev/null) == "$pid" ]]; then rm -f "$PIDFILE"; fi
 log "dockerd stopped"

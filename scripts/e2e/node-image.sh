@@ -52,13 +52,22 @@ ensure_tools() {
   fi
 }
 
+ROOTFS_PID=
 cleanup() {
-  # Never leave mounts behind in the scratch area (an interrupted preload or debootstrap).
+  # On an early exit let a running debootstrap finish (its tarball is cached for next time)
+  # rather than pull its mounts away; never leave mounts behind in the scratch area.
+  if [[ -n $ROOTFS_PID ]]; then wait "$ROOTFS_PID" 2>/dev/null || true; fi
   umount_below "$CACHE/work"
 }
 
 main() {
   local t0=$SECONDS hash current
+  # One build at a time per cache: a second caller waits, then finds the image up to date.
+  exec 9>"$CACHE/.lock"
+  if ! flock -n 9; then
+    log "another node-image.sh is using $CACHE; waiting for it"
+    flock 9
+  fi
   mapfile -t files < <(rig_files)
   hash=$(sha256_of_files "${files[@]}")
 
@@ -78,11 +87,12 @@ main() {
   log "building $NODE_IMAGE (rig hash $hash, cache $CACHE)"
 
   # debootstrap (network and disk bound) runs alongside the Go builds (CPU bound).
-  local rootfs_pid
   (build_all_rootfs) &
-  rootfs_pid=$!
-  build_all_binaries || { kill "$rootfs_pid" 2>/dev/null; wait "$rootfs_pid" 2>/dev/null; exit 1; }
-  wait "$rootfs_pid" || die "building the root filesystems failed"
+  ROOTFS_PID=$!
+  build_all_binaries
+  local pid=$ROOTFS_PID
+  ROOTFS_PID=
+  wait "$pid" || die "building the root filesystems failed"
 
   stage component-images build_component_images
   stage node-stage stage_node_rootfs
