@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -106,13 +105,9 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 	} else if o.context != "" {
 		return &usageError{"--context needs the token: pass --token-file FILE or set APIMDEV_TOKEN (the other cluster does not have it)"}
 	}
-	headers := map[string]string{}
-	for _, h := range o.headers {
-		k, v, ok := strings.Cut(h, "=")
-		if !ok {
-			return &usageError{fmt.Sprintf("--traffic-header %q: use NAME=VALUE", h)}
-		}
-		headers[k] = os.Expand(v, a.getenv)
+	headers, err := a.trafficHeaders(o.headers)
+	if err != nil {
+		return err
 	}
 	s, err := a.session(cfg)
 	if err != nil {
@@ -127,23 +122,19 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 		To: o.to, Context: o.context, Token: tok, Rate: cfg.Prod.TrafficRate, TrafficPath: o.trafficPath, TrafficHeader: headers, Timeout: o.timeout,
 		Confirm: func(diff string) bool { return a.confirm(cfg, diff, o.yes) },
 	})
-	if res != nil && cfg.Output == "json" {
-		a.printJSON(res)
-	} else if res != nil && !res.Declined {
-		a.printPromote(res)
-	}
-	if errors.Is(err, pipeline.ErrDeclined) {
-		return &shownError{err: err, code: ExitFailure}
-	}
-	if err != nil {
-		return &shownError{err: err, code: ExitFailure}
-	}
-	for _, c := range res.Checks {
-		if !c.OK {
-			return &shownError{err: fmt.Errorf("check %s failed: %s", c.Name, c.Detail), code: ExitFailure}
+	return a.finishRollout(cfg.Output, res, err)
+}
+
+func (a *app) trafficHeaders(hs []string) (map[string]string, error) {
+	headers := map[string]string{}
+	for _, h := range hs {
+		k, v, ok := strings.Cut(h, "=")
+		if !ok {
+			return nil, &usageError{fmt.Sprintf("--traffic-header %q: use NAME=VALUE", h)}
 		}
+		headers[k] = os.Expand(v, a.getenv)
 	}
-	return nil
+	return headers, nil
 }
 
 // confirm shows the diff and asks, unless --yes. Without a terminal to ask

@@ -126,7 +126,7 @@ then flags.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	a.bindFlags(root.PersistentFlags())
 	root.AddCommand(a.upCommand(), a.smokeCommand(), a.statusCommand(), a.downCommand(),
-		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand())
+		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand(), a.tokenCommand(), a.exportCommand())
 	return root
 }
 
@@ -189,6 +189,9 @@ func (a *app) loadOnto(cmd *cobra.Command, base config.Config, needEndpoint bool
 	}
 	var ferrs []error
 	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if f.Name == "output" && cmd.Name() == "export" {
+			return // export's -o is its directory
+		}
 		if field, ok := a.flagFields[f.Name]; ok {
 			if err := cfg.Set(field, f.Value.String()); err != nil {
 				ferrs = append(ferrs, fmt.Errorf("--%s: %w", f.Name, err))

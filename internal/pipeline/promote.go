@@ -167,40 +167,8 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (res *PromoteRe
 		}
 	}
 
-	// Traffic flows through a forward for the whole change.
-	httpPort, stopFwd, how, err := s.trafficForward(ctx, local)
-	if err != nil {
-		return res, err
-	}
-	defer stopFwd()
-	path, hdr, what := s.trafficTarget(o)
-	s.Rep.Info(StepRollout, fmt.Sprintf("traffic: GET %s at %d/s (%s)", path, o.Rate, what))
-	tctx, stopTraffic := context.WithCancel(ctx)
-	trafficDone := make(chan traffic.Stats, 1)
-	go func() {
-		trafficDone <- traffic.Run(tctx, traffic.Options{URL: fmt.Sprintf("http://127.0.0.1:%d%s", httpPort, path), Header: hdr, Rate: o.Rate, Limit: 15 * time.Minute,
-			OnSample: func(ts traffic.Stats) { s.progress("traffic %s (through %s)", ts, how) }})
-	}()
-	// Let traffic settle on the old pods first so the figures cover the switch.
-	select {
-	case <-time.After(2 * time.Second):
-	case <-ctx.Done():
-	}
-	rollStart := time.Now()
-	err = s.rollout(ctx, to, tok, o.Timeout)
-	res.Rollout = time.Since(rollStart)
-	res.RolloutSecs = res.Rollout.Seconds()
-	// A short tail after the rollout, so requests to the new pods count too.
-	if err == nil {
-		select {
-		case <-time.After(2 * time.Second):
-		case <-ctx.Done():
-		}
-	}
-	stopTraffic()
-	ts := <-trafficDone
-	res.Traffic = &ts
-	s.Rep.Info(StepRollout, fmt.Sprintf("traffic during the rollout: %s", ts))
+	ts, roll, err := s.underTraffic(ctx, o, local, func() error { return s.rollout(ctx, to, tok, o.Timeout) })
+	res.Traffic, res.Rollout, res.RolloutSecs = &ts, roll, roll.Seconds()
 	if err != nil {
 		return res, err
 	}
@@ -420,6 +388,43 @@ func (s *Session) trafficForward(ctx context.Context, local bool) (int, func(), 
 		return 0, nil, "", err
 	}
 	return httpPort, stop, fmt.Sprintf("a forward on 127.0.0.1:%d", httpPort), nil
+}
+
+// underTraffic runs change (an apply and rollout) while steady traffic flows
+// through a forward, and returns the traffic's figures and the change's time.
+func (s *Session) underTraffic(ctx context.Context, o PromoteOptions, local bool, change func() error) (traffic.Stats, time.Duration, error) {
+	httpPort, stopFwd, how, err := s.trafficForward(ctx, local)
+	if err != nil {
+		return traffic.Stats{}, 0, err
+	}
+	defer stopFwd()
+	path, hdr, what := s.trafficTarget(o)
+	s.Rep.Info(StepRollout, fmt.Sprintf("traffic: GET %s at %d/s (%s)", path, o.Rate, what))
+	tctx, stopTraffic := context.WithCancel(ctx)
+	trafficDone := make(chan traffic.Stats, 1)
+	go func() {
+		trafficDone <- traffic.Run(tctx, traffic.Options{URL: fmt.Sprintf("http://127.0.0.1:%d%s", httpPort, path), Header: hdr, Rate: o.Rate, Limit: 15 * time.Minute,
+			OnSample: func(ts traffic.Stats) { s.progress("traffic %s (through %s)", ts, how) }})
+	}()
+	// Let traffic settle on the old pods first so the figures cover the switch.
+	select {
+	case <-time.After(2 * time.Second):
+	case <-ctx.Done():
+	}
+	start := time.Now()
+	err = change()
+	took := time.Since(start)
+	// A short tail after the rollout, so requests to the new pods count too.
+	if err == nil {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+		}
+	}
+	stopTraffic()
+	ts := <-trafficDone
+	s.Rep.Info(StepRollout, fmt.Sprintf("traffic during the rollout: %s", ts))
+	return ts, took, err
 }
 
 // trafficTarget picks what the rollout traffic requests: --traffic-path, else
