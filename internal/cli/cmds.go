@@ -97,6 +97,9 @@ type Status struct {
 	Desired     int32         `json:"desired"`
 	Forward     *ForwardState `json:"forward"`
 	TokenExpiry *token.Expiry `json:"tokenExpiry,omitempty"`
+	Profile     string        `json:"profile,omitempty"`
+	// Metrics is what the prod profile's statsd exporter has seen.
+	Metrics *pipeline.Metrics `json:"metrics,omitempty"`
 }
 
 // ForwardState describes the background forward.
@@ -142,6 +145,12 @@ func (a *app) statusCommand() *cobra.Command {
 				if d, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Get(ctx, s.Profile.DeploymentName(), metav1.GetOptions{}); err == nil {
 					st.Ready, st.Desired = d.Status.ReadyReplicas, *d.Spec.Replicas
 					st.Image = d.Spec.Template.Spec.Containers[0].Image
+					st.Profile = d.Labels[gateway.LabelProfile]
+					if st.Profile == "prod" {
+						if m, err := s.ScrapeMetrics(ctx); err == nil {
+							st.Metrics = &m
+						}
+					}
 				} else if !apierrors.IsNotFound(err) {
 					st.Detail = err.Error()
 				}
@@ -161,7 +170,7 @@ func (a *app) statusCommand() *cobra.Command {
 				fmt.Fprintf(tw, "node\t%s\n", st.Node)
 			}
 			if st.Desired > 0 {
-				fmt.Fprintf(tw, "gateway\t%s/%s %d/%d ready (%s)\n", st.Namespace, st.Gateway, st.Ready, st.Desired, st.Image)
+				fmt.Fprintf(tw, "gateway\t%s/%s %d/%d ready (%s, %s profile)\n", st.Namespace, st.Gateway, st.Ready, st.Desired, st.Image, st.Profile)
 			} else {
 				fmt.Fprintf(tw, "gateway\tnot deployed\n")
 			}
@@ -172,6 +181,9 @@ func (a *app) statusCommand() *cobra.Command {
 			}
 			if st.TokenExpiry != nil {
 				fmt.Fprintf(tw, "token\t%s\n", st.TokenExpiry.Describe())
+			}
+			if st.Metrics != nil {
+				fmt.Fprintf(tw, "metrics\t%s\n", st.Metrics)
 			}
 			return tw.Flush()
 		},

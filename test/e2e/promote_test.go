@@ -1,0 +1,259 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// promoteResult is the part of `apimdev promote -o json` the test reads.
+type promoteResult struct {
+	Profile, Image, PinnedHow, FitNote string
+	RolloutSeconds                     float64
+	Traffic                            struct {
+		Sent, Failed int
+		P50Ms, P99Ms float64
+	}
+	Checks []struct {
+		Name   string
+		OK     bool
+		Detail string
+	}
+}
+
+// lastJSON decodes the last line of -o json output (events come before it).
+func lastJSON(t *testing.T, out string, v any) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), v); err != nil {
+		t.Fatalf("decoding %q: %v", lines[len(lines)-1], err)
+	}
+}
+
+func (r *rig) waitReady(t *testing.T, ns, deploy string, want int, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < limit {
+		out, _ := exec.Command(r.kubectl, "--kubeconfig", r.kubeconfig, "-n", ns, "get", "deploy", deploy,
+			"-o", "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}/{.status.replicas}").Output()
+		w := strings.Repeat(itoa(want)+"/", 3)
+		if string(out)+"/" == w {
+			return time.Since(start)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("%s/%s not %d/%d ready within %s", ns, deploy, want, want, limit)
+	return 0
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestPromote: up with a floating tag, promote to prod with ≥ 1000 requests
+// flowing and none lost, each production feature proved, the backup proof,
+// token rotation under traffic, export checked by the API server, --context,
+// and the way back to dev.
+func TestPromote(t *testing.T) {
+	r := newRig(t, buildTools(t), rigOptions{cluster: "apimdev-promote", httpPort: "18180", httpsPort: "18543"})
+	userBefore, _ := os.ReadFile(r.userKubeconfig)
+	floating := strings.Split(r.gatewayImage, ":")[0] + ":v2"
+	if b, err := exec.Command("docker", "tag", r.gatewayImage, floating).CombinedOutput(); err != nil {
+		t.Fatalf("tagging %s: %v %s", floating, err, b)
+	}
+	t.Cleanup(func() {
+		if _, err := os.Stat(r.kubeconfig); err == nil {
+			r.apimdev(t, "down")
+		}
+		if t.Failed() {
+			os.MkdirAll("artifacts", 0o755)
+			os.WriteFile("artifacts/promote-transcript.txt", r.transcript.Bytes(), 0o644)
+		}
+		t.Logf("\n%s", r.table())
+	})
+	traffic := []string{"--traffic-path", "/echo/promote", "--traffic-header", "Ocp-Apim-Subscription-Key=${APIM_SUBSCRIPTION_KEY}"}
+
+	t.Run("up with the floating v2 tag", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		defer cancel()
+		cfgErr := make(chan error, 1)
+		go func() { cfgErr <- r.deployConfigService(t, ctx) }()
+		start := time.Now()
+		code, out, errs := r.apimdevCtx(t, ctx, append(append([]string{"up", "--detach", "--smoke-file", "testdata/smoke.yaml"}, r.common()...), "--image", floating)...)
+		r.time("up (cold)", start)
+		if err := <-cfgErr; err != nil {
+			t.Fatalf("config service: %v", err)
+		}
+		if code != 0 {
+			t.Fatalf("up exited %d\n%s\n%s", code, out, errs)
+		}
+	})
+
+	t.Run("promote without --yes and without a terminal changes nothing", func(t *testing.T) {
+		code, _, errs := r.apimdev(t, "promote")
+		if code != 1 || !strings.Contains(errs, "run again with --yes") || !strings.Contains(errs, "~ Deployment/contoso-gw") {
+			t.Fatalf("exit %d\n%s", code, errs)
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/contoso-gw", "-o", "jsonpath={.spec.replicas}"); got != "1" {
+			t.Fatalf("declined promote changed replicas to %s", got)
+		}
+	})
+
+	t.Run("promote to prod loses no request", func(t *testing.T) {
+		start := time.Now()
+		code, out, errs := r.apimdev(t, append([]string{"promote", "--yes", "-o", "json", "--rate", "100"}, traffic...)...)
+		r.time("promote", start)
+		if code != 0 {
+			t.Fatalf("promote exited %d\n%s\n%s", code, out, errs)
+		}
+		var res promoteResult
+		lastJSON(t, out, &res)
+		t.Logf("promote: rollout %.1fs, traffic %d sent, %d failed, p50 %.1fms, p99 %.1fms; image %s (%s)",
+			res.RolloutSeconds, res.Traffic.Sent, res.Traffic.Failed, res.Traffic.P50Ms, res.Traffic.P99Ms, res.Image, res.PinnedHow)
+		if res.Traffic.Sent < 1000 || res.Traffic.Failed != 0 {
+			t.Errorf("traffic: %d sent, %d failed; want ≥ 1000 sent and 0 failed", res.Traffic.Sent, res.Traffic.Failed)
+		}
+		if res.Image != r.gatewayImage || !strings.Contains(res.PinnedHow, "tag of the same local image") {
+			t.Errorf("v2 pinned to %s (%s), want %s", res.Image, res.PinnedHow, r.gatewayImage)
+		}
+		if !strings.Contains(res.FitNote, "fitted to") {
+			t.Errorf("no fitting note on a 2-CPU node: %q", res.FitNote)
+		}
+		want := map[string]bool{"replicas": false, "image pinned": false, "disruption budget": false, "config backup": false, "local metrics": false, "token expiry": false}
+		for _, c := range res.Checks {
+			if _, ok := want[c.Name]; ok {
+				want[c.Name] = c.OK
+			}
+			if !c.OK {
+				t.Errorf("check %s: %s", c.Name, c.Detail)
+			}
+		}
+		for name, ok := range want {
+			if !ok {
+				t.Errorf("check %s missing or failed", name)
+			}
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/contoso-gw", "-o", "jsonpath={.status.readyReplicas}/{.spec.replicas}"); got != "3/3" {
+			t.Errorf("ready %s", got)
+		}
+		r.kubectlOut(t, "-n=apim-gateway", "get", "pdb/contoso-gw")
+		code, out, _ = r.apimdev(t, "status")
+		if code != 0 || !strings.Contains(out, "3/3 ready") || !strings.Contains(out, "requests seen by the statsd exporter") {
+			t.Errorf("status after promote:\n%s", out)
+		}
+	})
+
+	t.Run("with backup, pods restart Ready while the configuration endpoint is down", func(t *testing.T) {
+		r.kubectlOut(t, "-n=standin-config", "scale", "deploy/standin-config", "--replicas=0")
+		defer r.kubectlOut(t, "-n=standin-config", "scale", "deploy/standin-config", "--replicas=1")
+		start := time.Now()
+		for time.Since(start) < time.Minute {
+			if strings.TrimSpace(r.kubectlOut(t, "-n=standin-config", "get", "pods", "-o", "name")) == "" {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		old := r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app=contoso-gw", "-o", "jsonpath={.items[*].metadata.name}")
+		r.kubectlOut(t, "-n=apim-gateway", "delete", "pods", "-l", "app=contoso-gw", "--wait=false")
+		took := r.waitReady(t, "apim-gateway", "contoso-gw", 3, 3*time.Minute)
+		now := r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app=contoso-gw", "--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}")
+		for _, p := range strings.Fields(old) {
+			if strings.Contains(now, p) {
+				t.Errorf("pod %s was not replaced", p)
+			}
+		}
+		logs := r.kubectlOut(t, "-n=apim-gateway", "logs", "-l", "app=contoso-gw", "--tail=50")
+		if !strings.Contains(logs, "started from configuration backup") {
+			t.Errorf("the new pods did not start from the backup:\n%s", logs)
+		}
+		t.Logf("every gateway pod deleted with the configuration endpoint down: 3/3 Ready again in %s", took.Round(100*time.Millisecond))
+	})
+
+	t.Run("token rotation loses no request", func(t *testing.T) {
+		before := r.kubectlOut(t, "-n=apim-gateway", "get", "secret/contoso-gw-token", "-o", "jsonpath={.data.value}")
+		newTok := filepath.Join(t.TempDir(), "new.token")
+		os.WriteFile(newTok, []byte(r.mintToken(t, time.Now().UTC().Add(20*24*time.Hour).Format("200601021504"))+"\n"), 0o600)
+		start := time.Now()
+		code, out, errs := r.apimdev(t, append([]string{"token", "rotate", "--token-file", newTok, "-o", "json", "--rate", "50"}, traffic...)...)
+		r.time("token rotate", start)
+		if code != 0 {
+			t.Fatalf("rotate exited %d\n%s\n%s", code, out, errs)
+		}
+		var res promoteResult
+		lastJSON(t, out, &res)
+		t.Logf("rotate: restart %.1fs, traffic %d sent, %d failed, p50 %.1fms, p99 %.1fms", res.RolloutSeconds, res.Traffic.Sent, res.Traffic.Failed, res.Traffic.P50Ms, res.Traffic.P99Ms)
+		if res.Traffic.Failed != 0 || res.Traffic.Sent < 100 {
+			t.Errorf("rotation traffic: %d sent, %d failed", res.Traffic.Sent, res.Traffic.Failed)
+		}
+		if after := r.kubectlOut(t, "-n=apim-gateway", "get", "secret/contoso-gw-token", "-o", "jsonpath={.data.value}"); after == before {
+			t.Error("the Secret did not change")
+		}
+	})
+
+	t.Run("export passes the API server's validation", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "prod")
+		code, out, errs := r.apimdev(t, "export", "--profile", "prod", "-o", dir)
+		if code != 0 {
+			t.Fatalf("export exited %d\n%s\n%s", code, out, errs)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "05-deployment.yaml"))
+		if !strings.Contains(string(b), "cpu: \"2\"") || !strings.Contains(string(b), "memory: 2Gi") {
+			t.Errorf("export does not keep the production requests:\n%s", b)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "gateway.token")); !os.IsNotExist(err) {
+			t.Error("the token was written without --include-token")
+		}
+		os.WriteFile(filepath.Join(dir, "gateway.token"), []byte(r.token+"\n"), 0o600)
+		if b, err := exec.Command(r.kubectl, "--kubeconfig", r.kubeconfig, "apply", "-k", dir, "--dry-run=server").CombinedOutput(); err != nil {
+			t.Fatalf("server-side dry run: %v\n%s", err, b)
+		}
+	})
+
+	t.Run("promote --context applies prod to an existing cluster of the user's", func(t *testing.T) {
+		// The user's own kubeconfig, with a context naming this cluster.
+		raw, _ := os.ReadFile(r.kubeconfig)
+		userCfg := filepath.Join(t.TempDir(), "config")
+		os.WriteFile(userCfg, []byte(strings.ReplaceAll(string(raw), "kind-"+r.cluster, "existing-cluster")), 0o600)
+		code, out, errs := r.run(t, context.Background(), []string{"KUBECONFIG=" + userCfg},
+			append([]string{"promote", "--yes", "--context", "existing-cluster", "--namespace", "apim-remote", "--token-file", r.tokenFile,
+				"--cpu", "50m", "--memory", "64Mi", "--rate", "20"}, traffic...)...)
+		if code != 0 {
+			t.Fatalf("promote --context exited %d\n%s\n%s", code, out, errs)
+		}
+		if got := r.kubectlOut(t, "-n=apim-remote", "get", "deploy/contoso-gw", "-o", "jsonpath={.status.readyReplicas}/{.spec.template.spec.containers[0].resources.requests.cpu}"); got != "3/50m" {
+			t.Errorf("remote deployment: %s", got)
+		}
+	})
+
+	t.Run("promote --to dev goes back", func(t *testing.T) {
+		code, out, errs := r.apimdev(t, append([]string{"promote", "--to", "dev", "--yes"}, traffic...)...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/contoso-gw", "-o", "jsonpath={.spec.replicas}"); got != "1" {
+			t.Errorf("replicas %s after demotion", got)
+		}
+		if b, err := exec.Command(r.kubectl, "--kubeconfig", r.kubeconfig, "-n=apim-gateway", "get", "pdb/contoso-gw").CombinedOutput(); err == nil {
+			t.Errorf("the PDB is still there: %s", b)
+		}
+	})
+
+	t.Run("down; the user's kubeconfig untouched; the token nowhere", func(t *testing.T) {
+		if code, out, errs := r.apimdev(t, "down"); code != 0 {
+			t.Fatalf("down exited %d\n%s\n%s", code, out, errs)
+		}
+		after, _ := os.ReadFile(r.userKubeconfig)
+		if string(after) != string(userBefore) {
+			t.Error("~/.kube/config changed")
+		}
+		if strings.Contains(r.transcript.String(), r.canary) {
+			t.Error("the canary token is in apimdev's output")
+		}
+	})
+}
