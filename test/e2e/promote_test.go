@@ -202,7 +202,11 @@ func TestPromote(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("export exited %d\n%s\n%s", code, out, errs)
 		}
-		b, _ := os.ReadFile(filepath.Join(dir, "05-deployment.yaml"))
+		deploys, _ := filepath.Glob(filepath.Join(dir, "*-deployment.yaml"))
+		if len(deploys) != 2 {
+			t.Fatalf("want the gateway's and the exporter's Deployment, got %v", deploys)
+		}
+		b, _ := os.ReadFile(deploys[0])
 		if !strings.Contains(string(b), "cpu: \"2\"") || !strings.Contains(string(b), "memory: 2Gi") {
 			t.Errorf("export does not keep the production requests:\n%s", b)
 		}
