@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/pipeline"
 )
 
@@ -129,6 +130,9 @@ func (a *app) finishRollout(output string, res *pipeline.PromoteResult, err erro
 		a.printJSON(res)
 	} else if res != nil && !res.Declined {
 		a.printPromote(res)
+	}
+	if err != nil && !events.WasReported(err) {
+		return err // not told by any step yet: the top level shows it
 	}
 	if err != nil {
 		return &shownError{err: err, code: ExitFailure}

@@ -127,12 +127,32 @@ func (s *Step) Done(detail string) {
 	}
 }
 
-// Fail ends the step with err and returns err, so `return s.Fail(err)` reads well.
+// Fail ends the step with err and returns it marked as Reported, so
+// `return s.Fail(err)` reads well and a face does not show it twice.
 func (s *Step) Fail(err error) error {
-	if err != nil && s.end() {
+	if err == nil {
+		return nil
+	}
+	if s.end() {
 		s.emit(Failed, err.Error(), HintOf(err))
 	}
-	return err
+	var r *Reported
+	if errors.As(err, &r) {
+		return err
+	}
+	return &Reported{Err: err}
+}
+
+// Reported marks an error that a step's failure event has already shown.
+type Reported struct{ Err error }
+
+func (r *Reported) Error() string { return r.Err.Error() }
+func (r *Reported) Unwrap() error { return r.Err }
+
+// WasReported tells whether err was shown by a step's failure event.
+func WasReported(err error) bool {
+	var r *Reported
+	return errors.As(err, &r)
 }
 
 // End is for defer: it fails the step if it has not ended yet, with *errp.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/gateway"
@@ -25,6 +27,24 @@ const (
 // Steps is the order of `up`.
 var Steps = []string{StepPreflight, StepCluster, StepImage, StepDeploy, StepForward, StepSmoke}
 
+// Steps only some runs have: kit before preflight (up --kit), demo before
+// deploy (up --demo). They are not in Steps: the TUI does not offer them.
+const (
+	StepKit  = "kit"
+	StepDemo = "demo"
+)
+
+// KitLoader loads an offline kit's images into Docker, checksums first.
+type KitLoader interface {
+	LoadKit(ctx context.Context, progress func(string, ...any)) (string, error)
+}
+
+// DemoDeployer puts the demo's stand-in configuration service into the
+// cluster and waits for it, so the gateway's first poll finds it.
+type DemoDeployer interface {
+	DeployDemo(ctx context.Context, c kubernetes.Interface, progress func(string, ...any)) (string, error)
+}
+
 // UpOptions are what `up` may be asked beyond the configuration.
 type UpOptions struct {
 	Token    token.Token
@@ -37,6 +57,10 @@ type UpOptions struct {
 	ConfigFile    string
 	Merge         bool
 	DeployTimeout time.Duration
+	// Kit, when set, loads an offline kit before preflight looks for images.
+	Kit KitLoader
+	// Demo, when set, deploys the demo's configuration service before the gateway.
+	Demo DemoDeployer
 }
 
 // UpResult is what a successful `up` leaves running.
@@ -91,6 +115,16 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 		}
 	}()
 
+	// 0. kit: its images into Docker (checksums first) before preflight looks.
+	if o.Kit != nil {
+		st := step(StepKit, "verifying the offline kit, then loading it into Docker")
+		what, err := o.Kit.LoadKit(ctx, s.progress)
+		if err != nil {
+			return nil, st.Fail(err)
+		}
+		st.Done(what)
+	}
+
 	// 1. preflight: every check, all problems at once, nothing created.
 	fwd, fwdRunning := s.Files.Forward()
 	ownForward := fwdRunning && fwd.HTTPPort == cfg.Forward.HTTPPort && fwd.HTTPSPort == cfg.Forward.HTTPSPort
@@ -143,6 +177,16 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 	}
 	st.Done(what)
 
+	// 3b. demo: the stand-in configuration service the demo gateway polls.
+	if o.Demo != nil {
+		st = step(StepDemo, "stand-in configuration service (stand-in, not Azure API Management)")
+		what, err := o.Demo.DeployDemo(ctx, s.Client, s.progress)
+		if err != nil {
+			return nil, st.Fail(err)
+		}
+		st.Done(what)
+	}
+
 	// 4. deploy
 	st = step(StepDeploy, "")
 	applied, err := gateway.Apply(ctx, s.Client, s.Profile.Objects(o.Token, false))
@@ -156,13 +200,15 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 			st.Progress("%s", ap)
 		}
 	}
+	// Remembered as soon as it is applied, so status, smoke and down know the
+	// gateway even when it never becomes ready.
+	if err := s.Files.SaveConfig(cfg); err != nil {
+		st.Warn("could not remember this configuration for status/smoke/down: "+err.Error(), "")
+	}
 	w := &gateway.Waiter{Client: s.Client, Profile: s.Profile, Timeout: o.DeployTimeout,
 		Progress: func(m string) { s.progress("%s", m) }, Redact: Redactor(o.Token)}
 	if err := w.Wait(ctx); err != nil {
 		return nil, st.Fail(err)
-	}
-	if err := s.Files.SaveConfig(cfg); err != nil {
-		st.Warn("could not remember this configuration for status/smoke/down: "+err.Error(), "")
 	}
 	st.Done(fmt.Sprintf("%s/%s ready (%d object(s) changed, %d unchanged)", s.Profile.Namespace, s.Profile.DeploymentName(), changed, len(applied)-changed))
 

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,7 +84,21 @@ func TestPromote(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 		defer cancel()
 		cfgErr := make(chan error, 1)
-		go func() { cfgErr <- r.deployConfigService(t, ctx) }()
+		// The config service (test infrastructure) runs the pinned stand-in
+		// tag, which up does not load (it loads the gateway's v2): load it here.
+		go func() {
+			for ctx.Err() == nil {
+				if _, err := os.Stat(r.kubeconfig); err == nil && exec.Command(r.kubectl, "--kubeconfig", r.kubeconfig, "get", "--raw", "/readyz").Run() == nil {
+					break
+				}
+				time.Sleep(250 * time.Millisecond)
+			}
+			if b, err := exec.Command(r.kind, "load", "docker-image", r.gatewayImage, "--name", r.cluster).CombinedOutput(); err != nil {
+				cfgErr <- fmt.Errorf("kind load: %v: %s", err, b)
+				return
+			}
+			cfgErr <- r.applyConfigService()
+		}()
 		start := time.Now()
 		code, out, errs := r.apimdevCtx(t, ctx, append(append([]string{"up", "--detach", "--smoke-file", "testdata/smoke.yaml"}, r.common()...), "--image", floating)...)
 		r.time("up (cold)", start)
