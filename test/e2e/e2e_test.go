@@ -6,171 +6,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// rig is what `make e2e` prepared, passed in the environment.
-type rig struct {
-	nodeImage, gatewayImage, kubectl, kind string
-	bin, standin                           string // built by the test
-	home, state, userKubeconfig            string
-	kubeconfig                             string
-	cluster                                string
-	token, canary                          string
-	env                                    []string
-	mu                                     sync.Mutex
-	transcript                             bytes.Buffer // every byte apimdev printed
-	timings                                []timing
-}
-
-type timing struct {
-	step string
-	d    time.Duration
-}
-
+// TestE2E's ports; the fault suite uses its own (38080 and up).
 const (
-	httpPort   = "18080"
-	httpsPort  = "18443"
-	gwName     = "contoso-gw"
-	endpoint   = "standin-config.standin-config.svc.cluster.local:8443"
-	gatewayKey = "e2e-signing-key-not-a-secret-of-anyone"
-	subKey     = "e2e-subscription-key"
+	httpPort  = "18080"
+	httpsPort = "18443"
 )
 
-func need(t *testing.T, name string) string {
-	v := os.Getenv(name)
-	if v == "" {
-		t.Fatalf("%s is not set: run the suite with `make e2e`, which builds the rig (it never skips)", name)
-	}
-	return v
-}
-
-func newRig(t *testing.T) *rig {
-	r := &rig{
-		nodeImage:    need(t, "APIMDEV_E2E_NODE_IMAGE"),
-		gatewayImage: need(t, "APIMDEV_E2E_GATEWAY_IMAGE"),
-		kubectl:      need(t, "APIMDEV_E2E_KUBECTL"),
-		cluster:      "apimdev-e2e",
-	}
-	dir := t.TempDir()
-	r.bin = filepath.Join(dir, "apimdev")
-	r.standin = filepath.Join(dir, "standin-gateway")
-	for out, pkg := range map[string]string{r.bin: "../..", r.standin: "../standin-gateway"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", pkg, err, b)
-		}
-	}
-	r.home = filepath.Join(dir, "home")
-	r.state = filepath.Join(dir, "state")
-	r.userKubeconfig = filepath.Join(r.home, ".kube", "config")
-	os.MkdirAll(filepath.Dir(r.userKubeconfig), 0o700)
-	// The user's own kubeconfig, with a context of theirs: it must come out
-	// of up and down byte for byte the same.
-	os.WriteFile(r.userKubeconfig, []byte("apiVersion: v1\nkind: Config\ncurrent-context: users-own\ncontexts:\n- name: users-own\n  context: {cluster: users-own, user: users-own}\nclusters:\n- name: users-own\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: users-own\n  user: {}\n"), 0o600)
-	r.kubeconfig = filepath.Join(r.state, "clusters", r.cluster, "kubeconfig")
-	// A canary token: a unique signature that must appear nowhere but the Secret.
-	mint := exec.Command(r.standin, "mint-token", "--id", gwName, "--valid-for", "720h")
-	mint.Env = append(os.Environ(), "STANDIN_GATEWAY_KEY="+gatewayKey)
-	out, err := mint.Output()
-	if err != nil {
-		t.Fatalf("minting a token: %v", err)
-	}
-	r.token = strings.TrimSpace(string(out))
-	parts := strings.Split(r.token, "&")
-	r.canary = parts[len(parts)-1]
-	tokenFile := filepath.Join(dir, "gw.token")
-	os.WriteFile(tokenFile, []byte(r.token+"\n"), 0o600)
-	r.env = append(os.Environ(), "HOME="+r.home, "KUBECONFIG=", "APIMDEV_HOME="+r.state, "APIMDEV_TOKEN=",
-		"APIMDEV_CLUSTER_NAME="+r.cluster, "APIMDEV_TOKEN_FILE="+tokenFile, "APIM_SUBSCRIPTION_KEY="+subKey)
-	return r
-}
-
-func (r *rig) time(step string, start time.Time) {
-	r.timings = append(r.timings, timing{step, time.Since(start)})
-}
-
-// apimdev runs the binary and returns exit code, stdout and stderr.
-func (r *rig) apimdev(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	return r.apimdevCtx(t, context.Background(), args...)
-}
-
-func (r *rig) apimdevCtx(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, r.bin, args...)
-	cmd.Env = r.env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running apimdev %v: %v", args, err)
-	}
-	r.mu.Lock()
-	fmt.Fprintf(&r.transcript, "$ apimdev %s\n%s%s", strings.Join(args, " "), out.String(), errb.String())
-	r.mu.Unlock()
-	return code, out.String(), errb.String()
-}
-
-func (r *rig) kubectlOut(t *testing.T, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(r.kubectl, append([]string{"--kubeconfig", r.kubeconfig}, args...)...)
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("kubectl %v: %v\n%s", args, err, b)
-	}
-	return string(b)
-}
-
-func (r *rig) jsonpath(t *testing.T, obj, path string) string {
-	return r.kubectlOut(t, "get", obj, "-o", "jsonpath="+path)
-}
-
-// deployConfigService puts the stand-in configuration endpoint into the
-// cluster as soon as `up` has made it, the way Azure's exists before a
-// gateway is deployed.
-func (r *rig) deployConfigService(t *testing.T, ctx context.Context) error {
-	for ctx.Err() == nil {
-		if _, err := os.Stat(r.kubeconfig); err == nil {
-			cmd := exec.Command(r.kubectl, "--kubeconfig", r.kubeconfig, "get", "--raw", "/readyz")
-			if cmd.Run() == nil {
-				break
-			}
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	// The config service runs the stand-in image, which up loads into the node.
-	cmds := [][]string{
-		{"apply", "-f", "testdata/standin-config.yaml"},
-		{"-n", "standin-config", "create", "secret", "generic", "standin-config", "--from-literal=STANDIN_GATEWAY_KEY=" + gatewayKey, "--from-literal=STANDIN_SUBSCRIPTION_KEYS=" + subKey},
-	}
-	for _, c := range cmds {
-		if b, err := exec.Command(r.kubectl, append([]string{"--kubeconfig", r.kubeconfig}, c...)...).CombinedOutput(); err != nil {
-			return fmt.Errorf("kubectl %v: %v: %s", c[:2], err, b)
-		}
-	}
-	return nil
-}
-
 func TestE2E(t *testing.T) {
-	r := newRig(t)
+	r := newRig(t, buildTools(t), rigOptions{cluster: "apimdev-e2e", httpPort: httpPort, httpsPort: httpsPort})
 	userBefore, _ := os.ReadFile(r.userKubeconfig)
 	// Whatever happens, leave no cluster behind.
 	t.Cleanup(func() {
@@ -183,8 +34,7 @@ func TestE2E(t *testing.T) {
 		}
 		t.Logf("\n%s", r.table())
 	})
-	common := []string{"--name", gwName, "--endpoint", endpoint, "--image", r.gatewayImage, "--node-image", r.nodeImage,
-		"--http-port", httpPort, "--https-port", httpsPort}
+	common := r.common()
 
 	t.Run("up creates the cluster and the gateway", func(t *testing.T) {
 		start := time.Now()
@@ -270,11 +120,14 @@ func TestE2E(t *testing.T) {
 	t.Run("forward follows a deleted pod while calls flow", func(t *testing.T) {
 		start := time.Now()
 		old := r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app="+gwName, "-o", "jsonpath={.items[0].metadata.name}")
-		sent, failed, lastOK := traffic(t, 400, 20, 60*time.Second, func(i int) {
+		tr := traffic(t, httpPort, 400, 20, 60*time.Second, func(i int) bool {
 			if i == 60 {
 				go exec.Command(r.kubectl, "--kubeconfig", r.kubeconfig, "-n=apim-gateway", "delete", "pod", old, "--wait=false").Run()
+				return true
 			}
+			return false
 		})
+		sent, failed, lastOK := tr.sent, tr.failed, tr.lastOK
 		r.time("pod delete under traffic", start)
 		t.Logf("pod %s deleted under traffic: %d sent, %d failed", old, sent, failed)
 		now := r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app="+gwName, "--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}")
@@ -347,62 +200,4 @@ func TestE2E(t *testing.T) {
 		})
 		t.Logf("scanned %d bytes of output and the state directory", r.transcript.Len())
 	})
-}
-
-// traffic sends n GET calls at rate/s (bounded by limit) through the forward
-// to the echo API, calling hook(i) before call i. It counts failures and says
-// whether the last ten calls succeeded.
-func traffic(t *testing.T, n, rate int, limit time.Duration, hook func(int)) (sent, failed int, lastOK bool) {
-	client := &http.Client{Timeout: 10 * time.Second}
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	defer tick.Stop()
-	deadline := time.Now().Add(limit)
-	var fails atomic.Int64
-	var wg sync.WaitGroup
-	results := make([]bool, n)
-	for i := 0; i < n && time.Now().Before(deadline); i++ {
-		hook(i)
-		<-tick.C
-		sent++
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+httpPort+"/echo/traffic", nil)
-			req.Header.Set("Ocp-Apim-Subscription-Key", subKey)
-			resp, err := client.Do(req)
-			ok := err == nil && resp.StatusCode == 200
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			if !ok {
-				fails.Add(1)
-			}
-			results[i] = ok
-		}(i)
-	}
-	wg.Wait()
-	lastOK = sent >= 10
-	for i := sent - 10; i < sent && i >= 0; i++ {
-		lastOK = lastOK && results[i]
-	}
-	return sent, int(fails.Load()), lastOK
-}
-
-func portOpen(port string) bool {
-	c, err := (&net.Dialer{Timeout: 200 * time.Millisecond}).Dial("tcp", "127.0.0.1:"+port)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
-
-func (r *rig) table() string {
-	var b strings.Builder
-	b.WriteString("e2e step durations:\n")
-	for _, tm := range r.timings {
-		fmt.Fprintf(&b, "  %-28s %8.1fs\n", tm.step, tm.d.Seconds())
-	}
-	return b.String()
 }

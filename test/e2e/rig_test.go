@@ -1,0 +1,414 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tools are what `make e2e` prepared (passed in the environment) and the two
+// binaries each top-level test builds once.
+type tools struct {
+	nodeImage, gatewayImage, kubectl, kind string
+	bin, standin                           string
+}
+
+func need(t *testing.T, name string) string {
+	v := os.Getenv(name)
+	if v == "" {
+		t.Fatalf("%s is not set: run the suite with `make e2e`, which builds the rig (it never skips)", name)
+	}
+	return v
+}
+
+func buildTools(t *testing.T) *tools {
+	tl := &tools{
+		nodeImage:    need(t, "APIMDEV_E2E_NODE_IMAGE"),
+		gatewayImage: need(t, "APIMDEV_E2E_GATEWAY_IMAGE"),
+		kubectl:      need(t, "APIMDEV_E2E_KUBECTL"),
+	}
+	// kind's CLI sits next to kubectl in the rig's cache.
+	tl.kind = filepath.Join(filepath.Dir(tl.kubectl), "kind")
+	dir := t.TempDir()
+	tl.bin = filepath.Join(dir, "apimdev")
+	tl.standin = filepath.Join(dir, "standin-gateway")
+	for out, pkg := range map[string]string{tl.bin: "../..", tl.standin: "../standin-gateway"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", pkg, err, b)
+		}
+	}
+	return tl
+}
+
+// mintToken has the stand-in sign a token for gwName; expiry is "" for one
+// valid 30 days, or a yyyyMMddHHmm (an expired one when it is in the past).
+func (tl *tools) mintToken(t *testing.T, expiry string) string {
+	t.Helper()
+	args := []string{"mint-token", "--id", gwName, "--valid-for", "720h"}
+	if expiry != "" {
+		args = []string{"mint-token", "--id", gwName, "--expiry", expiry}
+	}
+	mint := exec.Command(tl.standin, args...)
+	mint.Env = append(os.Environ(), "STANDIN_GATEWAY_KEY="+gatewayKey)
+	out, err := mint.Output()
+	if err != nil {
+		t.Fatalf("minting a token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// rig is one isolated user of apimdev: its own HOME (with a ~/.kube/config of
+// the user's own), state directory, cluster name, ports and token file.
+type rig struct {
+	*tools
+	home, state, userKubeconfig string
+	kubeconfig                  string
+	cluster                     string
+	httpPort, httpsPort         string
+	token, canary               string
+	tokenFile                   string
+	env                         []string
+	mu                          sync.Mutex
+	transcript                  bytes.Buffer // every byte apimdev printed
+	timings                     []timing
+}
+
+type timing struct {
+	step string
+	d    time.Duration
+}
+
+type rigOptions struct {
+	cluster             string
+	httpPort, httpsPort string
+	token               string // minted when empty
+	tokenFileText       string // what the token file holds; token + "\n" when empty
+}
+
+const (
+	gwName     = "contoso-gw"
+	endpoint   = "standin-config.standin-config.svc.cluster.local:8443"
+	gatewayKey = "e2e-signing-key-not-a-secret-of-anyone"
+	subKey     = "e2e-subscription-key"
+)
+
+// userKubeconfigText is the user's own kubeconfig, with a context of theirs:
+// apimdev must leave it byte for byte the same unless told to merge.
+const userKubeconfigText = "apiVersion: v1\nkind: Config\ncurrent-context: users-own\ncontexts:\n- name: users-own\n  context: {cluster: users-own, user: users-own}\nclusters:\n- name: users-own\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: users-own\n  user: {}\n"
+
+func newRig(t *testing.T, tl *tools, o rigOptions) *rig {
+	r := &rig{tools: tl, cluster: o.cluster, httpPort: o.httpPort, httpsPort: o.httpsPort}
+	dir := t.TempDir()
+	r.home = filepath.Join(dir, "home")
+	r.state = filepath.Join(dir, "state")
+	r.userKubeconfig = filepath.Join(r.home, ".kube", "config")
+	os.MkdirAll(filepath.Dir(r.userKubeconfig), 0o700)
+	os.WriteFile(r.userKubeconfig, []byte(userKubeconfigText), 0o600)
+	r.kubeconfig = filepath.Join(r.state, "clusters", r.cluster, "kubeconfig")
+	r.token = o.token
+	if r.token == "" {
+		r.token = tl.mintToken(t, "")
+	}
+	// The canary: the token's signature, which must appear nowhere but the Secret.
+	parts := strings.Split(r.token, "&")
+	r.canary = parts[len(parts)-1]
+	r.tokenFile = filepath.Join(dir, "gw.token")
+	text := o.tokenFileText
+	if text == "" {
+		text = r.token + "\n"
+	}
+	os.WriteFile(r.tokenFile, []byte(text), 0o600)
+	r.env = append(os.Environ(), "HOME="+r.home, "KUBECONFIG=", "APIMDEV_HOME="+r.state, "APIMDEV_TOKEN=",
+		"APIMDEV_CLUSTER_NAME="+r.cluster, "APIMDEV_TOKEN_FILE="+r.tokenFile, "APIM_SUBSCRIPTION_KEY="+subKey)
+	return r
+}
+
+// common are the flags every up of this rig passes.
+func (r *rig) common() []string {
+	return []string{"--name", gwName, "--endpoint", endpoint, "--image", r.gatewayImage, "--node-image", r.nodeImage,
+		"--http-port", r.httpPort, "--https-port", r.httpsPort}
+}
+
+func (r *rig) time(step string, start time.Time) {
+	r.timings = append(r.timings, timing{step, time.Since(start)})
+}
+
+// apimdev runs the binary and returns exit code, stdout and stderr.
+func (r *rig) apimdev(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return r.run(t, context.Background(), nil, args...)
+}
+
+func (r *rig) apimdevCtx(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	return r.run(t, ctx, nil, args...)
+}
+
+// run is apimdev with extra environment (later entries win).
+func (r *rig) run(t *testing.T, ctx context.Context, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, r.bin, args...)
+	cmd.Env = append(append([]string(nil), r.env...), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running apimdev %v: %v", args, err)
+	}
+	r.record(args, out.String(), errb.String())
+	return code, out.String(), errb.String()
+}
+
+func (r *rig) record(args []string, out, errs string) {
+	r.mu.Lock()
+	fmt.Fprintf(&r.transcript, "$ apimdev %s\n%s%s", strings.Join(args, " "), out, errs)
+	r.mu.Unlock()
+}
+
+// proc is an apimdev running in the background whose stderr the test watches
+// line by line (to inject a fault at a given step).
+type proc struct {
+	r      *rig
+	args   []string
+	cmd    *exec.Cmd
+	out    bytes.Buffer
+	mu     sync.Mutex
+	errb   bytes.Buffer
+	lines  chan string
+	done   chan struct{}
+	code   int
+	exited time.Time
+}
+
+func (r *rig) start(t *testing.T, ctx context.Context, args ...string) *proc {
+	t.Helper()
+	p := &proc{r: r, args: args, lines: make(chan string, 1024), done: make(chan struct{})}
+	p.cmd = exec.CommandContext(ctx, r.bin, args...)
+	p.cmd.Env = r.env
+	p.cmd.Stdout = &p.out
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting apimdev %v: %v", args, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.errb.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		close(p.lines)
+		err := p.cmd.Wait()
+		p.exited = time.Now()
+		if ee, ok := err.(*exec.ExitError); ok {
+			p.code = ee.ExitCode()
+		} else if err != nil {
+			p.code = -1
+		}
+		r.record(args, p.out.String(), p.stderr())
+		close(p.done)
+	}()
+	return p
+}
+
+func (p *proc) stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.errb.String()
+}
+
+// waitLine waits for a stderr line containing s; false if the process ended
+// or the time ran out first.
+func (p *proc) waitLine(s string, limit time.Duration) bool {
+	deadline := time.After(limit)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				return false
+			}
+			if strings.Contains(l, s) {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// wait returns the exit code, stdout and stderr once the process ends.
+func (p *proc) wait(limit time.Duration) (int, string, string, bool) {
+	go func() {
+		for range p.lines { // keep the pipe drained
+		}
+	}()
+	select {
+	case <-p.done:
+		return p.code, p.out.String(), p.stderr(), true
+	case <-time.After(limit):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return p.code, p.out.String(), p.stderr(), false
+	}
+}
+
+func (p *proc) signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
+
+func (r *rig) kubectlOut(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(r.kubectl, append([]string{"--kubeconfig", r.kubeconfig}, args...)...)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %v: %v\n%s", args, err, b)
+	}
+	return string(b)
+}
+
+func (r *rig) jsonpath(t *testing.T, obj, path string) string {
+	return r.kubectlOut(t, "get", obj, "-o", "jsonpath="+path)
+}
+
+// deployConfigService puts the stand-in configuration endpoint into the
+// cluster as soon as `up` has made it, the way Azure's exists before a
+// gateway is deployed.
+func (r *rig) deployConfigService(t *testing.T, ctx context.Context) error {
+	for ctx.Err() == nil {
+		if _, err := os.Stat(r.kubeconfig); err == nil {
+			cmd := exec.Command(r.kubectl, "--kubeconfig", r.kubeconfig, "get", "--raw", "/readyz")
+			if cmd.Run() == nil {
+				break
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return r.applyConfigService()
+}
+
+func (r *rig) applyConfigService() error {
+	// The config service runs the stand-in image, which up loads into the node.
+	cmds := [][]string{
+		{"apply", "-f", "testdata/standin-config.yaml"},
+		{"-n", "standin-config", "create", "secret", "generic", "standin-config", "--from-literal=STANDIN_GATEWAY_KEY=" + gatewayKey, "--from-literal=STANDIN_SUBSCRIPTION_KEYS=" + subKey},
+	}
+	for _, c := range cmds {
+		if b, err := exec.Command(r.kubectl, append([]string{"--kubeconfig", r.kubeconfig}, c...)...).CombinedOutput(); err != nil {
+			return fmt.Errorf("kubectl %v: %v: %s", c[:2], err, b)
+		}
+	}
+	return nil
+}
+
+// trafficResult is what a bounded load loop saw.
+type trafficResult struct {
+	sent, failed int
+	lastOK       bool
+	// inFlight is how many calls were under way when hook fired at the
+	// disruption (the most a hard kill may cost).
+	inFlight int
+	errors   map[string]int
+}
+
+// traffic sends n GET calls at rate/s (bounded by limit) through the forward
+// on port to the echo API, calling hook(i) before call i (hook returns true
+// when it disrupted something, to record the calls in flight). It counts
+// failures and says whether the last ten calls succeeded.
+func traffic(t *testing.T, port string, n, rate int, limit time.Duration, hook func(int) bool) trafficResult {
+	client := &http.Client{Timeout: 10 * time.Second}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	deadline := time.Now().Add(limit)
+	var fails, flight atomic.Int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	res := trafficResult{errors: map[string]int{}}
+	results := make([]bool, n)
+	for i := 0; i < n && time.Now().Before(deadline); i++ {
+		if hook(i) {
+			res.inFlight = int(flight.Load())
+		}
+		<-tick.C
+		res.sent++
+		wg.Add(1)
+		flight.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer flight.Add(-1)
+			req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+port+"/echo/traffic", nil)
+			req.Header.Set("Ocp-Apim-Subscription-Key", subKey)
+			resp, err := client.Do(req)
+			ok := err == nil && resp.StatusCode == 200
+			why := ""
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				why = resp.Status
+			} else {
+				why = err.Error()
+				if i := strings.LastIndex(why, ": "); i > 0 {
+					why = why[i+2:]
+				}
+			}
+			if !ok {
+				fails.Add(1)
+				mu.Lock()
+				res.errors[why]++
+				mu.Unlock()
+			}
+			results[i] = ok
+		}(i)
+	}
+	wg.Wait()
+	res.failed = int(fails.Load())
+	res.lastOK = res.sent >= 10
+	for i := res.sent - 10; i < res.sent && i >= 0; i++ {
+		res.lastOK = res.lastOK && results[i]
+	}
+	return res
+}
+
+func portOpen(port string) bool {
+	c, err := (&net.Dialer{Timeout: 200 * time.Millisecond}).Dial("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func (r *rig) table() string {
+	var b strings.Builder
+	b.WriteString("e2e step durations:\n")
+	for _, tm := range r.timings {
+		fmt.Fprintf(&b, "  %-28s %8.1fs\n", tm.step, tm.d.Seconds())
+	}
+	return b.String()
+}
