@@ -32,5 +32,5 @@ export APIMDEV_E2E_KUBECTL=$CACHE/bin/kubectl
 export APIMDEV_E2E_STATSD_IMAGE=$statsd_image
 export PATH=$CACHE/bin:$PATH
 start=$SECONDS
-go test -tags e2e -count=1 -v -timeout 40m ./test/e2e/ "$@"
+go test -tags e2e -count=1 -v -timeout 65m ./test/e2e/ "$@"
 printf 'rig: %-16s %4ds\n' suite $((SECONDS - start)) >&2
