@@ -326,7 +326,7 @@ func newestPatch(tags []string, floating string) string {
 	}
 	best, bestV := "", [3]int{-1}
 	for _, t := range tags {
-		if !gateway.Pinned(t) || strings.Contains(t, "-") {
+		if !gateway.Pinned("image:"+t) || strings.Contains(t, "-") {
 			continue
 		}
 		var v [3]int
