@@ -71,6 +71,8 @@ type PromoteResult struct {
 	Traffic     *traffic.Stats `json:"traffic,omitempty"`
 	Checks      []CheckResult  `json:"checks"`
 	Declined    bool           `json:"declined,omitempty"`
+
+	fresh bool // no gateway ran before: nothing to keep traffic on
 }
 
 // CheckResult is one proof on the cluster.
@@ -167,8 +169,17 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (res *PromoteRe
 		}
 	}
 
-	ts, roll, err := s.underTraffic(ctx, o, local, func() error { return s.rollout(ctx, to, tok, o.Timeout) })
-	res.Traffic, res.Rollout, res.RolloutSecs = &ts, roll, roll.Seconds()
+	if res.fresh {
+		// Nothing runs yet, so there is no traffic to keep alive.
+		start := time.Now()
+		err = s.rollout(ctx, to, tok, o.Timeout)
+		res.Rollout = time.Since(start)
+		res.RolloutSecs = res.Rollout.Seconds()
+	} else {
+		var ts traffic.Stats
+		ts, res.Rollout, err = s.underTraffic(ctx, o, local, func() error { return s.rollout(ctx, to, tok, o.Timeout) })
+		res.Traffic, res.RolloutSecs = &ts, res.Rollout.Seconds()
+	}
 	if err != nil {
 		return res, err
 	}
@@ -214,6 +225,7 @@ func (s *Session) plan(ctx context.Context, o PromoteOptions, local bool, res *P
 		}
 	case apierrors.IsNotFound(err) && !local:
 		st.Progress("no gateway in this cluster yet: the prod profile is created from scratch")
+		res.fresh = true
 	case err != nil:
 		return from, to, fmt.Errorf("reading Deployment %s/%s: %w (run `apimdev up` first)", s.Profile.Namespace, s.Profile.DeploymentName(), err)
 	}
