@@ -175,6 +175,12 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (res *PromoteRe
 		err = s.rollout(ctx, to, tok, o.Timeout)
 		res.Rollout = time.Since(start)
 		res.RolloutSecs = res.Rollout.Seconds()
+		if err == nil {
+			// A short burst through a forward, so the checks see the new
+			// gateway answer and its metrics arrive.
+			ts, _, terr := s.underTraffic(ctx, o, local, func() error { return nil })
+			res.Traffic, err = &ts, terr
+		}
 	} else {
 		var ts traffic.Stats
 		ts, res.Rollout, err = s.underTraffic(ctx, o, local, func() error { return s.rollout(ctx, to, tok, o.Timeout) })
