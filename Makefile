@@ -4,7 +4,7 @@ BIN     ?= ./apimdev
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/apimdev/apimdev/internal/cli.Version=$(VERSION)
 
-.PHONY: build dev-up dev-down test e2e fuzz vet clean
+.PHONY: build dev-up dev-down test e2e fuzz vet clean demo-image
 
 build: ## build ./apimdev
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -22,13 +22,30 @@ vet:
 test: vet ## fast tests, no Docker needed
 	$(GO) test -count=1 ./...
 
-fuzz: ## each fuzz target for a bounded time
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 20s ./internal/token/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 20s ./internal/config/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 20s ./internal/smoke/
+# Each fuzz target runs for FUZZTIME. A crasher fails the run and is written to
+# the package's testdata/fuzz/<target>/; commit it: `make test` then replays it
+# as a regression case forever.
+FUZZTIME ?= 20s
+
+fuzz: ## each fuzz target for a bounded time (FUZZTIME, default 20s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/token/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/smoke/
+
+demo-image: ## the stand-in gateway image `up --demo` runs (stand-in, not Azure API Management): built from this repository's code, FROM scratch, nothing pulled
+	scripts/e2e/standin-image.sh
 
 e2e: ## the real thing: Docker, kind, Kubernetes, the stand-in gateway (builds the rig, cached)
 	scripts/e2e/run.sh
+
+.PHONY: bench
+# Speed against the manual path (kind CLI + kubectl) on the e2e rig, in one run
+# of alternating A/B rounds; rewrites the generated part of BENCHMARKS.md. It
+# makes kind clusters, so run it under the rig lock:
+#   flock /tmp/apimdev-rig.lock make bench
+BENCHFLAGS ?=
+bench: ## cold/warm up vs kind + kubectl, promote, forward load, RSS (under the rig lock)
+	$(GO) run ./scripts/bench -write BENCHMARKS.md $(BENCHFLAGS)
 
 clean:
 	rm -f $(BIN)

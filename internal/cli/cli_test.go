@@ -100,3 +100,20 @@ func TestUpFailsInPreflightWithoutLeaking(t *testing.T) {
 		t.Fatalf("json: %d\n%s\n%s", r.code, r.out, r.err)
 	}
 }
+
+func TestDoctorWritesAPrivateBundle(t *testing.T) {
+	home := t.TempDir()
+	bundle := filepath.Join(t.TempDir(), "b.tar.gz")
+	env := map[string]string{"APIMDEV_HOME": home, "APIMDEV_TOKEN": "GatewayKey contoso-gw&202612301200&" + canary}
+	r := apimdev(t, env, "", "doctor", "--cluster-name", "apimdev-clitest-doctor", "--node-logs=false", "--bundle", bundle)
+	if r.code != 0 || strings.TrimSpace(r.out) != bundle {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.err)
+	}
+	info, err := os.Stat(bundle)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("bundle: %v %v", info, err)
+	}
+	if strings.Contains(r.out+r.err, canary) || !strings.Contains(r.err, "✓ doctor") {
+		t.Fatalf("output:\n%s", r.err)
+	}
+}

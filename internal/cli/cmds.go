@@ -20,7 +20,8 @@ import (
 )
 
 func (a *app) smokeCommand() *cobra.Command {
-	return &cobra.Command{
+	var junitFile string
+	cmd := &cobra.Command{
 		Use:   "smoke",
 		Short: "Run the smoke calls through the forward: the health path on both ports, then your spec",
 		Long: `smoke calls the gateway's health path on HTTP and HTTPS, then every call of the
@@ -56,17 +57,24 @@ local ports. Exit code 1 when any call fails.`,
 				defer stop()
 			}
 			tok, _ := s.ClusterToken(ctx)
+			demoSmoke(ctx, s)
+			started := time.Now()
 			rs, err := s.Smoke(ctx, tok, httpPort, httpsPort)
 			if err != nil {
 				return err
 			}
 			a.printSmoke(cfg, rs)
+			if err := writeSmokeJUnit(junitFile, cfg, rs, started, a.getenv("USER")); err != nil {
+				return err
+			}
 			if n := smoke.Failed(rs); n > 0 {
 				return &shownError{err: &pipeline.SmokeError{Failed: n, Total: len(rs)}, code: ExitFailure}
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&junitFile, "junit", "", "also write the results as JUnit XML to this file (for CI, or for an instructor to collect)")
+	return cmd
 }
 
 // freePorts asks the OS for two free loopback ports.

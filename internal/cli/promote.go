@@ -97,6 +97,11 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 	if err := cfg.ValidateExisting(); err != nil {
 		return err
 	}
+	if o.context != "" {
+		if err := a.refuseDemoContext(cfg); err != nil {
+			return err
+		}
+	}
 	var tok token.Token
 	if cfg.Gateway.TokenFile != "" && cmd.Flags().Changed("token-file") || a.getenv("APIMDEV_TOKEN") != "" {
 		if tok, err = a.loadToken(cfg); err != nil {
@@ -118,6 +123,9 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 		return err
 	}
 	defer lock.Release()
+	if path, hdr, ok := demoTraffic(cmd.Context(), s, o.context, o.trafficPath); ok {
+		o.trafficPath, headers = path, hdr
+	}
 	res, err := s.Promote(cmd.Context(), pipeline.PromoteOptions{
 		To: o.to, Context: o.context, Token: tok, Rate: cfg.Prod.TrafficRate, TrafficPath: o.trafficPath, TrafficHeader: headers, Timeout: o.timeout,
 		Confirm: func(diff string) bool { return a.confirm(cfg, diff, o.yes) },

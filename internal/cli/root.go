@@ -122,11 +122,14 @@ then flags.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       Version,
+		RunE:          a.runRoot,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	a.bindFlags(root.PersistentFlags())
+	a.wizardFlags(root)
 	root.AddCommand(a.upCommand(), a.smokeCommand(), a.statusCommand(), a.downCommand(),
-		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand(), a.tokenCommand(), a.exportCommand())
+		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand(), a.tokenCommand(), a.exportCommand(), a.doctorCommand(),
+		a.kitCommand(), a.labCommand(), a.demoCommand())
 	return root
 }
 
@@ -149,6 +152,7 @@ func (a *app) bindFlags(fs *pflag.FlagSet) {
 	str("https-port", "", "forward.httpsPort", fmt.Sprintf("local port forwarded to the gateway Service's port 443 (default %d)", config.DefaultHTTPSPort))
 	str("smoke-file", "", "smoke.file", "YAML file of smoke calls (kind: SmokeSpec)")
 	str("output", "o", "output", "output format: text or json (render: yaml)")
+	fs.Bool("no-tui", false, "never open the interactive wizard (apimdev with no command then prints help)")
 }
 
 // load builds the configuration for commands that create things: defaults,

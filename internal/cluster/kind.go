@@ -47,6 +47,9 @@ type Manager struct {
 	Version    string // apimdev's version, written into the marker
 	// ReadyTimeout bounds the wait for the node and API server; 0 means 3 min.
 	ReadyTimeout time.Duration
+
+	ready       kubernetes.Interface // the client waitReady last saw the nodes Ready with
+	fileCurrent bool                 // Inspect reached the cluster through the Kubeconfig file
 }
 
 // Inspect tells what exists under the cluster's name without changing anything.
@@ -68,6 +71,12 @@ func (m *Manager) Inspect(ctx context.Context) (ClusterState, string) {
 	}
 	if len(stopped) > 0 {
 		return ClusterStopped, strings.Join(stopped, ", ")
+	}
+	// apimdev's own kubeconfig file first: it needs no round trip through the
+	// node (kind reads the kubeconfig with docker exec), and when the cluster
+	// answers through it, it is current.
+	if m.ownFileAnswers(ctx) {
+		return ClusterOurs, ""
 	}
 	cs, _, err := m.client()
 	if err != nil {
@@ -101,6 +110,29 @@ func (m *Manager) stoppedNodes(ctx context.Context) ([]string, error) {
 		}
 	}
 	return stopped, nil
+}
+
+// ownFileAnswers tells whether the cluster shows apimdev's marker through
+// apimdev's own kubeconfig file, and remembers it for writeKubeconfig.
+func (m *Manager) ownFileAnswers(ctx context.Context) bool {
+	m.fileCurrent = false
+	if _, err := os.Stat(m.Kubeconfig); err != nil {
+		return false
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", m.Kubeconfig)
+	if err != nil {
+		return false
+	}
+	rc.Timeout = 2 * time.Second
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = cs.CoreV1().ConfigMaps(MarkerNamespace).Get(ctx, MarkerName, metav1.GetOptions{})
+	m.fileCurrent = err == nil
+	return m.fileCurrent
 }
 
 // client builds a clientset from the cluster's kubeconfig as kind reports it,
@@ -212,8 +244,10 @@ func (m *Manager) create(ctx context.Context, progress Progress) error {
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
 		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole, Image: img}},
 		// The API server listens on loopback only.
-		Networking: v1alpha4.Networking{APIServerAddress: "127.0.0.1"},
+		Networking:           v1alpha4.Networking{APIServerAddress: "127.0.0.1"},
+		KubeadmConfigPatches: []string{controlPlaneTuning},
 	}
+	m.ready = nil
 	done := make(chan error, 1)
 	go func() {
 		done <- m.Kind.Create(m.Name,
@@ -248,6 +282,25 @@ func (m *Manager) create(ctx context.Context, progress Progress) error {
 	return m.mark(ctx)
 }
 
+// controlPlaneTuning lets a one-node cluster's controllers start seconds
+// sooner; until they run, no Deployment gets a pod. Leader election among one
+// controller manager (and one scheduler) only waits: its first try comes
+// before RBAC is in place and the retry is 2 s or more later. And at its
+// default 20 requests/s the controller manager paces the start of its ~40
+// controllers over about 5 s (each makes a service account and a token
+// first); its informers, the ReplicaSet controller's among them, start after
+// the last one.
+const controlPlaneTuning = `kind: ClusterConfiguration
+controllerManager:
+  extraArgs:
+    leader-elect: "false"
+    kube-api-qps: "100"
+    kube-api-burst: "200"
+scheduler:
+  extraArgs:
+    leader-elect: "false"
+`
+
 // CreateError explains a failed kind create.
 type CreateError struct {
 	Name, Image string
@@ -265,17 +318,23 @@ func (e *CreateError) Hint() string {
 }
 
 func (m *Manager) restart(ctx context.Context, progress Progress) error {
+	m.fileCurrent = false // a restarted node's API server has a new port
 	ns, err := m.Kind.ListNodes(m.Name)
 	if err != nil {
 		return err
 	}
+	started := time.Now()
 	for _, n := range ns {
 		progress("starting stopped node %s", n)
 		if err := m.Docker.ContainerStart(ctx, n.String(), container.StartOptions{}); err != nil && !errdefs.IsConflict(err) {
 			return fmt.Errorf("starting node %s: %w", n, err)
 		}
 	}
-	return m.waitReady(ctx, progress)
+	if err := m.waitReady(ctx, progress); err != nil {
+		return err
+	}
+	m.waitResynced(ctx, started, progress)
+	return nil
 }
 
 // waitReady waits for the API server and the node to be Ready.
@@ -288,13 +347,18 @@ func (m *Manager) waitReady(ctx context.Context, progress Progress) error {
 	defer cancel()
 	progress("waiting for the node to be Ready")
 	var last error
+	var cs kubernetes.Interface // made once: each make reads the kubeconfig out of the node
 	for {
-		cs, _, err := m.client()
+		var err error
+		if cs == nil {
+			cs, _, err = m.client()
+		}
 		if err == nil {
 			var nodes *corev1.NodeList
 			nodes, err = cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 			if err == nil {
 				if allReady(nodes.Items) {
+					m.ready = cs
 					return nil
 				}
 				err = errors.New("node not Ready yet")
@@ -329,15 +393,18 @@ func allReady(ns []corev1.Node) bool {
 }
 
 func (m *Manager) mark(ctx context.Context) error {
-	cs, _, err := m.client()
-	if err != nil {
-		return err
+	cs := m.ready
+	if cs == nil {
+		var err error
+		if cs, _, err = m.client(); err != nil {
+			return err
+		}
 	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: MarkerName, Namespace: MarkerNamespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "apimdev"}},
 		Data:       map[string]string{"createdBy": "apimdev", "version": m.Version, "created": time.Now().UTC().Format(time.RFC3339)},
 	}
-	_, err = cs.CoreV1().ConfigMaps(MarkerNamespace).Create(ctx, cm, metav1.CreateOptions{})
+	_, err := cs.CoreV1().ConfigMaps(MarkerNamespace).Create(ctx, cm, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}
@@ -347,6 +414,10 @@ func (m *Manager) mark(ctx context.Context) error {
 // writeKubeconfig refreshes apimdev's own kubeconfig file from kind (the API
 // server's port changes when a node restarts).
 func (m *Manager) writeKubeconfig() error {
+	if m.fileCurrent { // Inspect has just reached the cluster through it
+		m.fileCurrent = false
+		return nil
+	}
 	raw, err := m.Kind.KubeConfig(m.Name, false)
 	if err != nil {
 		return fmt.Errorf("reading the cluster's kubeconfig: %w", err)
@@ -357,9 +428,14 @@ func (m *Manager) writeKubeconfig() error {
 	return state.WriteFile(m.Kubeconfig, []byte(raw))
 }
 
-// Delete removes the cluster. kind deletes the context from m.Kubeconfig only.
+// Delete removes the cluster. kind deletes its context from m.Kubeconfig;
+// what `up --merge-kubeconfig` added to the user's kubeconfig goes too.
 func (m *Manager) Delete() error {
-	return m.Kind.Delete(m.Name, m.Kubeconfig)
+	server := m.apiServer()
+	if err := m.Kind.Delete(m.Name, m.Kubeconfig); err != nil {
+		return err
+	}
+	return m.forgetMerged(server)
 }
 
 // LoadImage copies image from the local Docker engine into every node, unless

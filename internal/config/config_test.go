@@ -170,6 +170,31 @@ func FuzzDecode(f *testing.F) {
 		cfg, err := Decode("f.yaml", strings.NewReader(s), Default())
 		if err == nil {
 			_ = cfg.Validate()
+			return
+		}
+		// Every problem is a DecodeError that names the file and, when it
+		// names a line, one the file has (yaml may point just past the end).
+		lines := strings.Count(s, "\n") + 1
+		for _, e := range leaves(err) {
+			var de *DecodeError
+			if !errors.As(e, &de) {
+				t.Fatalf("error of type %T: %v", e, e)
+			}
+			if de.File != "f.yaml" || de.Line < 0 || de.Line > lines+1 || de.Problem == "" {
+				t.Fatalf("problem %+v for a file of %d line(s)", de, lines)
+			}
 		}
 	})
+}
+
+// leaves flattens errors.Join trees.
+func leaves(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

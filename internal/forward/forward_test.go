@@ -69,6 +69,14 @@ func (d *fakeDialer) Dial(_ context.Context, pod string) (Tunnel, error) {
 	return &fakeTunnel{addr: addr, d: d, pod: pod, done: make(chan struct{})}, nil
 }
 
+// dialsTo reads the count under the lock: the forwarder dials from its own
+// goroutines.
+func (d *fakeDialer) dialsTo(pod string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dials[pod]
+}
+
 type fakeTunnel struct {
 	addr string
 	pod  string
@@ -140,8 +148,8 @@ func TestForwardFollowsReadyPods(t *testing.T) {
 	if seen["pod-a"] != 3 || seen["pod-b"] != 3 {
 		t.Fatalf("connections not spread over ready pods: %v", seen)
 	}
-	if d.dials["pod-a"] != 1 || d.dials["pod-b"] != 1 {
-		t.Fatalf("tunnels not reused: %v", d.dials)
+	if d.dialsTo("pod-a") != 1 || d.dialsTo("pod-b") != 1 {
+		t.Fatalf("tunnels not reused: %d, %d dials", d.dialsTo("pod-a"), d.dialsTo("pod-b"))
 	}
 	// pod-a stops being ready (rollout): every new connection goes to pod-b.
 	be.set(Backend{"pod-b", 8080})

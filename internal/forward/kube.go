@@ -138,23 +138,22 @@ type SPDYDialer struct {
 	Config    *rest.Config
 	Client    kubernetes.Interface
 	Namespace string
-
-	once      sync.Once
-	transport http.RoundTripper
-	upgrader  spdy.Upgrader
-	initErr   error
 }
 
 var _ Dialer = (*SPDYDialer)(nil)
 
 // Dial connects to pod's portforward subresource.
 func (d *SPDYDialer) Dial(ctx context.Context, pod string) (Tunnel, error) {
-	d.once.Do(func() { d.transport, d.upgrader, d.initErr = spdy.RoundTripperFor(d.Config) })
-	if d.initErr != nil {
-		return nil, d.initErr
+	// A round tripper per tunnel, never shared: client-go's SPDY round
+	// tripper keeps the connection it upgraded in a field until
+	// NewConnection reads it, so two tunnels dialled at once through one
+	// (two pods, new connections arriving together) could swap connections.
+	transport, upgrader, err := spdy.RoundTripperFor(d.Config)
+	if err != nil {
+		return nil, err
 	}
 	url := d.Client.CoreV1().RESTClient().Post().Resource("pods").Namespace(d.Namespace).Name(pod).SubResource("portforward").URL()
-	dialer := spdy.NewDialer(d.upgrader, &http.Client{Transport: d.transport}, http.MethodPost, url)
+	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, url)
 	type result struct {
 		c   httpstream.Connection
 		err error

@@ -190,6 +190,35 @@ func TestWaitReady(t *testing.T) {
 	}
 }
 
+func TestWaitWakesOnWatchEvents(t *testing.T) {
+	t.Parallel()
+	p, _ := testProfile(t)
+	cs := world(t, p, deployment(p, 1, 0, 1, 1))
+	// With an hour between looks, only a watch event can end the wait soon.
+	first := make(chan struct{}, 1)
+	w := &Waiter{Client: cs, Profile: p, Interval: time.Hour, Timeout: time.Minute,
+		Progress: func(string) {
+			select {
+			case first <- struct{}{}:
+			default:
+			}
+		}}
+	done := make(chan error, 1)
+	go func() { done <- w.Wait(context.Background()) }()
+	<-first
+	if _, err := cs.AppsV1().Deployments(p.Namespace).UpdateStatus(context.Background(), deployment(p, 1, 1, 1, 1), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wait did not look again when the Deployment changed")
+	}
+}
+
 func TestWaitExplainsFailures(t *testing.T) {
 	t.Parallel()
 	p, _ := testProfile(t)
@@ -228,6 +257,18 @@ func TestWaitExplainsFailures(t *testing.T) {
 				t.Error("canary leaked through events")
 			}
 		})
+	}
+}
+
+func TestWaitIgnoresTransientCacheSync(t *testing.T) {
+	t.Parallel()
+	p, _ := testProfile(t)
+	cs := fake.NewClientset(deployment(p, 1, 0, 1, 1), pod(p, "contoso-gw-y", waiting("CreateContainerConfigError", "failed to sync secret cache: timed out waiting for the condition")))
+	w := &Waiter{Client: cs, Profile: p, Interval: time.Millisecond, Timeout: 30 * time.Millisecond}
+	err := w.Wait(context.Background())
+	var re *RolloutError
+	if !errors.As(err, &re) || re.Reason != "NotReady" {
+		t.Fatalf("a passing kubelet error failed the wait at once: %v", err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -58,11 +59,15 @@ func (e *RolloutError) Hint() string { return e.Fix }
 
 // Waiter waits for the gateway Deployment to be rolled out and ready.
 type Waiter struct {
-	Client   kubernetes.Interface
-	Profile  Profile
-	Timeout  time.Duration // whole wait; 0 means 3 minutes
-	Interval time.Duration // between looks; 0 means 250ms (tests use 1ms)
-	LogLines int64         // log lines to quote; 0 means 12
+	Client  kubernetes.Interface
+	Profile Profile
+	Timeout time.Duration // whole wait; 0 means 3 minutes
+	// Interval is the longest time between two looks; 0 means 1s (tests use
+	// 1ms). A look happens at once whenever a watch on the Deployment or its
+	// pods sees a change, so readiness is seen when it happens, not at the
+	// next tick.
+	Interval time.Duration
+	LogLines int64 // log lines to quote; 0 means 12
 	// Redact scrubs text quoted from logs and events (the token, should a
 	// gateway ever print it). Nil means no scrubbing.
 	Redact   func(string) string
@@ -88,7 +93,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 		timeout = 3 * time.Minute
 	}
 	if interval == 0 {
-		interval = 250 * time.Millisecond
+		interval = time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -97,6 +102,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 	last := ""
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	changed := w.changes(ctx)
 	for {
 		d, err := w.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 		switch {
@@ -124,8 +130,43 @@ func (w *Waiter) Wait(ctx context.Context) error {
 			}
 			return w.timedOut(timeout)
 		case <-tick.C:
+		case <-changed:
 		}
 	}
+}
+
+// changes signals (coalesced) whenever a watch on the Deployment or its pods
+// delivers an event, until ctx ends. A watch that cannot start or that
+// closes only leaves the looks to the interval.
+func (w *Waiter) changes(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	follow := func(wi watch.Interface, err error) {
+		if err != nil {
+			return
+		}
+		go func() {
+			defer wi.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case _, ok := <-wi.ResultChan():
+					if !ok {
+						return
+					}
+					select {
+					case ch <- struct{}{}:
+					default: // a look is already due
+					}
+				}
+			}
+		}()
+	}
+	ns := w.Profile.Namespace
+	follow(w.Client.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", w.Profile.DeploymentName()).String()}))
+	follow(w.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(w.Profile.Selector()).String()}))
+	return ch
 }
 
 func rolledOut(d *appsv1.Deployment) bool {
@@ -196,7 +237,7 @@ func (w *Waiter) fatalPod(ctx context.Context, pods []corev1.Pod) *RolloutError 
 				continue
 			}
 			what, ok := fatal[cs.State.Waiting.Reason]
-			if !ok {
+			if !ok || transient(cs.State.Waiting.Message) {
 				continue
 			}
 			e := &RolloutError{Reason: cs.State.Waiting.Reason, Pod: p.Name, Message: what}
@@ -333,4 +374,11 @@ func RestartPullFailures(ctx context.Context, cs kubernetes.Interface, namespace
 		}
 	}
 	return out, nil
+}
+
+// transient says whether a waiting message is one the kubelet gets past by
+// itself on a busy node ("failed to sync secret cache: timed out waiting for
+// the condition"), so it must not fail the rollout.
+func transient(msg string) bool {
+	return strings.Contains(msg, "failed to sync secret cache") || strings.Contains(msg, "failed to sync configmap cache")
 }

@@ -45,6 +45,8 @@ type Session struct {
 	Profile gateway.Profile
 	// Version is apimdev's version, written into the cluster's marker.
 	Version string
+	// ExtraSmoke are calls smoke makes after the spec's (the demo's echo calls).
+	ExtraSmoke []smoke.Call
 
 	current      *events.Step
 	localCluster bool // the kind cluster apimdev made, not a --context
@@ -198,7 +200,7 @@ func (s *Session) Smoke(ctx context.Context, tok token.Token, httpPort, httpsPor
 		ProbePath:    s.Profile.ProbePath,
 		TokenExpired: tok.ExpiryAt(time.Now()).State == token.ExpiryPast,
 	}
-	return r.Run(ctx, append(r.HealthCalls(), spec.Calls...)), ctx.Err()
+	return r.Run(ctx, append(append(r.HealthCalls(), spec.Calls...), s.ExtraSmoke...)), ctx.Err()
 }
 
 // StartDetachedForward starts `apimdev forward` (self) as a background process

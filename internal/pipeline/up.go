@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/apimdev/apimdev/internal/cluster"
@@ -189,6 +191,15 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 
 	// 4. deploy
 	st = step(StepDeploy, "")
+	// The gateway's first act is to resolve its configuration endpoint: on a
+	// new cluster, start it once cluster DNS answers, or that first fetch
+	// fails and the gateway waits 10 s for its next one.
+	if t0 := time.Now(); cluster.WaitDNS(ctx, s.Client, time.Minute) && time.Since(t0) > 100*time.Millisecond {
+		st.Progress("cluster DNS ready after %.1fs", time.Since(t0).Seconds())
+	}
+	if ctx.Err() != nil {
+		return nil, st.Fail(ctx.Err())
+	}
 	applied, err := gateway.Apply(ctx, s.Client, s.Profile.Objects(o.Token, false))
 	if err != nil {
 		return nil, st.Fail(err)
@@ -198,6 +209,14 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 		if ap.Created || ap.Changed {
 			changed++
 			st.Progress("%s", ap)
+		}
+	}
+	// The gateway reads its token from its environment when it starts: a new
+	// token in the Secret reaches running pods only through a restart.
+	if tokenChanged(applied) {
+		st.Progress("the token changed: restarting the gateway pods so they load it")
+		if err := s.restartPods(ctx); err != nil {
+			return nil, st.Fail(err)
 		}
 	}
 	// Remembered as soon as it is applied, so status, smoke and down know the
@@ -254,4 +273,31 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 	}
 	st.Done(fmt.Sprintf("%d call(s) passed", len(res.Smoke)))
 	return res, nil
+}
+
+// tokenChanged tells whether the Secret took a new token while the
+// Deployment stayed as it was (a new or changed Deployment starts new pods,
+// which read the new token anyway).
+func tokenChanged(applied []gateway.Applied) bool {
+	secret, deployment := false, false
+	for _, ap := range applied {
+		switch ap.Kind {
+		case "Secret":
+			secret = ap.Changed && !ap.Created
+		case "Deployment":
+			deployment = ap.Created || ap.Changed
+		}
+	}
+	return secret && !deployment
+}
+
+// restartPods rolls the gateway's pods as `kubectl rollout restart` does, so
+// the Deployment's rollout bounds hold; the deploy step then waits for it.
+func (s *Session) restartPods(ctx context.Context) error {
+	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"apimdev.io/restartedAt":%q}}}}}`, time.Now().UTC().Format(time.RFC3339Nano))
+	if _, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Patch(ctx, s.Profile.DeploymentName(), types.StrategicMergePatchType, []byte(patch),
+		metav1.PatchOptions{FieldManager: gateway.FieldManager + "-rotate"}); err != nil {
+		return fmt.Errorf("restarting %s/%s for the new token: %w", s.Profile.Namespace, s.Profile.DeploymentName(), err)
+	}
+	return nil
 }

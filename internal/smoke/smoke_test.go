@@ -154,9 +154,20 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
+		seen := map[string]bool{}
 		for _, c := range spec.Calls {
-			if !strings.HasPrefix(c.Path, "/") || c.Name == "" {
+			if !strings.HasPrefix(c.Path, "/") || c.Name == "" || seen[c.Name] {
 				t.Fatalf("accepted an invalid call %+v", c)
+			}
+			seen[c.Name] = true
+			if c.Port != "" && c.Port != "http" && c.Port != "https" {
+				t.Fatalf("accepted port %q", c.Port)
+			}
+			if m := strings.ToUpper(c.Method); m != "" && !validMethod[m] {
+				t.Fatalf("accepted method %q", c.Method)
+			}
+			if st := c.Expect.Status; st != 0 && (st < 100 || st > 599) {
+				t.Fatalf("accepted status %d", st)
 			}
 		}
 	})

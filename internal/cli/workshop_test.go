@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/demo"
+	"github.com/apimdev/apimdev/internal/events"
+	"github.com/apimdev/apimdev/internal/labs"
+)
+
+func TestUpDemoRefusesWhatItMakesItself(t *testing.T) {
+	home := t.TempDir()
+	tokenFile := filepath.Join(home, "gw.token")
+	os.WriteFile(tokenFile, []byte("GatewayKey x&202612301200&"+canary), 0o600)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"up", "--demo", "--endpoint", "contoso.configuration.azure-api.net"}, "leave out --endpoint"},
+		{[]string{"up", "--demo", "--token-file", tokenFile}, "leave out --token-file"},
+		{[]string{"up", "--demo", "--image", "mcr.microsoft.com/azure-api-management/gateway:2.11.1"}, "--demo runs the stand-in gateway"},
+		{[]string{"up", "--kit", filepath.Join(home, "missing.tar")}, "missing.tar"},
+	} {
+		r := apimdev(t, map[string]string{"APIMDEV_HOME": home}, "", tt.args...)
+		if r.code == 0 || !strings.Contains(r.err, tt.want) {
+			t.Errorf("%v: exit %d, want %q in:\n%s", tt.args, r.code, tt.want, r.err)
+		}
+		if strings.Contains(r.out+r.err, canary) {
+			t.Errorf("%v leaked the token", tt.args)
+		}
+	}
+}
+
+func TestKitCreateNamesItsFile(t *testing.T) {
+	home := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"kit", "create"}, "name the kit file"},
+		{[]string{"kit", "create", "-o", "kit.zip"}, "name it *.tar"},
+		{[]string{"kit", "create", "a.tar", "-o", "b.tar"}, "two kit files"},
+	} {
+		r := apimdev(t, map[string]string{"APIMDEV_HOME": home}, "", tt.args...)
+		if r.code != ExitUsage || !strings.Contains(r.err, tt.want) {
+			t.Errorf("%v: exit %d, want usage error %q:\n%s", tt.args, r.code, tt.want, r.err)
+		}
+	}
+}
+
+func TestEveryLabEndsWithItsCheck(t *testing.T) {
+	t.Parallel()
+	list := apimdev(t, nil, "", "lab", "list")
+	for _, l := range labs.All() {
+		if !strings.Contains(list.out, l.Title) {
+			t.Errorf("lab list lacks %q", l.Title)
+		}
+		r := apimdev(t, nil, "", "lab", "show", fmt.Sprint(l.N))
+		if r.code != 0 {
+			t.Fatalf("lab show %d: %d %s", l.N, r.code, r.err)
+		}
+		tail := r.out[max(0, len(r.out)-200):]
+		if !strings.Contains(tail, fmt.Sprintf("apimdev lab check %d", l.N)) {
+			t.Errorf("lab %d (%s) does not end with its check:\n%s", l.N, l.File, tail)
+		}
+	}
+	if r := apimdev(t, nil, "", "lab", "check", "9"); r.code != ExitUsage || !strings.Contains(r.err, "no lab 9") {
+		t.Errorf("lab check 9: %d %s", r.code, r.err)
+	}
+}
+
+func TestPromoteContextRefusesTheDemo(t *testing.T) {
+	home := t.TempDir()
+	cfg := config.Default()
+	cfg.Gateway.Endpoint = demo.Endpoint
+	cfg.Gateway.Image = demo.DefaultImage
+	b, _ := json.Marshal(cfg)
+	dir := filepath.Join(home, "clusters", cfg.Cluster.Name)
+	os.MkdirAll(dir, 0o700)
+	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600)
+	env := map[string]string{"APIMDEV_HOME": home, "APIMDEV_TOKEN": "GatewayKey apimdev-gw&202612301200&" + canary}
+	for _, extra := range [][]string{nil, {"--endpoint", "contoso.configuration.azure-api.net"}} {
+		r := apimdev(t, env, "", append([]string{"promote", "--yes", "--context", "my-aks"}, extra...)...)
+		if r.code != ExitFailure || !strings.Contains(r.err, "runs the demo (stand-in, not Azure API Management)") || !strings.Contains(r.err, "fix:") {
+			t.Errorf("promote --context %v: exit %d\n%s", extra, r.code, r.err)
+		}
+	}
+}
+
+func TestLabelledJSONSaysStandin(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	rep := events.NewReporter(&labelledJSON{w: &buf}, nil)
+	rep.Start("demo", "x").Done("ready")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("lines: %q", lines)
+	}
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil || m["standin"] != demo.Label || m["step"] != "demo" {
+			t.Errorf("line %s: %v %v", l, m, err)
+		}
+	}
+}
+
+func TestKitConfigCarriesNoTokenOrPaths(t *testing.T) {
+	t.Parallel()
+	a := &app{getenv: func(string) string { return "" }}
+	cfg := config.Default()
+	cfg.Gateway.Image = demo.DefaultImage
+	cfg.Gateway.TokenFile = "/home/me/gw.token"
+	cfg.Cluster.Kubeconfig = "/home/me/kc"
+	cfg.Smoke.File = "/home/me/smoke.yaml"
+	cfg.Cluster.NodeImage = "kindest/node:v1.34.0"
+	cmd := a.kitCreateCommand()
+	want, out, _, err := a.kitContents(t.Context(), cmd, cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := ""
+	for _, w := range want {
+		roles += w.Role + "=" + w.Ref + " "
+	}
+	if roles != "node=kindest/node:v1.34.0 statsd=prom/statsd-exporter:v0.31.0 demo="+demo.DefaultImage+" " {
+		t.Errorf("images: %s", roles)
+	}
+	if out.Gateway.TokenFile != "" || out.Cluster.Kubeconfig != "" || out.Smoke.File != "" || out.Gateway.Image != config.DefaultImage {
+		t.Errorf("config: %+v", out)
+	}
+	// What goes into the kit decodes strictly as a config file.
+	yb, err := yaml.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := config.Decode("kit apimdev.yaml", bytes.NewReader(yb), config.Default())
+	if err != nil || back.Cluster.NodeImage != "kindest/node:v1.34.0" {
+		t.Fatalf("decode: %v %+v", err, back.Cluster)
+	}
+}

@@ -1,0 +1,78 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+)
+
+// readKind counts how often the kubeconfig is read out of the node.
+type readKind struct{ reads int }
+
+func (k *readKind) List() ([]string, error)                          { return nil, nil }
+func (k *readKind) ListNodes(string) ([]nodes.Node, error)           { return nil, nil }
+func (k *readKind) Create(string, ...kindcluster.CreateOption) error { return nil }
+func (k *readKind) Delete(string, string) error                      { return nil }
+func (k *readKind) KubeConfig(string, bool) (string, error) {
+	k.reads++
+	return "apiVersion: v1\nkind: Config\n", nil
+}
+func (k *readKind) ExportKubeConfig(string, string, bool) error { return nil }
+func (k *readKind) CollectLogs(string, string) error            { return nil }
+
+// An API server that has (or has not) apimdev's marker.
+func markerServer(t *testing.T, marked bool) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if marked && r.URL.Path == "/api/v1/namespaces/kube-system/configmaps/apimdev" {
+			fmt.Fprint(w, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"apimdev","namespace":"kube-system"}}`)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"apiVersion":"v1","kind":"Status","status":"Failure","reason":"NotFound","code":404}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestOwnKubeconfigSparesTheNodeRead(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		marked bool
+		file   bool
+		want   bool
+	}{
+		{"the file reaches our cluster", true, true, true},
+		{"no marker through the file: ask kind", false, true, false},
+		{"no file: ask kind", true, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "kubeconfig")
+			if tt.file {
+				kc := fmt.Sprintf("apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: %q}\nusers:\n- name: u\n  user: {}\n", markerServer(t, tt.marked))
+				if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			k := &readKind{}
+			m := &Manager{Kind: k, Name: "apimdev", Kubeconfig: path}
+			if got := m.ownFileAnswers(context.Background()); got != tt.want {
+				t.Fatalf("ownFileAnswers = %v, want %v", got, tt.want)
+			}
+			_ = m.writeKubeconfig()
+			_ = m.writeKubeconfig() // the second refresh always asks kind
+			if want := map[bool]int{true: 1, false: 2}[tt.want]; k.reads != want {
+				t.Errorf("kubeconfig read out of the node %d time(s), want %d", k.reads, want)
+			}
+		})
+	}
+}

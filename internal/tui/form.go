@@ -1,0 +1,376 @@
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/huh/v2"
+
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/token"
+)
+
+// Where the token comes from.
+const (
+	sourcePaste = "paste"
+	sourceFile  = "file"
+	sourceEnv   = "env"
+)
+
+// formValues are what the form edits. They live on the heap so the huh
+// fields and the model share them across model copies.
+type formValues struct {
+	name, endpoint      string
+	source              string
+	token, tokenFile    string // token is the secret; it is never shown
+	image               string
+	httpPort, httpsPort string
+}
+
+// fields maps each value to the config field it sets, in form order.
+func (v *formValues) fields() []struct{ field, value string } {
+	return []struct{ field, value string }{
+		{"gateway.name", v.name}, {"gateway.endpoint", v.endpoint}, {"gateway.image", v.image},
+		{"forward.httpPort", v.httpPort}, {"forward.httpsPort", v.httpsPort},
+	}
+}
+
+// settingsForm is the first screen: the gateway's settings, validated field
+// by field with the configuration's own validator.
+type settingsForm struct {
+	base   config.Config
+	getenv func(string) string
+	now    func() time.Time
+	vals   *formValues
+	form   *huh.Form
+
+	envToken   bool   // APIMDEV_TOKEN is set
+	submitErr  string // why the last submit was refused
+	submitting bool   // submitted; the token is being read
+
+	fileAsked string       // the token file path last checked
+	fileInfo  tokenFileMsg // the answer for fileAsked, once it came
+}
+
+// tokenFileMsg is the live check of the token file named in the form.
+type tokenFileMsg struct {
+	path string
+	tok  token.Token
+	err  error
+	done bool
+}
+
+// tokenMsg is the token read at submit, from wherever the form said.
+type tokenMsg struct {
+	tok token.Token
+	err error
+}
+
+func newSettingsForm(base config.Config, getenv func(string) string, now func() time.Time) *settingsForm {
+	v := &formValues{
+		name: base.Gateway.Name, endpoint: base.Gateway.Endpoint, image: base.Gateway.Image,
+		httpPort: strconv.Itoa(base.Forward.HTTPPort), httpsPort: strconv.Itoa(base.Forward.HTTPSPort),
+		source: sourcePaste,
+	}
+	f := &settingsForm{base: base, getenv: getenv, now: now, vals: v, envToken: getenv("APIMDEV_TOKEN") != ""}
+	if tf := base.Gateway.TokenFile; tf != "" && tf != "-" {
+		v.tokenFile, v.source = tf, sourceFile
+	} else if f.envToken {
+		v.source = sourceEnv
+	}
+	f.build()
+	return f
+}
+
+// formFields are the form's fields, one by one: the full-screen form
+// groups them, the accessible mode asks them in turn.
+type formFields struct {
+	name, endpoint      *huh.Input
+	source              *huh.Select[string]
+	token, tokenFile    *huh.Input
+	env                 *huh.Note
+	image               *huh.Input
+	httpPort, httpsPort *huh.Input
+	// descriptions are said before each accessible prompt (huh's accessible
+	// input shows only the title).
+	descriptions map[huh.Field]string
+}
+
+func (f *settingsForm) newFields(accessible bool) formFields {
+	v := f.vals
+	sources := []huh.Option[string]{
+		huh.NewOption("paste it here (masked)", sourcePaste),
+		huh.NewOption("read it from a file", sourceFile),
+	}
+	if f.envToken {
+		sources = append(sources, huh.NewOption("use APIMDEV_TOKEN from your environment", sourceEnv))
+	}
+	// Accessible prompts keep the current value on an empty answer, and say
+	// what it is in the title.
+	title := func(t string, cur *string) string {
+		if accessible && *cur != "" {
+			return fmt.Sprintf("%s [%s]:", t, *cur)
+		}
+		if accessible {
+			return t + ":"
+		}
+		return t
+	}
+	check := func(cur *string, v func(string) error) func(string) error {
+		if !accessible {
+			return v
+		}
+		return func(s string) error {
+			if strings.TrimSpace(s) == "" {
+				s = *cur
+			}
+			return v(s)
+		}
+	}
+	fs := formFields{
+		name: huh.NewInput().Key("name").Title(title("Gateway name", &v.name)).
+			Description(descName).
+			Value(&v.name).Validate(check(&v.name, f.validator("gateway.name"))),
+		endpoint: huh.NewInput().Key("endpoint").Title(title("Configuration endpoint", &v.endpoint)).
+			Description(descEndpoint).
+			Value(&v.endpoint).Validate(check(&v.endpoint, f.validator("gateway.endpoint"))),
+		source: huh.NewSelect[string]().Key("source").Title("Gateway token").
+			Description(descSource).
+			Options(sources...).Value(&v.source),
+		token: huh.NewInput().Key("token").Title(title("Token (masked)", new(string))).
+			Description(descToken).
+			EchoMode(huh.EchoModePassword).Value(&v.token).Validate(validateToken),
+		tokenFile: huh.NewInput().Key("tokenFile").Title(title("Token file", &v.tokenFile)).
+			Description(descTokenFile).
+			Value(&v.tokenFile).Validate(check(&v.tokenFile, validateTokenFile)),
+		env: huh.NewNote().Title("Token from APIMDEV_TOKEN").
+			Description("The token is read from the APIMDEV_TOKEN variable of this shell; unset it to paste one instead."),
+		image: huh.NewInput().Key("image").Title(title("Gateway image", &v.image)).
+			Description(descImage).
+			Value(&v.image).Validate(check(&v.image, f.validator("gateway.image"))),
+		httpPort: huh.NewInput().Key("httpPort").Title(title("Local HTTP port", &v.httpPort)).
+			Description(descHTTP).
+			Value(&v.httpPort).Validate(check(&v.httpPort, f.validator("forward.httpPort"))),
+		httpsPort: huh.NewInput().Key("httpsPort").Title(title("Local HTTPS port", &v.httpsPort)).
+			Description(descHTTPS).
+			Value(&v.httpsPort).Validate(check(&v.httpsPort, f.validator("forward.httpsPort"))),
+	}
+	fs.descriptions = map[huh.Field]string{}
+	for _, d := range []struct {
+		f    huh.Field
+		text string
+	}{
+		{fs.name, descName}, {fs.endpoint, descEndpoint}, {fs.source, descSource}, {fs.token, descToken},
+		{fs.tokenFile, descTokenFile}, {fs.image, descImage}, {fs.httpPort, descHTTP}, {fs.httpsPort, descHTTPS},
+	} {
+		fs.descriptions[d.f] = d.text
+	}
+	return fs
+}
+
+// What each field is for.
+const (
+	descName      = "the gateway's name in the Azure portal (API Management > Gateways)"
+	descEndpoint  = "config.service.endpoint on the gateway's Deployment tab, e.g. contoso.configuration.azure-api.net"
+	descSource    = "from the same Deployment tab; it goes only into the cluster's Secret"
+	descToken     = "paste it with or without \"GatewayKey \"; it stays masked"
+	descTokenFile = "a file holding the token, e.g. ~/gw.token"
+	descImage     = "the image to run; the default is Microsoft's self-hosted gateway v2"
+	descHTTP      = "127.0.0.1 port forwarded to the gateway's port 80"
+	descHTTPS     = "127.0.0.1 port forwarded to the gateway's port 443"
+)
+
+// build makes the huh form over f.vals; a rebuilt form keeps the values.
+func (f *settingsForm) build() {
+	v, fs := f.vals, f.newFields(false)
+	f.form = huh.NewForm(
+		huh.NewGroup(fs.name, fs.endpoint, fs.source).Title("Your gateway"),
+		huh.NewGroup(fs.token).Title("Gateway token").WithHideFunc(func() bool { return v.source != sourcePaste }),
+		huh.NewGroup(fs.tokenFile).Title("Gateway token").WithHideFunc(func() bool { return v.source != sourceFile }),
+		huh.NewGroup(fs.env).Title("Gateway token").WithHideFunc(func() bool { return v.source != sourceEnv }),
+		huh.NewGroup(fs.image, fs.httpPort, fs.httpsPort).Title("On this machine"),
+	).WithShowHelp(false).WithTheme(huh.ThemeFunc(huh.ThemeBase16))
+}
+
+// validator checks one field with the configuration's validator, the other
+// fields as they are now.
+func (f *settingsForm) validator(field string) func(string) error {
+	return func(s string) error {
+		c, err := f.configWith(field, s)
+		if err != nil {
+			return err
+		}
+		var ps config.Problems
+		if errors.As(c.Validate(), &ps) {
+			for _, p := range ps {
+				if p.Field == field {
+					return problemError(p)
+				}
+			}
+		}
+		return nil
+	}
+}
+
+func problemError(p config.Problem) error {
+	if p.Fix == "" {
+		return errors.New(p.Message)
+	}
+	return fmt.Errorf("%s; fix: %s", p.Message, p.Fix)
+}
+
+// configWith is the base configuration with the form's values, field set to
+// value. Another field's unusable value is left to that field's validator.
+func (f *settingsForm) configWith(field, value string) (config.Config, error) {
+	c := f.base
+	for _, fv := range f.vals.fields() {
+		v := fv.value
+		if fv.field == field {
+			v = value
+		}
+		if err := c.Set(fv.field, strings.TrimSpace(v)); err != nil && fv.field == field {
+			return c, errors.New(strings.TrimPrefix(err.Error(), field+": "))
+		}
+	}
+	return c, nil
+}
+
+// config is what the form says, validated as a whole.
+func (f *settingsForm) config() (config.Config, error) {
+	c, err := f.configWith("", "")
+	if err != nil {
+		return c, err
+	}
+	c.Gateway.TokenFile = ""
+	if f.vals.source == sourceFile {
+		c.Gateway.TokenFile = strings.TrimSpace(f.vals.tokenFile)
+	}
+	return c, c.Validate()
+}
+
+func validateToken(s string) error {
+	if _, err := token.Parse(s); err != nil {
+		return tokenProblem(err)
+	}
+	return nil
+}
+
+func validateTokenFile(s string) error {
+	switch strings.TrimSpace(s) {
+	case "":
+		return errors.New("name the file that holds the token")
+	case "-":
+		return errors.New("the wizard cannot read the token from stdin: paste it instead")
+	}
+	return nil
+}
+
+// tokenProblem says what is wrong with a token, and how to fix it, without
+// quoting any of it.
+func tokenProblem(err error) error {
+	var pe *token.ParseError
+	if errors.As(err, &pe) && pe.Fix != "" {
+		return fmt.Errorf("%s; fix: %s", pe.Problem, pe.Fix)
+	}
+	var p *config.Problem
+	if errors.As(err, &p) && p.Fix != "" {
+		return fmt.Errorf("%s; fix: %s", p.Message, p.Fix)
+	}
+	return err
+}
+
+// focused is the key of the field with the focus.
+func (f *settingsForm) focused() string {
+	if fld := f.form.GetFocusedField(); fld != nil {
+		return fld.GetKey()
+	}
+	return ""
+}
+
+// checkFile asks about the token file when its path changed: reading it is
+// I/O, so it happens in a command and the answer comes back as a message.
+func (f *settingsForm) checkFile() tea.Cmd {
+	path := strings.TrimSpace(f.vals.tokenFile)
+	if f.vals.source != sourceFile || path == "" || path == "-" || path == f.fileAsked {
+		return nil
+	}
+	f.fileAsked = path
+	c := f.base
+	c.Gateway.TokenFile = path
+	getenv := f.getenv
+	return func() tea.Msg {
+		tok, _, err := config.LoadToken(c, getenv, nil)
+		return tokenFileMsg{path: path, tok: tok, err: err, done: true}
+	}
+}
+
+// loadToken reads the token at submit, wherever the form said it is.
+func (f *settingsForm) loadToken(c config.Config) tea.Cmd {
+	pasted, source, getenv := f.vals.token, f.vals.source, f.getenv
+	return func() tea.Msg {
+		if source == sourcePaste {
+			tok, err := token.Parse(pasted)
+			return tokenMsg{tok: tok, err: err}
+		}
+		tok, _, err := config.LoadToken(c, getenv, nil)
+		return tokenMsg{tok: tok, err: err}
+	}
+}
+
+// tokenStatus is the line under the form about the token as entered so far:
+// its gateway and expiry, or what is wrong with it. Never the token itself.
+func (f *settingsForm) tokenStatus() (line string, tone expiryTone) {
+	var tok token.Token
+	var err error
+	switch f.vals.source {
+	case sourcePaste:
+		if strings.TrimSpace(f.vals.token) == "" {
+			return "", toneNone
+		}
+		tok, err = token.Parse(f.vals.token)
+	case sourceFile:
+		path := strings.TrimSpace(f.vals.tokenFile)
+		if path == "" {
+			return "", toneNone
+		}
+		if f.fileInfo.path != path || !f.fileInfo.done {
+			return "reading " + path + " …", toneNone
+		}
+		tok, err = f.fileInfo.tok, f.fileInfo.err
+	case sourceEnv:
+		tok, err = token.Parse(f.getenv("APIMDEV_TOKEN"))
+	}
+	if err != nil {
+		return tokenProblem(err).Error(), toneBad
+	}
+	return describeToken(tok, f.now()), toneOf(tok.ExpiryAt(f.now()))
+}
+
+// describeToken is what may be said about a token: its gateway and expiry.
+func describeToken(t token.Token, now time.Time) string {
+	return fmt.Sprintf("gateway %s, %s", t.GatewayID, t.ExpiryAt(now).Describe())
+}
+
+type expiryTone int
+
+const (
+	toneNone expiryTone = iota
+	toneOK
+	toneWarn
+	toneBad
+)
+
+func toneOf(e token.Expiry) expiryTone {
+	switch e.State {
+	case token.ExpiryOK:
+		return toneOK
+	case token.ExpirySoon, token.ExpiryUnknown:
+		return toneWarn
+	default:
+		return toneBad
+	}
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestQuantileAndMedian(t *testing.T) {
+	t.Parallel()
+	var ds []time.Duration
+	for i := 1; i <= 100; i++ {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.50, 50 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {1, 100 * time.Millisecond}, {0, time.Millisecond}} {
+		if got := quantile(ds, c.q); got != c.want {
+			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if got := median([]time.Duration{3, 1, 2}); got != 2 {
+		t.Errorf("median odd = %v", got)
+	}
+	if got := median([]time.Duration{4, 1, 2, 3}); got != 2 {
+		t.Errorf("median even = %v (want the mean of 2 and 3, truncated)", got)
+	}
+	if got := medianF([]float64{5, 1, 3, 2}); got != 2.5 {
+		t.Errorf("medianF = %v", got)
+	}
+}
+
+func TestSteps(t *testing.T) {
+	t.Parallel()
+	up := `{"step":"preflight","state":"start","time":"x","elapsed":0}
+{"step":"preflight","state":"done","detail":"7 checks passed","time":"x","elapsed":0.071}
+{"step":"cluster","state":"progress","detail":"kind: Preparing nodes","time":"x","elapsed":1}
+{"step":"cluster","state":"done","time":"x","elapsed":24.5}
+{"smoke":[],"passed":2}`
+	got := stagesText(upSteps(up))
+	if got != "preflight 0.1s, cluster 24.5s" {
+		t.Errorf("upSteps: %q", got)
+	}
+	man := "manual: kind-create 17.250\nsomething else\nmanual: kind-load 1.5\n"
+	if got := stagesText(manualSteps(man)); got != "kind-create 17.2s, kind-load 1.5s" {
+		t.Errorf("manualSteps: %q", got)
+	}
+}
+
+func TestLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	for url, ok := range map[string]bool{
+		"http://127.0.0.1:48080/echo": true, "https://127.0.0.1:48443/": true,
+		"http://172.18.0.2:30080/": false, "http://localhost:48080/": false, "http://127.0.0.1/": false,
+	} {
+		if err := loopback(url); (err == nil) != ok {
+			t.Errorf("loopback(%q) = %v", url, err)
+		}
+	}
+}
+
+func TestWriteSection(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "B.md")
+	os.WriteFile(p, []byte("# Benchmarks\n\nhand-written\n"), 0o644)
+	for _, body := range []string{"first\n", "second\n"} {
+		if err := writeSection(p, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(p)
+	s := string(b)
+	if !strings.HasPrefix(s, "# Benchmarks\n\nhand-written\n") || strings.Contains(s, "first") ||
+		strings.Count(s, beginMark) != 1 || !strings.Contains(s, "second\n"+endMark) {
+		t.Errorf("BENCHMARKS.md:\n%s", s)
+	}
+}
+
+// Every markdown table the report prints has as many cells in each row as in
+// its header, with and without the compare arm.
+func TestReportTables(t *testing.T) {
+	t.Parallel()
+	for _, withCmp := range []bool{false, true} {
+		b := &bench{o: options{requests: 5000, newConnRequests: 1000, conc: 16, compareLabel: "before"}}
+		if withCmp {
+			b.o.compare = "/tmp/apimdev-before"
+		}
+		for i := 1; i <= 3; i++ {
+			rd := &round{N: i, Order: "AB", Status: []time.Duration{200 * time.Millisecond}, Ver: []time.Duration{10 * time.Millisecond},
+				Promote: &promoteRun{Rollout: 10, Sent: 200, P50: 3, P99: 20, ChecksOK: 6, ChecksTotal: 6}}
+			rd.Up.coldRun = coldRun{Total: 25 * time.Second, Stages: []stage{{"preflight", time.Second}, {"cluster", 10 * time.Second}}}
+			rd.Up.Warm = []time.Duration{600 * time.Millisecond}
+			rd.Up.WarmSteps = []stage{{"preflight", 200 * time.Millisecond}}
+			if withCmp {
+				rd.Cmp = rd.Up
+			}
+			rd.Manual = coldRun{Total: 30 * time.Second, Stages: []stage{{"kind-create", 11 * time.Second}, {"kind-load", time.Second}, {"rollout-status", 17 * time.Second}}}
+			for _, via := range []string{"NodePort (extraPortMapping)", "kubectl port-forward", "apimdev forward"} {
+				rd.Loads = append(rd.Loads, namedLoad{via, loadResult{KeepOpen: true, Sent: 5000, P50: 5 * time.Millisecond, Dur: 2 * time.Second}})
+			}
+			b.rounds = append(b.rounds, rd)
+		}
+		rep := b.report([]string{"machine", "versions"}, time.Minute)
+		if os.Getenv("BENCH_SHOW") != "" {
+			t.Log(rep)
+		}
+		cols := 0
+		for _, l := range strings.Split(rep, "\n") {
+			if !strings.HasPrefix(l, "|") {
+				cols = 0
+				continue
+			}
+			n := strings.Count(l, "|")
+			if cols == 0 {
+				cols = n
+			} else if n != cols {
+				t.Errorf("compare=%v: row with %d bars in a table of %d:\n%s", withCmp, n, cols, l)
+			}
+		}
+		if !strings.Contains(rep, "0.83×") {
+			t.Errorf("compare=%v: no cold ratio 25/30 in:\n%s", withCmp, rep)
+		}
+	}
+}
