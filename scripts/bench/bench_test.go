@@ -39,9 +39,10 @@ func TestSteps(t *testing.T) {
 {"step":"preflight","state":"done","detail":"7 checks passed","time":"x","elapsed":0.071}
 {"step":"cluster","state":"progress","detail":"kind: Preparing nodes","time":"x","elapsed":1}
 {"step":"cluster","state":"done","time":"x","elapsed":24.5}
+{"step":"deploy","state":"progress","detail":"cluster DNS ready after 2.5s","time":"x","elapsed":2.5}
 {"smoke":[],"passed":2}`
 	got := stagesText(upSteps(up))
-	if got != "preflight 0.1s, cluster 24.5s" {
+	if got != "preflight 0.1s, cluster 24.5s, (deploy: waiting for cluster DNS) 2.5s" {
 		t.Errorf("upSteps: %q", got)
 	}
 	man := "manual: kind-create 17.250\nsomething else\nmanual: kind-load 1.5\n"

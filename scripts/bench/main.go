@@ -43,7 +43,7 @@ type options struct {
 func main() {
 	var o options
 	home, _ := os.UserHomeDir()
-	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds (at least 3 for a median worth quoting)")
+	flag.IntVar(&o.rounds, "rounds", 5, "A/B rounds (at least 3 for a median worth quoting)")
 	flag.IntVar(&o.requests, "requests", 5000, "requests per keep-alive load run")
 	flag.IntVar(&o.newConnRequests, "newconn-requests", 1000, "requests per new-connection load run")
 	flag.IntVar(&o.conc, "concurrency", 16, "concurrent clients in the load runs")
@@ -386,17 +386,34 @@ func (b *bench) down(home string) {
 	}
 }
 
-// upSteps reads the step durations from up's JSON events.
+const dnsStage = "(deploy: waiting for cluster DNS)"
+
+// upSteps reads the step durations from up's JSON events, and how long the
+// deploy step waited for cluster DNS.
 func upSteps(out string) []stage {
 	var ss []stage
+	sawDNS := false
 	for _, l := range strings.Split(out, "\n") {
 		var e struct {
 			Step    string  `json:"step"`
 			State   string  `json:"state"`
 			Elapsed float64 `json:"elapsed"`
+			Detail  string  `json:"detail"`
 		}
-		if json.Unmarshal([]byte(l), &e) == nil && e.State == "done" {
+		if json.Unmarshal([]byte(l), &e) != nil {
+			continue
+		}
+		var dns float64
+		switch {
+		case e.State == "done":
+			if e.Step == "deploy" && !sawDNS { // ready at once (or a build without the wait)
+				ss = append(ss, stage{dnsStage, 0})
+			}
 			ss = append(ss, stage{e.Step, time.Duration(e.Elapsed * float64(time.Second))})
+		case e.State == "progress" && e.Step == "deploy":
+			if _, err := fmt.Sscanf(e.Detail, "cluster DNS ready after %fs", &dns); err == nil {
+				ss, sawDNS = append(ss, stage{dnsStage, time.Duration(dns * float64(time.Second))}), true
+			}
 		}
 	}
 	return ss

@@ -283,7 +283,7 @@ func (b *bench) loadTable() string {
 		}
 	}
 	p("")
-	p("Target: apimdev forward's p50 overhead ≤ 20 %% over kubectl port-forward (same tunnel kind: SPDY through the API server and the kubelet).")
+	p("Target: apimdev forward's p50 overhead ≤ 20 %% over kubectl port-forward (both tunnel through the API server to the kubelet's port-forward).")
 	p("")
 	return w.String()
 }
