@@ -174,7 +174,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		// Every problem is a DecodeError that names the file and, when it
 		// names a line, one the file has (yaml may point just past the end).
-		lines := strings.Count(s, "\n") + 1
+		// YAML breaks lines at \n, \r\n and a lone \r alike
+		// (testdata/fuzz/FuzzDecode holds a file of carriage returns).
+		lines := strings.Count(strings.ReplaceAll(s, "\r\n", "\n"), "\n") + strings.Count(strings.ReplaceAll(s, "\r\n", "\n"), "\r") + 1
 		for _, e := range leaves(err) {
 			var de *DecodeError
 			if !errors.As(e, &de) {

@@ -110,6 +110,11 @@ func (p Profile) harden(d *appsv1.Deployment) {
 	}
 	if p.NonRoot {
 		spec.ServiceAccountName = p.Gateway
+		// The deprecated twin field too: the API server fills it in from
+		// serviceAccountName, and a field apimdev's apply does not own would
+		// survive the demotion to dev and keep naming the ServiceAccount the
+		// demotion deletes (every later rollout: "serviceaccount not found").
+		spec.DeprecatedServiceAccount = p.Gateway
 		spec.AutomountServiceAccountToken = ptr.To(false)
 		spec.SecurityContext = &corev1.PodSecurityContext{
 			RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](GatewayUID), RunAsGroup: ptr.To[int64](GatewayUID),
