@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/apimdev/apimdev/internal/cluster"
+	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
@@ -106,6 +107,8 @@ type Status struct {
 	Forward     *ForwardState `json:"forward"`
 	TokenExpiry *token.Expiry `json:"tokenExpiry,omitempty"`
 	Profile     string        `json:"profile,omitempty"`
+	// Demo names the stand-in when the gateway is `up --demo`'s.
+	Demo string `json:"demo,omitempty"`
 	// Metrics is what the prod profile's statsd exporter has seen.
 	Metrics *pipeline.Metrics `json:"metrics,omitempty"`
 }
@@ -167,6 +170,9 @@ func (a *app) statusCommand() *cobra.Command {
 					st.TokenExpiry = &e
 				}
 			}
+			if isDemo(cfg) {
+				st.Demo = demo.Label
+			}
 			if cfg.Output == "json" {
 				a.printJSON(st)
 				return nil
@@ -178,7 +184,7 @@ func (a *app) statusCommand() *cobra.Command {
 				fmt.Fprintf(tw, "node\t%s\n", st.Node)
 			}
 			if st.Desired > 0 {
-				fmt.Fprintf(tw, "gateway\t%s/%s %d/%d ready (%s, %s profile)\n", st.Namespace, st.Gateway, st.Ready, st.Desired, st.Image, st.Profile)
+				fmt.Fprintf(tw, "gateway\t%s/%s %d/%d ready (%s, %s profile)%s\n", st.Namespace, st.Gateway, st.Ready, st.Desired, st.Image, st.Profile, prefixed(" — ", st.Demo))
 			} else {
 				fmt.Fprintf(tw, "gateway\tnot deployed\n")
 			}

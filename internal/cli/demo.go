@@ -341,9 +341,10 @@ func demoSmoke(ctx context.Context, s *pipeline.Session) bool {
 	return true
 }
 
-// demoTraffic is what promote sends during a demo's rollout when no
-// --traffic-path is given: the echo API with the demo's key, which the
-// stand-in counts in its metrics (its health path it does not).
+// demoTraffic is what promote, token rotate and the wizard send during a
+// demo's rollout when no --traffic-path is given: the echo API with the
+// demo's key, which the stand-in counts in its metrics (its health path it
+// does not).
 func demoTraffic(ctx context.Context, s *pipeline.Session, context, path string) (string, map[string]string, bool) {
 	if context != "" || path != "" || !isDemo(s.Config) || s.Connect() != nil {
 		return "", nil, false

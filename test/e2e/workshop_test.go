@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimdev/apimdev/internal/demo"
 )
 
 // TestWorkshop's cluster and ports (the other suites use 18080, 38080 and up).
@@ -304,7 +306,16 @@ func TestWorkshop(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("token rotate exited %d\n%s\n%s", code, out, errs)
 		}
+		// The restart's traffic is the demo's echo API with its key, as
+		// promote's is, not the health path a draining gateway fails.
+		if !strings.Contains(errs, "traffic: GET "+demo.SmokePath+"/rollout") {
+			t.Errorf("token rotate's traffic is not the echo API:\n%s", errs)
+		}
 		check(t, "5", true)
+		// status says what runs is the stand-in.
+		if code, out, errs := r.apimdev(t, "status"); code != 0 || !strings.Contains(out, demo.Label) {
+			t.Errorf("status (exit %d) does not label the demo:\n%s\n%s", code, out, errs)
+		}
 	})
 
 	step("lab 6: tear down", func(t *testing.T) {
