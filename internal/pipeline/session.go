@@ -222,6 +222,7 @@ func (s *Session) StartDetachedForward(ctx context.Context, self, configFile str
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = logf, logf, nil
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = append(os.Environ(), "APIMDEV_TOKEN=") // the forward needs no token
+	closeInheritedOnExec()
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("starting the background forward: %w", err)
 	}
