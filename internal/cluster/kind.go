@@ -439,33 +439,39 @@ func (m *Manager) Delete() error {
 }
 
 // LoadImage copies image from the local Docker engine into every node, unless
-// a node already holds the same image ID. It returns what it did.
-func (m *Manager) LoadImage(ctx context.Context, image string, progress Progress) (string, error) {
+// a node already holds the same image ID. It returns what it did, and
+// whether a node held a different image under the same name: pods started
+// before then run the old one.
+func (m *Manager) LoadImage(ctx context.Context, image string, progress Progress) (what string, replaced bool, err error) {
 	info, err := m.Docker.ImageInspect(ctx, image)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
-			return "not on this machine: the node will pull it", nil
+			return "not on this machine: the node will pull it", false, nil
 		}
-		return "", fmt.Errorf("inspecting image %s: %w", image, err)
+		return "", false, fmt.Errorf("inspecting image %s: %w", image, err)
 	}
 	ns, err := m.Kind.ListNodes(m.Name)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	var need []string
 	for _, n := range ns {
-		if id, err := nodeutils.ImageID(n, image); err == nil && id == info.ID {
+		id, err := nodeutils.ImageID(n, image)
+		if err == nil && id == info.ID {
 			continue
+		}
+		if err == nil && id != "" {
+			replaced = true
 		}
 		need = append(need, n.String())
 	}
 	if len(need) == 0 {
-		return "already on the node (" + shortID(info.ID) + ")", nil
+		return "already on the node (" + shortID(info.ID) + ")", false, nil
 	}
 	progress("loading %s (%d MB) into the node", image, info.Size>>20)
 	rc, err := m.Docker.ImageSave(ctx, []string{image})
 	if err != nil {
-		return "", fmt.Errorf("saving image %s: %w", image, err)
+		return "", false, fmt.Errorf("saving image %s: %w", image, err)
 	}
 	defer rc.Close()
 	for _, n := range ns {
@@ -473,10 +479,14 @@ func (m *Manager) LoadImage(ctx context.Context, image string, progress Progress
 			continue
 		}
 		if err := nodeutils.LoadImageArchive(n, rc); err != nil {
-			return "", fmt.Errorf("loading %s into node %s: %w", image, n, err)
+			return "", false, fmt.Errorf("loading %s into node %s: %w", image, n, err)
 		}
 	}
-	return fmt.Sprintf("loaded into the node (%s, %d MB)", shortID(info.ID), info.Size>>20), nil
+	what = fmt.Sprintf("loaded into the node (%s, %d MB)", shortID(info.ID), info.Size>>20)
+	if replaced {
+		what = fmt.Sprintf("loaded into the node (%s, %d MB), replacing an older image of the same name", shortID(info.ID), info.Size>>20)
+	}
+	return what, replaced, nil
 }
 
 func contains(ss []string, s string) bool {

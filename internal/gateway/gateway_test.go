@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +188,36 @@ func TestWaitReady(t *testing.T) {
 	}
 	if len(progress) == 0 || progress[0] != "pods ready 0/1" {
 		t.Fatalf("progress: %q", progress)
+	}
+}
+
+func TestWaitReportsRolloutCounts(t *testing.T) {
+	t.Parallel()
+	p, _ := testProfile(t)
+	cs := world(t, p, deployment(p, 3, 3, 0, 3))
+	// A rolling update of three replicas with maxSurge 1: one new pod at a
+	// time, the old ones leaving as the new ones get ready.
+	steps := []*appsv1.Deployment{
+		deployment(p, 3, 3, 0, 3), deployment(p, 3, 3, 1, 4), deployment(p, 3, 3, 1, 4),
+		deployment(p, 3, 4, 1, 4), deployment(p, 3, 3, 2, 4), deployment(p, 3, 3, 3, 3),
+	}
+	looks := 0
+	cs.PrependReactor("get", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		d := steps[min(looks, len(steps)-1)]
+		looks++
+		return true, d, nil
+	})
+	var got []RolloutCounts
+	w := &Waiter{Client: cs, Profile: p, Interval: time.Millisecond, Timeout: 5 * time.Second, OnStatus: func(c RolloutCounts) { got = append(got, c) }}
+	if err := w.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []RolloutCounts{
+		{Desired: 3, Old: 3, New: 0, Ready: 3}, {Desired: 3, Old: 3, New: 1, Ready: 3}, // the repeat is not reported
+		{Desired: 3, Old: 3, New: 1, Ready: 4}, {Desired: 3, Old: 2, New: 2, Ready: 3}, {Desired: 3, Old: 0, New: 3, Ready: 3},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("counts:\n got %+v\nwant %+v", got, want)
 	}
 }
 

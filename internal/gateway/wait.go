@@ -72,6 +72,26 @@ type Waiter struct {
 	// gateway ever print it). Nil means no scrubbing.
 	Redact   func(string) string
 	Progress func(string)
+	// OnStatus, if set, is called with the pod counts whenever they change,
+	// and once more when the rollout is done: what a live view draws.
+	OnStatus func(RolloutCounts)
+}
+
+// RolloutCounts are a Deployment's pods during a rollout, from its status.
+type RolloutCounts struct {
+	Desired int // replicas wanted
+	Old     int // pods of earlier revisions still running
+	New     int // pods of the current revision
+	Ready   int // pods ready, of any revision
+}
+
+func countsOf(d *appsv1.Deployment) RolloutCounts {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	s := d.Status
+	return RolloutCounts{Desired: int(want), Old: int(max(0, s.Replicas-s.UpdatedReplicas)), New: int(s.UpdatedReplicas), Ready: int(s.ReadyReplicas)}
 }
 
 // fatal waiting reasons: the pod will not recover without a change from the user.
@@ -99,7 +119,7 @@ func (w *Waiter) Wait(ctx context.Context) error {
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	ns, name := w.Profile.Namespace, w.Profile.DeploymentName()
-	last := ""
+	last, lastCounts := "", RolloutCounts{Desired: -1}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	changed := w.changes(ctx)
@@ -111,6 +131,10 @@ func (w *Waiter) Wait(ctx context.Context) error {
 		case err != nil && ctx.Err() == nil && time.Until(deadline) > 2*time.Second:
 			return fmt.Errorf("reading Deployment %s/%s: %w", ns, name, err)
 		case err == nil:
+			if c := countsOf(d); w.OnStatus != nil && c != lastCounts {
+				w.OnStatus(c)
+				lastCounts = c
+			}
 			if rolledOut(d) {
 				return nil
 			}

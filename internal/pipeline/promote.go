@@ -57,6 +57,11 @@ type PromoteOptions struct {
 	// RegistryTags lists an image repository's tags (nil: the registry's
 	// v2 API over HTTPS). Tests and offline machines replace it.
 	RegistryTags func(ctx context.Context, repo string) ([]string, error)
+	// OnRollout, if set, is told the gateway's pod counts whenever they
+	// change during the rollout; OnTraffic the traffic figures so far, about
+	// once a second. Both are called from other goroutines: a live view.
+	OnRollout func(gateway.RolloutCounts)
+	OnTraffic func(traffic.Stats)
 }
 
 // PromoteResult is what a promotion did and proved.
@@ -158,7 +163,7 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (res *PromoteRe
 			if img == "" {
 				continue
 			}
-			what, err := s.Cluster.LoadImage(ctx, img, s.progress)
+			what, _, err := s.Cluster.LoadImage(ctx, img, s.progress)
 			if err != nil {
 				return res, err
 			}
@@ -172,7 +177,7 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (res *PromoteRe
 	if res.fresh {
 		// Nothing runs yet, so there is no traffic to keep alive.
 		start := time.Now()
-		err = s.rollout(ctx, to, tok, o.Timeout)
+		err = s.rollout(ctx, to, tok, o)
 		res.Rollout = time.Since(start)
 		res.RolloutSecs = res.Rollout.Seconds()
 		if err == nil {
@@ -183,7 +188,7 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (res *PromoteRe
 		}
 	} else {
 		var ts traffic.Stats
-		ts, res.Rollout, err = s.underTraffic(ctx, o, local, func() error { return s.rollout(ctx, to, tok, o.Timeout) })
+		ts, res.Rollout, err = s.underTraffic(ctx, o, local, func() error { return s.rollout(ctx, to, tok, o) })
 		res.Traffic, res.RolloutSecs = &ts, res.Rollout.Seconds()
 	}
 	if err != nil {
@@ -422,7 +427,12 @@ func (s *Session) underTraffic(ctx context.Context, o PromoteOptions, local bool
 	trafficDone := make(chan traffic.Stats, 1)
 	go func() {
 		trafficDone <- traffic.Run(tctx, traffic.Options{URL: fmt.Sprintf("http://127.0.0.1:%d%s", httpPort, path), Header: hdr, Rate: o.Rate, Limit: 15 * time.Minute,
-			OnSample: func(ts traffic.Stats) { s.progress("traffic %s (through %s)", ts, how) }})
+			OnSample: func(ts traffic.Stats) {
+				s.progress("traffic %s (through %s)", ts, how)
+				if o.OnTraffic != nil {
+					o.OnTraffic(ts)
+				}
+			}})
 	}()
 	// Let traffic settle on the old pods first so the figures cover the switch.
 	select {
@@ -471,7 +481,7 @@ func (s *Session) trafficTarget(o PromoteOptions) (string, http.Header, string) 
 }
 
 // rollout applies the profile and waits for it, reporting pods old/new/ready.
-func (s *Session) rollout(ctx context.Context, p gateway.Profile, tok token.Token, timeout time.Duration) error {
+func (s *Session) rollout(ctx context.Context, p gateway.Profile, tok token.Token, o PromoteOptions) error {
 	st := s.Rep.Start(StepApply, p.Name)
 	s.current = st
 	applied, err := gateway.Apply(ctx, s.Client, p.Objects(tok, false))
@@ -490,10 +500,11 @@ func (s *Session) rollout(ctx context.Context, p gateway.Profile, tok token.Toke
 	}
 	st = s.Rep.Start(StepRollout, "")
 	s.current = st
+	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 5 * time.Minute
 	}
-	w := &gateway.Waiter{Client: s.Client, Profile: p, Timeout: timeout, Redact: Redactor(tok), Progress: func(m string) { s.progress("%s", m) }}
+	w := &gateway.Waiter{Client: s.Client, Profile: p, Timeout: timeout, Redact: Redactor(tok), Progress: func(m string) { s.progress("%s", m) }, OnStatus: o.OnRollout}
 	if err := w.Wait(ctx); err != nil {
 		return st.Fail(err)
 	}

@@ -62,7 +62,7 @@ func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOpt
 	st.Done(fmt.Sprintf("Secret %s/%s updated; the new token %s", p.Namespace, p.SecretName(), e.Describe()))
 
 	res := &PromoteResult{Profile: p.Name, Image: d.Spec.Template.Spec.Containers[0].Image}
-	ts, took, err := s.underTraffic(ctx, o, local, func() error { return s.restart(ctx, p, tok, o.Timeout) })
+	ts, took, err := s.underTraffic(ctx, o, local, func() error { return s.restart(ctx, p, tok, o) })
 	res.Traffic, res.Rollout, res.RolloutSecs = &ts, took, took.Seconds()
 	if err != nil {
 		return res, err
@@ -73,7 +73,7 @@ func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOpt
 
 // restart rolls the gateway's pods the way `kubectl rollout restart` does: a
 // pod-template annotation, so the Deployment's maxUnavailable/maxSurge hold.
-func (s *Session) restart(ctx context.Context, p gateway.Profile, tok token.Token, timeout time.Duration) error {
+func (s *Session) restart(ctx context.Context, p gateway.Profile, tok token.Token, o PromoteOptions) error {
 	st := s.Rep.Start(StepRollout, "restarting the gateway pods to load the new token")
 	s.current = st
 	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"apimdev.io/restartedAt":%q}}}}}`, time.Now().UTC().Format(time.RFC3339Nano))
@@ -81,10 +81,11 @@ func (s *Session) restart(ctx context.Context, p gateway.Profile, tok token.Toke
 		metav1.PatchOptions{FieldManager: gateway.FieldManager + "-rotate"}); err != nil {
 		return st.Fail(fmt.Errorf("restarting %s/%s: %w", p.Namespace, p.DeploymentName(), err))
 	}
+	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 5 * time.Minute
 	}
-	w := &gateway.Waiter{Client: s.Client, Profile: p, Timeout: timeout, Redact: Redactor(tok), Progress: func(m string) { s.progress("%s", m) }}
+	w := &gateway.Waiter{Client: s.Client, Profile: p, Timeout: timeout, Redact: Redactor(tok), Progress: func(m string) { s.progress("%s", m) }, OnStatus: o.OnRollout}
 	if err := w.Wait(ctx); err != nil {
 		return st.Fail(err)
 	}

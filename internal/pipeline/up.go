@@ -170,7 +170,7 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 
 	// 3. image: the node never pulls what this machine already has.
 	st = step(StepImage, cfg.Gateway.Image)
-	what, err := s.Cluster.LoadImage(ctx, cfg.Gateway.Image, s.progress)
+	what, imageReplaced, err := s.Cluster.LoadImage(ctx, cfg.Gateway.Image, s.progress)
 	if err != nil {
 		return nil, st.Fail(err)
 	}
@@ -212,9 +212,11 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 		}
 	}
 	// The gateway reads its token from its environment when it starts: a new
-	// token in the Secret reaches running pods only through a restart.
-	if tokenChanged(applied) {
-		st.Progress("the token changed: restarting the gateway pods so they load it")
+	// token in the Secret reaches running pods only through a restart. So
+	// does a new image under the same tag (a local rebuild): the spec did not
+	// change, so the Deployment would not roll by itself.
+	if why := restartReason(applied, imageReplaced); why != "" {
+		st.Progress("%s: restarting the gateway pods", why)
 		if err := s.restartPods(ctx); err != nil {
 			return nil, st.Fail(err)
 		}
@@ -275,20 +277,32 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 	return res, nil
 }
 
-// tokenChanged tells whether the Secret took a new token while the
-// Deployment stayed as it was (a new or changed Deployment starts new pods,
-// which read the new token anyway).
-func tokenChanged(applied []gateway.Applied) bool {
-	secret, deployment := false, false
+// restartReason says why running pods must restart to pick up what was just
+// applied, or "": the Secret took a new token, or the node a new image under
+// the same name, while the Deployment stayed as it was (a new or changed
+// Deployment starts new pods, which read both anyway).
+func restartReason(applied []gateway.Applied, imageReplaced bool) string {
+	secret, deployment, existed := false, false, false
 	for _, ap := range applied {
 		switch ap.Kind {
 		case "Secret":
 			secret = ap.Changed && !ap.Created
 		case "Deployment":
 			deployment = ap.Created || ap.Changed
+			existed = !ap.Created
 		}
 	}
-	return secret && !deployment
+	switch {
+	case deployment || !existed:
+		return ""
+	case secret && imageReplaced:
+		return "the token and the image changed"
+	case secret:
+		return "the token changed"
+	case imageReplaced:
+		return "the image changed under the same name"
+	}
+	return ""
 }
 
 // restartPods rolls the gateway's pods as `kubectl rollout restart` does, so

@@ -38,6 +38,9 @@ type Stats struct {
 	MaxMS    float64       `json:"maxMs"`
 	Errors   []string      `json:"errors,omitempty"` // the first few distinct reasons
 	Duration time.Duration `json:"-"`
+	// RecentP99 is the p99 of the calls answered since the previous sample
+	// (OnSample only; 0 when none were): what a live graph draws.
+	RecentP99 time.Duration `json:"-"`
 }
 
 func (s Stats) String() string {
@@ -73,6 +76,7 @@ func Run(ctx context.Context, o Options) Stats {
 		wg   sync.WaitGroup
 	)
 	start := time.Now()
+	sampled := 0 // calls answered at the previous sample
 	tick := time.NewTicker(time.Second / time.Duration(o.Rate))
 	defer tick.Stop()
 	sample := time.NewTicker(time.Second)
@@ -86,6 +90,10 @@ loop:
 			if o.OnSample != nil {
 				mu.Lock()
 				s := summarize(st, lat)
+				if recent := summarize(Stats{}, lat[sampled:]); len(lat) > sampled {
+					s.RecentP99 = recent.P99
+				}
+				sampled = len(lat)
 				mu.Unlock()
 				o.OnSample(s)
 			}

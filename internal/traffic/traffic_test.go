@@ -38,3 +38,25 @@ func TestRunIsBoundedInTime(t *testing.T) {
 		t.Fatalf("%+v in %s", st, time.Since(start))
 	}
 }
+
+// A sample's RecentP99 covers only the calls answered since the sample
+// before: a slow start shows in the run's p99 but not in a later window.
+func TestSamplesCarryTheRecentWindow(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		if n.Add(1) <= 10 {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}))
+	defer s.Close()
+	var samples []Stats
+	Run(context.Background(), Options{URL: s.URL, Rate: 50, Limit: 2500 * time.Millisecond, OnSample: func(st Stats) { samples = append(samples, st) }})
+	if len(samples) < 2 {
+		t.Fatalf("%d sample(s) in 2.5s", len(samples))
+	}
+	last := samples[len(samples)-1]
+	if last.P99 < 200*time.Millisecond || last.RecentP99 <= 0 || last.RecentP99 >= 100*time.Millisecond {
+		t.Fatalf("last sample: run p99 %s, recent p99 %s; want the slow start in the first only", last.P99, last.RecentP99)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,6 +142,69 @@ func TestE2E(t *testing.T) {
 		// at the moment of the switch may fail.
 		if failed > 2 {
 			t.Errorf("%d of %d calls failed during a graceful pod delete", failed, sent)
+		}
+	})
+
+	t.Run("a rebuilt image under the same tag restarts the pods", func(t *testing.T) {
+		// A developer rebuilds their image and keeps its tag: the spec does
+		// not change, yet up must roll the pods onto the new image.
+		ref := "apimdev-e2e/standin-gateway:e2e-rebuild"
+		t.Cleanup(func() { exec.Command("docker", "rmi", "-f", ref).Run() })
+		rebuild := func(n int) string {
+			b := exec.Command("docker", "build", "-q", "-t", ref, "-")
+			b.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+			b.Stdin = strings.NewReader(fmt.Sprintf("FROM %s\nLABEL io.apimdev.e2e.rebuild=%d\n", r.gatewayImage, n))
+			out, err := b.CombinedOutput()
+			if err != nil {
+				t.Fatalf("docker build: %v\n%s", err, out)
+			}
+			id, _ := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", ref).Output()
+			return strings.TrimSpace(string(id))
+		}
+		podImage := func() (string, string) { // the running pod not being deleted
+			out := r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app="+gwName, "--field-selector=status.phase=Running",
+				"-o", "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].imageID} {.metadata.deletionTimestamp}{\"\\n\"}{end}")
+			for _, l := range strings.Split(out, "\n") {
+				if f := strings.Fields(l); len(f) == 2 {
+					return f[0], f[1]
+				}
+			}
+			t.Errorf("no running gateway pod: %q", out)
+			return "", ""
+		}
+		args := append(append([]string{"up", "--detach"}, common...), "--image", ref)
+		first := rebuild(1)
+		if code, out, errs := r.apimdev(t, args...); code != 0 {
+			t.Fatalf("up with %s: exit %d\n%s\n%s", ref, code, out, errs)
+		}
+		pod1, id1 := podImage()
+		second := rebuild(2)
+		if second == first {
+			t.Fatalf("the rebuild kept the image ID %s", first)
+		}
+		start := time.Now()
+		code, out, errs := r.apimdev(t, args...)
+		r.time("up after a rebuild, same tag", start)
+		if code != 0 {
+			t.Fatalf("up after the rebuild: exit %d\n%s\n%s", code, out, errs)
+		}
+		mustContain(t, "up after the rebuild", errs, "replacing an older image of the same name",
+			"the image changed under the same name: restarting the gateway pods", "0 object(s) changed")
+		pod2, id2 := podImage()
+		t.Logf("pod %s (%s) → %s (%s) in %s", pod1, id1, pod2, id2, time.Since(start).Round(100*time.Millisecond))
+		if pod2 == pod1 || pod2 == "" {
+			t.Errorf("the pod was not replaced: %q → %q", pod1, pod2)
+		}
+		// The node names an image by its digest there; ask it which digests
+		// the tag now has: the new pod's must be one of them.
+		_, digest, _ := strings.Cut(id2, "@")
+		node, _ := exec.Command("docker", "exec", r.cluster+"-control-plane", "crictl", "inspecti", ref).CombinedOutput()
+		if id2 == id1 || digest == "" || !strings.Contains(string(node), digest) {
+			t.Errorf("the new pod runs image %s (the old ran %s); the node's %s is:\n%s", id2, id1, ref, node)
+		}
+		// And back to the rig's image for the rest of the suite.
+		if code, out, errs := r.apimdev(t, append([]string{"up", "--detach"}, common...)...); code != 0 {
+			t.Fatalf("up with the rig image: exit %d\n%s\n%s", code, out, errs)
 		}
 	})
 
