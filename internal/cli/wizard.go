@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/tui"
 )
 
@@ -57,13 +58,17 @@ func (a *app) wizard(cmd *cobra.Command) error {
 		file = config.DefaultFile
 	}
 	self, _ := os.Executable()
+	runner := &tui.PipelineRunner{Getenv: a.getenv, Version: Version, Self: self, ConfigFile: a.configFile,
+		DeployTimeout: 3 * time.Minute, PromoteTimeout: 5 * time.Minute,
+		PromoteTraffic: func(ctx context.Context, s *pipeline.Session) (string, map[string]string, bool) {
+			return demoTraffic(ctx, s, "", "")
+		}}
 	opts := tui.Options{
 		Config:     cfg,
 		ConfigFile: file,
 		Getenv:     a.getenv,
-		Runner: &tui.PipelineRunner{Getenv: a.getenv, Version: Version, Self: self, ConfigFile: a.configFile,
-			DeployTimeout: 3 * time.Minute},
-		// Promoter: nil until `apimdev promote` exists; the result view says so.
+		Runner:     runner,
+		Promoter:   runner.Promoter(),
 	}
 	run := tui.Run
 	accessible, _ := cmd.Flags().GetBool("accessible")

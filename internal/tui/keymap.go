@@ -65,7 +65,7 @@ func (k keyMap) forState(m Model) bindings {
 	scroll := []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown}
 	promote := k.Promote
 	if m.opts.Promoter == nil {
-		promote.SetHelp("p", "promote (not in the wizard yet)")
+		promote.SetHelp("p", "promote (not here: use `apimdev promote`)")
 	}
 	switch m.state {
 	case stateForm:

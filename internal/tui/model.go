@@ -282,7 +282,7 @@ func (m Model) onKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			return m.startSmoke()
 		case key.Matches(k, m.keys.Promote) && !m.busy:
 			if m.opts.Promoter == nil {
-				m.note = "promote is not in the wizard yet: quit (q), then run `apimdev promote` (it needs the cluster this wizard holds)"
+				m.note = "promote is not available in this wizard: quit (q), then run `apimdev promote` (it needs the cluster this wizard holds)"
 				return m, nil
 			}
 			return m.startPromote()

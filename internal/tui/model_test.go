@@ -292,11 +292,11 @@ func TestResultKeys(t *testing.T) {
 	screen := h.screen()
 	mustContain(t, screen, "✓ contoso-gw answers on 127.0.0.1", "CALL", "health (https)", "2 passed, 0 failed",
 		"token    expires in 29 days (2026-12-31 00:00 UTC)", "kubectl  KUBECONFIG=/home/u/.config/apimdev/clusters/apimdev/kubeconfig kubectl -n apim-gateway", "get pods",
-		"The forward runs in this window until you quit (q)", "s smoke again", "p promote (not in the wizard yet)", "q quit")
+		"The forward runs in this window until you quit (q)", "s smoke again", "p promote (not here: use `apimdev promote`)", "q quit")
 	h.key("s")
 	h.waitFor("the smoke run", func() bool { _, n, _ := f.calls(); return n == 1 && !h.m.busy })
 	h.key("p")
-	mustContain(t, h.screen(), "promote is not in the wizard yet: quit (q), then run `apimdev promote`")
+	mustContain(t, h.screen(), "promote is not available in this wizard: quit (q), then run `apimdev promote`")
 	if h.m.state != stateResult {
 		t.Errorf("p without a promoter went to %s", h.m.state)
 	}
@@ -460,7 +460,7 @@ func TestPromoteFlow(t *testing.T) {
 	fillForm(h)
 	h.waitFor("the result", func() bool { return h.m.state == stateResult })
 	mustContain(t, h.screen(), "p promote")
-	mustNotContain(t, h.screen(), "not in the wizard yet")
+	mustNotContain(t, h.screen(), "not here")
 	h.key("p")
 	h.waitFor("the diff", func() bool { return !h.m.promote.loading })
 	screen := h.screen()
@@ -477,7 +477,7 @@ func TestPromoteFlow(t *testing.T) {
 	h.waitFor("the checks", func() bool { return h.m.state == statePromoteDone })
 	screen = h.screen()
 	mustContain(t, screen, "✓ rollout", "rollout   old 0 · new 2 · ready 2/2", "traffic   sent 200 · failed 0 · p50 7.0ms · p99 40.0ms",
-		"p99       ▁▃▅█", "✓ promoted to prod", "checks", "✓ traffic      0 of 200 calls failed")
+		"p99       ▁▃▅█", "✓ promoted to prod", "checks", "✓ traffic            0 of 200 calls failed")
 	h.key("esc")
 	if h.m.state != stateResult {
 		t.Fatalf("esc went to %s", h.m.state)
@@ -495,7 +495,7 @@ func TestPromoteFailureShowsTheChecksThatRan(t *testing.T) {
 	h.waitFor("the diff", func() bool { return !h.m.promote.loading })
 	h.key("enter", "y")
 	h.waitFor("the checks", func() bool { return h.m.state == statePromoteDone })
-	mustContain(t, h.screen(), "✗ rollout", "✗ promote failed", "1/2 new pods ready after 3m", "fix: see `kubectl describe pod`", "✗ rollout      1/2 new pods ready")
+	mustContain(t, h.screen(), "✗ rollout", "✗ promote failed", "1/2 new pods ready after 3m", "fix: see `kubectl describe pod`", "✗ rollout            1/2 new pods ready")
 }
 
 func TestStepListFoldsEvents(t *testing.T) {
@@ -559,4 +559,20 @@ func TestPipelineRunnerBeforeUp(t *testing.T) {
 	}
 	r.Close()
 	r.Close()
+}
+
+// The live panel says the rollout has not begun while only traffic has
+// been sampled, and draws the recent p99 once samples carry it.
+func TestLivePanel(t *testing.T) {
+	t.Parallel()
+	m := New(testOptions(&fakeRunner{}, nil))
+	m.promote.samples = []PromoteSample{{Traffic: TrafficSample{Sent: 20, P50: time.Millisecond, P99: 50 * time.Millisecond}}}
+	panel := ansi.Strip(strings.Join(m.livePanel(), "\n"))
+	mustContain(t, panel, "rollout   not started: traffic settles on the running pods first", "sent 20 · failed 0")
+	m.promote.samples = append(m.promote.samples,
+		PromoteSample{Rollout: RolloutStatus{Desired: 3, Old: 1, New: 3, Ready: 3}, Traffic: TrafficSample{Sent: 40, P99: 50 * time.Millisecond, RecentP99: 90 * time.Millisecond}},
+		PromoteSample{Rollout: RolloutStatus{Desired: 3, New: 3, Ready: 3}, Traffic: TrafficSample{Sent: 60, P99: 50 * time.Millisecond, RecentP99: 10 * time.Millisecond}})
+	panel = ansi.Strip(strings.Join(m.livePanel(), "\n"))
+	// 50, 90, 10 ms: the middle one highest, the last lowest.
+	mustContain(t, panel, "old 0 · new 3 · ready 3/3", "▄█▁")
 }

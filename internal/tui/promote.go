@@ -44,7 +44,10 @@ type RolloutStatus struct {
 // TrafficSample is the traffic check so far.
 type TrafficSample struct {
 	Sent, Failed int           // calls since the check began
-	P50, P99     time.Duration // latency over the last interval
+	P50, P99     time.Duration // latency since the check began
+	// RecentP99 is the p99 since the previous sample, for the sparkline; 0
+	// means the sparkline uses P99.
+	RecentP99 time.Duration
 }
 
 // PromoteResult is the checks run once the rollout is done.
@@ -199,7 +202,7 @@ func (m Model) diffLines(text string) []string {
 			l = m.sty.ok.Render(l)
 		case strings.HasPrefix(l, "-"):
 			l = m.sty.bad.Render(l)
-		case strings.HasPrefix(l, "@@"):
+		case strings.HasPrefix(l, "@@"), strings.HasPrefix(l, "~"):
 			l = m.sty.accent.Render(l)
 		}
 		out = append(out, l)
@@ -262,9 +265,16 @@ func (m Model) livePanel() []string {
 	p99s := make([]float64, len(s))
 	for i, x := range s {
 		p99s[i] = float64(x.Traffic.P99)
+		if x.Traffic.RecentP99 > 0 {
+			p99s[i] = float64(x.Traffic.RecentP99)
+		}
+	}
+	rollout := fmt.Sprintf("old %d · new %d · ready %d/%d", r.Old, r.New, r.Ready, r.Desired)
+	if r.Desired == 0 {
+		rollout = m.sty.faint.Render("not started: traffic settles on the running pods first")
 	}
 	return []string{
-		fmt.Sprintf("  %-9s old %d · new %d · ready %d/%d", "rollout", r.Old, r.New, r.Ready, r.Desired),
+		fmt.Sprintf("  %-9s %s", "rollout", rollout),
 		fmt.Sprintf("  %-9s sent %d · failed %s · p50 %s · p99 %s", "traffic", t.Sent, failed, fmtLatency(t.P50), fmtLatency(t.P99)),
 		fmt.Sprintf("  %-9s %s", "p99", m.sty.accent.Render(sparkline(p99s, maxSamples))),
 	}
@@ -290,7 +300,7 @@ func (m Model) promoteChecks() []string {
 			if !c.OK {
 				mark = m.sty.bad.Render("✗")
 			}
-			out = append(out, fmt.Sprintf("  %s %-12s %s", mark, c.Name, c.Detail))
+			out = append(out, fmt.Sprintf("  %s %-18s %s", mark, c.Name, c.Detail))
 		}
 	}
 	return out

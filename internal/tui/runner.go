@@ -9,10 +9,12 @@ import (
 
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/events"
+	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
 	files "github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
+	"github.com/apimdev/apimdev/internal/traffic"
 )
 
 // Runner is the pipeline as the wizard drives it. PipelineRunner is the real
@@ -56,6 +58,12 @@ type PipelineRunner struct {
 	ConfigFile    string        // --config, for a detached forward
 	DeployTimeout time.Duration // how long deploy waits for ready pods
 	LockWait      time.Duration // how long to wait for another apimdev; 0 means 2s
+	// PromoteTimeout bounds the promote rollout; 0 means promote's default.
+	PromoteTimeout time.Duration
+	// PromoteTraffic, if set, may name the path and headers the promote
+	// traffic requests (the demo's echo API with its key); ok false leaves
+	// promote's own choice.
+	PromoteTraffic func(ctx context.Context, s *pipeline.Session) (path string, header map[string]string, ok bool)
 
 	mu      sync.Mutex
 	session *pipeline.Session
@@ -148,4 +156,95 @@ func (r *PipelineRunner) stopForward() {
 		r.stop()
 		r.stop = nil
 	}
+}
+
+// Promoter is the promote view's driver over this runner's session: the
+// cluster lock, the token and the forward of the last Up. Promote follows a
+// finished Up; there is no second lock to take (it would wait for this one).
+func (r *PipelineRunner) Promoter() Promoter { return pipelinePromoter{r} }
+
+type pipelinePromoter struct{ r *PipelineRunner }
+
+var _ Promoter = pipelinePromoter{}
+
+// options are `apimdev promote --yes` with the wizard's settings.
+func (p pipelinePromoter) options(ctx context.Context) (*pipeline.Session, pipeline.PromoteOptions, error) {
+	r := p.r
+	r.mu.Lock()
+	s, res, tok, held := r.session, r.res, r.tok, r.lock != nil
+	r.mu.Unlock()
+	if s == nil || res == nil || !held {
+		return nil, pipeline.PromoteOptions{}, errors.New("the gateway is not up yet: promote follows a finished run")
+	}
+	o := pipeline.PromoteOptions{To: "prod", Token: tok, Rate: s.Config.Prod.TrafficRate, Timeout: r.PromoteTimeout}
+	if r.PromoteTraffic != nil {
+		if path, hdr, ok := r.PromoteTraffic(ctx, s); ok {
+			o.TrafficPath, o.TrafficHeader = path, hdr
+		}
+	}
+	return s, o, nil
+}
+
+// Diff implements Promoter: the plan of a promote that is then declined, so
+// nothing changes.
+func (p pipelinePromoter) Diff(ctx context.Context) (string, error) {
+	s, o, err := p.options(ctx)
+	if err != nil {
+		return "", err
+	}
+	o.Confirm = func(string) bool { return false }
+	res, err := s.Promote(ctx, o)
+	if res == nil || err != nil && !errors.Is(err, pipeline.ErrDeclined) {
+		if err == nil {
+			err = errors.New("promote planned nothing")
+		}
+		return "", err
+	}
+	return res.Diff, nil
+}
+
+// Promote implements Promoter. The steps report to the reporter the session
+// was made with, which is the wizard's own (rep), as for Up.
+func (p pipelinePromoter) Promote(ctx context.Context, _ *events.Reporter, live func(PromoteSample)) (PromoteResult, error) {
+	s, o, err := p.options(ctx)
+	if err != nil {
+		return PromoteResult{}, err
+	}
+	var (
+		mu  sync.Mutex
+		cur PromoteSample
+	)
+	update := func(change func(*PromoteSample)) {
+		mu.Lock()
+		change(&cur)
+		snap := cur
+		mu.Unlock()
+		live(snap)
+	}
+	o.OnRollout = func(c gateway.RolloutCounts) {
+		update(func(x *PromoteSample) {
+			x.Rollout = RolloutStatus{Desired: c.Desired, Old: c.Old, New: c.New, Ready: min(c.Ready, c.Desired)}
+		})
+	}
+	o.OnTraffic = func(ts traffic.Stats) {
+		update(func(x *PromoteSample) {
+			x.Traffic = TrafficSample{Sent: ts.Sent, Failed: ts.Failed, P50: ts.P50, P99: ts.P99, RecentP99: ts.RecentP99}
+		})
+	}
+	res, err := s.Promote(ctx, o)
+	var out PromoteResult
+	if res == nil {
+		return out, err
+	}
+	if t := res.Traffic; t != nil {
+		// The whole run's figures, tail included, are the last word; the
+		// sparkline keeps its last point.
+		update(func(x *PromoteSample) {
+			x.Traffic.Sent, x.Traffic.Failed, x.Traffic.P50, x.Traffic.P99 = t.Sent, t.Failed, t.P50, t.P99
+		})
+	}
+	for _, c := range res.Checks {
+		out.Checks = append(out.Checks, PromoteCheck{Name: c.Name, OK: c.OK, Detail: c.Detail})
+	}
+	return out, err
 }

@@ -269,20 +269,66 @@ func TestTUI(t *testing.T) {
 	tm.waitFor(30*time.Second, "5 passed, 0 failed")
 	tm.keys("?")
 	tm.save("8-help", tm.waitFor(5*time.Second, "Keys on this screen", "smoke again"))
-	tm.keys("Escape", "p")
-	if s := tm.waitFor(10*time.Second, "promote"); strings.Contains(s, "What promote changes") {
-		tm.keys("Escape")
+	// ? closes it again (a lone Escape followed at once by a key reads as
+	// Alt+key to a terminal application).
+	tm.keys("?")
+	tm.waitFor(10*time.Second, "✓ "+gwName+" answers on 127.0.0.1", "p promote")
+
+	// 3. p promotes the same gateway to the prod profile from the wizard:
+	// the diff object by object, a confirmation, then the rollout's pods and
+	// the traffic through a forward live, then the checks.
+	start = time.Now()
+	tm.keys("p")
+	diff := tm.waitFor(2*time.Minute, "What promote changes, dev → prod", "= Namespace/apim-gateway", "+ ServiceAccount/"+gwName, "lines,")
+	tm.save("9-promote-diff", diff)
+	// The diff scrolls: page down to the objects only prod has.
+	for i := 0; i < 12 && !strings.Contains(tm.screen(), "+ PodDisruptionBudget/"+gwName); i++ {
+		tm.keys("PgDn")
+		time.Sleep(300 * time.Millisecond)
+	}
+	tm.save("9-promote-diff-end", tm.waitFor(5*time.Second, "+ PodDisruptionBudget/"+gwName))
+	tm.keys("Enter")
+	tm.waitFor(10*time.Second, "Promote to prod now?")
+	tm.keys("y")
+	live := tm.waitFor(3*time.Minute, "rollout   old", "traffic   sent", "rollout  ")
+	tm.save("10-promote-live", live)
+	done := tm.waitFor(5*time.Minute, "✓ promoted to prod", "✓ replicas", "3/3 ready", "✓ disruption budget")
+	r.time("tui: promote, p to checks", start)
+	tm.save("11-promoted", done)
+	traffic := lineWith(done, "traffic   sent")
+	if !strings.Contains(traffic, "failed 0 ") {
+		t.Errorf("requests failed during the wizard's promote: %q", traffic)
+	}
+	if sent := regexp.MustCompile(`sent (\d+)`).FindStringSubmatch(traffic); len(sent) < 2 || sent[1] == "0" {
+		t.Errorf("no traffic during the wizard's promote: %q", traffic)
+	} else {
+		t.Logf("wizard promote traffic: %s", strings.TrimSpace(traffic))
+	}
+	for _, l := range strings.Split(done, "\n") {
+		if strings.Contains(l, "✗") {
+			t.Errorf("a failed line after promote: %q", l)
+		}
+	}
+	tm.keys("Escape")
+	tm.waitFor(10*time.Second, "✓ "+gwName+" answers on 127.0.0.1")
+	// The wizard's own forward follows the gateway to its new pods.
+	resp, err = http.Get("http://127.0.0.1:" + tuiHTTPPort + "/status-0123456789abcdef")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("the forward does not answer after promote: %v %v", resp, err)
+	}
+	if resp != nil {
+		resp.Body.Close()
 	}
 
 	// q stops the forward and leaves the cluster; the note says what is left.
 	tm.keys("q")
 	exit := tm.waitFor(30*time.Second, "reused "+tuiCluster, "already on the node", "stopped forwarding; the cluster and the gateway are still running", "apimdev exited 0")
-	tm.save("9-exit", exit)
+	tm.save("12-exit", exit)
 	if portOpen(tuiHTTPPort) {
 		t.Errorf("port %s still open after q", tuiHTTPPort)
 	}
-	if got := r.kubectlOut(t, "-n", "apim-gateway", "get", "deployment/"+gwName, "-o", "jsonpath={.status.readyReplicas}"); got != "1" {
-		t.Errorf("the gateway after q: readyReplicas %q", got)
+	if got := r.kubectlOut(t, "-n", "apim-gateway", "get", "deployment/"+gwName, "-o", "jsonpath={.status.readyReplicas} {.metadata.labels}"); !strings.HasPrefix(got, "3 ") || !strings.Contains(got, `"prod"`) {
+		t.Errorf("the gateway after q: readyReplicas and labels %q, want 3 and the prod profile", got)
 	}
 
 	// The token appears on no screen and in no file but the Secret.
