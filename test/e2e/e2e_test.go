@@ -59,6 +59,7 @@ func TestE2E(t *testing.T) {
 		if !strings.Contains(out, "5 passed, 0 failed") {
 			t.Errorf("smoke table: %s", out)
 		}
+		t.Logf("cold up, as the user sees it:\n%s%s", errs, out)
 	})
 
 	t.Run("objects are what the portal YAML makes", func(t *testing.T) {
