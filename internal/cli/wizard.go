@@ -83,6 +83,10 @@ func (a *app) wizard(cmd *cobra.Command) error {
 		return &shownError{err: context.Canceled, code: ExitInterrupted}
 	case o.Err != nil:
 		return &shownError{err: o.Err, code: ExitFailure}
+	case errors.Is(o.PromoteErr, context.Canceled):
+		return &shownError{err: o.PromoteErr, code: ExitInterrupted}
+	case o.PromoteErr != nil:
+		return &shownError{err: o.PromoteErr, code: ExitFailure}
 	}
 	return nil
 }

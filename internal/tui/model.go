@@ -511,6 +511,8 @@ type Outcome struct {
 	Forced      bool // left at once, without waiting for the step to stop
 	Detached    bool // the forward runs in the background (it was already)
 	ForwardPID  int
+	Promoted    bool  // the last promote finished and its checks passed
+	PromoteErr  error // why the last promote stopped, when it did not finish
 }
 
 // Outcome reads how the wizard ended from the final model.
@@ -529,6 +531,9 @@ func (m Model) Outcome() Outcome {
 	}
 	if m.res != nil {
 		o.Up, o.Detached, o.ForwardPID = true, m.res.Detached, m.res.ForwardPID
+	}
+	if m.promote.res != nil {
+		o.Promoted, o.PromoteErr = m.promote.err == nil, m.promote.err
 	}
 	return o
 }

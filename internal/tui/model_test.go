@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -496,6 +497,33 @@ func TestPromoteFailureShowsTheChecksThatRan(t *testing.T) {
 	h.key("enter", "y")
 	h.waitFor("the checks", func() bool { return h.m.state == statePromoteDone })
 	mustContain(t, h.screen(), "✗ rollout", "✗ promote failed", "1/2 new pods ready after 3m", "fix: see `kubectl describe pod`", "✗ rollout            1/2 new pods ready")
+	// Leaving then says how the promote ended and what to run next.
+	h.key("q")
+	h.waitFor("the quit", func() bool { return h.quit })
+	out := h.m.Outcome()
+	if out.Promoted || out.PromoteErr == nil || out.Err != nil {
+		t.Fatalf("outcome %+v", out)
+	}
+	mustContain(t, h.m.ClosingNote(out, nil), "promote failed: rollout: 1/2 new pods ready after 3m", "`apimdev promote --yes` tries again",
+		"stopped forwarding; the cluster and the gateway are still running")
+}
+
+func TestPromoteNotes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		o    Outcome
+		want string
+	}{
+		{Outcome{}, ""},
+		{Outcome{Promoted: true}, "promoted to prod: the gateway runs the prod profile"},
+		{Outcome{PromoteErr: fmt.Errorf("rollout: %w", context.Canceled)}, "promote interrupted: what was applied stays"},
+		{Outcome{PromoteErr: errors.New("apply: forbidden\nmore")}, "promote failed: apply: forbidden\nWhat was applied stays"},
+	} {
+		got := promoteNote(tt.o)
+		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+			t.Errorf("%+v: %q, want %q", tt.o, got, tt.want)
+		}
+	}
 }
 
 func TestStepListFoldsEvents(t *testing.T) {

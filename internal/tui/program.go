@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -73,10 +74,26 @@ func (m Model) ClosingNote(o Outcome, exists func() string) string {
 		}
 		fmt.Fprintf(&b, "Now: %s.\n%s", exists(), again)
 	case o.Detached:
+		b.WriteString(promoteNote(o))
 		fmt.Fprintf(&b, "\nThe gateway answers on http://127.0.0.1:%d and https://127.0.0.1:%d; the forward keeps running in the background (pid %d). `apimdev down` removes everything.\n",
 			m.res.HTTPPort, m.res.HTTPSPort, o.ForwardPID)
 	default:
+		b.WriteString(promoteNote(o))
 		b.WriteString("\nstopped forwarding; the cluster and the gateway are still running. `apimdev up --detach` forwards in the background again, `apimdev status` shows them, `apimdev down` removes them.\n")
 	}
 	return b.String()
+}
+
+// promoteNote says how a promote run from the wizard ended, and what to do
+// next; "" when none ran.
+func promoteNote(o Outcome) string {
+	switch {
+	case o.Promoted:
+		return "\npromoted to prod: the gateway runs the prod profile (`apimdev status` shows it, `apimdev promote --to dev --yes` goes back).\n"
+	case errors.Is(o.PromoteErr, context.Canceled):
+		return "\npromote interrupted: what was applied stays, and Kubernetes carries the rollout on; `apimdev status` shows where it is, `apimdev promote --yes` runs it again with its checks.\n"
+	case o.PromoteErr != nil:
+		return fmt.Sprintf("\npromote failed: %s\nWhat was applied stays; `apimdev promote --yes` tries again, `apimdev promote --to dev --yes` goes back.\n", firstLine(o.PromoteErr.Error()))
+	}
+	return ""
 }

@@ -322,7 +322,8 @@ func TestTUI(t *testing.T) {
 
 	// q stops the forward and leaves the cluster; the note says what is left.
 	tm.keys("q")
-	exit := tm.waitFor(30*time.Second, "reused "+tuiCluster, "already on the node", "stopped forwarding; the cluster and the gateway are still running", "apimdev exited 0")
+	exit := tm.waitFor(30*time.Second, "reused "+tuiCluster, "already on the node", "promoted to prod: the gateway runs the prod profile",
+		"stopped forwarding; the cluster and the gateway are still running", "apimdev exited 0")
 	tm.save("12-exit", exit)
 	if portOpen(tuiHTTPPort) {
 		t.Errorf("port %s still open after q", tuiHTTPPort)
