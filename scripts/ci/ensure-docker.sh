@@ -134,7 +134,15 @@ start_dockerd() {
   mkdir -p "$(dirname "$LOGFILE")" "$(dirname "$PIDFILE")"
   log "starting dockerd ${args[*]} (log: $LOGFILE)"
   # setsid + nohup: the daemon outlives this script and the CI step that ran it.
-  setsid nohup dockerd "${args[@]}" </dev/null >>"$LOGFILE" 2>&1 &
+  # It must not keep what this script inherited beyond stdio: the lock file of
+  # `flock FILE make e2e` held by dockerd would never be released.
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec ${fd}>&-"; fi
+    done
+    exec setsid nohup dockerd "${args[@]}" </dev/null >>"$LOGFILE" 2>&1
+  ) &
   echo $! >"$PIDFILE"
 }
 
