@@ -116,6 +116,9 @@ machine: it checks the machine, creates (or reuses) a single-node kind cluster,
 deploys the gateway with your token as the Azure portal would, forwards the
 gateway's ports 80 and 443 to 127.0.0.1, and proves it answers with smoke calls.
 
+Run with no command in a terminal, it opens a wizard that does the same step
+by step and can then promote the gateway to the production-like profile.
+
 The token is read from --token-file (or - for stdin) or APIMDEV_TOKEN, never
 from a flag value. Settings come from apimdev.yaml, then APIMDEV_* variables,
 then flags.`,
