@@ -116,7 +116,7 @@ func TestE2E(t *testing.T) {
 				t.Errorf("re-run lacks %q:\n%s", w, errs)
 			}
 		}
-		t.Logf("warm re-run took %s", d)
+		t.Logf("warm re-run took %s:\n%s", d, errs)
 	})
 
 	t.Run("forward follows a deleted pod while calls flow", func(t *testing.T) {
