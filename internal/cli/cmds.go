@@ -154,7 +154,7 @@ func (a *app) statusCommand() *cobra.Command {
 					st.Node = fmt.Sprintf("%s %s (Kubernetes %s)", n.Name, ready, n.Status.NodeInfo.KubeletVersion)
 				}
 				if d, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Get(ctx, s.Profile.DeploymentName(), metav1.GetOptions{}); err == nil {
-					st.Ready, st.Desired = d.Status.ReadyReplicas, *d.Spec.Replicas
+					st.Ready, st.Desired = d.Status.ReadyReplicas, gateway.Desired(d)
 					st.Image = d.Spec.Template.Spec.Containers[0].Image
 					st.Profile = d.Labels[gateway.LabelProfile]
 					if st.Profile == "prod" {

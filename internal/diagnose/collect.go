@@ -457,10 +457,7 @@ func (c *Collector) workloads(ctx context.Context, ns string, add func(string, [
 }
 
 func describeDeployment(b *bytes.Buffer, d *appsv1.Deployment) {
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
+	want := gateway.Desired(d)
 	fmt.Fprintf(b, "Deployment %s: %d desired, %d updated, %d ready, %d available (generation %d, observed %d)\n",
 		d.Name, want, d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas, d.Generation, d.Status.ObservedGeneration)
 	for _, ct := range d.Spec.Template.Spec.Containers {

@@ -85,11 +85,17 @@ type RolloutCounts struct {
 	Ready   int // pods ready, of any revision
 }
 
-func countsOf(d *appsv1.Deployment) RolloutCounts {
-	want := int32(1)
+// Desired is the replicas a Deployment asks for (1 when unset, as the API
+// server defaults it).
+func Desired(d *appsv1.Deployment) int32 {
 	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
+		return *d.Spec.Replicas
 	}
+	return 1
+}
+
+func countsOf(d *appsv1.Deployment) RolloutCounts {
+	want := Desired(d)
 	s := d.Status
 	return RolloutCounts{Desired: int(want), Old: int(max(0, s.Replicas-s.UpdatedReplicas)), New: int(s.UpdatedReplicas), Ready: int(s.ReadyReplicas)}
 }
@@ -194,20 +200,14 @@ func (w *Waiter) changes(ctx context.Context) <-chan struct{} {
 }
 
 func rolledOut(d *appsv1.Deployment) bool {
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
+	want := Desired(d)
 	s := d.Status
 	return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.ReadyReplicas == want &&
 		s.AvailableReplicas == want && s.Replicas == want
 }
 
 func progressLine(d *appsv1.Deployment, pods []corev1.Pod) string {
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
+	want := Desired(d)
 	msg := fmt.Sprintf("pods ready %d/%d", d.Status.ReadyReplicas, want)
 	if old := d.Status.Replicas - d.Status.UpdatedReplicas; old > 0 {
 		msg = fmt.Sprintf("new pods %d/%d, old pods %d, ready %d", d.Status.UpdatedReplicas, want, old, d.Status.ReadyReplicas)

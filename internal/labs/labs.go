@@ -213,11 +213,7 @@ func (e *Env) pods(ctx context.Context, c kubernetes.Interface) ([]corev1.Pod, e
 }
 
 func ready(d *appsv1.Deployment) (int32, int32) {
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	return d.Status.ReadyReplicas, want
+	return d.Status.ReadyReplicas, gateway.Desired(d)
 }
 
 func (e *Env) describe() string {

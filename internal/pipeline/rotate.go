@@ -45,7 +45,7 @@ func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOpt
 			return nil, st.Fail(err)
 		}
 	}
-	p.Replicas = *d.Spec.Replicas
+	p.Replicas = gateway.Desired(d)
 	if old, err := s.ClusterToken(ctx); err == nil && old.SecretValue() == tok.SecretValue() {
 		st.Warn("the new token is the same as the one in the cluster; the pods restart anyway", "")
 	}

@@ -126,7 +126,7 @@ func (s *Session) Exists(ctx context.Context) string {
 		what := fmt.Sprintf("cluster %q exists", s.Config.Cluster.Name)
 		if s.Connect() == nil {
 			if d, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Get(ctx, s.Profile.DeploymentName(), metav1.GetOptions{}); err == nil {
-				what += fmt.Sprintf(", gateway %s/%s deployed (%d/%d ready)", s.Profile.Namespace, d.Name, d.Status.ReadyReplicas, *d.Spec.Replicas)
+				what += fmt.Sprintf(", gateway %s/%s deployed (%d/%d ready)", s.Profile.Namespace, d.Name, d.Status.ReadyReplicas, gateway.Desired(d))
 			} else {
 				what += ", the gateway is not deployed"
 			}
