@@ -31,11 +31,7 @@ background forward when one runs, else through a forward of its own on free
 local ports. Exit code 1 when any call fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadExisting(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := a.session(cfg)
+			cfg, s, err := a.existingSession(cmd)
 			if err != nil {
 				return err
 			}
@@ -127,11 +123,7 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show the cluster, the node, the gateway's readiness, the forward and the token's expiry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadExisting(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := a.session(cfg)
+			cfg, s, err := a.existingSession(cmd)
 			if err != nil {
 				return err
 			}
@@ -221,11 +213,7 @@ created, with apimdev's kubeconfig file for it. A cluster apimdev did not create
 is never deleted. Your ~/.kube/config is not touched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadExisting(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := a.session(cfg)
+			cfg, s, err := a.existingSession(cmd)
 			if err != nil {
 				return err
 			}
@@ -373,11 +361,7 @@ func (a *app) forwardCommand() *cobra.Command {
 		Short: "Forward the local ports to the gateway until stopped (what `up --detach` runs in the background)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadExisting(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := a.session(cfg)
+			cfg, s, err := a.existingSession(cmd)
 			if err != nil {
 				return err
 			}

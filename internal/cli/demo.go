@@ -416,11 +416,7 @@ this machine. These commands read them back from the cluster.`,
 }
 
 func (a *app) demoState(cmd *cobra.Command) (demo.State, config.Config, error) {
-	cfg, err := a.loadExisting(cmd)
-	if err != nil {
-		return demo.State{}, cfg, err
-	}
-	s, err := a.session(cfg)
+	cfg, s, err := a.existingSession(cmd)
 	if err != nil {
 		return demo.State{}, cfg, err
 	}

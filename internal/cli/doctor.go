@@ -38,11 +38,7 @@ bundle then says what could not be collected).`,
 }
 
 func (a *app) doctor(cmd *cobra.Command, bundle string, nodeLogs bool) error {
-	cfg, err := a.loadExisting(cmd)
-	if err != nil {
-		return err
-	}
-	s, err := a.session(cfg)
+	cfg, s, err := a.existingSession(cmd)
 	if err != nil {
 		return err
 	}

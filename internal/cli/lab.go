@@ -103,11 +103,7 @@ func labArg(s string) (labs.Lab, error) {
 
 func (a *app) labCheck(cmd *cobra.Command, l labs.Lab, answer, junitFile string) error {
 	ctx := cmd.Context()
-	cfg, err := a.loadExisting(cmd)
-	if err != nil {
-		return err
-	}
-	s, err := a.session(cfg)
+	cfg, s, err := a.existingSession(cmd)
 	if err != nil {
 		return err
 	}

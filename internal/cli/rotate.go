@@ -91,11 +91,7 @@ unless --include-token (then from --token-file or APIMDEV_TOKEN).`,
 			if dir == "" {
 				return &usageError{"export needs a directory: -o DIR"}
 			}
-			cfg, err := a.loadExisting(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := a.session(cfg)
+			cfg, s, err := a.existingSession(cmd)
 			if err != nil {
 				return err
 			}

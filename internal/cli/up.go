@@ -60,6 +60,18 @@ func (a *app) session(cfg config.Config) (*pipeline.Session, error) {
 	return pipeline.NewSession(cfg, a.reporter(cfg), a.getenv, Version)
 }
 
+// existingSession is the settings of the gateway up deployed (see
+// loadExisting) and a session on them: where every command that works on
+// it starts.
+func (a *app) existingSession(cmd *cobra.Command) (config.Config, *pipeline.Session, error) {
+	cfg, err := a.loadExisting(cmd)
+	if err != nil {
+		return cfg, nil, err
+	}
+	s, err := a.session(cfg)
+	return cfg, s, err
+}
+
 func (a *app) up(cmd *cobra.Command, o upOptions) error {
 	ctx := cmd.Context()
 	ws, err := a.prepareWorkshop(cmd, o)
