@@ -224,9 +224,9 @@ func (t *Text) Emit(e Event) {
 		}
 		line = fmt.Sprintf("    %s", e.Detail)
 	case Done:
-		line = fmt.Sprintf("%s %-10s %6s  %s", ok, e.Step, fmtElapsed(e.Elapsed), e.Detail)
+		line = fmt.Sprintf("%s %-10s %6s  %s", ok, e.Step, FormatElapsed(e.Elapsed), e.Detail)
 	case Failed:
-		line = fmt.Sprintf("%s %-10s %6s  %s", bad, e.Step, fmtElapsed(e.Elapsed), indent(e.Detail))
+		line = fmt.Sprintf("%s %-10s %6s  %s", bad, e.Step, FormatElapsed(e.Elapsed), indent(e.Detail))
 		if e.Hint != "" {
 			line += "\n    fix: " + indent(e.Hint)
 		}
@@ -245,7 +245,9 @@ func (t *Text) Emit(e Event) {
 
 func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
 
-func fmtElapsed(d time.Duration) string {
+// FormatElapsed writes a step's time as every face shows it: 375ms, 9.3s,
+// 2m05s.
+func FormatElapsed(d time.Duration) string {
 	switch {
 	case d < time.Second:
 		return fmt.Sprintf("%dms", d.Milliseconds())

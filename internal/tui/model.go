@@ -426,12 +426,18 @@ func (m *Model) onEvent(e events.Event) {
 	}
 }
 
-func (m Model) onUpDone(msg upDoneMsg) (tea.Model, tea.Cmd) {
+// finished is what every command's answer does first: the wizard is no
+// longer busy, and the command's context is released.
+func (m *Model) finished() {
 	m.busy = false
 	if m.cancel != nil {
 		m.cancel()
 		m.cancel = nil
 	}
+}
+
+func (m Model) onUpDone(msg upDoneMsg) (tea.Model, tea.Cmd) {
+	m.finished()
 	m.where = msg.where
 	m.res = nil
 	if msg.res != nil {
@@ -476,11 +482,7 @@ func (m Model) startSmoke() (tea.Model, tea.Cmd) {
 }
 
 func (m Model) onSmokeDone(msg smokeDoneMsg) (tea.Model, tea.Cmd) {
-	m.busy = false
-	if m.cancel != nil {
-		m.cancel()
-		m.cancel = nil
-	}
+	m.finished()
 	m.smokeErr = msg.err
 	if m.res != nil && msg.results != nil {
 		m.res.Smoke = msg.results

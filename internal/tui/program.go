@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/apimdev/apimdev/internal/events"
 )
 
 // Run shows the wizard on out (the terminal's stderr, so stdout stays clean)
@@ -41,13 +43,13 @@ func (m Model) ClosingNote(o Outcome, exists func() string) string {
 		for _, r := range m.steps.rows {
 			switch r.status {
 			case stepDone:
-				fmt.Fprintf(&b, "✓ %-10s %6s  %s\n", r.name, fmtElapsed(r.elapsed), r.detail)
+				fmt.Fprintf(&b, "✓ %-10s %6s  %s\n", r.name, events.FormatElapsed(r.elapsed), r.detail)
 			case stepFailed:
 				if o.Interrupted && r.name == o.Step {
-					fmt.Fprintf(&b, "■ %-10s %6s  interrupted\n", r.name, fmtElapsed(r.elapsed))
+					fmt.Fprintf(&b, "■ %-10s %6s  interrupted\n", r.name, events.FormatElapsed(r.elapsed))
 					continue
 				}
-				fmt.Fprintf(&b, "✗ %-10s %6s  %s\n", r.name, fmtElapsed(r.elapsed), firstLine(r.detail))
+				fmt.Fprintf(&b, "✗ %-10s %6s  %s\n", r.name, events.FormatElapsed(r.elapsed), firstLine(r.detail))
 			}
 		}
 	}

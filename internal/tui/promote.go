@@ -124,11 +124,7 @@ func (m Model) startPromoting() (tea.Model, tea.Cmd) {
 func (m Model) onPromoteMsg(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case diffMsg:
-		m.busy = false
-		if m.cancel != nil {
-			m.cancel()
-			m.cancel = nil
-		}
+		m.finished()
 		m.promote.loading = false
 		m.promote.diffText, m.promote.diffErr = msg.text, msg.err
 		m.promote.diff.SetContentLines(m.diffLines(msg.text))
@@ -141,11 +137,7 @@ func (m Model) onPromoteMsg(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.promote.samples = m.promote.samples[over:]
 		}
 	case promoteDoneMsg:
-		m.busy = false
-		if m.cancel != nil {
-			m.cancel()
-			m.cancel = nil
-		}
+		m.finished()
 		res := msg.res
 		m.promote.res, m.promote.err = &res, msg.err
 		m.state = statePromoteDone

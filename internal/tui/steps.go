@@ -102,7 +102,7 @@ func logLines(e events.Event) []string {
 	mark := map[events.State]string{events.Started: "•", events.Progress: " ", events.Done: "✓", events.Failed: "✗", events.Warning: "!", events.Info: " "}[e.State]
 	head := fmt.Sprintf("%s %s %-9s ", e.Time.Format("15:04:05"), mark, e.Step)
 	if e.State == events.Done || e.State == events.Failed {
-		head += fmtElapsed(e.Elapsed) + "  "
+		head += events.FormatElapsed(e.Elapsed) + "  "
 	}
 	lines := strings.Split(strings.TrimRight(e.Detail, "\n"), "\n")
 	out := []string{head + lines[0]}
@@ -114,16 +114,4 @@ func logLines(e events.Event) []string {
 		out = append(out, pad+"fix: "+e.Hint)
 	}
 	return out
-}
-
-// fmtElapsed is the text face's way of writing a duration.
-func fmtElapsed(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	default:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	}
 }

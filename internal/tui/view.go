@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
 )
@@ -141,14 +142,14 @@ func (m Model) stepLines(l stepList) []string {
 			if len(ds) == 0 {
 				ds = []string{""}
 			}
-			line = fmt.Sprintf("  %s %-10s %6s  %s", m.spin.View(), r.name, fmtElapsed(m.now().Sub(r.started)), ds[0])
+			line = fmt.Sprintf("  %s %-10s %6s  %s", m.spin.View(), r.name, events.FormatElapsed(m.now().Sub(r.started)), ds[0])
 			for _, d := range ds[1:] {
 				line += "\n" + strings.Repeat(" ", pad) + d
 			}
 		case stepDone:
-			line = fmt.Sprintf("  %s %-10s %6s  %s", m.sty.ok.Render("✓"), r.name, fmtElapsed(r.elapsed), m.sty.faint.Render(r.detail))
+			line = fmt.Sprintf("  %s %-10s %6s  %s", m.sty.ok.Render("✓"), r.name, events.FormatElapsed(r.elapsed), m.sty.faint.Render(r.detail))
 		case stepFailed:
-			line = fmt.Sprintf("  %s %-10s %6s  %s", m.sty.bad.Render("✗"), r.name, fmtElapsed(r.elapsed), firstLine(r.detail))
+			line = fmt.Sprintf("  %s %-10s %6s  %s", m.sty.bad.Render("✗"), r.name, events.FormatElapsed(r.elapsed), firstLine(r.detail))
 		}
 		out = append(out, lines(line)...)
 	}
@@ -273,9 +274,9 @@ func (m Model) stepSummary(l stepList) string {
 	for _, r := range l.rows {
 		switch r.status {
 		case stepDone:
-			parts = append(parts, m.sty.ok.Render("✓")+" "+r.name+" "+fmtElapsed(r.elapsed))
+			parts = append(parts, m.sty.ok.Render("✓")+" "+r.name+" "+events.FormatElapsed(r.elapsed))
 		case stepFailed:
-			parts = append(parts, m.sty.bad.Render("✗")+" "+r.name+" "+fmtElapsed(r.elapsed))
+			parts = append(parts, m.sty.bad.Render("✗")+" "+r.name+" "+events.FormatElapsed(r.elapsed))
 		}
 	}
 	return m.sty.faint.Render("  ") + strings.Join(parts, m.sty.faint.Render(" · "))
