@@ -341,21 +341,6 @@ func demoSmoke(ctx context.Context, s *pipeline.Session) bool {
 	return true
 }
 
-// demoTraffic is what promote, token rotate and the wizard send during a
-// demo's rollout when no --traffic-path is given: the echo API with the
-// demo's key, which the stand-in counts in its metrics (its health path it
-// does not).
-func demoTraffic(ctx context.Context, s *pipeline.Session, context, path string) (string, map[string]string, bool) {
-	if context != "" || path != "" || !isDemo(s.Config) || s.Connect() != nil {
-		return "", nil, false
-	}
-	st, err := demo.Read(ctx, s.Client)
-	if err != nil || !st.Found {
-		return "", nil, false
-	}
-	return demo.SmokePath + "/rollout", map[string]string{demo.SubscriptionHeader: st.Keys.Subscription}, true
-}
-
 func (a *app) demoCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",

@@ -123,9 +123,6 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 		return err
 	}
 	defer lock.Release()
-	if path, hdr, ok := demoTraffic(cmd.Context(), s, o.context, o.trafficPath); ok {
-		o.trafficPath, headers = path, hdr
-	}
 	res, err := s.Promote(cmd.Context(), pipeline.PromoteOptions{
 		To: o.to, Context: o.context, Token: tok, Rate: cfg.Prod.TrafficRate, TrafficPath: o.trafficPath, TrafficHeader: headers, Timeout: o.timeout,
 		Confirm: func(diff string) bool { return a.confirm(cfg, diff, o.yes) },

@@ -53,9 +53,6 @@ generate the new one in the portal (Gateways > Deployment) before the old expire
 				return err
 			}
 			defer lock.Release()
-			if path, hdr, ok := demoTraffic(cmd.Context(), s, o.context, o.trafficPath); ok {
-				o.trafficPath, headers = path, hdr
-			}
 			res, err := s.RotateToken(cmd.Context(), tok, pipeline.PromoteOptions{Context: o.context, Rate: cfg.Prod.TrafficRate,
 				TrafficPath: o.trafficPath, TrafficHeader: headers, Timeout: o.timeout})
 			return a.finishRollout(cfg.Output, res, err)

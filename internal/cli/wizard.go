@@ -11,7 +11,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/apimdev/apimdev/internal/config"
-	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/tui"
 )
 
@@ -59,10 +58,7 @@ func (a *app) wizard(cmd *cobra.Command) error {
 	}
 	self, _ := os.Executable()
 	runner := &tui.PipelineRunner{Getenv: a.getenv, Version: Version, Self: self, ConfigFile: a.configFile,
-		DeployTimeout: 3 * time.Minute, PromoteTimeout: 5 * time.Minute,
-		PromoteTraffic: func(ctx context.Context, s *pipeline.Session) (string, map[string]string, bool) {
-			return demoTraffic(ctx, s, "", "")
-		}}
+		DeployTimeout: 3 * time.Minute, PromoteTimeout: 5 * time.Minute}
 	opts := tui.Options{
 		Config:     cfg,
 		ConfigFile: file,

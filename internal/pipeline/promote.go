@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/forward"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/smoke"
@@ -421,7 +422,7 @@ func (s *Session) underTraffic(ctx context.Context, o PromoteOptions, local bool
 		return traffic.Stats{}, 0, err
 	}
 	defer stopFwd()
-	path, hdr, what := s.trafficTarget(o)
+	path, hdr, what := s.trafficTarget(ctx, o, local)
 	s.Rep.Info(StepRollout, fmt.Sprintf("traffic: GET %s at %d/s (%s)", path, o.Rate, what))
 	tctx, stopTraffic := context.WithCancel(ctx)
 	trafficDone := make(chan traffic.Stats, 1)
@@ -456,15 +457,23 @@ func (s *Session) underTraffic(ctx context.Context, o PromoteOptions, local bool
 }
 
 // trafficTarget picks what the rollout traffic requests: --traffic-path, else
-// the first GET of the smoke spec (a real API call through the gateway), else
-// the health path, which a draining gateway fails on purpose.
-func (s *Session) trafficTarget(o PromoteOptions) (string, http.Header, string) {
+// on a local demo its echo API with the demo's key (which the stand-in counts
+// in its metrics), else the first GET of the smoke spec (a real API call
+// through the gateway), else the health path, which a draining gateway fails
+// on purpose.
+func (s *Session) trafficTarget(ctx context.Context, o PromoteOptions, local bool) (string, http.Header, string) {
 	hdr := http.Header{}
 	if o.TrafficPath != "" {
 		for k, v := range o.TrafficHeader {
 			hdr.Set(k, v)
 		}
 		return o.TrafficPath, hdr, "--traffic-path"
+	}
+	if local && s.Config.Gateway.Endpoint == demo.Endpoint && s.Client != nil {
+		if st, err := demo.Read(ctx, s.Client); err == nil && st.Found {
+			hdr.Set(demo.SubscriptionHeader, st.Keys.Subscription)
+			return demo.SmokePath + "/rollout", hdr, "the demo's echo API"
+		}
 	}
 	if spec, err := smoke.Load(s.Config.Smoke.File); err == nil {
 		for _, c := range spec.Calls {

@@ -70,17 +70,17 @@ func TestTrafficTarget(t *testing.T) {
 	cfg := config.Default()
 	cfg.Gateway.Name = "gw"
 	s := &Session{Config: cfg, Profile: gateway.Dev(cfg)}
-	path, _, what := s.trafficTarget(PromoteOptions{})
+	path, _, what := s.trafficTarget(context.Background(), PromoteOptions{}, true)
 	if path != config.DefaultProbePath || !strings.Contains(what, "drains") {
 		t.Fatalf("%s %s", path, what)
 	}
 	cfg.Smoke.File = "../smoke/testdata/valid.yaml"
 	s.Config = cfg
-	path, hdr, what := s.trafficTarget(PromoteOptions{})
+	path, hdr, what := s.trafficTarget(context.Background(), PromoteOptions{}, true)
 	if path != "/echo/hello?x=1" || !strings.Contains(what, `"echo"`) || len(hdr) != 1 {
 		t.Fatalf("%s %v %s", path, hdr, what)
 	}
-	path, hdr, _ = s.trafficTarget(PromoteOptions{TrafficPath: "/x", TrafficHeader: map[string]string{"K": "v"}})
+	path, hdr, _ = s.trafficTarget(context.Background(), PromoteOptions{TrafficPath: "/x", TrafficHeader: map[string]string{"K": "v"}}, true)
 	if path != "/x" || hdr.Get("K") != "v" {
 		t.Fatalf("%s %v", path, hdr)
 	}

@@ -60,10 +60,6 @@ type PipelineRunner struct {
 	LockWait      time.Duration // how long to wait for another apimdev; 0 means 2s
 	// PromoteTimeout bounds the promote rollout; 0 means promote's default.
 	PromoteTimeout time.Duration
-	// PromoteTraffic, if set, may name the path and headers the promote
-	// traffic requests (the demo's echo API with its key); ok false leaves
-	// promote's own choice.
-	PromoteTraffic func(ctx context.Context, s *pipeline.Session) (path string, header map[string]string, ok bool)
 
 	mu      sync.Mutex
 	session *pipeline.Session
@@ -168,7 +164,7 @@ type pipelinePromoter struct{ r *PipelineRunner }
 var _ Promoter = pipelinePromoter{}
 
 // options are `apimdev promote --yes` with the wizard's settings.
-func (p pipelinePromoter) options(ctx context.Context) (*pipeline.Session, pipeline.PromoteOptions, error) {
+func (p pipelinePromoter) options() (*pipeline.Session, pipeline.PromoteOptions, error) {
 	r := p.r
 	r.mu.Lock()
 	s, res, tok, held := r.session, r.res, r.tok, r.lock != nil
@@ -176,19 +172,13 @@ func (p pipelinePromoter) options(ctx context.Context) (*pipeline.Session, pipel
 	if s == nil || res == nil || !held {
 		return nil, pipeline.PromoteOptions{}, errors.New("the gateway is not up yet: promote follows a finished run")
 	}
-	o := pipeline.PromoteOptions{To: "prod", Token: tok, Rate: s.Config.Prod.TrafficRate, Timeout: r.PromoteTimeout}
-	if r.PromoteTraffic != nil {
-		if path, hdr, ok := r.PromoteTraffic(ctx, s); ok {
-			o.TrafficPath, o.TrafficHeader = path, hdr
-		}
-	}
-	return s, o, nil
+	return s, pipeline.PromoteOptions{To: "prod", Token: tok, Rate: s.Config.Prod.TrafficRate, Timeout: r.PromoteTimeout}, nil
 }
 
 // Diff implements Promoter: the plan of a promote that is then declined, so
 // nothing changes.
 func (p pipelinePromoter) Diff(ctx context.Context) (string, error) {
-	s, o, err := p.options(ctx)
+	s, o, err := p.options()
 	if err != nil {
 		return "", err
 	}
@@ -206,7 +196,7 @@ func (p pipelinePromoter) Diff(ctx context.Context) (string, error) {
 // Promote implements Promoter. The steps report to the reporter the session
 // was made with, which is the wizard's own (rep), as for Up.
 func (p pipelinePromoter) Promote(ctx context.Context, _ *events.Reporter, live func(PromoteSample)) (PromoteResult, error) {
-	s, o, err := p.options(ctx)
+	s, o, err := p.options()
 	if err != nil {
 		return PromoteResult{}, err
 	}
