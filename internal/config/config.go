@@ -188,8 +188,11 @@ func Decode(name string, r io.Reader, base Config) (Config, error) {
 	if err != nil {
 		return base, fmt.Errorf("reading %s: %w", name, err)
 	}
-	if strings.Contains(string(data), "\t") {
-		// yaml reports tabs cryptically; say it plainly.
+	utf16 := bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe})
+	if !utf16 && strings.Contains(string(data), "\t") {
+		// yaml reports tabs cryptically; say it plainly. (A UTF-16 file,
+		// which yaml reads by its byte-order mark, is left to yaml: its
+		// bytes are not its lines.)
 		for i, l := range strings.Split(string(data), "\n") {
 			if strings.HasPrefix(strings.TrimLeft(l, " "), "\t") {
 				return base, &DecodeError{File: name, Line: i + 1, Problem: "indentation uses a tab; YAML needs spaces"}
