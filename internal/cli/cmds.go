@@ -2,22 +2,15 @@ package cli
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/apimdev/apimdev/internal/cluster"
-	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
-	"github.com/apimdev/apimdev/internal/token"
 )
 
 func (a *app) smokeCommand() *cobra.Command {
@@ -31,37 +24,17 @@ background forward when one runs, else through a forward of its own on free
 local ports. Exit code 1 when any call fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, s, err := a.existingSession(cmd)
+			s, _, err := a.existing(cmd, false)
 			if err != nil {
 				return err
 			}
-			if err := s.Connect(); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			httpPort, httpsPort := 0, 0
-			if rec, ok := s.Files.Forward(); ok {
-				httpPort, httpsPort = rec.HTTPPort, rec.HTTPSPort
-			} else {
-				httpPort, httpsPort, err = freePorts()
-				if err != nil {
-					return err
-				}
-				stop, _, err := s.StartForward(ctx, httpPort, httpsPort)
-				if err != nil {
-					return err
-				}
-				defer stop()
-			}
-			tok, _ := s.ClusterToken(ctx)
-			demoSmoke(ctx, s)
 			started := time.Now()
-			rs, err := s.Smoke(ctx, tok, httpPort, httpsPort)
+			rs, err := s.SmokeNow(cmd.Context())
 			if err != nil {
 				return err
 			}
-			a.printSmoke(cfg, rs)
-			if err := writeSmokeJUnit(junitFile, cfg, rs, started, a.getenv("USER")); err != nil {
+			a.printSmoke(s, rs)
+			if err := writeSmokeJUnit(junitFile, s, rs, started, a.getenv("USER")); err != nil {
 				return err
 			}
 			if n := smoke.Failed(rs); n > 0 {
@@ -74,126 +47,87 @@ local ports. Exit code 1 when any call fails.`,
 	return cmd
 }
 
-// freePorts asks the OS for two free loopback ports.
-func freePorts() (int, int, error) {
-	var ps []int
-	for range 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, 0, err
-		}
-		ps = append(ps, l.Addr().(*net.TCPAddr).Port)
-		defer l.Close()
-	}
-	return ps[0], ps[1], nil
-}
-
-// Status is what `apimdev status` reports.
-type Status struct {
-	Cluster     string        `json:"cluster"`
-	State       string        `json:"state"`
-	Detail      string        `json:"detail,omitempty"`
-	Kubeconfig  string        `json:"kubeconfig"`
-	Node        string        `json:"node,omitempty"`
-	Namespace   string        `json:"namespace"`
-	Gateway     string        `json:"gateway"`
-	Image       string        `json:"image,omitempty"`
-	Ready       int32         `json:"ready"`
-	Desired     int32         `json:"desired"`
-	Forward     *ForwardState `json:"forward"`
-	TokenExpiry *token.Expiry `json:"tokenExpiry,omitempty"`
-	Profile     string        `json:"profile,omitempty"`
-	// Demo names the stand-in when the gateway is `up --demo`'s.
-	Demo string `json:"demo,omitempty"`
-	// Metrics is what the prod profile's statsd exporter has seen.
-	Metrics *pipeline.Metrics `json:"metrics,omitempty"`
-}
-
-// ForwardState describes the background forward.
-type ForwardState struct {
-	Running   bool `json:"running"`
-	PID       int  `json:"pid,omitempty"`
-	HTTPPort  int  `json:"httpPort,omitempty"`
-	HTTPSPort int  `json:"httpsPort,omitempty"`
-}
-
 func (a *app) statusCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Show the cluster, the node, the gateway's readiness, the forward and the token's expiry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, s, err := a.existingSession(cmd)
+			s, _, err := a.existing(cmd, false)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			st := Status{Cluster: cfg.Cluster.Name, Kubeconfig: s.Cluster.Kubeconfig, Namespace: s.Profile.Namespace, Gateway: s.Profile.DeploymentName(), Forward: &ForwardState{}}
-			cs, detail := s.Cluster.Inspect(ctx)
-			st.State, st.Detail = string(cs), detail
-			if rec, ok := s.Files.Forward(); ok {
-				st.Forward = &ForwardState{Running: true, PID: rec.PID, HTTPPort: rec.HTTPPort, HTTPSPort: rec.HTTPSPort}
-			}
-			if cs == cluster.ClusterOurs && s.Connect() == nil {
-				if nodes, err := s.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil && len(nodes.Items) > 0 {
-					n := nodes.Items[0]
-					ready := "NotReady"
-					for _, c := range n.Status.Conditions {
-						if c.Type == "Ready" && c.Status == "True" {
-							ready = "Ready"
-						}
-					}
-					st.Node = fmt.Sprintf("%s %s (Kubernetes %s)", n.Name, ready, n.Status.NodeInfo.KubeletVersion)
-				}
-				if d, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Get(ctx, s.Profile.DeploymentName(), metav1.GetOptions{}); err == nil {
-					st.Ready, st.Desired = d.Status.ReadyReplicas, gateway.Desired(d)
-					st.Image = d.Spec.Template.Spec.Containers[0].Image
-					st.Profile = d.Labels[gateway.LabelProfile]
-					if st.Profile == "prod" {
-						if m, err := s.ScrapeMetrics(ctx); err == nil {
-							st.Metrics = &m
-						}
-					}
-				} else if !apierrors.IsNotFound(err) {
-					st.Detail = err.Error()
-				}
-				if tok, err := s.ClusterToken(ctx); err == nil {
-					e := tok.ExpiryAt(time.Now())
-					st.TokenExpiry = &e
-				}
-			}
-			if isDemo(cfg) {
-				st.Demo = demo.Label
-			}
-			if cfg.Output == "json" {
+			st := s.Status(cmd.Context())
+			if s.Config.Output == "json" {
 				a.printJSON(st)
 				return nil
 			}
-			tw := tabwriter.NewWriter(a.streams.Out, 0, 0, 2, ' ', 0)
-			fmt.Fprintf(tw, "cluster\t%s (%s)%s\n", st.Cluster, st.State, prefixed(" ", st.Detail))
-			fmt.Fprintf(tw, "kubeconfig\t%s\n", st.Kubeconfig)
-			if st.Node != "" {
-				fmt.Fprintf(tw, "node\t%s\n", st.Node)
-			}
-			if st.Desired > 0 {
-				fmt.Fprintf(tw, "gateway\t%s/%s %d/%d ready (%s, %s profile)%s\n", st.Namespace, st.Gateway, st.Ready, st.Desired, st.Image, st.Profile, prefixed(" — ", st.Demo))
-			} else {
-				fmt.Fprintf(tw, "gateway\tnot deployed\n")
-			}
-			if st.Forward.Running {
-				fmt.Fprintf(tw, "forward\tbackground pid %d: http://127.0.0.1:%d https://127.0.0.1:%d\n", st.Forward.PID, st.Forward.HTTPPort, st.Forward.HTTPSPort)
-			} else {
-				fmt.Fprintf(tw, "forward\tnone in the background (`apimdev up` forwards in the foreground)\n")
-			}
-			if st.TokenExpiry != nil {
-				fmt.Fprintf(tw, "token\t%s\n", st.TokenExpiry.Describe())
-			}
-			if st.Metrics != nil {
-				fmt.Fprintf(tw, "metrics\t%s\n", st.Metrics)
-			}
-			return tw.Flush()
+			return a.printStatus(st)
 		},
 	}
+}
+
+func (a *app) printStatus(st pipeline.Status) error {
+	tw := tabwriter.NewWriter(a.streams.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "cluster\t%s (%s)%s\n", st.Cluster, st.State, prefixed(" ", st.Detail))
+	fmt.Fprintf(tw, "kubeconfig\t%s\n", st.Kubeconfig)
+	if st.Node != "" {
+		fmt.Fprintf(tw, "node\t%s\n", st.Node)
+	}
+	switch {
+	case st.Desired > 0:
+		fmt.Fprintf(tw, "gateway\t%s/%s %d/%d ready (%s, %s profile)%s\n", st.Namespace, st.Gateway, st.Ready, st.Desired, st.Image, st.Profile, prefixed(" — ", st.Demo))
+	case st.State != "ours" && st.Recorded != nil:
+		fmt.Fprintf(tw, "gateway\t%s/%s, %s profile as last recorded (%s)%s\n", st.Namespace, st.Gateway, st.Profile, st.Recorded.Image, prefixed(" — ", st.Demo))
+	default:
+		fmt.Fprintf(tw, "gateway\tnot deployed\n")
+	}
+	if r := st.Recorded; r != nil && !r.Applied.IsZero() {
+		fmt.Fprintf(tw, "recorded\t%s profile, applied %s by apimdev %s\n", r.Profile, r.Applied.Local().Format("2006-01-02 15:04"), r.Version)
+	}
+	for _, d := range st.Drift {
+		fmt.Fprintf(tw, "drift\t%s %s\n", d.Ref(), driftText(d.Action, d.Lines))
+	}
+	if len(st.Drift) > 0 {
+		fmt.Fprintf(tw, "\t`apimdev up --yes` puts back what is recorded\n")
+	}
+	if st.Forward.Running {
+		fmt.Fprintf(tw, "forward\tbackground pid %d: http://127.0.0.1:%d https://127.0.0.1:%d\n", st.Forward.PID, st.Forward.HTTPPort, st.Forward.HTTPSPort)
+	} else {
+		fmt.Fprintf(tw, "forward\tnone in the background (`apimdev up` forwards in the foreground)\n")
+	}
+	if st.TokenExpiry != nil {
+		fmt.Fprintf(tw, "token\t%s\n", st.TokenExpiry.Describe())
+	}
+	if st.Metrics != nil {
+		fmt.Fprintf(tw, "metrics\t%s\n", st.Metrics)
+	}
+	return tw.Flush()
+}
+
+// driftText says what runs against what is recorded, from a plan's lines
+// ("- " the live object, "+ " what applying the record sets).
+func driftText(action gateway.Action, lines []string) string {
+	switch action {
+	case gateway.Create:
+		return "is missing (recorded, not in the cluster)"
+	case gateway.Remove:
+		return "is in the cluster, not in the record"
+	}
+	var live, rec []string
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "- "):
+			live = append(live, strings.TrimSpace(l[2:]))
+		case strings.HasPrefix(l, "+ "):
+			rec = append(rec, strings.TrimSpace(l[2:]))
+		}
+	}
+	text := fmt.Sprintf("runs %s; the record says %s", strings.Join(live, ", "), strings.Join(rec, ", "))
+	if len(text) > 200 {
+		text = text[:197] + "..."
+	}
+	return text
 }
 
 func prefixed(p, s string) string {
@@ -213,65 +147,16 @@ created, with apimdev's kubeconfig file for it. A cluster apimdev did not create
 is never deleted. Your ~/.kube/config is not touched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, s, err := a.existingSession(cmd)
-			if err != nil {
-				return err
-			}
-			lock, err := s.Files.Acquire(cfg.Cluster.Name, 2*time.Second)
+			s, lock, err := a.existing(cmd, true)
 			if err != nil {
 				return err
 			}
 			defer lock.Release()
-			ctx := cmd.Context()
-			st := s.Rep.Start("down", "")
-			if rec, ok := s.Files.StopForward(); ok {
-				st.Progress("stopped the background forward (pid %d)", rec.PID)
-			}
-			state, detail := s.Cluster.Inspect(ctx)
-			if keep {
-				if state != cluster.ClusterOurs {
-					return st.Fail(fmt.Errorf("cluster %q is %s %s: nothing to remove", cfg.Cluster.Name, state, detail))
-				}
-				if err := s.Connect(); err != nil {
-					return st.Fail(err)
-				}
-				gone, err := gateway.Delete(ctx, s.Client, s.Profile)
-				if err != nil {
-					return st.Fail(err)
-				}
-				st.Done(fmt.Sprintf("removed %d object(s): %s; cluster %q kept", len(gone), strings.Join(gone, ", "), cfg.Cluster.Name))
-				return nil
-			}
-			switch state {
-			case cluster.ClusterAbsent:
-				_ = s.Files.Remove()
-				st.Done(fmt.Sprintf("no cluster %q: nothing to delete", cfg.Cluster.Name))
-				return nil
-			case cluster.ClusterForeign:
-				return st.Fail(&foreignError{name: cfg.Cluster.Name})
-			}
-			if err := s.Cluster.Delete(); err != nil {
-				return st.Fail(fmt.Errorf("deleting cluster %q: %w", cfg.Cluster.Name, err))
-			}
-			if cfg.Cluster.Kubeconfig == "" {
-				_ = os.Remove(s.Cluster.Kubeconfig)
-			}
-			_ = s.Files.Remove()
-			st.Done(fmt.Sprintf("deleted cluster %q and apimdev's kubeconfig for it", cfg.Cluster.Name))
-			return nil
+			return s.Down(cmd.Context(), keep)
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep-cluster", false, "remove only the gateway's objects and keep the cluster")
 	return cmd
-}
-
-type foreignError struct{ name string }
-
-func (e *foreignError) Error() string {
-	return fmt.Sprintf("kind cluster %q was not created by apimdev; not deleting it", e.name)
-}
-func (e *foreignError) Hint() string {
-	return fmt.Sprintf("delete it yourself with `kind delete cluster --name %s` if you mean to", e.name)
 }
 
 func (a *app) renderCommand() *cobra.Command {
@@ -323,15 +208,12 @@ func (a *app) preflightCommand() *cobra.Command {
 				return err
 			}
 			tok, tokErr := a.loadToken(cfg)
-			s, err := a.session(cfg)
+			s, _, err := a.open(cmd, false, 0)
 			if err != nil {
 				return err
 			}
-			fwd, running := s.Files.Forward()
-			pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: cfg, Token: tok, TokenErr: tokErr,
-				ForwardRunning: running && fwd.HTTPPort == cfg.Forward.HTTPPort}
 			st := s.Rep.Start("preflight", "")
-			res, err := pf.Run(cmd.Context(), nil)
+			res, err := s.Preflight(cmd.Context(), tok, tokErr)
 			if cfg.Output == "json" {
 				a.printJSON(res)
 			} else {
@@ -361,13 +243,14 @@ func (a *app) forwardCommand() *cobra.Command {
 		Short: "Forward the local ports to the gateway until stopped (what `up --detach` runs in the background)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, s, err := a.existingSession(cmd)
+			s, _, err := a.existing(cmd, false)
 			if err != nil {
 				return err
 			}
 			if err := s.Connect(); err != nil {
 				return err
 			}
+			cfg := s.Config
 			stop, _, err := s.StartForward(cmd.Context(), cfg.Forward.HTTPPort, cfg.Forward.HTTPSPort)
 			if err != nil {
 				return err

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,54 +9,40 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker/docker/errdefs"
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/kit"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/state"
-	"github.com/apimdev/apimdev/internal/token"
 )
 
-// workshop is what `up --kit` and `up --demo` add to a plain up. A nil
-// *workshop is a plain up: every method is safe on it.
-type workshop struct {
-	kitPath  string
-	manifest *kit.Manifest
-	demo     bool
-	setup    *demo.Setup
-	key      string // the demo's subscription key, printed at the end
-	kitNote  string // where the settings came from, said once
-}
-
-// prepareWorkshop runs before the configuration is loaded: it reads the
-// kit's manifest (and its apimdev.yaml when the user has none) and points a
-// demo at its own configuration service and the stand-in image.
-func (a *app) prepareWorkshop(cmd *cobra.Command, o upOptions) (*workshop, error) {
+// prepareWorkshop reads `up --kit` and `up --demo` before the configuration
+// is loaded: the kit's manifest (and its apimdev.yaml when the user has
+// none), the demo's own endpoint and stand-in image as flags, and what the
+// kit brings as the last layer of every configuration (a.adjust). nil is a
+// plain up.
+func (a *app) prepareWorkshop(cmd *cobra.Command, o upOptions) (*pipeline.Workshop, error) {
 	if o.kit == "" && !o.demo {
 		return nil, nil
 	}
-	ws := &workshop{kitPath: o.kit, demo: o.demo}
+	ws := &pipeline.Workshop{KitPath: o.kit, Demo: o.demo}
 	fl := cmd.Flags()
 	if o.kit != "" {
 		m, err := kit.ReadManifest(o.kit)
 		if err != nil {
 			return nil, err
 		}
-		ws.manifest = &m
+		ws.Manifest = &m
 		if err := a.useKitConfig(ws); err != nil {
 			return nil, err
 		}
 	}
+	a.adjust = func(c *config.Config) { ws.Configure(c, fl.Changed("image")) }
 	if !o.demo {
-		if _, ok := ws.kitImage(kit.RoleGateway); ws.manifest != nil && !ok && !fl.Changed("image") {
+		if _, ok := ws.KitImage(kit.RoleGateway); ws.Manifest != nil && !ok && !fl.Changed("image") {
 			return nil, &usageError{fmt.Sprintf("kit %s holds only the demo's stand-in gateway image: add --demo (or make a kit with --image <gateway>:<version>)", o.kit)}
 		}
 		return ws, nil
@@ -78,7 +62,7 @@ func (a *app) prepareWorkshop(cmd *cobra.Command, o upOptions) (*workshop, error
 		img = a.getenv("APIMDEV_IMAGE")
 	default:
 		img = demo.DefaultImage
-		if ki, ok := ws.kitImage(kit.RoleDemo); ok {
+		if ki, ok := ws.KitImage(kit.RoleDemo); ok {
 			img = ki.Ref
 		}
 	}
@@ -94,14 +78,14 @@ func (a *app) prepareWorkshop(cmd *cobra.Command, o upOptions) (*workshop, error
 // user names none and has no ./apimdev.yaml: an instructor's settings travel
 // with the images. It is copied to apimdev's state directory so the
 // background forward can read it later.
-func (a *app) useKitConfig(ws *workshop) error {
-	if a.configFile != "" || ws.manifest.Config == nil {
+func (a *app) useKitConfig(ws *pipeline.Workshop) error {
+	if a.configFile != "" || ws.Manifest.Config == nil {
 		return nil
 	}
 	if _, err := os.Stat(config.DefaultFile); err == nil {
 		return nil
 	}
-	b, err := kit.ReadConfig(ws.kitPath, *ws.manifest)
+	b, err := kit.ReadConfig(ws.KitPath, *ws.Manifest)
 	if err != nil {
 		return err
 	}
@@ -114,120 +98,21 @@ func (a *app) useKitConfig(ws *workshop) error {
 		return fmt.Errorf("keeping the kit's %s: %w", config.DefaultFile, err)
 	}
 	a.configFile = p
-	ws.kitNote = "settings from the kit's " + config.DefaultFile + " (your flags and APIMDEV_* variables still win)"
+	a.kitNote = "settings from the kit's " + config.DefaultFile + " (your flags and APIMDEV_* variables still win)"
 	return nil
-}
-
-func (ws *workshop) kitImage(role string) (kit.Image, bool) {
-	if ws == nil || ws.manifest == nil {
-		return kit.Image{}, false
-	}
-	return ws.manifest.Image(role)
-}
-
-// configure fills in what the kit brings where the user set nothing, after
-// the configuration is loaded.
-func (ws *workshop) configure(cmd *cobra.Command, cfg *config.Config) {
-	if ws == nil {
-		return
-	}
-	if ki, ok := ws.kitImage(kit.RoleNode); ok && cfg.Cluster.NodeImage == "" {
-		cfg.Cluster.NodeImage = ki.Ref
-	}
-	if ki, ok := ws.kitImage(kit.RoleGateway); ok && !ws.demo && !cmd.Flags().Changed("image") && cfg.Gateway.Image == config.DefaultImage {
-		cfg.Gateway.Image = ki.Ref
-	}
-	if ki, ok := ws.kitImage(kit.RoleStatsd); ok && cfg.Prod.StatsdImage == config.DefaultStatsdImage {
-		cfg.Prod.StatsdImage = ki.Ref
-	}
-	if ws.demo {
-		// The demo's token is minted, never read from a file: remember none.
-		cfg.Gateway.TokenFile = ""
-	}
-}
-
-// token returns the demo's gateway token and prepares its deploy step:
-// a cluster that already runs this demo keeps its keys and (while it is
-// good) its token, so a re-run changes nothing.
-func (ws *workshop) token(ctx context.Context, s *pipeline.Session, cfg config.Config) (token.Token, error) {
-	existing, keys := "", demo.Keys{}
-	if c, err := kindClient(ctx, s); err == nil {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		st, err := demo.Read(rctx, c)
-		if err == nil && st.Found {
-			keys = st.Keys
-			if sec, err := c.CoreV1().Secrets(s.Profile.Namespace).Get(rctx, s.Profile.SecretName(), metav1.GetOptions{}); err == nil {
-				existing = string(sec.Data["value"])
-			}
-		}
-		cancel()
-	}
-	if keys.Signing == "" {
-		var err error
-		if keys, err = demo.NewKeys(nil); err != nil {
-			return token.Token{}, err
-		}
-	}
-	tok, _, err := keys.Token(cfg.Gateway.Name, existing, time.Now())
-	if err != nil {
-		return token.Token{}, err
-	}
-	ws.key = keys.Subscription
-	ws.setup = &demo.Setup{Keys: keys, Image: cfg.Gateway.Image, GatewayID: cfg.Gateway.Name, TokenSHA256: demo.TokenSHA256(tok.SecretValue())}
-	s.ExtraSmoke = demo.SmokeCalls(keys.Subscription)
-	return tok, nil
-}
-
-// kindClient talks to the cluster, if it is apimdev's and runs, through the
-// kubeconfig kind reports (fresh even when apimdev's file is stale), without
-// touching the session's own client.
-func kindClient(ctx context.Context, s *pipeline.Session) (kubernetes.Interface, error) {
-	if st, _ := s.Cluster.Inspect(ctx); st != cluster.ClusterOurs {
-		return nil, errors.New("no running apimdev cluster")
-	}
-	raw, err := s.Cluster.Kind.KubeConfig(s.Config.Cluster.Name, false)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig([]byte(raw))
-	if err != nil {
-		return nil, err
-	}
-	rc.Timeout = 10 * time.Second
-	return kubernetes.NewForConfig(rc)
-}
-
-// checkDemoImage stops a demo before anything is created when the stand-in
-// image is nowhere to be found: nothing is ever pulled for the demo.
-func (ws *workshop) checkDemoImage(ctx context.Context, s *pipeline.Session, image string) error {
-	if ws == nil || !ws.demo {
-		return nil
-	}
-	if ki, ok := ws.kitImage(kit.RoleDemo); ok && ki.Ref == image {
-		return nil // the kit step loads it
-	}
-	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := s.Docker.ImageInspect(ictx, image); errdefs.IsNotFound(err) {
-		return &demo.ImageError{Image: image, Reason: "not on this machine", Message: "the demo never pulls it"}
-	}
-	return nil // Docker down: preflight says so, with its fix
 }
 
 // labelled makes every event of a demo say what the gateway is: a JSON
 // line gets a "standin" field; text gets a first line of its own.
-func (ws *workshop) labelled(a *app, s *pipeline.Session, cfg config.Config) {
-	if ws == nil {
-		return
-	}
-	if ws.demo {
+func (a *app) labelled(ws *pipeline.Workshop, s *pipeline.Session, cfg config.Config) {
+	if ws.IsDemo() {
 		if cfg.Output == "json" {
 			s.Rep = events.NewReporter(&labelledJSON{w: a.streams.Out}, nil)
 		}
 		s.Rep.Info("demo", "the gateway is apimdev's stand-in ("+demo.Label+"): it serves an echo API with a key made on this machine; no Azure is involved")
 	}
-	if ws.kitNote != "" {
-		s.Rep.Info("kit", ws.kitNote)
+	if a.kitNote != "" {
+		s.Rep.Info("kit", a.kitNote)
 	}
 }
 
@@ -249,96 +134,23 @@ func (j *labelledJSON) Emit(e events.Event) {
 	_, _ = j.w.Write(b)
 }
 
-// upOptions adds the kit and demo steps to the pipeline's options.
-func (ws *workshop) upOptions(o *pipeline.UpOptions) error {
-	if ws == nil {
-		return nil
-	}
-	if ws.kitPath != "" {
-		d, err := cluster.NewDocker()
-		if err != nil {
-			return fmt.Errorf("docker client: %w", err)
-		}
-		o.Kit = kitLoader{docker: d, path: ws.kitPath}
-	}
-	if ws.setup != nil {
-		o.Demo = ws.setup
-	}
-	return nil
-}
-
-type kitLoader struct {
-	docker kit.Docker
-	path   string
-}
-
-func (k kitLoader) LoadKit(ctx context.Context, progress func(string, ...any)) (string, error) {
-	res, err := kit.Load(ctx, k.docker, k.path, progress)
-	if err != nil {
-		return "", err
-	}
-	return res.String(), nil
-}
-
 // decorate adds the demo's facts to up's JSON summary.
-func (ws *workshop) decorate(m map[string]any, httpPort int) {
-	if ws == nil || !ws.demo {
+func decorate(ws *pipeline.Workshop, m map[string]any, httpPort int) {
+	if !ws.IsDemo() {
 		return
 	}
 	m["demo"], m["standin"] = true, demo.Label
-	m["subscriptionKey"] = ws.key
+	m["subscriptionKey"] = ws.Key
 	m["echo"] = fmt.Sprintf("http://127.0.0.1:%d/echo/hello", httpPort)
 }
 
-// summary prints the demo's lines under up's text summary.
-func (ws *workshop) summary(w io.Writer, httpPort int) {
-	if ws == nil || !ws.demo {
+// demoSummary prints the demo's lines under up's text summary.
+func demoSummary(ws *pipeline.Workshop, w io.Writer, httpPort int) {
+	if !ws.IsDemo() {
 		return
 	}
 	fmt.Fprintf(w, "demo: this is apimdev's demo gateway (%s)\ndemo subscription key for the echo API: %s\n  curl -H \"%s: %s\" http://127.0.0.1:%d/echo/hello\n",
-		demo.Label, ws.key, demo.SubscriptionHeader, ws.key, httpPort)
-}
-
-// isDemo says whether the configuration is the demo's: its endpoint is the
-// demo's own configuration service. What up applied is saved, so this is how
-// later commands know (the stand-in image alone is not the demo: the e2e
-// suites run it against configuration services of their own).
-func isDemo(cfg config.Config) bool {
-	return cfg.Gateway.Endpoint == demo.Endpoint
-}
-
-// refuseDemoContext keeps the demo where it belongs: the stand-in is never
-// promoted to a real cluster.
-func (a *app) refuseDemoContext(cfg config.Config) error {
-	saved, ok := a.savedConfig(cfg.Cluster.Name)
-	if !isDemo(cfg) && (!ok || !isDemo(saved)) {
-		return nil
-	}
-	return &demoRefusal{cluster: cfg.Cluster.Name}
-}
-
-type demoRefusal struct{ cluster string }
-
-func (e *demoRefusal) Error() string {
-	return fmt.Sprintf("cluster %q runs the demo (%s): promote --context never carries it to a real cluster", e.cluster, demo.Label)
-}
-
-// Hint says how to get a real gateway to promote.
-func (e *demoRefusal) Hint() string {
-	return "`apimdev promote --yes` (no --context) promotes the demo on the local cluster; for a real cluster, run `apimdev down` and `apimdev up` with your gateway's token first"
-}
-
-// demoSmoke adds the demo's echo calls to a smoke run against a demo,
-// reading the subscription key from the cluster; it reports whether the
-// gateway is the demo's.
-func demoSmoke(ctx context.Context, s *pipeline.Session) bool {
-	if !isDemo(s.Config) || s.Client == nil {
-		return false
-	}
-	if st, err := demo.Read(ctx, s.Client); err == nil && st.Found {
-		s.ExtraSmoke = demo.SmokeCalls(st.Keys.Subscription)
-	}
-	return true
+		demo.Label, ws.Key, demo.SubscriptionHeader, ws.Key, httpPort)
 }
 
 func (a *app) demoCommand() *cobra.Command {
@@ -401,29 +213,10 @@ this machine. These commands read them back from the cluster.`,
 }
 
 func (a *app) demoState(cmd *cobra.Command) (demo.State, config.Config, error) {
-	cfg, s, err := a.existingSession(cmd)
+	s, _, err := a.existing(cmd, false)
 	if err != nil {
-		return demo.State{}, cfg, err
+		return demo.State{}, config.Config{}, err
 	}
-	if err := s.Connect(); err != nil {
-		return demo.State{}, cfg, err
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
-	defer cancel()
-	st, err := demo.Read(ctx, s.Client)
-	if err != nil {
-		return st, cfg, err
-	}
-	if !st.Found {
-		return st, cfg, &noDemoError{cluster: cfg.Cluster.Name}
-	}
-	return st, cfg, nil
+	st, err := s.DemoState(cmd.Context())
+	return st, s.Config, err
 }
-
-type noDemoError struct{ cluster string }
-
-func (e *noDemoError) Error() string { return fmt.Sprintf("cluster %q runs no demo", e.cluster) }
-func (e *noDemoError) Hint() string  { return "start one with `apimdev up --demo --detach`" }
-
-var _ pipeline.KitLoader = kitLoader{}
-var _ pipeline.DemoDeployer = (*demo.Setup)(nil)

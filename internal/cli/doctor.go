@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -38,10 +37,11 @@ bundle then says what could not be collected).`,
 }
 
 func (a *app) doctor(cmd *cobra.Command, bundle string, nodeLogs bool) error {
-	cfg, s, err := a.existingSession(cmd)
+	s, _, err := a.existing(cmd, false)
 	if err != nil {
 		return err
 	}
+	cfg := s.Config
 	ctx := cmd.Context()
 	now := time.Now()
 	if bundle == "" {
@@ -50,26 +50,8 @@ func (a *app) doctor(cmd *cobra.Command, bundle string, nodeLogs bool) error {
 	if abs, err := filepath.Abs(bundle); err == nil {
 		bundle = abs
 	}
-	c := &diagnose.Collector{Version: Version, Config: cfg, Files: s.Files, Docker: s.Docker, Cluster: s.Cluster, Profile: s.Profile,
-		NodeLogs: nodeLogs, Now: func() time.Time { return now }}
-	// The token running in the cluster is what logs could quote; the one the
-	// user holds (if any) is scrubbed too, in case it differs.
-	if err := s.Connect(); err != nil {
-		c.ClientErr = err
-	} else {
-		c.Client = s.Client
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if tok, err := s.ClusterToken(tctx); err == nil {
-			c.Token = tok
-		}
-		cancel()
-	}
-	if tok, err := a.loadToken(cfg); err == nil {
-		if c.Token.IsZero() {
-			c.Token = tok
-		}
-		c.Secrets = append(c.Secrets, diagnose.TokenSecrets(tok)...)
-	}
+	userTok, _ := a.loadToken(cfg)
+	c := s.Diagnostics(ctx, Version, nodeLogs, now, userTok)
 	st := s.Rep.Start("doctor", "collecting diagnostics for cluster "+cfg.Cluster.Name)
 	c.Progress = st.Progress
 	sum, err := c.Write(ctx, bundle)

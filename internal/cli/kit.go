@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -9,11 +9,10 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/demo"
-	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/kit"
+	"github.com/apimdev/apimdev/internal/pipeline"
 )
 
 func (a *app) kitCommand() *cobra.Command {
@@ -54,17 +53,25 @@ this machine.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := a.loadOnto(cmd, config.Default(), false)
+			cfg, err := a.overlay(cmd, config.Default())
 			if err != nil {
 				return err
 			}
-			want, cfgOut, notes, err := a.kitContents(cmd.Context(), cmd, cfg, withDemo)
+			if err := cfg.ValidateExisting(); err != nil {
+				return err
+			}
+			d, err := pipeline.Docker()
 			if err != nil {
 				return err
 			}
-			d, err := cluster.NewDocker()
+			imageSet := cmd.Flags().Changed("image") || a.getenv("APIMDEV_IMAGE") != ""
+			want, cfgOut, notes, err := pipeline.KitPlan(cmd.Context(), d, cfg, withDemo, imageSet)
 			if err != nil {
-				return fmt.Errorf("docker client: %w", err)
+				var pe *pipeline.KitPinError
+				if errors.As(err, &pe) {
+					return &usageError{err.Error()}
+				}
+				return err
 			}
 			rep := a.reporter(cfg)
 			for _, n := range notes {
@@ -134,70 +141,6 @@ func kitOutput(cmd *cobra.Command, args []string) (string, error) {
 	return out, nil
 }
 
-// kitContents decides the kit's images and the configuration it carries.
-func (a *app) kitContents(ctx context.Context, cmd *cobra.Command, cfg config.Config, withDemo bool) ([]kit.Want, config.Config, []string, error) {
-	var notes []string
-	node := cfg.Cluster.NodeImage
-	if node == "" {
-		node = cluster.DefaultNodeImage
-	}
-	want := []kit.Want{{Role: kit.RoleNode, Ref: node}}
-	gw := cfg.Gateway.Image
-	demoRef := ""
-	if withDemo {
-		demoRef = demo.DefaultImage
-	}
-	switch {
-	case demo.IsStandinImage(gw):
-		// The stand-in is the demo's image, whatever --demo says.
-		demoRef, gw = gw, ""
-	case withDemo && !cmd.Flags().Changed("image") && a.getenv("APIMDEV_IMAGE") == "" && gw == config.DefaultImage:
-		notes = append(notes, "no --image: the kit holds only the demo's stand-in gateway, so attendees can run `up --demo` but not their own gateway; add --image "+gateway.Repo(config.DefaultImage)+":<version> to include it")
-		gw = ""
-	default:
-		pinned, err := a.pinLocal(ctx, gw)
-		if err != nil {
-			return nil, cfg, nil, err
-		}
-		gw = pinned
-	}
-	if gw != "" {
-		want = append(want, kit.Want{Role: kit.RoleGateway, Ref: gw})
-		cfg.Gateway.Image = gw
-	} else {
-		// The stand-in is never a kit's gateway: `up --demo` picks it from
-		// the manifest, and a real gateway keeps the default image.
-		cfg.Gateway.Image = config.DefaultImage
-	}
-	want = append(want, kit.Want{Role: kit.RoleStatsd, Ref: cfg.Prod.StatsdImage})
-	if demoRef != "" {
-		want = append(want, kit.Want{Role: kit.RoleDemo, Ref: demoRef})
-	}
-	// What travels: settings, not this machine's paths, never a token.
-	cfg.Cluster.NodeImage = node
-	cfg.Gateway.TokenFile, cfg.Cluster.Kubeconfig, cfg.Smoke.File, cfg.Output = "", "", "", ""
-	return want, cfg, notes, nil
-}
-
-// pinLocal turns a floating tag into the pinned tag of the same local image.
-func (a *app) pinLocal(ctx context.Context, ref string) (string, error) {
-	if gateway.Pinned(ref) {
-		return ref, nil
-	}
-	d, err := cluster.NewDocker()
-	if err != nil {
-		return "", err
-	}
-	if info, err := d.ImageInspect(ctx, ref); err == nil {
-		for _, t := range info.RepoTags {
-			if gateway.Repo(t) == gateway.Repo(ref) && gateway.Pinned(t) {
-				return t, nil
-			}
-		}
-	}
-	return "", &usageError{fmt.Sprintf("the gateway image %s has a floating tag and no local image says which version it is: a kit pins it; pass --image %s:<major.minor.patch> (pull it first)", ref, gateway.Repo(ref))}
-}
-
 func (a *app) kitLoadCommand(verifyOnly bool) *cobra.Command {
 	use, short := "load FILE", "Verify every checksum of a kit, then load its images into Docker (only those Docker lacks)"
 	if verifyOnly {
@@ -208,8 +151,11 @@ func (a *app) kitLoadCommand(verifyOnly bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := a.loadOnto(cmd, config.Default(), false)
+			cfg, err := a.overlay(cmd, config.Default())
 			if err != nil {
+				return err
+			}
+			if err := cfg.ValidateExisting(); err != nil {
 				return err
 			}
 			rep := a.reporter(cfg)
@@ -220,9 +166,9 @@ func (a *app) kitLoadCommand(verifyOnly bool) *cobra.Command {
 				m, err = kit.Verify(cmd.Context(), args[0], st.Progress)
 				what = fmt.Sprintf("%d image(s) and the configuration match their checksums", len(m.Images))
 			} else {
-				d, derr := cluster.NewDocker()
+				d, derr := pipeline.Docker()
 				if derr != nil {
-					return fmt.Errorf("docker client: %w", derr)
+					return derr
 				}
 				var res kit.LoadResult
 				res, err = kit.Load(cmd.Context(), d, args[0], st.Progress)

@@ -1,30 +1,18 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
-	"github.com/apimdev/apimdev/internal/cluster"
-	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/junit"
 	"github.com/apimdev/apimdev/internal/labs"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
-	"github.com/apimdev/apimdev/internal/state"
 	labtext "github.com/apimdev/apimdev/labs"
 )
 
@@ -103,42 +91,13 @@ func labArg(s string) (labs.Lab, error) {
 
 func (a *app) labCheck(cmd *cobra.Command, l labs.Lab, answer, junitFile string) error {
 	ctx := cmd.Context()
-	cfg, s, err := a.existingSession(cmd)
+	s, _, err := a.existing(cmd, false)
 	if err != nil {
 		return err
 	}
+	cfg := s.Config
 	started := time.Now()
-	connect := func() (kubernetes.Interface, error) {
-		if err := s.Connect(); err != nil {
-			return nil, err
-		}
-		return s.Client, nil
-	}
-	env := labs.Env{
-		Inspect:      s.Cluster.Inspect,
-		Client:       connect,
-		Profile:      s.Profile,
-		ProdReplicas: int32(cfg.Prod.Replicas),
-		Forward: func() (bool, int) {
-			rec, ok := s.Files.Forward()
-			if !ok {
-				return false, cfg.Forward.HTTPPort
-			}
-			return true, rec.HTTPPort
-		},
-		Kubeconfig: s.Cluster.Kubeconfig,
-		Smoke:      func(ctx context.Context) ([]smoke.Result, error) { return smokeNow(ctx, s) },
-		Logs:       func(ctx context.Context, pod string) (string, error) { return podLog(ctx, s, pod) },
-		Answer:     answer,
-	}
-	if st, _ := s.Cluster.Inspect(ctx); st == cluster.ClusterOurs {
-		if c, err := connect(); err == nil {
-			if ds, err := demo.Read(ctx, c); err == nil && ds.Found {
-				env.Demo = &ds
-			}
-			env.Baseline = labBaseline(ctx, s, c, env.Demo, l.N)
-		}
-	}
+	env := s.LabEnv(ctx, l.N, answer)
 	res, err := labs.Run(ctx, l.N, env)
 	if err != nil {
 		return &usageError{err.Error()}
@@ -157,75 +116,6 @@ func (a *app) labCheck(cmd *cobra.Command, l labs.Lab, answer, junitFile string)
 		return &shownError{err: fmt.Errorf("lab %d: %d check(s) failed", res.Lab, res.Failed()), code: ExitFailure}
 	}
 	return nil
-}
-
-// labRecord is what the labs remember on this machine: the token the
-// gateway had when the labs started, for lab 5 (the demo records its own
-// in the cluster).
-type labRecord struct {
-	TokenSHA256 string    `json:"tokenSha256"`
-	Recorded    time.Time `json:"recorded"`
-}
-
-func labBaseline(ctx context.Context, s *pipeline.Session, c kubernetes.Interface, ds *demo.State, lab int) string {
-	if ds != nil && ds.InitialTokenSHA != "" {
-		return ds.InitialTokenSHA
-	}
-	p := filepath.Join(s.Files.Dir, "labs.json")
-	var rec labRecord
-	if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &rec) == nil && rec.TokenSHA256 != "" {
-		return rec.TokenSHA256
-	}
-	if lab == 5 {
-		return "" // recording now would record the rotated token
-	}
-	sec, err := c.CoreV1().Secrets(s.Profile.Namespace).Get(ctx, s.Profile.SecretName(), metav1.GetOptions{})
-	if err != nil {
-		return ""
-	}
-	rec = labRecord{TokenSHA256: demo.TokenSHA256(string(sec.Data["value"])), Recorded: time.Now().UTC()}
-	if b, err := json.Marshal(rec); err == nil {
-		_ = state.WriteFile(p, b)
-	}
-	return rec.TokenSHA256
-}
-
-// smokeNow runs the smoke calls through the background forward, or a
-// forward of its own, as `apimdev smoke` does.
-func smokeNow(ctx context.Context, s *pipeline.Session) ([]smoke.Result, error) {
-	if err := s.Connect(); err != nil {
-		return nil, err
-	}
-	httpPort, httpsPort := 0, 0
-	if rec, ok := s.Files.Forward(); ok {
-		httpPort, httpsPort = rec.HTTPPort, rec.HTTPSPort
-	} else {
-		var err error
-		if httpPort, httpsPort, err = freePorts(); err != nil {
-			return nil, err
-		}
-		stop, _, err := s.StartForward(ctx, httpPort, httpsPort)
-		if err != nil {
-			return nil, err
-		}
-		defer stop()
-	}
-	tok, _ := s.ClusterToken(ctx)
-	demoSmoke(ctx, s)
-	return s.Smoke(ctx, tok, httpPort, httpsPort)
-}
-
-func podLog(ctx context.Context, s *pipeline.Session, pod string) (string, error) {
-	if err := s.Connect(); err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	b, err := s.Client.CoreV1().Pods(s.Profile.Namespace).GetLogs(pod, &corev1.PodLogOptions{Container: s.Profile.Gateway, LimitBytes: ptr.To[int64](8 << 20)}).DoRaw(ctx)
-	if err != nil {
-		return "", errors.New(strings.TrimSpace(string(b) + " " + err.Error()))
-	}
-	return string(b), nil
 }
 
 func (a *app) printLab(r labs.Result) {
@@ -277,7 +167,8 @@ func writeLabJUnit(path string, r labs.Result, started time.Time, user string) e
 }
 
 // writeSmokeJUnit writes `apimdev smoke --junit`'s report; "" writes nothing.
-func writeSmokeJUnit(path string, cfg config.Config, rs []smoke.Result, started time.Time, user string) error {
+func writeSmokeJUnit(path string, s *pipeline.Session, rs []smoke.Result, started time.Time, user string) error {
+	cfg := s.Config
 	if path == "" {
 		return nil
 	}
@@ -290,7 +181,7 @@ func writeSmokeJUnit(path string, cfg config.Config, rs []smoke.Result, started 
 		cases = append(cases, c)
 	}
 	props := []junit.Property{{Name: "cluster", Value: cfg.Cluster.Name}, {Name: "gateway", Value: cfg.Gateway.Name}, {Name: "user", Value: user}}
-	if isDemo(cfg) {
+	if s.IsDemo() {
 		props = append(props, junit.Property{Name: "standin", Value: demo.Label})
 	}
 	return junit.WriteFile(path, junit.NewSuite("apimdev smoke", started, cases, props...))

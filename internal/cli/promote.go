@@ -89,16 +89,15 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 	if o.to != "prod" && o.to != "dev" {
 		return &usageError{fmt.Sprintf("--to %q: use prod or dev", o.to)}
 	}
-	cfg, err := a.loadExisting(cmd)
+	a.adjust = o.apply
+	s, lock, err := a.existing(cmd, true)
 	if err != nil {
 		return err
 	}
-	o.apply(&cfg)
-	if err := cfg.ValidateExisting(); err != nil {
-		return err
-	}
+	defer lock.Release()
+	cfg := s.Config
 	if o.context != "" {
-		if err := a.refuseDemoContext(cfg); err != nil {
+		if err := s.RefuseDemoElsewhere(); err != nil {
 			return err
 		}
 	}
@@ -114,18 +113,12 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.session(cfg)
-	if err != nil {
-		return err
-	}
-	lock, err := s.Files.Acquire(cfg.Cluster.Name, 2*time.Second)
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
 	res, err := s.Promote(cmd.Context(), pipeline.PromoteOptions{
-		To: o.to, Context: o.context, Token: tok, Rate: cfg.Prod.TrafficRate, TrafficPath: o.trafficPath, TrafficHeader: headers, Timeout: o.timeout,
-		Confirm: func(diff string) bool { return a.confirm(cfg, diff, o.yes) },
+		To: o.to, Context: o.context, Token: tok, Timeout: o.timeout,
+		Traffic: pipeline.TrafficOptions{Rate: cfg.Prod.TrafficRate, Path: o.trafficPath, Header: headers},
+		Confirm: func(diff string) bool {
+			return a.confirm(cfg, diff, o.yes, "Apply these changes to the running gateway?")
+		},
 	})
 	return a.finishRollout(cfg.Output, res, err)
 }
@@ -144,7 +137,7 @@ func (a *app) trafficHeaders(hs []string) (map[string]string, error) {
 
 // confirm shows the diff and asks, unless --yes. Without a terminal to ask
 // on, it refuses rather than guess.
-func (a *app) confirm(cfg config.Config, diff string, yes bool) bool {
+func (a *app) confirm(cfg config.Config, diff string, yes bool, question string) bool {
 	w := a.streams.Err
 	if cfg.Output != "json" {
 		fmt.Fprintf(w, "\nWhat changes, object by object (+ added, - removed, ~ changed, = unchanged):\n%s\n", diff)
@@ -157,10 +150,16 @@ func (a *app) confirm(cfg config.Config, diff string, yes bool) bool {
 		fmt.Fprintln(w, "not applied: no terminal to confirm on; run again with --yes to apply")
 		return false
 	}
-	fmt.Fprint(w, "Apply these changes to the running gateway? [y/N] ")
+	fmt.Fprint(w, question+" [y/N] ")
 	line, _ := bufio.NewReader(f).ReadString('\n')
 	ans := strings.ToLower(strings.TrimSpace(line))
 	return ans == "y" || ans == "yes"
+}
+
+// confirmer is confirm for up: asked only when a plan changes what runs in
+// a way the user did not ask for.
+func (a *app) confirmer(cfg config.Config, question string) func(string) bool {
+	return func(diff string) bool { return a.confirm(cfg, diff, false, question) }
 }
 
 func (a *app) printPromote(res *pipeline.PromoteResult) {

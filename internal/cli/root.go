@@ -5,12 +5,9 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/events"
+	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
 )
@@ -48,9 +46,11 @@ type app struct {
 	getenv  func(string) string
 
 	configFile string
-	cfg        config.Config
-	loaded     bool
 	flagFields map[string]string // flag name -> config field
+	// adjust, when set, is the last layer of overlay: what a kit or the demo
+	// brings where the user set nothing.
+	adjust  func(*config.Config)
+	kitNote string // where the settings came from, said once
 }
 
 // Run executes apimdev with args and returns the exit code. main is the only
@@ -158,31 +158,20 @@ func (a *app) bindFlags(fs *pflag.FlagSet) {
 	fs.Bool("no-tui", false, "never open the interactive wizard (apimdev with no command then prints help)")
 }
 
-// load builds the configuration for commands that create things: defaults,
-// then the file, then APIMDEV_* variables, then flags the user set.
+// load builds the configuration for commands that start from nothing:
+// defaults, then the file, then APIMDEV_* variables, then flags the user set.
 func (a *app) load(cmd *cobra.Command) (config.Config, error) {
-	return a.loadOnto(cmd, config.Default(), true)
-}
-
-// loadExisting is load for commands that work on what `up` deployed: what up
-// last applied to the cluster is the base, so `apimdev status` needs no flags.
-func (a *app) loadExisting(cmd *cobra.Command) (config.Config, error) {
-	first, err := a.loadOnto(cmd, config.Default(), false)
+	cfg, err := a.overlay(cmd, config.Default())
 	if err != nil {
-		return first, err
+		return cfg, err
 	}
-	saved, ok := a.savedConfig(first.Cluster.Name)
-	if !ok {
-		return first, nil
-	}
-	a.loaded = false
-	return a.loadOnto(cmd, saved, false)
+	return cfg, cfg.Validate()
 }
 
-func (a *app) loadOnto(cmd *cobra.Command, base config.Config, needEndpoint bool) (config.Config, error) {
-	if a.loaded {
-		return a.cfg, nil
-	}
+// overlay puts what the user asked for onto base: the config file, then
+// APIMDEV_* variables, then the flags they set. It validates nothing, so a
+// session can put the same asks on top of what the cluster records.
+func (a *app) overlay(cmd *cobra.Command, base config.Config) (config.Config, error) {
 	path, optional := a.configFile, false
 	if path == "" {
 		path, optional = config.DefaultFile, true
@@ -208,33 +197,36 @@ func (a *app) loadOnto(cmd *cobra.Command, base config.Config, needEndpoint bool
 	if err := errors.Join(ferrs...); err != nil {
 		return cfg, &usageError{err.Error()}
 	}
-	validate := cfg.Validate
-	if !needEndpoint {
-		validate = cfg.ValidateExisting
+	if a.adjust != nil {
+		a.adjust(&cfg)
 	}
-	if err := validate(); err != nil {
-		return cfg, err
-	}
-	a.cfg, a.loaded = cfg, true
 	return cfg, nil
 }
 
-// savedConfig is what `up` last applied to the cluster (no token in it).
-func (a *app) savedConfig(cluster string) (config.Config, bool) {
-	dir, err := state.Dir(a.getenv)
+// open starts a command on what is deployed: the session's base is what the
+// cluster records (its copy in the state directory until the cluster is
+// read), with the user's settings on top; lock takes the cluster's lock.
+func (a *app) open(cmd *cobra.Command, lock bool, wait time.Duration) (*pipeline.Session, *state.Lock, error) {
+	first, err := a.overlay(cmd, config.Default())
 	if err != nil {
-		return config.Config{}, false
+		return nil, nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "clusters", cluster, "config.json"))
+	intent := func(base config.Config) (config.Config, error) { return a.overlay(cmd, base) }
+	return pipeline.Open(pipeline.SessionOptions{Getenv: a.getenv, Version: Version, Rep: a.reporter(first), Intent: intent}, first.Cluster.Name, lock, wait)
+}
+
+// existing opens a session on what is deployed (see open) and resolves it
+// against the cluster when it answers, for commands that need no endpoint.
+func (a *app) existing(cmd *cobra.Command, lock bool) (*pipeline.Session, *state.Lock, error) {
+	s, l, err := a.open(cmd, lock, 2*time.Second)
 	if err != nil {
-		return config.Config{}, false
+		return nil, nil, err
 	}
-	c := config.Default()
-	if json.Unmarshal(b, &c) != nil {
-		return config.Config{}, false
+	if err := s.Config.ValidateExisting(); err != nil {
+		l.Release()
+		return nil, nil, err
 	}
-	c.Output = "text"
-	return c, true
+	return s, l, nil
 }
 
 func (a *app) loadToken(cfg config.Config) (token.Token, error) {

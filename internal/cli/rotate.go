@@ -28,14 +28,16 @@ generate the new one in the portal (Gateways > Deployment) before the old expire
   pbpaste | apimdev token rotate --token-file -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadExisting(cmd)
-			if err != nil {
-				return err
-			}
-			o.apply(&cfg)
 			if !cmd.Flags().Changed("token-file") && a.getenv("APIMDEV_TOKEN") == "" {
 				return &usageError{"token rotate needs the new token: pass --token-file FILE (or - for stdin) or set APIMDEV_TOKEN"}
 			}
+			a.adjust = o.apply
+			s, lock, err := a.existing(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
+			cfg := s.Config
 			tok, err := a.loadToken(cfg)
 			if err != nil {
 				return err
@@ -44,17 +46,8 @@ generate the new one in the portal (Gateways > Deployment) before the old expire
 			if err != nil {
 				return err
 			}
-			s, err := a.session(cfg)
-			if err != nil {
-				return err
-			}
-			lock, err := s.Files.Acquire(cfg.Cluster.Name, 2*time.Second)
-			if err != nil {
-				return err
-			}
-			defer lock.Release()
-			res, err := s.RotateToken(cmd.Context(), tok, pipeline.PromoteOptions{Context: o.context, Rate: cfg.Prod.TrafficRate,
-				TrafficPath: o.trafficPath, TrafficHeader: headers, Timeout: o.timeout})
+			res, err := s.RotateToken(cmd.Context(), tok, pipeline.PromoteOptions{Context: o.context, Timeout: o.timeout,
+				Traffic: pipeline.TrafficOptions{Rate: cfg.Prod.TrafficRate, Path: o.trafficPath, Header: headers}})
 			return a.finishRollout(cfg.Output, res, err)
 		},
 	}
@@ -88,12 +81,11 @@ unless --include-token (then from --token-file or APIMDEV_TOKEN).`,
 			if dir == "" {
 				return &usageError{"export needs a directory: -o DIR"}
 			}
-			cfg, s, err := a.existingSession(cmd)
+			s, _, err := a.existing(cmd, false)
 			if err != nil {
 				return err
 			}
-			var tokErr error
-			tok, tokErr := a.loadToken(cfg)
+			tok, tokErr := a.loadToken(s.Config)
 			if include && tokErr != nil {
 				return tokErr
 			}

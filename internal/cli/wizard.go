@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/tui"
 )
 
@@ -39,19 +40,18 @@ func isTerminal(r io.Reader) bool {
 // APIMDEV_*, flags); problems in them are for the form to show, field by
 // field.
 func (a *app) wizard(cmd *cobra.Command) error {
-	cfg, err := a.loadOnto(cmd, config.Default(), true)
-	var ps config.Problems
-	if err != nil && !errors.As(err, &ps) {
+	// What up last applied to this cluster (the state directory's copy of
+	// the cluster's record) is the base, so running apimdev again to resume
+	// needs no typing but the token.
+	first, err := a.overlay(cmd, config.Default())
+	if err != nil {
 		return err
 	}
-	// What up last applied to this cluster is the base, so running apimdev
-	// again to resume needs no typing but the token.
-	if saved, ok := a.savedConfig(cfg.Cluster.Name); ok {
-		a.loaded = false
-		if cfg, err = a.loadOnto(cmd, saved, true); err != nil && !errors.As(err, &ps) {
-			return err
-		}
+	cfg, err := a.overlay(cmd, pipeline.Remembered(a.getenv, first.Cluster.Name))
+	if err != nil {
+		return err
 	}
+	// Problems in the settings are for the form to show, field by field.
 	file := a.configFile
 	if _, err := os.Stat(config.DefaultFile); file == "" && err == nil {
 		file = config.DefaultFile

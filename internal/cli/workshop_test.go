@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/events"
@@ -110,40 +108,5 @@ func TestLabelledJSONSaysStandin(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &m); err != nil || m["standin"] != demo.Label || m["step"] != "demo" {
 			t.Errorf("line %s: %v %v", l, m, err)
 		}
-	}
-}
-
-func TestKitConfigCarriesNoTokenOrPaths(t *testing.T) {
-	t.Parallel()
-	a := &app{getenv: func(string) string { return "" }}
-	cfg := config.Default()
-	cfg.Gateway.Image = demo.DefaultImage
-	cfg.Gateway.TokenFile = "/home/me/gw.token"
-	cfg.Cluster.Kubeconfig = "/home/me/kc"
-	cfg.Smoke.File = "/home/me/smoke.yaml"
-	cfg.Cluster.NodeImage = "kindest/node:v1.34.0"
-	cmd := a.kitCreateCommand()
-	want, out, _, err := a.kitContents(t.Context(), cmd, cfg, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roles := ""
-	for _, w := range want {
-		roles += w.Role + "=" + w.Ref + " "
-	}
-	if roles != "node=kindest/node:v1.34.0 statsd=prom/statsd-exporter:v0.31.0 demo="+demo.DefaultImage+" " {
-		t.Errorf("images: %s", roles)
-	}
-	if out.Gateway.TokenFile != "" || out.Cluster.Kubeconfig != "" || out.Smoke.File != "" || out.Gateway.Image != config.DefaultImage {
-		t.Errorf("config: %+v", out)
-	}
-	// What goes into the kit decodes strictly as a config file.
-	yb, err := yaml.Marshal(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := config.Decode("kit apimdev.yaml", bytes.NewReader(yb), config.Default())
-	if err != nil || back.Cluster.NodeImage != "kindest/node:v1.34.0" {
-		t.Fatalf("decode: %v %+v", err, back.Cluster)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -47,6 +49,8 @@ type Manager struct {
 	Version    string // apimdev's version, written into the marker
 	// ReadyTimeout bounds the wait for the node and API server; 0 means 3 min.
 	ReadyTimeout time.Duration
+	// StartingWindow: see the constant; 0 means StartingWindow.
+	StartingWindow time.Duration
 
 	ready       kubernetes.Interface // the client waitReady last saw the nodes Ready with
 	fileCurrent bool                 // Inspect reached the cluster through the Kubeconfig file
@@ -78,8 +82,20 @@ func (m *Manager) Inspect(ctx context.Context) (ClusterState, string) {
 	if m.ownFileAnswers(ctx) {
 		return ClusterOurs, ""
 	}
+	// A node that started a moment ago (the engine or the laptop restarted)
+	// has an API server that refuses connections, then answers 403 until its
+	// RBAC is bootstrapped, then 503: that is starting, not broken.
+	starting := func(why string) (ClusterState, string) {
+		if up, ok := m.startedWithin(ctx, m.startingWindow()); ok {
+			return ClusterStarting, fmt.Sprintf("waiting for the API server (node started %s ago): %s", up.Round(time.Second), why)
+		}
+		return ClusterBroken, "the API server does not answer: " + why
+	}
 	cs, _, err := m.client()
 	if err != nil {
+		if st, d := starting(shortErr(err)); st == ClusterStarting {
+			return st, d
+		}
 		return ClusterBroken, shortErr(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -89,9 +105,69 @@ func (m *Manager) Inspect(ctx context.Context) (ClusterState, string) {
 	case apierrors.IsNotFound(err):
 		return ClusterForeign, ""
 	case err != nil:
-		return ClusterBroken, "the API server does not answer: " + shortErr(err)
+		return starting(shortErr(err))
 	}
 	return ClusterOurs, ""
+}
+
+// StartingWindow is how long after its node started a cluster whose API
+// server does not answer is called starting; after it, broken.
+const StartingWindow = 3 * time.Minute
+
+func (m *Manager) startingWindow() time.Duration {
+	if m.StartingWindow > 0 {
+		return m.StartingWindow
+	}
+	return StartingWindow
+}
+
+// restartedWithin says whether a node container was started again (not
+// created) less than window ago, and when: the node restarted.
+func (m *Manager) restartedWithin(ctx context.Context, window time.Duration) (time.Time, bool) {
+	ns, err := m.Kind.ListNodes(m.Name)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var since time.Time
+	for _, n := range ns {
+		ci, err := m.Docker.ContainerInspect(ctx, n.String())
+		if err != nil || ci.ContainerJSONBase == nil || ci.State == nil {
+			continue
+		}
+		started, err1 := time.Parse(time.RFC3339Nano, ci.State.StartedAt)
+		created, err2 := time.Parse(time.RFC3339Nano, ci.Created)
+		if err1 != nil || err2 != nil || started.Sub(created) < 30*time.Second || time.Since(started) > window {
+			continue
+		}
+		if started.After(since) {
+			since = started
+		}
+	}
+	return since, !since.IsZero()
+}
+
+// startedWithin says whether the cluster's newest node container started
+// less than window ago, and how long ago.
+func (m *Manager) startedWithin(ctx context.Context, window time.Duration) (time.Duration, bool) {
+	ns, err := m.Kind.ListNodes(m.Name)
+	if err != nil {
+		return 0, false
+	}
+	var newest time.Time
+	for _, n := range ns {
+		ci, err := m.Docker.ContainerInspect(ctx, n.String())
+		if err != nil || ci.State == nil {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339Nano, ci.State.StartedAt); err == nil && t.After(newest) {
+			newest = t
+		}
+	}
+	if newest.IsZero() {
+		return 0, false
+	}
+	up := time.Since(newest)
+	return up, up < window
 }
 
 func (m *Manager) stoppedNodes(ctx context.Context) ([]string, error) {
@@ -161,11 +237,31 @@ func (m *Manager) Ensure(ctx context.Context, st ClusterState, recreate bool, pr
 	switch {
 	case st == ClusterOurs && !recreate:
 		progress("reusing cluster %q", m.Name)
+		if since, ok := m.restartedWithin(ctx, m.startingWindow()); ok {
+			// The node came back a moment ago (an engine or laptop restart):
+			// until its kubelet reports afresh, the API server shows pods
+			// ready that are in fact starting over.
+			m.waitResynced(ctx, since, progress)
+		}
 		return false, m.writeKubeconfig()
 	case st == ClusterStopped && !recreate:
 		if err := m.restart(ctx, progress); err != nil {
 			return false, err
 		}
+		return false, m.writeKubeconfig()
+	case st == ClusterStarting && !recreate:
+		// The node runs: its control plane is on its way. Wait for it, then
+		// for the kubelet to report the pods afresh.
+		m.fileCurrent = false
+		since := time.Now()
+		if up, ok := m.startedWithin(ctx, m.startingWindow()); ok {
+			since = time.Now().Add(-up)
+		}
+		progress("the cluster is starting: waiting for its control plane")
+		if err := m.waitReady(ctx, progress); err != nil {
+			return false, err
+		}
+		m.waitResynced(ctx, since, progress)
 		return false, m.writeKubeconfig()
 	case st != ClusterAbsent:
 		if !recreate {
@@ -182,8 +278,37 @@ func (m *Manager) Ensure(ctx context.Context, st ClusterState, recreate bool, pr
 // stageLogger turns kind's stage lines into progress; everything else it logs
 // at V(0) is kept for an error message.
 type stageLogger struct {
-	progress Progress
-	tail     *tailBuffer
+	relay *relay
+	tail  *tailBuffer
+}
+
+// relay is where kind's stage lines go now: kind's provider is made once,
+// with its logger, and each create points the logger at its own progress.
+// kind logs from its own goroutines, so the target is guarded.
+type relay struct {
+	mu sync.Mutex
+	to Progress
+}
+
+func (r *relay) set(p Progress) (restore func()) {
+	r.mu.Lock()
+	old := r.to
+	r.to = p
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		r.to = old
+		r.mu.Unlock()
+	}
+}
+
+func (r *relay) progress(format string, args ...any) {
+	r.mu.Lock()
+	to := r.to
+	r.mu.Unlock()
+	if to != nil {
+		to(format, args...)
+	}
 }
 
 var stageRE = regexp.MustCompile(`^\s*[•✓✗]\s+(.*?)\s*(?:🖼|📦|📜|🕹️|🔌|💾|⏳|🚀)?\s*$`)
@@ -206,7 +331,7 @@ func (i stageInfo) Info(msg string) {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(msg), "\n") {
 		if m := stageRE.FindStringSubmatch(line); m != nil && strings.HasPrefix(strings.TrimSpace(line), "•") {
-			i.l.progress("kind: %s", plainStage(m[1]))
+			i.l.relay.progress("kind: %s", plainStage(m[1]))
 		} else if t := strings.TrimSpace(line); t != "" {
 			i.l.tail.add(t)
 		}
@@ -220,20 +345,36 @@ func plainStage(s string) string {
 	return s
 }
 
-type tailBuffer struct{ lines []string }
+type tailBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
 
 func (t *tailBuffer) add(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.lines = append(t.lines, s)
 	if len(t.lines) > 20 {
 		t.lines = t.lines[len(t.lines)-20:]
 	}
 }
 
-// NewKind returns kind's provider for Docker with a logger that reports stages.
-func NewKind(progress Progress) (*kindcluster.Provider, *tailBuffer) {
-	tail := &tailBuffer{}
-	return kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(stageLogger{progress: progress, tail: tail})), tail
+// KindProvider is kind's provider for Docker with a logger that reports its
+// stages to whichever create is running.
+type KindProvider struct {
+	*kindcluster.Provider
+	relay *relay
 }
+
+// NewKind returns kind's provider for Docker.
+func NewKind() *KindProvider {
+	r := &relay{}
+	return &KindProvider{Provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(),
+		kindcluster.ProviderWithLogger(stageLogger{relay: r, tail: &tailBuffer{}})), relay: r}
+}
+
+// Report sends kind's stage lines to p until the returned restore is called.
+func (k *KindProvider) Report(p Progress) (restore func()) { return k.relay.set(p) }
 
 func (m *Manager) create(ctx context.Context, progress Progress) error {
 	img := m.NodeImage
@@ -248,6 +389,9 @@ func (m *Manager) create(ctx context.Context, progress Progress) error {
 		KubeadmConfigPatches: []string{controlPlaneTuning},
 	}
 	m.ready = nil
+	if r, ok := m.Kind.(interface{ Report(Progress) func() }); ok {
+		defer r.Report(progress)()
+	}
 	done := make(chan error, 1)
 	go func() {
 		done <- m.Kind.Create(m.Name,
@@ -426,6 +570,37 @@ func (m *Manager) writeKubeconfig() error {
 		return nil
 	}
 	return state.WriteFile(m.Kubeconfig, []byte(raw))
+}
+
+// CollectLogs exports kind's node logs (journal, kubelet, containerd) into dir.
+func (m *Manager) CollectLogs(dir string) error { return m.Kind.CollectLogs(m.Name, dir) }
+
+// KubeconfigPath is apimdev's own kubeconfig file for the cluster.
+func (m *Manager) KubeconfigPath() string { return m.Kubeconfig }
+
+// RefreshKubeconfig rewrites apimdev's kubeconfig file from kind: after the
+// state directory was lost, or when the file is stale.
+func (m *Manager) RefreshKubeconfig() error {
+	m.fileCurrent = false
+	return m.writeKubeconfig()
+}
+
+// MergeKubeconfig adds the cluster to the user's default kubeconfig and
+// makes it the current context (up --merge-kubeconfig).
+func (m *Manager) MergeKubeconfig() error { return m.Kind.ExportKubeConfig(m.Name, "", false) }
+
+// Exec runs a command in the cluster's first node, writing its stdout to out
+// (nil: discarded).
+func (m *Manager) Exec(ctx context.Context, out io.Writer, name string, args ...string) error {
+	nodes, err := m.Kind.ListNodes(m.Name)
+	if err != nil || len(nodes) == 0 {
+		return fmt.Errorf("no kind node: %v", err)
+	}
+	cmd := nodes[0].CommandContext(ctx, name, args...)
+	if out != nil {
+		cmd.SetStdout(out)
+	}
+	return cmd.Run()
 }
 
 // Delete removes the cluster. kind deletes its context from m.Kubeconfig;

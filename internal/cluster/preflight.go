@@ -54,7 +54,10 @@ const (
 	ClusterStopped ClusterState = "stopped" // node container exists but is not running
 	ClusterForeign ClusterState = "foreign" // running, not created by apimdev
 	ClusterBroken  ClusterState = "broken"  // running, but its API server does not answer
-	ClusterUnknown ClusterState = "unknown" // Docker does not answer, so nothing can be told
+	// ClusterStarting is a node that started moments ago (an engine or laptop
+	// restart) whose API server does not answer yet.
+	ClusterStarting ClusterState = "starting"
+	ClusterUnknown  ClusterState = "unknown" // Docker does not answer, so nothing can be told
 )
 
 // Preflight checks the machine. Every check runs; all failures are reported
@@ -66,7 +69,13 @@ type Preflight struct {
 	Token   token.Token
 	// TokenErr is the error from reading the token, reported as a check.
 	TokenErr error
-	Recreate bool
+	// NoToken says none was given: fine when the cluster exists (its Secret's
+	// token is kept), a problem when up would create one.
+	NoToken bool
+	// TokenNote, when set, passes the token check with this detail (the
+	// demo mints its token later).
+	TokenNote string
+	Recreate  bool
 	// ForwardRunning is true when apimdev's own detached forward holds the
 	// local ports, which is then expected, not a conflict.
 	ForwardRunning bool
@@ -140,6 +149,14 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 		}()
 	}
 	wg.Wait()
+	if p.NoToken {
+		for i := range checks {
+			if jobs[i].name == "token" {
+				checks[i] = p.checkNoToken(res.Cluster)
+				checks[i].Name = "token"
+			}
+		}
+	}
 	// The node image matters only when a cluster will be created.
 	if engineUp && (res.Cluster == ClusterAbsent || p.Recreate) {
 		c := p.checkNodeImage(ctx)
@@ -229,6 +246,9 @@ func (p *Preflight) checkPorts() Check {
 }
 
 func (p *Preflight) checkToken(now time.Time) Check {
+	if p.TokenNote != "" {
+		return Check{OK: true, Detail: p.TokenNote}
+	}
 	if p.TokenErr != nil {
 		c := Check{Problem: p.TokenErr.Error()}
 		var h interface{ Hint() string }
@@ -247,6 +267,17 @@ func (p *Preflight) checkToken(now time.Time) Check {
 		c.Detail += fmt.Sprintf("; note: the token is for gateway %q but --name is %q (objects are named after --name)", p.Token.GatewayID, p.Config.Gateway.Name)
 	}
 	return c
+}
+
+// checkNoToken is the token check when none was given.
+func (p *Preflight) checkNoToken(st ClusterState) Check {
+	switch {
+	case p.Recreate:
+	case st == ClusterOurs || st == ClusterStopped || st == ClusterStarting:
+		return Check{OK: true, Detail: "none given: the token in the cluster's Secret is kept"}
+	}
+	return Check{Problem: "no token: the gateway needs its token from the Azure portal",
+		Fix: "use --token-file FILE, APIMDEV_TOKEN, or try `apimdev up --demo` (no Azure needed)"}
 }
 
 func (p *Preflight) checkEndpoint() Check {
@@ -275,6 +306,8 @@ func (p *Preflight) checkCluster(ctx context.Context) (Check, ClusterState) {
 		return Check{OK: true, Detail: fmt.Sprintf("cluster %q exists and is healthy: it will be reused", name)}, st
 	case ClusterStopped:
 		return Check{OK: true, Warn: true, Detail: fmt.Sprintf("cluster %q exists but its node is stopped (%s): it will be restarted", name, detail)}, st
+	case ClusterStarting:
+		return Check{OK: true, Detail: fmt.Sprintf("cluster %q is starting (%s): up waits for it", name, detail)}, st
 	case ClusterForeign, ClusterBroken:
 		what := "was not created by apimdev"
 		if st == ClusterBroken {

@@ -51,6 +51,10 @@ func (f *fakeDocker) ImageSave(context.Context, []string, ...client.ImageSaveOpt
 func (f *fakeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
 	return container.InspectResponse{}, nil
 }
+func (f *fakeDocker) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (image.LoadResponse, error) {
+	return image.LoadResponse{}, errors.New("no engine in this test")
+}
+
 func (f *fakeDocker) ContainerStart(context.Context, string, container.StartOptions) error {
 	return nil
 }

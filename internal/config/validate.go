@@ -206,6 +206,14 @@ func LoadToken(c Config, getenv func(string) string, stdin io.Reader) (token.Tok
 	return t, src, nil
 }
 
+// IsNoToken says err is LoadToken's "no gateway token given": none was
+// given at all, which up on an existing gateway takes as "keep the one in
+// the cluster".
+func IsNoToken(err error) bool {
+	var p *Problem
+	return errors.As(err, &p) && p.Field == "token" && p.Message == "no gateway token given"
+}
+
 func unwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {

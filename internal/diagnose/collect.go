@@ -28,6 +28,17 @@ import (
 	"github.com/apimdev/apimdev/internal/token"
 )
 
+// Cluster is the local kind cluster as doctor reads it; *cluster.Manager is
+// the real one.
+type Cluster interface {
+	Inspect(ctx context.Context) (cluster.ClusterState, string)
+	KubeconfigPath() string
+	// CollectLogs exports kind's node logs into dir.
+	CollectLogs(dir string) error
+}
+
+var _ Cluster = (*cluster.Manager)(nil)
+
 // Collector gathers the diagnostics of one cluster into a bundle. Every field
 // but Config may be missing: a section that cannot be collected says why in
 // the bundle, and the others are still written.
@@ -35,8 +46,8 @@ type Collector struct {
 	Version string
 	Config  config.Config
 	Files   state.Cluster
-	Docker  cluster.Docker   // nil: the Docker checks say so
-	Cluster *cluster.Manager // nil: no cluster state, no node logs
+	Docker  cluster.Docker // nil: the Docker checks say so
+	Cluster Cluster        // nil: no cluster state, no node logs
 	// Client talks to the cluster; nil when there is none, ClientErr says why.
 	Client    kubernetes.Interface
 	ClientErr error
@@ -261,7 +272,7 @@ func (c *Collector) state(ctx context.Context, add func(string, []byte) error) e
 	if c.Cluster != nil {
 		st, detail := c.Cluster.Inspect(ctx)
 		fmt.Fprintf(&b, "cluster %q: %s %s\n", c.Config.Cluster.Name, st, detail)
-		fmt.Fprintf(&b, "kubeconfig: %s\n", c.Cluster.Kubeconfig)
+		fmt.Fprintf(&b, "kubeconfig: %s\n", c.Cluster.KubeconfigPath())
 	}
 	if rec, ok := c.Files.Forward(); ok {
 		fmt.Fprintf(&b, "background forward: pid %d running, 127.0.0.1:%d and 127.0.0.1:%d, since %s\n", rec.PID, rec.HTTPPort, rec.HTTPSPort, rec.Started.UTC().Format(time.RFC3339))
@@ -648,7 +659,7 @@ func (c *Collector) nodeLogs(ctx context.Context, add func(string, []byte) error
 	if !c.NodeLogs {
 		return add("kind-logs/skipped.txt", []byte("node logs were not asked for (--node-logs=false)\n"))
 	}
-	if c.Cluster == nil || c.Cluster.Kind == nil {
+	if c.Cluster == nil {
 		return errors.New("no cluster manager")
 	}
 	if c.Docker != nil {
@@ -672,7 +683,7 @@ func (c *Collector) nodeLogs(ctx context.Context, add func(string, []byte) error
 		return err
 	}
 	done := make(chan error, 1)
-	go func() { done <- c.Cluster.Kind.CollectLogs(c.Config.Cluster.Name, tmp) }()
+	go func() { done <- c.Cluster.CollectLogs(tmp) }()
 	var collectErr error
 	select {
 	case collectErr = <-done:

@@ -132,7 +132,12 @@ func TestApplyIsIdempotent(t *testing.T) {
 	if d.Spec.Template.Spec.Containers[0].Image != p.Image {
 		t.Fatalf("image not updated in place: %s", d.Spec.Template.Spec.Containers[0].Image)
 	}
-	gone, err := Delete(ctx, cs, p)
+	// An empty target prunes everything the gateway has but its namespace.
+	plan, err := Plan(ctx, cs, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := Prune(ctx, cs, plan)
 	if err != nil || len(gone) != 5 {
 		t.Fatalf("delete: %v %v", gone, err)
 	}

@@ -17,11 +17,14 @@ import (
 
 // Ports and paths of the prod profile's additions.
 const (
-	StatsdPort     = 8125 // UDP, where the gateway sends local metrics
-	MetricsPort    = 9102 // the exporter's Prometheus endpoint
-	BackupPath     = "/apim/config"
-	GatewayUID     = 1001 // the gateway runs as non-root UID/GID 1001
-	restartedAtKey = "apimdev.io/restartedAt"
+	StatsdPort  = 8125 // UDP, where the gateway sends local metrics
+	MetricsPort = 9102 // the exporter's Prometheus endpoint
+	BackupPath  = "/apim/config"
+	GatewayUID  = 1001 // the gateway runs as non-root UID/GID 1001
+	// RestartedAtKey is the pod-template annotation that restarts the pods
+	// (as `kubectl rollout restart` does), applied by its own field manager
+	// so the profile's apply never takes it back.
+	RestartedAtKey = "apimdev.io/restartedAt"
 )
 
 // StatsdName names the statsd exporter's Deployment and Service.
@@ -78,9 +81,6 @@ func Prod(c config.Config) (Profile, error) {
 func (p Profile) harden(d *appsv1.Deployment) {
 	spec := &d.Spec.Template.Spec
 	c := &spec.Containers[0]
-	if p.RestartedAt != "" {
-		d.Spec.Template.Annotations = map[string]string{restartedAtKey: p.RestartedAt}
-	}
 	if p.Requests != nil {
 		c.Resources.Requests = p.Requests
 	}

@@ -1,15 +1,20 @@
 package gateway
 
 import (
+	"context"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/kubefake"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -155,30 +160,115 @@ func TestPinned(t *testing.T) {
 	}
 }
 
-func TestDiffDevToProd(t *testing.T) {
+func TestPlanDevToProdAgainstTheLiveObjects(t *testing.T) {
 	t.Parallel()
 	p, tok := prodProfile(t)
 	cfg := config.Default()
 	cfg.Gateway.Name, cfg.Gateway.Endpoint = "contoso-gw", "contoso.configuration.azure-api.net"
 	dev := Dev(cfg)
-	ds, err := Diff(dev.Objects(tok, true), p.Objects(tok, true))
+	ctx := context.Background()
+	cs := kubefake.New()
+	if _, err := Apply(ctx, cs, dev.Objects(tok, false)); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Plan(ctx, cs, p, p.Objects(tok, false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]string{}
-	for _, d := range ds {
-		got[d.Kind+"/"+d.Name] = d.Change
+	got := map[string]Action{}
+	for _, c := range plan {
+		got[c.Ref()] = c.Action
 	}
-	for k, want := range map[string]string{"Namespace/apim-gateway": "unchanged", "Secret/contoso-gw-token": "changed", "Deployment/contoso-gw": "changed",
-		"PodDisruptionBudget/contoso-gw": "added", "Deployment/contoso-gw-statsd": "added", "Service/contoso-gw-instance-discovery": "changed"} {
+	for k, want := range map[string]Action{"Namespace/apim-gateway": Unchanged, "Secret/contoso-gw-token": Update, "Deployment/contoso-gw": Update,
+		"PodDisruptionBudget/contoso-gw": Create, "Deployment/contoso-gw-statsd": Create, "Service/contoso-gw-instance-discovery": Update} {
 		if got[k] != want {
 			t.Errorf("%s: %s, want %s", k, got[k], want)
 		}
 	}
-	text := FormatDiff(ds, 1)
+	// The dry run changed nothing.
+	if d, _ := cs.AppsV1().Deployments("apim-gateway").Get(ctx, "contoso-gw", metav1.GetOptions{}); *d.Spec.Replicas != 1 {
+		t.Fatalf("the plan's dry run scaled the Deployment to %d", *d.Spec.Replicas)
+	}
+	text := FormatPlan(plan, 1)
 	for _, w := range []string{"~ Deployment/contoso-gw", "-   replicas: 1", "+   replicas: 3", "+ PodDisruptionBudget/contoso-gw", "= Namespace/apim-gateway"} {
 		if !strings.Contains(text, w) {
-			t.Errorf("diff text lacks %q:\n%s", w, text)
+			t.Errorf("plan text lacks %q:\n%s", w, text)
 		}
+	}
+	if strings.Contains(text, canary) {
+		t.Fatalf("the plan shows the token:\n%s", text)
+	}
+	// Applied, then planned back to dev: what only prod has is pruned.
+	if _, err := Execute(ctx, cs, plan); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Plan(ctx, cs, dev, dev.Objects(tok, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removed []string
+	for _, c := range back {
+		if c.Action == Remove {
+			removed = append(removed, c.Ref())
+		}
+	}
+	want := []string{"ServiceAccount/contoso-gw", "PersistentVolumeClaim/contoso-gw-config-backup", "Deployment/contoso-gw-statsd", "Service/contoso-gw-statsd", "PodDisruptionBudget/contoso-gw"}
+	if !reflect.DeepEqual(removed, want) {
+		t.Fatalf("demotion prunes %v, want %v", removed, want)
+	}
+	gone, err := Prune(ctx, cs, back)
+	if err != nil || len(gone) != len(want) {
+		t.Fatalf("prune: %v %v", gone, err)
+	}
+	if _, err := cs.PolicyV1().PodDisruptionBudgets("apim-gateway").Get(ctx, "contoso-gw", metav1.GetOptions{}); err == nil {
+		t.Fatal("the PodDisruptionBudget survived the prune")
+	}
+}
+
+func TestPlanShowsDriftAndSecretChangesWithoutValues(t *testing.T) {
+	t.Parallel()
+	p, tok := prodProfile(t)
+	ctx := context.Background()
+	cs := kubefake.New()
+	if _, err := Apply(ctx, cs, p.Objects(tok, false)); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Plan(ctx, cs, p, p.Objects(tok, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := Counts(plan); n != 0 {
+		t.Fatalf("a second plan of the same objects changes %d:\n%s", n, FormatPlan(plan, 1))
+	}
+	// Someone scales the gateway by hand (kubectl scale).
+	d, _ := cs.AppsV1().Deployments("apim-gateway").Get(ctx, "contoso-gw", metav1.GetOptions{})
+	d.Spec.Replicas = ptr.To[int32](5)
+	if _, err := cs.AppsV1().Deployments("apim-gateway").Update(ctx, d, metav1.UpdateOptions{FieldManager: "kubectl"}); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := token.Parse("GatewayKey contoso-gw&202612301200&T1RIRVItdG9rZW4tbm90LXRoZS1jYW5hcnk=")
+	plan, err = Plan(ctx, cs, p, p.Objects(other, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range plan {
+		switch c.Ref() {
+		case "Deployment/contoso-gw":
+			if c.Action != Update || c.OnlySecretData() || !strings.Contains(strings.Join(c.Lines, "\n"), "-   replicas: 5") {
+				t.Errorf("drift not shown: %s %v", c.Action, c.Lines)
+			}
+		case "Secret/contoso-gw-token":
+			if !c.OnlySecretData() {
+				t.Errorf("a new token is not a data-only change: %v", c.Lines)
+			}
+		default:
+			if c.Changed() {
+				t.Errorf("%s changes: %v", c.Ref(), c.Lines)
+			}
+		}
+	}
+	text := FormatPlan(plan, 1)
+	if strings.Contains(text, canary) || strings.Contains(text, "T1RIRVIt") {
+		t.Fatalf("the plan shows a token:\n%s", text)
 	}
 }

@@ -40,40 +40,37 @@ const (
 // what the Azure portal generates; later profiles change fields, never names,
 // so moving between profiles is an in-place upgrade.
 type Profile struct {
-	Name      string // "dev"
-	Gateway   string
-	Namespace string
-	Endpoint  string
-	Image     string
-	ProbePath string
-	Replicas  int32
+	Name      string `json:"name,omitempty"` // "dev"
+	Gateway   string `json:"gateway,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"`
+	Image     string `json:"image,omitempty"`
+	ProbePath string `json:"probePath,omitempty"`
+	Replicas  int32  `json:"replicas,omitempty"`
 
 	// What the prod profile adds; zero values are the portal's dev profile.
-	MaxSurge       intstr.IntOrString
-	MaxUnavailable intstr.IntOrString
-	Requests       corev1.ResourceList // per pod; nil: none
-	PDB            bool
-	Spread         bool // topology spread over hostname and zone
-	AllProbes      bool // startup and liveness as well as readiness
-	PreStopSeconds int64
-	DNSPolicy      corev1.DNSPolicy
-	DNSConfig      *corev1.PodDNSConfig
-	Backup         *BackupVolume
-	LogFormat      string // telemetry.logs.std
-	LogLevel       string // telemetry.logs.std.level
-	StatsdImage    string // "" = no local metrics
-	NonRoot        bool   // UID/GID 1001, fsGroup 1001, own ServiceAccount without token
-	Proxy          config.Proxy
-	// RestartedAt, when set, is a pod-template annotation: changing it rolls
-	// the pods (token rotation) with the rollout bounds above.
-	RestartedAt string
+	MaxSurge       intstr.IntOrString   `json:"maxSurge,omitempty"`
+	MaxUnavailable intstr.IntOrString   `json:"maxUnavailable,omitempty"`
+	Requests       corev1.ResourceList  `json:"requests,omitempty"` // per pod; nil: none
+	PDB            bool                 `json:"pdb,omitempty"`
+	Spread         bool                 `json:"spread,omitempty"`    // topology spread over hostname and zone
+	AllProbes      bool                 `json:"allProbes,omitempty"` // startup and liveness as well as readiness
+	PreStopSeconds int64                `json:"preStopSeconds,omitempty"`
+	DNSPolicy      corev1.DNSPolicy     `json:"dnsPolicy,omitempty"`
+	DNSConfig      *corev1.PodDNSConfig `json:"dnsConfig,omitempty"`
+	Backup         *BackupVolume        `json:"backup,omitempty"`
+	LogFormat      string               `json:"logFormat,omitempty"`   // telemetry.logs.std
+	LogLevel       string               `json:"logLevel,omitempty"`    // telemetry.logs.std.level
+	StatsdImage    string               `json:"statsdImage,omitempty"` // "" = no local metrics
+	NonRoot        bool                 `json:"nonRoot,omitempty"`     // UID/GID 1001, fsGroup 1001, own ServiceAccount without token
+	Proxy          config.Proxy         `json:"proxy,omitempty"`
 }
 
 // BackupVolume is the configuration backup PVC mounted at /apim/config.
 type BackupVolume struct {
-	StorageClass string
-	AccessMode   corev1.PersistentVolumeAccessMode
-	Size         string
+	StorageClass string                            `json:"storageClass,omitempty"`
+	AccessMode   corev1.PersistentVolumeAccessMode `json:"accessMode,omitempty"`
+	Size         string                            `json:"size,omitempty"`
 }
 
 // Dev is the portal's deployment: one replica, no requests, the floating tag.

@@ -34,7 +34,7 @@ func (s *Session) Export(ctx context.Context, dir string, tok token.Token, inclu
 			p.Image = d.Spec.Template.Spec.Containers[0].Image
 		}
 	}
-	img, how, err := s.pin(ctx, p.Image, PromoteOptions{})
+	img, how, err := s.Pin.Pin(ctx, p.Image)
 	if err != nil {
 		return nil, err
 	}

@@ -2,12 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/apimdev/apimdev/internal/config"
-	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/gateway"
 )
 
@@ -34,53 +32,22 @@ statsd_exporter_build_info{version="0.31.0"} 1
 	}
 }
 
-func TestNewestPatch(t *testing.T) {
-	t.Parallel()
-	tags := []string{"latest", "v2", "beta", "2.0.0", "2.9.3", "2.11.1", "2.10.9", "3.0.0-preview", "1.9.9", "2.11.0"}
-	for floating, want := range map[string]string{"v2": "2.11.1", "latest": "2.11.1", "v1": "1.9.9", "v9": ""} {
-		if got := newestPatch(tags, floating); got != want {
-			t.Errorf("newestPatch(%s) = %q, want %q", floating, got, want)
-		}
-	}
-}
-
-func TestPinUsesTheRegistryThenRefusesWithTheFix(t *testing.T) {
-	t.Parallel()
-	s := &Session{}
-	img, how, err := s.pin(context.Background(), "mcr.microsoft.com/azure-api-management/gateway:v2", PromoteOptions{
-		RegistryTags: func(context.Context, string) ([]string, error) { return []string{"2.10.0", "2.11.1", "v2"}, nil },
-	})
-	if err != nil || img != "mcr.microsoft.com/azure-api-management/gateway:2.11.1" || !strings.Contains(how, "tag list") {
-		t.Fatalf("%s %s %v", img, how, err)
-	}
-	_, _, err = s.pin(context.Background(), "mcr.microsoft.com/azure-api-management/gateway:latest", PromoteOptions{
-		RegistryTags: func(context.Context, string) ([]string, error) { return nil, errors.New("dial tcp: no such host") },
-	})
-	var h events.Hinter
-	if err == nil || !strings.Contains(err.Error(), "out of reach") || !errors.As(err, &h) || !strings.Contains(h.Hint(), "--image mcr.microsoft.com/azure-api-management/gateway:2.11.1") {
-		t.Fatalf("%v", err)
-	}
-	if img, how, _ := s.pin(context.Background(), "x/gw:2.11.1", PromoteOptions{}); img != "x/gw:2.11.1" || how != "already pinned" {
-		t.Fatalf("%s %s", img, how)
-	}
-}
-
 func TestTrafficTarget(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
 	cfg.Gateway.Name = "gw"
-	s := &Session{Config: cfg, Profile: gateway.Dev(cfg)}
-	path, _, what := s.trafficTarget(context.Background(), PromoteOptions{}, true)
+	s := &Session{Config: cfg, Profile: gateway.Dev(cfg), localCluster: true}
+	path, _, what := s.trafficTarget(context.Background(), TrafficOptions{})
 	if path != config.DefaultProbePath || !strings.Contains(what, "drains") {
 		t.Fatalf("%s %s", path, what)
 	}
 	cfg.Smoke.File = "../smoke/testdata/valid.yaml"
 	s.Config = cfg
-	path, hdr, what := s.trafficTarget(context.Background(), PromoteOptions{}, true)
+	path, hdr, what := s.trafficTarget(context.Background(), TrafficOptions{})
 	if path != "/echo/hello?x=1" || !strings.Contains(what, `"echo"`) || len(hdr) != 1 {
 		t.Fatalf("%s %v %s", path, hdr, what)
 	}
-	path, hdr, _ = s.trafficTarget(context.Background(), PromoteOptions{TrafficPath: "/x", TrafficHeader: map[string]string{"K": "v"}}, true)
+	path, hdr, _ = s.trafficTarget(context.Background(), TrafficOptions{Path: "/x", Header: map[string]string{"K": "v"}})
 	if path != "/x" || hdr.Get("K") != "v" {
 		t.Fatalf("%s %v", path, hdr)
 	}

@@ -8,31 +8,35 @@ import (
 
 // A new token in an existing Secret, or a new image under the same name on
 // the node, needs a restart; a new or changed Deployment restarts the pods
-// anyway.
+// anyway, and a change to the statsd exporter's Deployment is not the
+// gateway's.
 func TestRestartReason(t *testing.T) {
 	t.Parallel()
-	secret := func(created, changed bool) gateway.Applied {
-		return gateway.Applied{Kind: "Secret", Name: "gw-token", Created: created, Changed: changed}
+	secret := func(a gateway.Action) gateway.Change {
+		return gateway.Change{Kind: "Secret", Name: "gw-token", Action: a}
 	}
-	deploy := func(created, changed bool) gateway.Applied {
-		return gateway.Applied{Kind: "Deployment", Name: "gw", Created: created, Changed: changed}
+	deploy := func(a gateway.Action) gateway.Change {
+		return gateway.Change{Kind: "Deployment", Name: "gw", Action: a}
 	}
+	statsd := gateway.Change{Kind: "Deployment", Name: "gw-statsd", Action: gateway.Update}
+	const c, u, n = gateway.Create, gateway.Update, gateway.Unchanged
 	for _, tt := range []struct {
 		name     string
-		applied  []gateway.Applied
+		plan     []gateway.Change
 		replaced bool
 		want     string
 	}{
-		{"first up", []gateway.Applied{secret(true, false), deploy(true, false)}, false, ""},
-		{"first up, an old image of the name on the node", []gateway.Applied{secret(true, false), deploy(true, false)}, true, ""},
-		{"re-run, nothing new", []gateway.Applied{secret(false, false), deploy(false, false)}, false, ""},
-		{"new token", []gateway.Applied{secret(false, true), deploy(false, false)}, false, "the token changed"},
-		{"rebuilt image, same tag", []gateway.Applied{secret(false, false), deploy(false, false)}, true, "the image changed under the same name"},
-		{"both", []gateway.Applied{secret(false, true), deploy(false, false)}, true, "the token and the image changed"},
-		{"new token and new spec", []gateway.Applied{secret(false, true), deploy(false, true)}, true, ""},
-		{"Deployment recreated", []gateway.Applied{secret(false, true), deploy(true, false)}, false, ""},
+		{"first up", []gateway.Change{secret(c), deploy(c)}, false, ""},
+		{"first up, an old image of the name on the node", []gateway.Change{secret(c), deploy(c)}, true, ""},
+		{"re-run, nothing new", []gateway.Change{secret(n), deploy(n)}, false, ""},
+		{"new token", []gateway.Change{secret(u), deploy(n)}, false, "the token changed"},
+		{"new token, the exporter changed too", []gateway.Change{secret(u), deploy(n), statsd}, false, "the token changed"},
+		{"rebuilt image, same tag", []gateway.Change{secret(n), deploy(n)}, true, "the image changed under the same name"},
+		{"both", []gateway.Change{secret(u), deploy(n)}, true, "the token and the image changed"},
+		{"new token and new spec", []gateway.Change{secret(u), deploy(u)}, true, ""},
+		{"Deployment recreated", []gateway.Change{secret(u), deploy(c)}, false, ""},
 	} {
-		if got := restartReason(tt.applied, tt.replaced); got != tt.want {
+		if got := restartReason(tt.plan, "gw", tt.replaced); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
 		}
 	}

@@ -1,7 +1,15 @@
 // Package pipeline is apimdev's flow: the named steps of `up` (preflight,
-// cluster, image, deploy, forward, smoke) and the session of clients they
-// share. The CLI and the TUI both run it and only show its events; no flow
-// logic lives in either face.
+// cluster, image, deploy, forward, smoke), promote and rotate under traffic,
+// status, down, and the record of what was applied that every one of them
+// converges to. The CLI and the TUI both run it and only show its events; no
+// flow logic lives in either face.
+//
+// Layout, one idea a file: session (wiring, Open), steps (the loop that runs
+// named steps), record (what the cluster records apimdev applied), plan (the
+// target profile and the server's dry run of it), up, promote, rollout
+// (changes under traffic, shared with rotate), checks (the production
+// proofs), metrics, rotate, status, down, forward, workshop (demo and kit),
+// export, labs.
 //
 // It must not import cli or tui.
 package pipeline
@@ -10,14 +18,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
+	"io"
+	"net/http"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
+	"github.com/docker/docker/errdefs"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -28,33 +35,134 @@ import (
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/forward"
 	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/imagepin"
 	"github.com/apimdev/apimdev/internal/smoke"
 	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
-// Session is what the steps of one command share: clients are made once.
+// Cluster is the local kind cluster as the steps use it; *cluster.Manager is
+// the real one, tests use a fake.
+type Cluster interface {
+	Inspect(ctx context.Context) (cluster.ClusterState, string)
+	Ensure(ctx context.Context, st cluster.ClusterState, recreate bool, progress cluster.Progress) (bool, error)
+	LoadImage(ctx context.Context, image string, progress cluster.Progress) (string, bool, error)
+	Delete() error
+	// KubeconfigPath is apimdev's own kubeconfig file for the cluster.
+	KubeconfigPath() string
+	// RefreshKubeconfig rewrites that file from kind, when it is missing or stale.
+	RefreshKubeconfig() error
+	// MergeKubeconfig adds the cluster to the user's kubeconfig (--merge-kubeconfig).
+	MergeKubeconfig() error
+	// Exec runs a command in the cluster's first node.
+	Exec(ctx context.Context, out io.Writer, name string, args ...string) error
+}
+
+var _ Cluster = (*cluster.Manager)(nil)
+
+// Timeouts bound the waits of the flows; zero fields take the defaults.
+// Tests set them to milliseconds.
+type Timeouts struct {
+	Deploy  time.Duration // pods ready after up's apply (3 min)
+	Rollout time.Duration // promote, rotate (5 min)
+	// Settle is how long traffic runs before and after a change (2 s).
+	Settle time.Duration
+	// Poll is the longest time between two looks at a rollout (1 s).
+	Poll time.Duration
+	// ForwardStart bounds the background forward's start (20 s).
+	ForwardStart time.Duration
+}
+
+func (t Timeouts) orDefault() Timeouts {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&t.Deploy, 3*time.Minute)
+	def(&t.Rollout, 5*time.Minute)
+	def(&t.Settle, 2*time.Second)
+	def(&t.Poll, time.Second)
+	def(&t.ForwardStart, 20*time.Second)
+	return t
+}
+
+// Session is what the steps of one command share: the configuration, the
+// record of what is deployed, and the real dependencies as fields, wired by
+// NewSession and replaced by tests.
 type Session struct {
 	Config  config.Config
+	Profile gateway.Profile // names the gateway's objects (the dev profile of Config)
 	Files   state.Cluster
 	Rep     *events.Reporter
-	Docker  cluster.Docker
-	Cluster *cluster.Manager
+	// Version is apimdev's version, written into the cluster's records.
+	Version string
+
+	Cluster Cluster
+	Docker  cluster.Docker // nil: no engine client (preflight says so)
 	Client  kubernetes.Interface
 	REST    *rest.Config
-	Profile gateway.Profile
-	// Version is apimdev's version, written into the cluster's marker.
-	Version string
+	// Dial opens tunnels to the gateway's pods (nil: client-go's SPDY
+	// port-forward through the API server).
+	Dial forward.Dialer
+	// Pin resolves floating image tags; its HTTP client is injected.
+	Pin imagepin.Pinner
+	Now func() time.Time
+	// LookPath finds programs preflight needs (nil: exec.LookPath).
+	LookPath func(string) (string, error)
+	Timeouts Timeouts
+	// Intent re-applies what the user asked for (file, APIMDEV_*, flags)
+	// onto a base configuration; nil means the base itself. Resolve uses it
+	// to put the user's asks on top of what the cluster records.
+	Intent func(base config.Config) (config.Config, error)
+
+	// Recorded is what the cluster records apimdev applied (see Resolve);
+	// nil when nothing is recorded.
+	Recorded *Record
 	// ExtraSmoke are calls smoke makes after the spec's (the demo's echo calls).
 	ExtraSmoke []smoke.Call
 
-	current      *events.Step
+	// remembered is the base Open started from (the state directory's copy).
+	remembered config.Config
+
+	current      stepHolder
 	localCluster bool // the kind cluster apimdev made, not a --context
 }
 
-// NewSession prepares the clients for cfg; getenv finds the state directory.
-func NewSession(cfg config.Config, rep *events.Reporter, getenv func(string) string, version string) (*Session, error) {
-	dir, err := state.Dir(getenv)
+// stepHolder is the step running now: written by the flow, read by progress
+// callbacks on other goroutines (kind's logger, the traffic sampler).
+type stepHolder struct {
+	mu sync.Mutex
+	st *events.Step
+}
+
+func (h *stepHolder) set(st *events.Step) {
+	h.mu.Lock()
+	h.st = st
+	h.mu.Unlock()
+}
+
+func (h *stepHolder) get() *events.Step {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.st
+}
+
+// SessionOptions are how NewSession wires a session.
+type SessionOptions struct {
+	Getenv  func(string) string
+	Version string
+	Rep     *events.Reporter
+	// Intent re-applies the user's settings onto a base (see Session.Intent).
+	Intent func(base config.Config) (config.Config, error)
+	// HTTP is the client for registry tag lists (nil: http.DefaultClient).
+	HTTP *http.Client
+}
+
+// NewSession wires the real dependencies for cfg: apimdev's state directory,
+// the Docker engine from the environment, kind, client-go.
+func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
+	dir, err := state.Dir(o.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +170,12 @@ func NewSession(cfg config.Config, rep *events.Reporter, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Config: cfg, Files: files, Rep: rep, Profile: gateway.Dev(cfg), Version: version}
+	rep := o.Rep
+	if rep == nil {
+		rep = events.Discard()
+	}
+	s := &Session{Files: files, Rep: rep, Version: o.Version, Intent: o.Intent, Now: time.Now}
+	s.setConfig(cfg)
 	kubeconfig := cfg.Cluster.Kubeconfig
 	if kubeconfig == "" {
 		kubeconfig = files.Kubeconfig()
@@ -72,23 +185,111 @@ func NewSession(cfg config.Config, rep *events.Reporter, getenv func(string) str
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
 	s.Docker = d
-	kind, _ := cluster.NewKind(s.progress)
-	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImage: cfg.Cluster.NodeImage, Version: version}
+	kind := cluster.NewKind()
+	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImage: cfg.Cluster.NodeImage, Version: o.Version}
+	s.Pin = imagepin.Pinner{HTTP: o.HTTP, Local: dockerImages{d}}
 	return s, nil
 }
 
+// setConfig makes cfg the session's configuration and its dev profile the
+// names of the gateway's objects.
+func (s *Session) setConfig(cfg config.Config) {
+	s.Config = cfg
+	s.Profile = gateway.Dev(cfg)
+}
+
+// Open is NewSession and, with lock, the cluster's lock: how the CLI and the
+// wizard start every command that changes the cluster. The base is what the
+// state directory remembers of the cluster (a cache of its record) or the
+// defaults; Intent puts the user's settings on it.
+func Open(o SessionOptions, cluster string, lock bool, lockWait time.Duration) (*Session, *state.Lock, error) {
+	base := Remembered(o.Getenv, cluster)
+	cfg := base
+	if o.Intent != nil {
+		var err error
+		if cfg, err = o.Intent(base); err != nil {
+			return nil, nil, err
+		}
+		if cfg.Gateway.Name != base.Gateway.Name {
+			// The user names another gateway than the one remembered: its
+			// settings are not the base of this one's. (The same gateway in
+			// another namespace, as promote --context puts it, keeps them.)
+			def := config.Default()
+			def.Cluster.Name = cluster
+			if cfg, err = o.Intent(def); err != nil {
+				return nil, nil, err
+			}
+			base = def
+		}
+	}
+	s, err := NewSession(cfg, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.remembered = base
+	if r, ok := s.cachedRecord(); ok && r.isFor(cfg) {
+		s.Recorded = r
+	}
+	if !lock {
+		return s, nil, nil
+	}
+	l, err := s.Files.Acquire(cfg.Cluster.Name, lockWait)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, l, nil
+}
+
+// dockerImages tells imagepin what the local engine knows of an image.
+type dockerImages struct{ d cluster.Docker }
+
+func (di dockerImages) Refs(ctx context.Context, image string) ([]string, []string, bool, error) {
+	info, err := di.d.ImageInspect(ctx, image)
+	if errdefs.IsNotFound(err) {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return info.RepoTags, info.RepoDigests, true, nil
+}
+
+func (s *Session) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+// progress reports to the step running now, from any goroutine.
 func (s *Session) progress(format string, args ...any) {
-	if s.current != nil {
-		s.current.Progress(format, args...)
+	if st := s.current.get(); st != nil {
+		st.Progress(format, args...)
 	}
 }
 
-// Connect builds the Kubernetes client from apimdev's kubeconfig file.
+// Kubeconfig is apimdev's kubeconfig file for the local cluster.
+func (s *Session) Kubeconfig() string {
+	if s.Cluster == nil {
+		return s.Config.Cluster.Kubeconfig
+	}
+	return s.Cluster.KubeconfigPath()
+}
+
+// Connect builds the Kubernetes client from apimdev's kubeconfig file,
+// rewriting the file from kind first when it is missing.
 func (s *Session) Connect() error {
 	if s.Client != nil {
 		return nil
 	}
-	rc, err := clientcmd.BuildConfigFromFlags("", s.Cluster.Kubeconfig)
+	s.localCluster = true
+	path := s.Kubeconfig()
+	rc, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil && s.Cluster != nil && s.Config.Cluster.Kubeconfig == "" {
+		if rerr := s.Cluster.RefreshKubeconfig(); rerr == nil {
+			rc, err = clientcmd.BuildConfigFromFlags("", path)
+		}
+	}
 	if err != nil {
 		return &NoClusterError{Name: s.Config.Cluster.Name, Err: err}
 	}
@@ -99,6 +300,39 @@ func (s *Session) Connect() error {
 	}
 	s.Client, s.REST = cs, rc
 	return nil
+}
+
+// ConnectContext points the session at a context of the user's kubeconfig
+// (read, never written).
+func (s *Session) ConnectContext(name string) error {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: name}).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig context %q: %w", name, err)
+	}
+	rc.QPS, rc.Burst = 50, 100
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	s.Client, s.REST, s.localCluster = cs, rc, false
+	return nil
+}
+
+// connectTo is Connect for the local cluster ("" context), else ConnectContext.
+func (s *Session) connectTo(kctx string) error {
+	if kctx == "" {
+		return s.Connect()
+	}
+	return s.ConnectContext(kctx)
+}
+
+// dialer opens tunnels to the gateway's pods.
+func (s *Session) dialer(namespace string) forward.Dialer {
+	if s.Dial != nil {
+		return s.Dial
+	}
+	return &forward.SPDYDialer{Config: s.REST, Client: s.Client, Namespace: namespace}
 }
 
 // NoClusterError says there is no cluster to talk to.
@@ -138,7 +372,7 @@ func (s *Session) Exists(ctx context.Context) string {
 }
 
 // ClusterToken reads the token back from the cluster's Secret, for its expiry
-// only: it is never printed.
+// and for re-applying it: it is never printed.
 func (s *Session) ClusterToken(ctx context.Context) (token.Token, error) {
 	sec, err := s.Client.CoreV1().Secrets(s.Profile.Namespace).Get(ctx, s.Profile.SecretName(), metav1.GetOptions{})
 	if err != nil {
@@ -158,122 +392,5 @@ func Redactor(t token.Token) func(string) string {
 	}
 }
 
-// StartForward binds the local ports and serves the forward until the
-// returned stop is called.
-func (s *Session) StartForward(ctx context.Context, httpPort, httpsPort int) (stop func(), stats *forward.Stats, err error) {
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	backends, err := forward.WatchService(fctx, s.Client, s.Profile.Namespace, s.Profile.LiveService())
-	if err != nil {
-		cancel()
-		return nil, nil, err
-	}
-	f := &forward.Forwarder{
-		Host: "127.0.0.1",
-		Mappings: []forward.Mapping{
-			{LocalPort: httpPort, ServicePort: gateway.ServiceHTTP, Flag: "--http-port"},
-			{LocalPort: httpsPort, ServicePort: gateway.ServiceHTTPS, Flag: "--https-port"},
-		},
-		Backends: backends,
-		Dialer:   &forward.SPDYDialer{Config: s.REST, Client: s.Client, Namespace: s.Profile.Namespace},
-		Log:      func(f string, a ...any) { s.Rep.Info("forward", fmt.Sprintf(f, a...)) },
-	}
-	backends.OnChange = f.Prune
-	ls, err := f.Listen()
-	if err != nil {
-		cancel()
-		return nil, nil, err
-	}
-	done := make(chan struct{})
-	go func() { _ = f.Serve(fctx, ls); close(done) }()
-	return func() { cancel(); <-done }, &f.Stats, nil
-}
-
-// Smoke runs the health calls and the spec's calls through the given ports.
-func (s *Session) Smoke(ctx context.Context, tok token.Token, httpPort, httpsPort int) ([]smoke.Result, error) {
-	spec, err := smoke.Load(s.Config.Smoke.File)
-	if err != nil {
-		return nil, err
-	}
-	r := &smoke.Runner{
-		HTTPBase:     fmt.Sprintf("http://127.0.0.1:%d", httpPort),
-		HTTPSBase:    fmt.Sprintf("https://127.0.0.1:%d", httpsPort),
-		ProbePath:    s.Profile.ProbePath,
-		TokenExpired: tok.ExpiryAt(time.Now()).State == token.ExpiryPast,
-	}
-	return r.Run(ctx, append(append(r.HealthCalls(), spec.Calls...), s.ExtraSmoke...)), ctx.Err()
-}
-
-// StartDetachedForward starts `apimdev forward` (self) as a background process
-// of its own session, waits until it holds both ports, and records it.
-func (s *Session) StartDetachedForward(ctx context.Context, self, configFile string) (int, error) {
-	logf, err := os.OpenFile(s.Files.ForwardLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return 0, err
-	}
-	defer logf.Close()
-	c := s.Config
-	args := []string{"forward", "--cluster-name", c.Cluster.Name, "--kubeconfig", s.Cluster.Kubeconfig, "--name", c.Gateway.Name,
-		"--namespace", c.Gateway.Namespace, "--http-port", strconv.Itoa(c.Forward.HTTPPort), "--https-port", strconv.Itoa(c.Forward.HTTPSPort),
-		"--endpoint", c.Gateway.Endpoint}
-	if configFile != "" {
-		args = append(args, "--config", configFile)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Stdout, cmd.Stderr, cmd.Stdin = logf, logf, nil
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = append(os.Environ(), "APIMDEV_TOKEN=") // the forward needs no token
-	closeInheritedOnExec()
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("starting the background forward: %w", err)
-	}
-	pid := cmd.Process.Pid
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.After(20 * time.Second)
-	for !portAnswers(c.Forward.HTTPPort) || !portAnswers(c.Forward.HTTPSPort) {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(s.Files.ForwardLog())
-			return 0, fmt.Errorf("the background forward exited (%v): %s", err, lastLines(string(log), 5))
-		case <-deadline:
-			_ = cmd.Process.Kill()
-			return 0, errors.New("the background forward did not open its ports within 20s")
-		case <-ctx.Done():
-			_ = cmd.Process.Kill()
-			return 0, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return pid, s.Files.SaveForward(state.ForwardRecord{PID: pid, HTTPPort: c.Forward.HTTPPort, HTTPSPort: c.Forward.HTTPSPort, Started: time.Now()})
-}
-
-func portAnswers(port int) bool {
-	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
-
-func lastLines(s string, n int) string {
-	ls := strings.Split(strings.TrimSpace(s), "\n")
-	if len(ls) > n {
-		ls = ls[len(ls)-n:]
-	}
-	return strings.Join(ls, " | ")
-}
-
-// listenFree asks the OS for two free loopback ports.
-func listenFree() ([2]int, error) {
-	var ps [2]int
-	for i := range ps {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return ps, err
-		}
-		defer l.Close()
-		ps[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ps, nil
-}
+// errNoToken is up's first-run words when there is no token anywhere.
+var errNoToken = errors.New("no token: use --token-file FILE, APIMDEV_TOKEN, or try `apimdev up --demo` (no Azure needed)")

@@ -3,66 +3,52 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/apimdev/apimdev/internal/cluster"
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/smoke"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
-// Step names, in order. The faces show them; the TUI lists them up front.
+// Step names of up, in order. The faces show them; the TUI lists them up
+// front (UpSteps), with the kit and demo steps when a run has them.
 const (
+	StepKit       = "kit"
 	StepPreflight = "preflight"
 	StepCluster   = "cluster"
 	StepImage     = "image"
+	StepDemo      = "demo"
 	StepDeploy    = "deploy"
 	StepForward   = "forward"
 	StepSmoke     = "smoke"
 )
 
-// Steps is the order of `up`.
-var Steps = []string{StepPreflight, StepCluster, StepImage, StepDeploy, StepForward, StepSmoke}
-
-// Steps only some runs have: kit before preflight (up --kit), demo before
-// deploy (up --demo). They are not in Steps: the TUI does not offer them.
-const (
-	StepKit  = "kit"
-	StepDemo = "demo"
-)
-
-// KitLoader loads an offline kit's images into Docker, checksums first.
-type KitLoader interface {
-	LoadKit(ctx context.Context, progress func(string, ...any)) (string, error)
-}
-
-// DemoDeployer puts the demo's stand-in configuration service into the
-// cluster and waits for it, so the gateway's first poll finds it.
-type DemoDeployer interface {
-	DeployDemo(ctx context.Context, c kubernetes.Interface, progress func(string, ...any)) (string, error)
-}
-
 // UpOptions are what `up` may be asked beyond the configuration.
 type UpOptions struct {
 	Token    token.Token
 	TokenErr error // reported by preflight, with the other problems
+	// NoToken says none was given: the cluster's Secret keeps its own, and
+	// preflight refuses only when up would create the cluster.
+	NoToken  bool
 	Recreate bool
 	// Detach runs the forward as a background process (Self, ConfigFile);
 	// otherwise the forward runs in this process until UpResult.Stop.
-	Detach        bool
-	Self          string
-	ConfigFile    string
-	Merge         bool
-	DeployTimeout time.Duration
-	// Kit, when set, loads an offline kit before preflight looks for images.
-	Kit KitLoader
-	// Demo, when set, deploys the demo's configuration service before the gateway.
-	Demo DemoDeployer
+	Detach     bool
+	Self       string
+	ConfigFile string
+	Merge      bool
+	// Yes applies changes to what is deployed that the user did not ask for
+	// by giving a token (drift undone, settings changed); without it they
+	// are shown to Confirm, and nil Confirm declines (no terminal to ask).
+	Yes     bool
+	Confirm func(diff string) bool
+	// Workshop, when set, adds its kit and demo steps.
+	Workshop *Workshop
 }
 
 // UpResult is what a successful `up` leaves running.
@@ -71,68 +57,91 @@ type UpResult struct {
 	Created             bool
 	Detached            bool // the forward runs in the background (now or before)
 	ForwardPID          int
+	Profile             string // the profile deployed: dev, or prod after promote
 	Smoke               []smoke.Result
 	TokenExpiry         token.Expiry
 	// Stop ends an in-process forward; nil when the forward is detached.
 	Stop func()
 }
 
-// FailedStep is set on errors from Up: the step that failed, so a face can
-// say "interrupted during deploy" or offer a retry from there.
-type FailedStep struct {
-	Step string
-	Err  error
+// upRun is one run of up: the steps share it.
+type upRun struct {
+	s   *Session
+	o   UpOptions
+	res *UpResult
+
+	tok        token.Token
+	plan       *Plan
+	replaced   bool // the node took a new image under the same name
+	ownForward bool
+	fwd        int // the recorded background forward's pid
+	pres       cluster.Result
 }
 
-func (e *FailedStep) Error() string { return e.Err.Error() }
-func (e *FailedStep) Unwrap() error { return e.Err }
+// UpSteps is the steps up runs with o, in order.
+func (s *Session) UpSteps(o UpOptions) []string { return names((&upRun{s: s, o: o}).steps()) }
 
-// SmokeError says smoke calls failed.
-type SmokeError struct{ Failed, Total int }
-
-func (e *SmokeError) Error() string {
-	return fmt.Sprintf("%d of %d smoke call(s) failed (see the table)", e.Failed, e.Total)
-}
-
-// Hint says where to look.
-func (e *SmokeError) Hint() string {
-	return "each failed row says why; `apimdev status` and `kubectl logs` show the gateway's side"
+func (u *upRun) steps() []step {
+	var steps []step
+	if u.o.Workshop.hasKit() {
+		steps = append(steps, step{StepKit, "verifying the offline kit, then loading it into Docker", u.kit})
+	}
+	steps = append(steps,
+		step{StepPreflight, "checking Docker, ports, token and cluster", u.preflight},
+		step{StepCluster, "", u.cluster},
+		step{StepImage, u.s.Config.Gateway.Image, u.image})
+	if u.o.Workshop.demo() {
+		steps = append(steps, step{StepDemo, "stand-in configuration service (stand-in, not Azure API Management)", u.demo})
+	}
+	return append(steps,
+		step{StepDeploy, "", u.deploy},
+		step{StepForward, "", u.forward},
+		step{StepSmoke, "", u.smoke})
 }
 
 // Up runs the pipeline. Each step reports through the session's reporter and
 // takes ctx; a re-run after any failure or interruption resumes, because every
-// step reuses what exists. The caller holds the cluster lock.
-func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error) {
+// step reuses what exists, and converges to what the cluster records: a
+// promoted gateway stays prod, a demo stays a demo. The caller holds the
+// cluster lock.
+func (s *Session) Up(ctx context.Context, o UpOptions) (*UpResult, error) {
 	cfg := s.Config
-	res = &UpResult{HTTPPort: cfg.Forward.HTTPPort, HTTPSPort: cfg.Forward.HTTPSPort}
-	current := ""
-	step := func(name, detail string) *events.Step {
-		current = name
-		s.current = s.Rep.Start(name, detail)
-		return s.current
-	}
-	defer func() {
-		if err != nil {
-			err = &FailedStep{Step: current, Err: err}
+	u := &upRun{s: s, o: o, tok: o.Token, res: &UpResult{HTTPPort: cfg.Forward.HTTPPort, HTTPSPort: cfg.Forward.HTTPSPort}}
+	err := s.runSteps(ctx, u.steps())
+	if err != nil {
+		if u.res.Smoke != nil {
+			// The forward stays up: the user will want to look. The result
+			// is returned with the error so a face can show the table.
+			return u.res, err
 		}
-	}()
-
-	// 0. kit: its images into Docker (checksums first) before preflight looks.
-	if o.Kit != nil {
-		st := step(StepKit, "verifying the offline kit, then loading it into Docker")
-		what, err := o.Kit.LoadKit(ctx, s.progress)
-		if err != nil {
-			return nil, st.Fail(err)
+		if u.res.Stop != nil {
+			u.res.Stop()
+			u.res.Stop = nil
 		}
-		st.Done(what)
+		return nil, err
 	}
+	return u.res, nil
+}
 
-	// 1. preflight: every check, all problems at once, nothing created.
-	fwd, fwdRunning := s.Files.Forward()
-	ownForward := fwdRunning && fwd.HTTPPort == cfg.Forward.HTTPPort && fwd.HTTPSPort == cfg.Forward.HTTPSPort
-	st := step(StepPreflight, "checking Docker, ports, token and cluster")
-	pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: cfg, Token: o.Token, TokenErr: o.TokenErr,
-		Recreate: o.Recreate, ForwardRunning: ownForward}
+func (u *upRun) kit(ctx context.Context, _ *events.Step) (string, error) {
+	return u.o.Workshop.loadKit(ctx, u.s.Docker, u.s.progress)
+}
+
+// preflight: every check, all problems at once, nothing created.
+func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) {
+	s, cfg := u.s, u.s.Config
+	fwd, running := s.Files.Forward()
+	u.ownForward = running && fwd.HTTPPort == cfg.Forward.HTTPPort && fwd.HTTPSPort == cfg.Forward.HTTPSPort
+	u.fwd = fwd.PID
+	if err := u.o.Workshop.checkDemoImage(ctx, s.Docker, cfg.Gateway.Image); err != nil {
+		return "", err
+	}
+	pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: cfg, Token: u.o.Token, TokenErr: u.o.TokenErr,
+		NoToken: u.o.NoToken, Recreate: u.o.Recreate, ForwardRunning: u.ownForward, LookPath: s.LookPath}
+	if u.o.Workshop.demo() {
+		pf.NoToken, pf.TokenErr = false, nil
+		pf.TokenNote = "the demo's, minted on this machine once the cluster answers (" + demo.Label + ")"
+	}
 	pres, err := pf.Run(ctx, func(c cluster.Check) {
 		// Failures are told once, in the error with its fix; warnings once,
 		// as warning events below.
@@ -141,56 +150,123 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 		}
 	})
 	if err != nil {
-		return nil, st.Fail(err)
+		return "", err
 	}
-	st.Done(fmt.Sprintf("%d checks passed", len(pres.Checks)))
-	for _, w := range pres.Warnings() {
-		s.Rep.Warn(w.Name, w.Detail, "")
+	u.pres = pres
+	// Reported after the step, with nothing else on its line.
+	defer func() {
+		for _, w := range pres.Warnings() {
+			s.Rep.Warn(w.Name, w.Detail, "")
+		}
+	}()
+	if running && !u.ownForward {
+		// A background forward on other ports than asked: stop it, or it
+		// would keep serving the old ports beside the new one.
+		if rec, ok := s.Files.StopForward(); ok {
+			st.Progress("stopped the background forward on 127.0.0.1:%d (pid %d): this run forwards 127.0.0.1:%d", rec.HTTPPort, rec.PID, cfg.Forward.HTTPPort)
+		}
 	}
+	return fmt.Sprintf("%d checks passed", len(pres.Checks)), nil
+}
 
-	// 2. cluster
-	st = step(StepCluster, "")
-	res.Created, err = s.Cluster.Ensure(ctx, pres.Cluster, o.Recreate, s.progress)
+// cluster: create, reuse, restart or wait for the cluster, connect, and read
+// what it records.
+func (u *upRun) cluster(ctx context.Context, st *events.Step) (string, error) {
+	s, cfg := u.s, u.s.Config
+	created, err := s.Cluster.Ensure(ctx, u.pres.Cluster, u.o.Recreate, s.progress)
+	u.res.Created = created
 	if err != nil {
-		return nil, st.Fail(err)
+		return "", err
 	}
-	if o.Merge {
-		if err := s.Cluster.Kind.ExportKubeConfig(cfg.Cluster.Name, "", false); err != nil {
+	if u.o.Merge {
+		if err := s.Cluster.MergeKubeconfig(); err != nil {
 			st.Warn("could not merge into your kubeconfig: "+err.Error(), "")
 		}
 	}
 	if err := s.Connect(); err != nil {
-		return nil, st.Fail(err)
+		return "", err
 	}
 	verb := "reused"
-	if res.Created {
+	if created {
 		verb = "created"
 	}
-	st.Done(fmt.Sprintf("%s %s (kubeconfig %s)", verb, cfg.Cluster.Name, s.Cluster.Kubeconfig))
-
-	// 3. image: the node never pulls what this machine already has.
-	st = step(StepImage, cfg.Gateway.Image)
-	what, imageReplaced, err := s.Cluster.LoadImage(ctx, cfg.Gateway.Image, s.progress)
+	done := fmt.Sprintf("%s %s (kubeconfig %s)", verb, cfg.Cluster.Name, s.Kubeconfig())
+	if created {
+		s.Recorded = nil // a new cluster records nothing, whatever the state directory said
+		return done, nil
+	}
+	rec, err := s.ReadRecord(ctx)
 	if err != nil {
-		return nil, st.Fail(err)
+		return "", err
 	}
-	if restarted, err := gateway.RestartPullFailures(ctx, s.Client, s.Profile.Namespace, cfg.Gateway.Image); err == nil && len(restarted) > 0 {
-		st.Progress("restarted pod(s) that could not pull it: %v", restarted)
+	if prev, ok := s.cachedRecord(); rec == nil && ok && !prev.isFor(cfg) {
+		st.Warn(fmt.Sprintf("this cluster also runs gateway %s/%s (the one apimdev last deployed here); this up deploys %s/%s beside it",
+			prev.Config.Gateway.Namespace, prev.Config.Gateway.Name, cfg.Gateway.Namespace, cfg.Gateway.Name), "")
 	}
-	st.Done(what)
-
-	// 3b. demo: the stand-in configuration service the demo gateway polls.
-	if o.Demo != nil {
-		st = step(StepDemo, "stand-in configuration service (stand-in, not Azure API Management)")
-		what, err := o.Demo.DeployDemo(ctx, s.Client, s.progress)
-		if err != nil {
-			return nil, st.Fail(err)
+	if err := s.take(rec); err != nil {
+		return "", err
+	}
+	if s.Recorded != nil {
+		done += fmt.Sprintf("; it records the %s profile", s.Recorded.Profile)
+		if s.Recorded.Demo {
+			done += " of the demo"
 		}
-		st.Done(what)
 	}
+	return done, nil
+}
 
-	// 4. deploy
-	st = step(StepDeploy, "")
+// image: what the target profile runs, into the node; the node never pulls
+// what this machine already has.
+func (u *upRun) image(ctx context.Context, st *events.Step) (string, error) {
+	s := u.s
+	p := &Plan{To: ""}
+	if s.Recorded != nil {
+		p.To = s.Recorded.Profile
+	}
+	if p.To == "" {
+		p.To = "dev"
+	}
+	if err := s.target(ctx, p); err != nil {
+		return "", err
+	}
+	u.plan = p
+	var what []string
+	for i, img := range []string{p.Target.Image, p.Target.StatsdImage} {
+		if img == "" {
+			continue
+		}
+		w, replaced, err := s.Cluster.LoadImage(ctx, img, s.progress)
+		if err != nil {
+			return "", err
+		}
+		if i == 0 {
+			u.replaced = replaced
+			what = append(what, w)
+		} else {
+			what = append(what, img+": "+w)
+		}
+		if restarted, err := gateway.RestartPullFailures(ctx, s.Client, s.Profile.Namespace, img); err == nil && len(restarted) > 0 {
+			st.Progress("restarted pod(s) that could not pull it: %v", restarted)
+		}
+	}
+	return strings.Join(what, "; "), nil
+}
+
+// demo: the stand-in configuration service the demo gateway polls, and the
+// demo's token (kept while it is good, minted otherwise).
+func (u *upRun) demo(ctx context.Context, _ *events.Step) (string, error) {
+	tok, what, err := u.o.Workshop.deployDemo(ctx, u.s)
+	if err != nil {
+		return "", err
+	}
+	u.tok = tok
+	return what, nil
+}
+
+// deploy: plan against what runs, ask about what the user did not ask for,
+// apply, record, wait, prune.
+func (u *upRun) deploy(ctx context.Context, st *events.Step) (string, error) {
+	s := u.s
 	// The gateway's first act is to resolve its configuration endpoint: on a
 	// new cluster, start it once cluster DNS answers, or that first fetch
 	// fails and the gateway waits 10 s for its next one.
@@ -198,120 +274,123 @@ func (s *Session) Up(ctx context.Context, o UpOptions) (res *UpResult, err error
 		st.Progress("cluster DNS ready after %.1fs", time.Since(t0).Seconds())
 	}
 	if ctx.Err() != nil {
-		return nil, st.Fail(ctx.Err())
+		return "", ctx.Err()
 	}
-	applied, err := gateway.Apply(ctx, s.Client, s.Profile.Objects(o.Token, false))
-	if err != nil {
-		return nil, st.Fail(err)
-	}
-	changed := 0
-	for _, ap := range applied {
-		if ap.Created || ap.Changed {
-			changed++
-			st.Progress("%s", ap)
+	tok := u.tok
+	if tok.IsZero() {
+		t, err := s.ClusterToken(ctx)
+		if err != nil {
+			return "", errNoToken
 		}
+		tok = t
+		st.Progress("token: the one in Secret %s/%s (%s)", s.Profile.Namespace, s.Profile.SecretName(), t.ExpiryAt(s.now()).Describe())
+	}
+	u.res.TokenExpiry = tok.ExpiryAt(s.now())
+	plan := u.plan
+	from, fresh, err := s.deployedProfile(ctx)
+	if err != nil {
+		return "", err
+	}
+	plan.From, plan.Fresh, plan.token = from, fresh, tok
+	if plan.Changes, err = gateway.Plan(ctx, s.Client, plan.Target, plan.Target.Objects(tok, false)); err != nil {
+		return "", err
+	}
+	plan.Diff = gateway.FormatPlan(plan.Changes, 1)
+	plan.record = Record{Profile: plan.Target.Name, Demo: s.IsDemo(), Config: s.Config, Spec: plan.Target}
+	if unasked := plan.Unasked(); len(unasked) > 0 && !u.o.Yes {
+		what := fmt.Sprintf("the %s gateway differs from these settings", plan.To)
+		if plan.AsRecorded {
+			what = fmt.Sprintf("the %s gateway differs from what apimdev recorded (changed by hand?)", plan.To)
+		}
+		if u.o.Confirm == nil || !u.o.Confirm(plan.Diff) {
+			why := "nobody to ask"
+			if u.o.Confirm != nil {
+				why = "not confirmed"
+			}
+			return "", &DeclinedError{What: what + "; up did not apply " + refs(unasked), Why: why}
+		}
+	}
+	applied, err := gateway.Execute(ctx, s.Client, plan.Changes)
+	if err != nil {
+		return "", err
+	}
+	for _, ap := range applied {
+		st.Progress("%s", ap)
+	}
+	// Recorded as soon as it is applied, so status, smoke and down know the
+	// gateway even when it never becomes ready.
+	if err := s.writeRecord(ctx, &plan.record); err != nil {
+		st.Warn(err.Error(), "")
 	}
 	// The gateway reads its token from its environment when it starts: a new
 	// token in the Secret reaches running pods only through a restart. So
 	// does a new image under the same tag (a local rebuild): the spec did not
 	// change, so the Deployment would not roll by itself.
-	if why := restartReason(applied, imageReplaced); why != "" {
+	if why := restartReason(plan.Changes, plan.Target.DeploymentName(), u.replaced); why != "" {
 		st.Progress("%s: restarting the gateway pods", why)
-		if err := s.restartPods(ctx); err != nil {
-			return nil, st.Fail(err)
+		if err := s.restartPods(ctx, plan.Target); err != nil {
+			return "", err
 		}
 	}
-	// Remembered as soon as it is applied, so status, smoke and down know the
-	// gateway even when it never becomes ready.
-	if err := s.Files.SaveConfig(cfg); err != nil {
-		st.Warn("could not remember this configuration for status/smoke/down: "+err.Error(), "")
+	if err := s.waitRollout(ctx, plan, s.Timeouts.orDefault().Deploy, nil); err != nil {
+		return "", err
 	}
-	w := &gateway.Waiter{Client: s.Client, Profile: s.Profile, Timeout: o.DeployTimeout,
-		Progress: func(m string) { s.progress("%s", m) }, Redact: Redactor(o.Token)}
-	if err := w.Wait(ctx); err != nil {
-		return nil, st.Fail(err)
+	gone, err := gateway.Prune(ctx, s.Client, plan.Changes)
+	if err != nil {
+		return "", err
 	}
-	st.Done(fmt.Sprintf("%s/%s ready (%d object(s) changed, %d unchanged)", s.Profile.Namespace, s.Profile.DeploymentName(), changed, len(applied)-changed))
+	if len(gone) > 0 {
+		st.Progress("removed what the %s profile does not have: %s", plan.To, strings.Join(gone, ", "))
+	}
+	u.res.Profile = plan.To
+	changed, total := plan.Changed()
+	return fmt.Sprintf("%s/%s ready, %s profile (%d object(s) changed, %d unchanged)", s.Profile.Namespace, s.Profile.DeploymentName(), plan.To, changed, total-changed), nil
+}
 
-	// 5. forward
-	st = step(StepForward, "")
+// sameGateway says two settings name the same gateway.
+func sameGateway(a, b config.Gateway) bool { return a.Name == b.Name && a.Namespace == b.Namespace }
+
+func refs(cs []gateway.Change) string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Ref())
+	}
+	return strings.Join(out, ", ")
+}
+
+// forward: apimdev's background forward when it already runs on these
+// ports, a new one (--detach), or one in this process.
+func (u *upRun) forward(ctx context.Context, _ *events.Step) (string, error) {
+	s, res := u.s, u.res
 	switch {
-	case ownForward:
-		res.Detached, res.ForwardPID = true, fwd.PID
-		st.Done(fmt.Sprintf("already running in the background (pid %d)", fwd.PID))
-	case o.Detach:
-		pid, err := s.StartDetachedForward(ctx, o.Self, o.ConfigFile)
+	case u.ownForward:
+		res.Detached, res.ForwardPID = true, u.fwd
+		return fmt.Sprintf("already running in the background (pid %d)", u.fwd), nil
+	case u.o.Detach:
+		pid, err := s.StartDetachedForward(ctx, u.o.Self, u.o.ConfigFile)
 		if err != nil {
-			return nil, st.Fail(err)
+			return "", err
 		}
 		res.Detached, res.ForwardPID = true, pid
-		st.Done(fmt.Sprintf("running in the background (pid %d, log %s)", pid, s.Files.ForwardLog()))
-	default:
-		stop, _, err := s.StartForward(ctx, res.HTTPPort, res.HTTPSPort)
-		if err != nil {
-			return nil, st.Fail(err)
-		}
-		res.Stop = stop
-		st.Done(fmt.Sprintf("127.0.0.1:%d → %s:80, 127.0.0.1:%d → :443", res.HTTPPort, s.Profile.LiveService(), res.HTTPSPort))
+		return fmt.Sprintf("running in the background (pid %d, log %s)", pid, s.Files.ForwardLog()), nil
 	}
-	stopOnError := func() {
-		if res.Stop != nil {
-			res.Stop()
-		}
-	}
-
-	// 6. smoke
-	st = step(StepSmoke, "")
-	res.Smoke, err = s.Smoke(ctx, o.Token, res.HTTPPort, res.HTTPSPort)
+	stop, _, err := s.StartForward(ctx, res.HTTPPort, res.HTTPSPort)
 	if err != nil {
-		stopOnError()
-		return nil, st.Fail(err)
+		return "", err
 	}
-	res.TokenExpiry = o.Token.ExpiryAt(time.Now())
-	if n := smoke.Failed(res.Smoke); n > 0 {
-		// The forward stays up: the user will want to look. The result is
-		// returned with the error so a face can show the table.
-		return res, st.Fail(&SmokeError{Failed: n, Total: len(res.Smoke)})
-	}
-	st.Done(fmt.Sprintf("%d call(s) passed", len(res.Smoke)))
-	return res, nil
+	res.Stop = stop
+	return fmt.Sprintf("127.0.0.1:%d → %s:80, 127.0.0.1:%d → :443", res.HTTPPort, s.Profile.LiveService(), res.HTTPSPort), nil
 }
 
-// restartReason says why running pods must restart to pick up what was just
-// applied, or "": the Secret took a new token, or the node a new image under
-// the same name, while the Deployment stayed as it was (a new or changed
-// Deployment starts new pods, which read both anyway).
-func restartReason(applied []gateway.Applied, imageReplaced bool) string {
-	secret, deployment, existed := false, false, false
-	for _, ap := range applied {
-		switch ap.Kind {
-		case "Secret":
-			secret = ap.Changed && !ap.Created
-		case "Deployment":
-			deployment = ap.Created || ap.Changed
-			existed = !ap.Created
-		}
+// smoke: the health calls and the spec's, through the forward.
+func (u *upRun) smoke(ctx context.Context, _ *events.Step) (string, error) {
+	rs, err := u.s.Smoke(ctx, u.tok, u.res.HTTPPort, u.res.HTTPSPort)
+	if err != nil {
+		return "", err
 	}
-	switch {
-	case deployment || !existed:
-		return ""
-	case secret && imageReplaced:
-		return "the token and the image changed"
-	case secret:
-		return "the token changed"
-	case imageReplaced:
-		return "the image changed under the same name"
+	u.res.Smoke = rs
+	if n := smoke.Failed(rs); n > 0 {
+		return "", &SmokeError{Failed: n, Total: len(rs)}
 	}
-	return ""
-}
-
-// restartPods rolls the gateway's pods as `kubectl rollout restart` does, so
-// the Deployment's rollout bounds hold; the deploy step then waits for it.
-func (s *Session) restartPods(ctx context.Context) error {
-	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"apimdev.io/restartedAt":%q}}}}}`, time.Now().UTC().Format(time.RFC3339Nano))
-	if _, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Patch(ctx, s.Profile.DeploymentName(), types.StrategicMergePatchType, []byte(patch),
-		metav1.PatchOptions{FieldManager: gateway.FieldManager + "-rotate"}); err != nil {
-		return fmt.Errorf("restarting %s/%s for the new token: %w", s.Profile.Namespace, s.Profile.DeploymentName(), err)
-	}
-	return nil
+	return fmt.Sprintf("%d call(s) passed", len(rs)), nil
 }

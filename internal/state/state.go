@@ -133,19 +133,55 @@ func (c Cluster) SaveForward(r ForwardRecord) error {
 }
 
 // Forward returns the recorded detached forward if its process still runs.
+// Without a record (the state directory was lost) a background forward of
+// this cluster that still runs is found by its command line, and recorded
+// again.
 func (c Cluster) Forward() (ForwardRecord, bool) {
 	b, err := os.ReadFile(c.forwardFile())
-	if err != nil {
-		return ForwardRecord{}, false
-	}
 	var r ForwardRecord
-	if json.Unmarshal(b, &r) != nil || r.PID <= 0 {
-		return ForwardRecord{}, false
+	if err == nil && json.Unmarshal(b, &r) == nil && r.PID > 0 && alive(r.PID) {
+		return r, true
 	}
-	if !alive(r.PID) {
-		return r, false
+	if stray, ok := findForward(filepath.Base(c.Dir)); ok {
+		_ = c.SaveForward(stray)
+		return stray, true
 	}
-	return r, true
+	return r, false
+}
+
+// findForward looks through /proc for `apimdev forward --cluster-name
+// <cluster>` and reads its ports from its arguments (Linux only).
+func findForward(cluster string) (ForwardRecord, bool) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) < 2 || args[1] != "forward" || filepath.Base(args[0]) == "" {
+			continue
+		}
+		r := ForwardRecord{}
+		name := ""
+		for i := 2; i+1 < len(args); i++ {
+			switch args[i] {
+			case "--cluster-name":
+				name = args[i+1]
+			case "--http-port":
+				r.HTTPPort, _ = strconv.Atoi(args[i+1])
+			case "--https-port":
+				r.HTTPSPort, _ = strconv.Atoi(args[i+1])
+			}
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if name != cluster || err != nil || pid == os.Getpid() || r.HTTPPort == 0 {
+			continue
+		}
+		r.PID = pid
+		return r, true
+	}
+	return ForwardRecord{}, false
 }
 
 // StopForward ends a detached forward, if any, and forgets it.
@@ -173,14 +209,27 @@ func alive(pid int) bool {
 	return strings.Contains(string(b), "forward")
 }
 
-// SaveConfig remembers what `up` applied (any value that marshals to JSON;
-// the token is never part of it), so later commands need no flags.
-func (c Cluster) SaveConfig(v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return WriteFile(filepath.Join(c.Dir, "config.json"), b)
+// SaveRecord keeps a copy of what the cluster records apimdev applied (its
+// JSON; never a secret), so commands know the gateway while the cluster is
+// stopped or starting. The cluster's record is the truth; this is a cache.
+func (c Cluster) SaveRecord(b []byte) error {
+	return WriteFile(filepath.Join(c.Dir, "record.json"), b)
+}
+
+// ForgetRecord removes that copy.
+func (c Cluster) ForgetRecord() { _ = os.Remove(filepath.Join(c.Dir, "record.json")) }
+
+// CachedRecord is the copy SaveRecord kept, if any.
+func (c Cluster) CachedRecord() ([]byte, bool) {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "record.json"))
+	return b, err == nil
+}
+
+// LegacyConfig is what apimdev before the cluster record remembered: the
+// configuration `up` last applied, as JSON.
+func (c Cluster) LegacyConfig() ([]byte, bool) {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "config.json"))
+	return b, err == nil
 }
 
 // Remove deletes the cluster's files.

@@ -407,9 +407,9 @@ func (m Model) startUp() (tea.Model, tea.Cmd) {
 	m.busy, m.stopping, m.ran = true, false, true
 	m.state = stateRunning
 	m.failure, m.smokeErr = nil, nil
-	m.steps = newStepList(pipeline.Steps)
-	m.layout()
 	r, rep, req := m.opts.Runner, m.rep, UpRequest{Config: m.cfg, Token: m.tok}
+	m.steps = newStepList(r.Steps(req))
+	m.layout()
 	return m, tea.Batch(m.spin.Tick, func() tea.Msg {
 		res, err := r.Up(ctx, req, rep)
 		return upDoneMsg{res: res, err: err, where: r.Where()}

@@ -25,6 +25,8 @@ type Runner interface {
 	// reuses what exists. A forward left by the previous call is stopped
 	// first.
 	Up(ctx context.Context, req UpRequest, rep *events.Reporter) (*pipeline.UpResult, error)
+	// Steps names the steps Up runs for req, in order: the pipeline's list.
+	Steps(req UpRequest) []string
 	// Smoke runs the smoke calls again through the forward Up started.
 	Smoke(ctx context.Context) ([]smoke.Result, error)
 	// Where says where the gateway lives, for the result view.
@@ -72,33 +74,52 @@ type PipelineRunner struct {
 
 var _ Runner = (*PipelineRunner)(nil)
 
+// session opens (once) the pipeline session for req's cluster and takes
+// its lock, or returns the one opened before; a changed configuration is
+// a new session on the same lock.
+func (r *PipelineRunner) open(req UpRequest, rep *events.Reporter) error {
+	if r.session != nil && reflect.DeepEqual(r.session.Config, req.Config) && r.lockFor == req.Config.Cluster.Name {
+		return nil
+	}
+	wait := r.LockWait
+	if wait == 0 {
+		wait = 2 * time.Second
+	}
+	held := r.lock != nil && r.lockFor == req.Config.Cluster.Name
+	cfg := req.Config
+	s, lock, err := pipeline.Open(pipeline.SessionOptions{Getenv: r.Getenv, Version: r.Version, Rep: rep,
+		Intent: func(config.Config) (config.Config, error) { return cfg, nil }}, cfg.Cluster.Name, !held, wait)
+	if err != nil {
+		return err
+	}
+	if !held {
+		r.lock.Release()
+		r.lock, r.lockFor = lock, cfg.Cluster.Name
+	}
+	s.Timeouts.Deploy = r.DeployTimeout
+	r.session = s
+	return nil
+}
+
+// Steps implements Runner.
+func (r *PipelineRunner) Steps(req UpRequest) []string {
+	return (&pipeline.Session{Config: req.Config}).UpSteps(r.upOptions(req))
+}
+
+func (r *PipelineRunner) upOptions(req UpRequest) pipeline.UpOptions {
+	return pipeline.UpOptions{Token: req.Token, Self: r.Self, ConfigFile: r.ConfigFile}
+}
+
 // Up implements Runner.
 func (r *PipelineRunner) Up(ctx context.Context, req UpRequest, rep *events.Reporter) (*pipeline.UpResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stopForward()
-	if r.session == nil || !reflect.DeepEqual(r.session.Config, req.Config) {
-		s, err := pipeline.NewSession(req.Config, rep, r.Getenv, r.Version)
-		if err != nil {
-			return nil, err
-		}
-		r.session = s
-	}
-	if r.lock == nil || r.lockFor != req.Config.Cluster.Name {
-		r.lock.Release()
-		r.lock = nil
-		wait := r.LockWait
-		if wait == 0 {
-			wait = 2 * time.Second
-		}
-		lock, err := r.session.Files.Acquire(req.Config.Cluster.Name, wait)
-		if err != nil {
-			return nil, err
-		}
-		r.lock, r.lockFor = lock, req.Config.Cluster.Name
+	if err := r.open(req, rep); err != nil {
+		return nil, err
 	}
 	r.tok = req.Token
-	res, err := r.session.Up(ctx, pipeline.UpOptions{Token: req.Token, Self: r.Self, ConfigFile: r.ConfigFile, DeployTimeout: r.DeployTimeout})
+	res, err := r.session.Up(ctx, r.upOptions(req))
 	r.res = res
 	if res != nil {
 		r.stop = res.Stop
@@ -124,7 +145,7 @@ func (r *PipelineRunner) Where() Where {
 	if r.session == nil {
 		return Where{}
 	}
-	return Where{Cluster: r.session.Config.Cluster.Name, Kubeconfig: r.session.Cluster.Kubeconfig, Namespace: r.session.Profile.Namespace}
+	return Where{Cluster: r.session.Config.Cluster.Name, Kubeconfig: r.session.Kubeconfig(), Namespace: r.session.Profile.Namespace}
 }
 
 // Exists implements Runner.
@@ -172,25 +193,21 @@ func (p pipelinePromoter) options() (*pipeline.Session, pipeline.PromoteOptions,
 	if s == nil || res == nil || !held {
 		return nil, pipeline.PromoteOptions{}, errors.New("the gateway is not up yet: promote follows a finished run")
 	}
-	return s, pipeline.PromoteOptions{To: "prod", Token: tok, Rate: s.Config.Prod.TrafficRate, Timeout: r.PromoteTimeout}, nil
+	return s, pipeline.PromoteOptions{To: "prod", Token: tok, Traffic: pipeline.TrafficOptions{Rate: s.Config.Prod.TrafficRate}, Timeout: r.PromoteTimeout}, nil
 }
 
-// Diff implements Promoter: the plan of a promote that is then declined, so
-// nothing changes.
+// Diff implements Promoter: the pipeline's plan of the promotion, what
+// `apimdev promote` shows before it asks; nothing is applied.
 func (p pipelinePromoter) Diff(ctx context.Context) (string, error) {
 	s, o, err := p.options()
 	if err != nil {
 		return "", err
 	}
-	o.Confirm = func(string) bool { return false }
-	res, err := s.Promote(ctx, o)
-	if res == nil || err != nil && !errors.Is(err, pipeline.ErrDeclined) {
-		if err == nil {
-			err = errors.New("promote planned nothing")
-		}
+	plan, err := s.PlanPromote(ctx, o)
+	if err != nil {
 		return "", err
 	}
-	return res.Diff, nil
+	return plan.Diff, nil
 }
 
 // Promote implements Promoter. The steps report to the reporter the session
@@ -216,7 +233,7 @@ func (p pipelinePromoter) Promote(ctx context.Context, _ *events.Reporter, live 
 			x.Rollout = RolloutStatus{Desired: c.Desired, Old: c.Old, New: c.New, Ready: min(c.Ready, c.Desired)}
 		})
 	}
-	o.OnTraffic = func(ts traffic.Stats) {
+	o.Traffic.OnTraffic = func(ts traffic.Stats) {
 		update(func(x *PromoteSample) {
 			x.Traffic = TrafficSample{Sent: ts.Sent, Failed: ts.Failed, P50: ts.P50, P99: ts.P99, RecentP99: ts.RecentP99}
 		})

@@ -1,0 +1,95 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	"sigs.k8s.io/kind/pkg/exec"
+)
+
+// startingKind is one running cluster whose kubeconfig points at server.
+type startingKind struct{ server string }
+
+func (k startingKind) List() ([]string, error) { return []string{"apimdev"}, nil }
+func (k startingKind) ListNodes(string) ([]nodes.Node, error) {
+	return []nodes.Node{fakeNode("apimdev-control-plane")}, nil
+}
+func (k startingKind) Create(string, ...kindcluster.CreateOption) error { return nil }
+func (k startingKind) Delete(string, string) error                      { return nil }
+func (k startingKind) KubeConfig(string, bool) (string, error) {
+	return fmt.Sprintf("apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: %q}\nusers:\n- name: u\n  user: {}\n", k.server), nil
+}
+func (k startingKind) ExportKubeConfig(string, string, bool) error { return nil }
+func (k startingKind) CollectLogs(string, string) error            { return nil }
+
+type fakeNode string
+
+func (n fakeNode) String() string                                             { return string(n) }
+func (n fakeNode) Role() (string, error)                                      { return "control-plane", nil }
+func (n fakeNode) IP() (string, string, error)                                { return "172.18.0.2", "", nil }
+func (n fakeNode) SerialLogs(io.Writer) error                                 { return nil }
+func (n fakeNode) Command(string, ...string) exec.Cmd                         { return nil }
+func (n fakeNode) CommandContext(context.Context, string, ...string) exec.Cmd { return nil }
+
+// nodeDocker says the node container runs, created and started when told.
+type nodeDocker struct {
+	fakeDocker
+	created, started time.Time
+}
+
+func (d *nodeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
+	return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{Created: d.created.Format(time.RFC3339Nano),
+		State: &container.State{Running: true, StartedAt: d.started.Format(time.RFC3339Nano)}}}, nil
+}
+
+// An API server that has just started refuses the admin while its RBAC
+// bootstraps (403), then 503: for a while after the node started that is
+// "starting", with what it waits for; long after, "broken".
+func TestInspectSaysStartingWhileTheAPIServerComesUp(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"RBAC not bootstrapped yet", http.StatusForbidden, `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"configmaps \"apimdev\" is forbidden: User \"kubernetes-admin\" cannot get resource \"configmaps\"","reason":"Forbidden","code":403}`},
+		{"not ready", http.StatusServiceUnavailable, `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server is currently unable to handle the request","reason":"ServiceUnavailable","code":503}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				fmt.Fprint(w, tt.body)
+			}))
+			defer srv.Close()
+			now := time.Now()
+			for _, c := range []struct {
+				started time.Duration // ago
+				want    ClusterState
+			}{{5 * time.Second, ClusterStarting}, {10 * time.Minute, ClusterBroken}} {
+				d := &nodeDocker{created: now.Add(-time.Hour), started: now.Add(-c.started)}
+				m := &Manager{Kind: startingKind{server: srv.URL}, Docker: d, Name: "apimdev", Kubeconfig: t.TempDir() + "/none"}
+				st, detail := m.Inspect(context.Background())
+				if st != c.want {
+					t.Errorf("node started %s ago: %s (%s), want %s", c.started, st, detail, c.want)
+				}
+				if st == ClusterStarting && (!strings.Contains(detail, "waiting for the API server") || !strings.Contains(detail, "node started 5s ago")) {
+					t.Errorf("starting detail: %s", detail)
+				}
+				if _, ok := m.restartedWithin(context.Background(), StartingWindow); ok != (c.want == ClusterStarting) {
+					t.Errorf("restartedWithin = %v for a node started %s ago (created an hour ago)", ok, c.started)
+				}
+			}
+		})
+	}
+}

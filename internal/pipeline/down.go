@@ -1,0 +1,78 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/apimdev/apimdev/internal/cluster"
+	"github.com/apimdev/apimdev/internal/events"
+	"github.com/apimdev/apimdev/internal/gateway"
+)
+
+// Down stops the background forward and deletes the cluster apimdev created
+// with apimdev's kubeconfig for it, or, with keepCluster, only the gateway's
+// objects and its record. A cluster apimdev did not create is never deleted.
+// The caller holds the cluster lock.
+func (s *Session) Down(ctx context.Context, keepCluster bool) error {
+	return s.runSteps(ctx, []step{{"down", "", func(ctx context.Context, st *events.Step) (string, error) {
+		if rec, ok := s.Files.StopForward(); ok {
+			st.Progress("stopped the background forward (pid %d)", rec.PID)
+		}
+		state, detail := s.Cluster.Inspect(ctx)
+		name := s.Config.Cluster.Name
+		if keepCluster {
+			if state != cluster.ClusterOurs {
+				return "", fmt.Errorf("cluster %q is %s %s: nothing to remove", name, state, detail)
+			}
+			if err := s.Connect(); err != nil {
+				return "", err
+			}
+			if err := s.Resolve(ctx); err != nil {
+				return "", err
+			}
+			// Everything the gateway has is pruned: the empty plan.
+			plan, err := gateway.Plan(ctx, s.Client, s.Profile, nil)
+			if err != nil {
+				return "", err
+			}
+			gone, err := gateway.Prune(ctx, s.Client, plan)
+			if err != nil {
+				return "", err
+			}
+			if err := s.deleteRecord(ctx); err != nil {
+				return "", err
+			}
+			s.Files.ForgetRecord()
+			return fmt.Sprintf("removed %d object(s): %s; cluster %q kept", len(gone), strings.Join(gone, ", "), name), nil
+		}
+		switch state {
+		case cluster.ClusterAbsent:
+			_ = s.Files.Remove()
+			return fmt.Sprintf("no cluster %q: nothing to delete", name), nil
+		case cluster.ClusterForeign:
+			return "", &ForeignError{Name: name}
+		}
+		if err := s.Cluster.Delete(); err != nil {
+			return "", fmt.Errorf("deleting cluster %q: %w", name, err)
+		}
+		if s.Config.Cluster.Kubeconfig == "" {
+			_ = os.Remove(s.Kubeconfig())
+		}
+		_ = s.Files.Remove()
+		return fmt.Sprintf("deleted cluster %q and apimdev's kubeconfig for it", name), nil
+	}}})
+}
+
+// ForeignError says a cluster of that name is not apimdev's.
+type ForeignError struct{ Name string }
+
+func (e *ForeignError) Error() string {
+	return fmt.Sprintf("kind cluster %q was not created by apimdev; not deleting it", e.Name)
+}
+
+// Hint says how to delete it anyway.
+func (e *ForeignError) Hint() string {
+	return fmt.Sprintf("delete it yourself with `kind delete cluster --name %s` if you mean to", e.Name)
+}

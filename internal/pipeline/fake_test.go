@@ -1,0 +1,353 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+
+	"github.com/apimdev/apimdev/internal/cluster"
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/demo"
+	"github.com/apimdev/apimdev/internal/events"
+	"github.com/apimdev/apimdev/internal/forward"
+	"github.com/apimdev/apimdev/internal/imagepin"
+	"github.com/apimdev/apimdev/internal/kubefake"
+	"github.com/apimdev/apimdev/internal/state"
+	"github.com/apimdev/apimdev/internal/token"
+)
+
+// fakeCluster is the local kind cluster without kind: a state, and a record
+// of what it was asked.
+type fakeCluster struct {
+	mu    sync.Mutex
+	state cluster.ClusterState
+	calls []string
+	fail  map[string]error // by method: Ensure, LoadImage
+	kc    string
+}
+
+var _ Cluster = (*fakeCluster)(nil)
+
+func (f *fakeCluster) call(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, name)
+	return f.fail[name]
+}
+
+func (f *fakeCluster) Inspect(context.Context) (cluster.ClusterState, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state, ""
+}
+
+func (f *fakeCluster) Ensure(_ context.Context, st cluster.ClusterState, _ bool, progress cluster.Progress) (bool, error) {
+	if err := f.call("Ensure " + string(st)); err != nil {
+		return false, err
+	}
+	progress("kind: Preparing nodes")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state = cluster.ClusterOurs
+	return st == cluster.ClusterAbsent, nil
+}
+
+func (f *fakeCluster) LoadImage(_ context.Context, img string, _ cluster.Progress) (string, bool, error) {
+	if err := f.call("LoadImage " + img); err != nil {
+		return "", false, err
+	}
+	return "loaded into the node (fake)", false, nil
+}
+
+func (f *fakeCluster) Delete() error {
+	_ = f.call("Delete")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state = cluster.ClusterAbsent
+	return nil
+}
+
+func (f *fakeCluster) KubeconfigPath() string   { return f.kc }
+func (f *fakeCluster) RefreshKubeconfig() error { return nil }
+func (f *fakeCluster) MergeKubeconfig() error   { return nil }
+func (f *fakeCluster) Exec(_ context.Context, out io.Writer, name string, args ...string) error {
+	_ = f.call("Exec " + name + " " + strings.Join(args, " "))
+	if name == "ls" && out != nil {
+		fmt.Fprintln(out, "standin-configuration.json")
+	}
+	return nil
+}
+
+func (f *fakeCluster) asked(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// fakeDocker is an engine that answers, with every image on it.
+type fakeDocker struct{ down bool }
+
+var _ cluster.Docker = (*fakeDocker)(nil)
+
+func (d *fakeDocker) Ping(context.Context) (types.Ping, error) {
+	if d.down {
+		return types.Ping{}, errors.New("Cannot connect to the Docker daemon")
+	}
+	return types.Ping{}, nil
+}
+func (d *fakeDocker) ServerVersion(context.Context) (types.Version, error) {
+	return types.Version{Version: "28.0 (fake)", APIVersion: "1.47", Os: "linux", Arch: "amd64"}, nil
+}
+func (d *fakeDocker) Info(context.Context) (system.Info, error) {
+	return system.Info{NCPU: 4, MemTotal: 8 << 30}, nil
+}
+func (d *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
+	if strings.Contains(ref, "missing") {
+		return image.InspectResponse{}, errdefs.NotFound(errors.New("no such image"))
+	}
+	// Every floating tag is the same image as its 2.11.1.
+	return image.InspectResponse{ID: "sha256:0123456789abcdef", RepoTags: []string{ref, strings.Split(ref, ":")[0] + ":2.11.1"}}, nil
+}
+func (d *fakeDocker) ImageSave(context.Context, []string, ...client.ImageSaveOption) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader("")), nil
+}
+func (d *fakeDocker) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (image.LoadResponse, error) {
+	return image.LoadResponse{}, nil
+}
+func (d *fakeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
+	return container.InspectResponse{}, nil
+}
+func (d *fakeDocker) ContainerStart(context.Context, string, container.StartOptions) error {
+	return nil
+}
+
+// fakePods stands in for every pod's ports: the gateway's HTTP and HTTPS
+// (health, the demo's echo API) and the statsd exporter's metrics. broken
+// makes the gateway answer 500.
+type fakePods struct {
+	mu      sync.Mutex
+	broken  bool
+	http    *httptest.Server
+	https   *httptest.Server
+	metrics *httptest.Server
+	dials   map[string]int
+}
+
+func newFakePods(t *testing.T) *fakePods {
+	p := &fakePods{dials: map[string]int{}}
+	gw := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		broken := p.broken
+		p.mu.Unlock()
+		switch {
+		case broken:
+			http.Error(w, "broken on purpose", http.StatusInternalServerError)
+		case strings.HasPrefix(r.URL.Path, "/echo"):
+			if r.Header.Get(demo.SubscriptionHeader) == "" {
+				http.Error(w, "no key", http.StatusUnauthorized)
+				return
+			}
+			fmt.Fprint(w, `{"gateway":"stand-in","api":"echo"}`)
+		default:
+			fmt.Fprint(w, "ok")
+		}
+	})
+	p.http, p.https = httptest.NewServer(gw), httptest.NewTLSServer(gw)
+	p.metrics = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "requests{status=\"200\"} 42\nrequest_duration{quantile=\"0.5\"} 0.001\n")
+	}))
+	t.Cleanup(func() { p.http.Close(); p.https.Close(); p.metrics.Close() })
+	return p
+}
+
+func (p *fakePods) setBroken(b bool) {
+	p.mu.Lock()
+	p.broken = b
+	p.mu.Unlock()
+}
+
+func (p *fakePods) Dial(_ context.Context, pod string) (forward.Tunnel, error) {
+	p.mu.Lock()
+	p.dials[pod]++
+	p.mu.Unlock()
+	return &podTunnel{p: p, done: make(chan struct{})}, nil
+}
+
+type podTunnel struct {
+	p    *fakePods
+	once sync.Once
+	done chan struct{}
+}
+
+func (t *podTunnel) Open(port int) (forward.Stream, error) {
+	srv := map[int]*httptest.Server{8080: t.p.http, 8081: t.p.https, 9102: t.p.metrics}[port]
+	if srv == nil {
+		return nil, fmt.Errorf("no port %d on the fake pod", port)
+	}
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+func (t *podTunnel) Close() error          { t.once.Do(func() { close(t.done) }); return nil }
+func (t *podTunnel) Done() <-chan struct{} { return t.done }
+
+// eventLog keeps every event a flow reported.
+type eventLog struct {
+	mu sync.Mutex
+	ev []events.Event
+}
+
+func (l *eventLog) Emit(e events.Event) {
+	l.mu.Lock()
+	l.ev = append(l.ev, e)
+	l.mu.Unlock()
+}
+
+// text is every event as "step state detail" lines.
+func (l *eventLog) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, e := range l.ev {
+		fmt.Fprintf(&b, "%s %s %s\n", e.Step, e.State, e.Detail)
+	}
+	return b.String()
+}
+
+// failures counts the failure events.
+func (l *eventLog) failures() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.ev {
+		if e.State == events.Failed {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *eventLog) reset() {
+	l.mu.Lock()
+	l.ev = nil
+	l.mu.Unlock()
+}
+
+// world is one user's machine and cluster, all fake but the HTTP.
+type world struct {
+	t       *testing.T
+	kube    *kubefake.Cluster
+	kind    *fakeCluster
+	docker  *fakeDocker
+	pods    *fakePods
+	log     *eventLog
+	files   state.Cluster
+	cfg     config.Config
+	tok     token.Token
+	now     time.Time
+	version string
+	// asks is what the user asks for on top of what is recorded (flags).
+	asks func(*config.Config)
+}
+
+const testCanary = "Q0FOQVJZLXBpcGVsaW5lLXRlc3Q="
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	dir := t.TempDir()
+	files, err := state.ForCluster(filepath.Join(dir, "state"), "apimdev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Gateway.Name = "contoso-gw"
+	cfg.Gateway.Endpoint = "contoso.configuration.azure-api.net"
+	free, err := listenFree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Forward.HTTPPort, cfg.Forward.HTTPSPort = free[0], free[1]
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	tok, err := token.Parse("GatewayKey contoso-gw&202612301200&" + testCanary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{t: t, kube: kubefake.NewCluster(), kind: &fakeCluster{state: cluster.ClusterAbsent, fail: map[string]error{}, kc: filepath.Join(dir, "kubeconfig")},
+		docker: &fakeDocker{}, pods: newFakePods(t), log: &eventLog{}, files: files, cfg: cfg, tok: tok, now: now, version: "test"}
+}
+
+// session is a new command's session on the world, as Open makes one: the
+// state directory's copy of the record is read, the cluster is not.
+func (w *world) session() *Session {
+	s := &Session{Files: w.files, Rep: events.NewReporter(w.log, func() time.Time { return w.now }), Version: w.version,
+		Cluster: w.kind, Docker: w.docker, Client: w.kube, Dial: w.pods, LookPath: func(string) (string, error) { return "/usr/bin/docker", nil },
+		Pin:          imagepin.Pinner{Tags: func(context.Context, string) ([]string, error) { return nil, errors.New("offline") }, Local: dockerImages{w.docker}},
+		Now:          func() time.Time { return w.now },
+		Timeouts:     Timeouts{Deploy: 2 * time.Second, Rollout: 2 * time.Second, Settle: 20 * time.Millisecond, Poll: 5 * time.Millisecond, ForwardStart: time.Second},
+		localCluster: true}
+	// As Open: the base is the state directory's copy of the record when
+	// there is one (else the world's settings), with the user's asks on top.
+	base := w.cfg
+	s.remembered = config.Default()
+	if b, ok := w.files.CachedRecord(); ok {
+		var r Record
+		if r.decode(b) == nil && (w.asks == nil || r.isFor(w.asked(r.Config))) {
+			s.Recorded, s.remembered, base = &r, r.Config, r.Config
+		}
+	}
+	s.Intent = func(base config.Config) (config.Config, error) {
+		if w.asks != nil {
+			w.asks(&base)
+		}
+		return base, nil
+	}
+	cfg, _ := s.Intent(base)
+	s.setConfig(cfg)
+	return s
+}
+
+// asked is cfg with the user's asks on it.
+func (w *world) asked(cfg config.Config) config.Config {
+	if w.asks != nil {
+		w.asks(&cfg)
+	}
+	return cfg
+}
+
+// up runs up as a new command with o, stopping its forward afterwards.
+func (w *world) up(o UpOptions) (*UpResult, error) {
+	w.t.Helper()
+	s := w.session()
+	if o.Token.IsZero() && !o.NoToken {
+		o.Token = w.tok
+	}
+	res, err := s.Up(context.Background(), o)
+	if res != nil && res.Stop != nil {
+		res.Stop()
+	}
+	return res, err
+}

@@ -1,0 +1,182 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/apimdev/apimdev/internal/forward"
+	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/smoke"
+	"github.com/apimdev/apimdev/internal/state"
+	"github.com/apimdev/apimdev/internal/token"
+)
+
+// StartForward binds the local ports and serves the forward until the
+// returned stop is called (which waits for it to end).
+func (s *Session) StartForward(ctx context.Context, httpPort, httpsPort int) (stop func(), stats *forward.Stats, err error) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	backends, err := forward.WatchService(fctx, s.Client, s.Profile.Namespace, s.Profile.LiveService())
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	f := &forward.Forwarder{
+		Host: "127.0.0.1",
+		Mappings: []forward.Mapping{
+			{LocalPort: httpPort, ServicePort: gateway.ServiceHTTP, Flag: "--http-port"},
+			{LocalPort: httpsPort, ServicePort: gateway.ServiceHTTPS, Flag: "--https-port"},
+		},
+		Backends: backends,
+		Dialer:   s.dialer(s.Profile.Namespace),
+		Log:      func(f string, a ...any) { s.Rep.Info("forward", fmt.Sprintf(f, a...)) },
+	}
+	backends.OnChange = f.Prune
+	ls, err := f.Listen()
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	done := make(chan struct{})
+	go func() { _ = f.Serve(fctx, ls); close(done) }()
+	return func() { cancel(); <-done }, &f.Stats, nil
+}
+
+// Ports are the local ports a command reaches the gateway on, and how to let
+// them go when it is done.
+type Ports struct {
+	HTTP, HTTPS int
+	Background  bool // apimdev's background forward holds them
+	Stop        func()
+}
+
+// UseForward is the forward a command goes through: apimdev's background
+// forward when it runs, else one of this process's own on free local ports
+// (stopped by Ports.Stop).
+func (s *Session) UseForward(ctx context.Context) (Ports, error) {
+	if err := s.Connect(); err != nil {
+		return Ports{}, err
+	}
+	if rec, ok := s.Files.Forward(); ok {
+		return Ports{HTTP: rec.HTTPPort, HTTPS: rec.HTTPSPort, Background: true, Stop: func() {}}, nil
+	}
+	free, err := listenFree()
+	if err != nil {
+		return Ports{}, err
+	}
+	stop, _, err := s.StartForward(ctx, free[0], free[1])
+	if err != nil {
+		return Ports{}, err
+	}
+	return Ports{HTTP: free[0], HTTPS: free[1], Stop: stop}, nil
+}
+
+// Smoke runs the health calls and the spec's calls through the given ports.
+func (s *Session) Smoke(ctx context.Context, tok token.Token, httpPort, httpsPort int) ([]smoke.Result, error) {
+	spec, err := smoke.Load(s.Config.Smoke.File)
+	if err != nil {
+		return nil, err
+	}
+	r := &smoke.Runner{
+		HTTPBase:     fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		HTTPSBase:    fmt.Sprintf("https://127.0.0.1:%d", httpsPort),
+		ProbePath:    s.Profile.ProbePath,
+		TokenExpired: tok.ExpiryAt(s.now()).State == token.ExpiryPast,
+	}
+	return r.Run(ctx, append(append(r.HealthCalls(), spec.Calls...), s.ExtraSmoke...)), ctx.Err()
+}
+
+// SmokeNow is `apimdev smoke`: the calls through the forward UseForward
+// picks, with the demo's echo calls when the gateway is the demo.
+func (s *Session) SmokeNow(ctx context.Context) ([]smoke.Result, error) {
+	ports, err := s.UseForward(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer ports.Stop()
+	tok, _ := s.ClusterToken(ctx)
+	s.addDemoSmoke(ctx)
+	return s.Smoke(ctx, tok, ports.HTTP, ports.HTTPS)
+}
+
+// StartDetachedForward starts `apimdev forward` (self) as a background process
+// of its own session, waits until it holds both ports, and records it.
+func (s *Session) StartDetachedForward(ctx context.Context, self, configFile string) (int, error) {
+	logf, err := os.OpenFile(s.Files.ForwardLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	c := s.Config
+	args := []string{"forward", "--cluster-name", c.Cluster.Name, "--kubeconfig", s.Kubeconfig(), "--name", c.Gateway.Name,
+		"--namespace", c.Gateway.Namespace, "--http-port", strconv.Itoa(c.Forward.HTTPPort), "--https-port", strconv.Itoa(c.Forward.HTTPSPort),
+		"--endpoint", c.Gateway.Endpoint}
+	if configFile != "" {
+		args = append(args, "--config", configFile)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = logf, logf, nil
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = append(os.Environ(), "APIMDEV_TOKEN=") // the forward needs no token
+	closeInheritedOnExec()
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("starting the background forward: %w", err)
+	}
+	pid := cmd.Process.Pid
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(s.Timeouts.orDefault().ForwardStart)
+	for !portAnswers(c.Forward.HTTPPort) || !portAnswers(c.Forward.HTTPSPort) {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(s.Files.ForwardLog())
+			return 0, fmt.Errorf("the background forward exited (%v): %s", err, lastLines(string(log), 5))
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			return 0, errors.New("the background forward did not open its ports in time")
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			return 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return pid, s.Files.SaveForward(state.ForwardRecord{PID: pid, HTTPPort: c.Forward.HTTPPort, HTTPSPort: c.Forward.HTTPSPort, Started: time.Now()})
+}
+
+func portAnswers(port int) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func lastLines(s string, n int) string {
+	ls := strings.Split(strings.TrimSpace(s), "\n")
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return strings.Join(ls, " | ")
+}
+
+// listenFree asks the OS for two free loopback ports.
+func listenFree() ([2]int, error) {
+	var ps [2]int
+	for i := range ps {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return ps, err
+		}
+		defer l.Close()
+		ps[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ps, nil
+}

@@ -1,0 +1,234 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/demo"
+	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/token"
+)
+
+// Plan is what applying a target profile would change in the cluster, as
+// its API server says (server-side apply, dry run), and what would then be
+// recorded. up, promote and status all plan the same way; the CLI and the
+// wizard show the same text.
+type Plan struct {
+	From string `json:"from"` // the profile deployed now; "" when nothing is
+	To   string `json:"to"`
+	// Target is the profile whose objects are applied.
+	Target    gateway.Profile  `json:"-"`
+	Changes   []gateway.Change `json:"changes"`
+	Diff      string           `json:"diff"`
+	Image     string           `json:"image"`
+	PinnedHow string           `json:"pinnedHow,omitempty"`
+	FitNote   string           `json:"fitNote,omitempty"`
+	// Fresh says no gateway runs yet: nothing to keep traffic on.
+	Fresh bool `json:"fresh,omitempty"`
+	// AsRecorded says the target is exactly what the cluster records.
+	AsRecorded bool `json:"asRecorded,omitempty"`
+
+	token  token.Token
+	record Record
+}
+
+// Changed counts the objects the plan changes, of all it covers.
+func (p *Plan) Changed() (int, int) { return gateway.Counts(p.Changes) }
+
+// Unasked lists the changes the user did not ask for by giving a token:
+// updates (other than a Secret's data) and deletions of what is deployed.
+// Creating what is missing needs no question.
+func (p *Plan) Unasked() []gateway.Change {
+	var out []gateway.Change
+	for _, c := range p.Changes {
+		if c.Action == gateway.Remove || c.Action == gateway.Update && !c.OnlySecretData() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// PlanOptions say what to plan.
+type PlanOptions struct {
+	// To is the target profile: "" keeps the recorded one (dev when none).
+	To string
+	// Token is what the Secret gets; zero keeps the cluster's.
+	Token token.Token
+}
+
+// Plan works out the target profile and asks the cluster what applying it
+// would change. The session must be connected (Connect or ConnectContext).
+func (s *Session) Plan(ctx context.Context, o PlanOptions) (*Plan, error) {
+	from, fresh, err := s.deployedProfile(ctx)
+	if err != nil {
+		return nil, err
+	}
+	to := o.To
+	if to == "" {
+		to = from
+	}
+	if to == "" {
+		to = "dev"
+	}
+	p := &Plan{From: from, To: to, Fresh: fresh, token: o.Token}
+	if p.token.IsZero() {
+		if p.token, err = s.ClusterToken(ctx); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, errNoToken
+			}
+			return nil, fmt.Errorf("reading the gateway token from Secret %s/%s: %w (pass --token-file to supply it)", s.Profile.Namespace, s.Profile.SecretName(), err)
+		}
+	}
+	if err := s.target(ctx, p); err != nil {
+		return nil, err
+	}
+	if p.Changes, err = gateway.Plan(ctx, s.Client, p.Target, p.Target.Objects(p.token, false)); err != nil {
+		return nil, err
+	}
+	p.Diff = gateway.FormatPlan(p.Changes, 1)
+	p.record = Record{Profile: p.Target.Name, Demo: s.IsDemo(), Config: s.Config, Spec: p.Target}
+	return p, nil
+}
+
+// deployedProfile is the profile deployed now: what the cluster records,
+// else the Deployment's label (an apimdev from before the record). fresh
+// says no gateway Deployment exists.
+func (s *Session) deployedProfile(ctx context.Context) (string, bool, error) {
+	d, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Get(ctx, s.Profile.DeploymentName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		if s.Recorded != nil {
+			return s.Recorded.Profile, true, nil
+		}
+		return "", true, nil
+	case err != nil:
+		return "", false, fmt.Errorf("reading Deployment %s/%s: %w", s.Profile.Namespace, s.Profile.DeploymentName(), err)
+	}
+	if s.Recorded != nil {
+		return s.Recorded.Profile, false, nil
+	}
+	return d.Labels[gateway.LabelProfile], false, nil
+}
+
+// target fills in the plan's target profile. What the cluster records is
+// the target as long as the user asks for nothing else: re-running a command
+// re-applies exactly that (the same pinned image, the same fitted requests).
+// Otherwise it is made anew from the settings: prod pins its image and, on
+// the local cluster, fits its requests to the node.
+func (s *Session) target(ctx context.Context, p *Plan) error {
+	if r := s.Recorded; r != nil && r.Profile == p.To && sameSettings(r.Config, s.Config) && r.Spec.Gateway != "" {
+		p.Target, p.Image, p.AsRecorded = r.Spec, r.Spec.Image, true
+		p.PinnedHow = "as recorded"
+		return nil
+	}
+	if p.To == "dev" {
+		p.Target = gateway.Dev(s.Config)
+		p.Image = p.Target.Image
+		return nil
+	}
+	prod, err := gateway.Prod(s.Config)
+	if err != nil {
+		return err
+	}
+	img, how, err := s.Pin.Pin(ctx, prod.Image)
+	if err != nil {
+		return err
+	}
+	prod.Image, p.Image, p.PinnedHow = img, img, how
+	if s.localCluster {
+		if prod.Backup != nil {
+			// kind's storage is a host path on its one node: ReadWriteOnce
+			// is what it can provision, and every replica is on that node.
+			prod.Backup.AccessMode, prod.Backup.StorageClass = corev1.ReadWriteOnce, ""
+		}
+		free, err := s.freeOnNode(ctx)
+		if err != nil {
+			return err
+		}
+		prod, p.FitNote = prod.Fit(free[corev1.ResourceCPU], free[corev1.ResourceMemory])
+	}
+	p.Target = prod
+	return nil
+}
+
+// sameSettings reports whether two configurations make the same objects:
+// the gateway's and the prod profile's settings (where the token is read
+// from, the local ports and the smoke spec decide no object).
+func sameSettings(a, b config.Config) bool {
+	a.Gateway.TokenFile, b.Gateway.TokenFile = "", ""
+	a.Prod.TrafficRate, b.Prod.TrafficRate = 0, 0
+	return reflect.DeepEqual(a.Gateway, b.Gateway) && reflect.DeepEqual(a.Prod, b.Prod)
+}
+
+// IsDemo says whether the gateway is `up --demo`'s stand-in: its endpoint is
+// the demo's own configuration service (the stand-in image alone is not the
+// demo: the e2e suites run it against services of their own).
+func (s *Session) IsDemo() bool {
+	return s.Config.Gateway.Endpoint == demo.Endpoint
+}
+
+// freeOnNode is the first node's allocatable minus what pods other than the
+// gateway's request: what the gateway's replicas can have.
+func (s *Session) freeOnNode(ctx context.Context) (corev1.ResourceList, error) {
+	nodes, err := s.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil || len(nodes.Items) == 0 {
+		return nil, fmt.Errorf("reading the node's capacity: %v", err)
+	}
+	n := nodes.Items[0]
+	cpu, mem := n.Status.Allocatable.Cpu().DeepCopy(), n.Status.Allocatable.Memory().DeepCopy()
+	pods, err := s.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + n.Name})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed ||
+			p.Namespace == s.Profile.Namespace && (p.Labels["app"] == s.Profile.Gateway || p.Labels["app"] == s.Profile.StatsdName()) {
+			continue
+		}
+		for _, c := range p.Spec.Containers {
+			cpu.Sub(*c.Resources.Requests.Cpu())
+			mem.Sub(*c.Resources.Requests.Memory())
+		}
+	}
+	// The statsd exporter's own small request comes out of the same node.
+	cpu.Sub(resource.MustParse("10m"))
+	mem.Sub(resource.MustParse("32Mi"))
+	return corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}, nil
+}
+
+// DeclinedError says a plan was shown and not applied.
+type DeclinedError struct {
+	What string // what was not done
+	Why  string // no terminal, or the user said no
+}
+
+func (e *DeclinedError) Error() string { return e.What + ": nothing was changed (" + e.Why + ")" }
+
+// Hint says how to go on.
+func (e *DeclinedError) Hint() string {
+	return "run again with --yes to apply the changes above, or without the settings that ask for them to keep what runs"
+}
+
+// ErrDeclined is returned when the user did not confirm a promotion.
+var ErrDeclined = errors.New("promotion declined: nothing was changed")
+
+// summary is a plan's one line.
+func (p *Plan) summary() string {
+	changed, total := p.Changed()
+	from := p.From
+	if from == "" {
+		from = "nothing"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s → %s: %d of %d object(s) change; image %s", from, p.To, changed, total, p.Image)
+	return b.String()
+}

@@ -1,0 +1,251 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/errdefs"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/apimdev/apimdev/internal/cluster"
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/demo"
+	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/kit"
+	"github.com/apimdev/apimdev/internal/token"
+)
+
+// Workshop is what `up --kit` and `up --demo` add to a plain up: a kit's
+// images loaded first, the demo's stand-in configuration service and token.
+// A nil *Workshop is a plain up: every method is safe on it.
+type Workshop struct {
+	KitPath  string
+	Manifest *kit.Manifest
+	Demo     bool
+	// Key is the demo's subscription key for its echo API, once the demo
+	// step has run: what up prints at the end.
+	Key string
+}
+
+func (w *Workshop) hasKit() bool { return w != nil && w.KitPath != "" }
+func (w *Workshop) demo() bool   { return w != nil && w.Demo }
+
+// IsDemo says the run is the demo's.
+func (w *Workshop) IsDemo() bool { return w.demo() }
+
+// KitImage is the kit's image of a role, if the kit has one.
+func (w *Workshop) KitImage(role string) (kit.Image, bool) {
+	if w == nil || w.Manifest == nil {
+		return kit.Image{}, false
+	}
+	return w.Manifest.Image(role)
+}
+
+// Configure fills in what the kit brings where the user set nothing.
+func (w *Workshop) Configure(cfg *config.Config, imageSet bool) {
+	if w == nil {
+		return
+	}
+	if ki, ok := w.KitImage(kit.RoleNode); ok && cfg.Cluster.NodeImage == "" {
+		cfg.Cluster.NodeImage = ki.Ref
+	}
+	if ki, ok := w.KitImage(kit.RoleGateway); ok && !w.Demo && !imageSet && cfg.Gateway.Image == config.DefaultImage {
+		cfg.Gateway.Image = ki.Ref
+	}
+	if ki, ok := w.KitImage(kit.RoleStatsd); ok && cfg.Prod.StatsdImage == config.DefaultStatsdImage {
+		cfg.Prod.StatsdImage = ki.Ref
+	}
+	if w.Demo {
+		// The demo's token is minted, never read from a file: remember none.
+		cfg.Gateway.TokenFile = ""
+	}
+}
+
+func (w *Workshop) loadKit(ctx context.Context, d cluster.Docker, progress func(string, ...any)) (string, error) {
+	res, err := kit.Load(ctx, d, w.KitPath, progress)
+	if err != nil {
+		return "", err
+	}
+	return res.String(), nil
+}
+
+// checkDemoImage stops a demo before anything is created when the stand-in
+// image is nowhere to be found: nothing is ever pulled for the demo.
+func (w *Workshop) checkDemoImage(ctx context.Context, d cluster.Docker, image string) error {
+	if !w.demo() || d == nil {
+		return nil
+	}
+	if ki, ok := w.KitImage(kit.RoleDemo); ok && ki.Ref == image {
+		return nil // the kit step loads it
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := d.ImageInspect(ictx, image); errdefs.IsNotFound(err) {
+		return &demo.ImageError{Image: image, Reason: "not on this machine", Message: "the demo never pulls it"}
+	}
+	return nil // Docker down: preflight says so, with its fix
+}
+
+// deployDemo returns the demo's gateway token and puts its stand-in
+// configuration service into the cluster: a cluster that already runs this
+// demo keeps its keys and (while it is good) its token, so a re-run changes
+// nothing.
+func (w *Workshop) deployDemo(ctx context.Context, s *Session) (token.Token, string, error) {
+	cfg := s.Config
+	existing, keys := "", demo.Keys{}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	st, err := demo.Read(rctx, s.Client)
+	if err == nil && st.Found {
+		keys = st.Keys
+		if sec, err := s.Client.CoreV1().Secrets(s.Profile.Namespace).Get(rctx, s.Profile.SecretName(), metav1.GetOptions{}); err == nil {
+			existing = string(sec.Data["value"])
+		}
+	}
+	cancel()
+	if keys.Signing == "" {
+		if keys, err = demo.NewKeys(nil); err != nil {
+			return token.Token{}, "", err
+		}
+	}
+	tok, _, err := keys.Token(cfg.Gateway.Name, existing, s.now())
+	if err != nil {
+		return token.Token{}, "", err
+	}
+	w.Key = keys.Subscription
+	s.ExtraSmoke = demo.SmokeCalls(keys.Subscription)
+	setup := &demo.Setup{Keys: keys, Image: cfg.Gateway.Image, GatewayID: cfg.Gateway.Name, TokenSHA256: demo.TokenSHA256(tok.SecretValue())}
+	what, err := setup.DeployDemo(ctx, s.Client, s.progress)
+	return tok, what, err
+}
+
+// addDemoSmoke adds the demo's echo calls to a smoke run against a demo,
+// reading the subscription key from the cluster.
+func (s *Session) addDemoSmoke(ctx context.Context) {
+	if !s.IsDemo() || s.Client == nil {
+		return
+	}
+	if st, err := demo.Read(ctx, s.Client); err == nil && st.Found {
+		s.ExtraSmoke = demo.SmokeCalls(st.Keys.Subscription)
+	}
+}
+
+// DemoState reads the demo's keys back from the cluster.
+func (s *Session) DemoState(ctx context.Context) (demo.State, error) {
+	if err := s.Connect(); err != nil {
+		return demo.State{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	st, err := demo.Read(ctx, s.Client)
+	if err != nil {
+		return st, err
+	}
+	if !st.Found {
+		return st, &NoDemoError{Cluster: s.Config.Cluster.Name}
+	}
+	return st, nil
+}
+
+// NoDemoError says the cluster runs no demo.
+type NoDemoError struct{ Cluster string }
+
+func (e *NoDemoError) Error() string { return fmt.Sprintf("cluster %q runs no demo", e.Cluster) }
+
+// Hint says how to start one.
+func (e *NoDemoError) Hint() string { return "start one with `apimdev up --demo --detach`" }
+
+// DemoRefusal keeps the demo where it belongs: the stand-in is never
+// promoted to a real cluster.
+type DemoRefusal struct{ Cluster string }
+
+func (e *DemoRefusal) Error() string {
+	return fmt.Sprintf("cluster %q runs the demo (%s): promote --context never carries it to a real cluster", e.Cluster, demo.Label)
+}
+
+// Hint says how to get a real gateway to promote.
+func (e *DemoRefusal) Hint() string {
+	return "`apimdev promote --yes` (no --context) promotes the demo on the local cluster; for a real cluster, run `apimdev down` and `apimdev up` with your gateway's token first"
+}
+
+// KitPlan decides a kit's images and the configuration it carries: the
+// node image, the gateway image pinned from the local image's tags (a kit
+// never holds a floating tag), the statsd exporter, and with withDemo the
+// stand-in. imageSet says the user named the gateway image.
+func KitPlan(ctx context.Context, d cluster.Docker, cfg config.Config, withDemo, imageSet bool) ([]kit.Want, config.Config, []string, error) {
+	var notes []string
+	node := cfg.Cluster.NodeImage
+	if node == "" {
+		node = cluster.DefaultNodeImage
+	}
+	want := []kit.Want{{Role: kit.RoleNode, Ref: node}}
+	gw := cfg.Gateway.Image
+	demoRef := ""
+	if withDemo {
+		demoRef = demo.DefaultImage
+	}
+	switch {
+	case demo.IsStandinImage(gw):
+		// The stand-in is the demo's image, whatever --demo says.
+		demoRef, gw = gw, ""
+	case withDemo && !imageSet && gw == config.DefaultImage:
+		notes = append(notes, "no --image: the kit holds only the demo's stand-in gateway, so attendees can run `up --demo` but not their own gateway; add --image "+gateway.Repo(config.DefaultImage)+":<version> to include it")
+		gw = ""
+	default:
+		pinned, err := pinLocal(ctx, d, gw)
+		if err != nil {
+			return nil, cfg, nil, err
+		}
+		gw = pinned
+	}
+	if gw != "" {
+		want = append(want, kit.Want{Role: kit.RoleGateway, Ref: gw})
+		cfg.Gateway.Image = gw
+	} else {
+		// The stand-in is never a kit's gateway: `up --demo` picks it from
+		// the manifest, and a real gateway keeps the default image.
+		cfg.Gateway.Image = config.DefaultImage
+	}
+	want = append(want, kit.Want{Role: kit.RoleStatsd, Ref: cfg.Prod.StatsdImage})
+	if demoRef != "" {
+		want = append(want, kit.Want{Role: kit.RoleDemo, Ref: demoRef})
+	}
+	// What travels: settings, not this machine's paths, never a token.
+	cfg.Cluster.NodeImage = node
+	cfg.Gateway.TokenFile, cfg.Cluster.Kubeconfig, cfg.Smoke.File, cfg.Output = "", "", "", ""
+	return want, cfg, notes, nil
+}
+
+// pinLocal turns a floating tag into the pinned tag of the same local image.
+func pinLocal(ctx context.Context, d cluster.Docker, ref string) (string, error) {
+	if gateway.Pinned(ref) {
+		return ref, nil
+	}
+	if d != nil {
+		if info, err := d.ImageInspect(ctx, ref); err == nil {
+			for _, t := range info.RepoTags {
+				if gateway.Repo(t) == gateway.Repo(ref) && gateway.Pinned(t) {
+					return t, nil
+				}
+			}
+		}
+	}
+	return "", &KitPinError{Ref: ref}
+}
+
+// KitPinError says a kit's gateway image has a floating tag nothing pins.
+type KitPinError struct{ Ref string }
+
+func (e *KitPinError) Error() string {
+	return fmt.Sprintf("the gateway image %s has a floating tag and no local image says which version it is: a kit pins it; pass --image %s:<major.minor.patch> (pull it first)", e.Ref, gateway.Repo(e.Ref))
+}
+
+// Docker is the engine from the environment, for commands that need only it
+// (kit create and load).
+func Docker() (cluster.Docker, error) {
+	d, err := cluster.NewDocker()
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	return d, nil
+}
