@@ -20,7 +20,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 test: vet ## fast tests, no Docker needed
-	$(GO) test -count=1 ./...
+	$(GO) test -race -count=1 ./...
 
 # Each fuzz target runs for FUZZTIME. A crasher fails the run and is written to
 # the package's testdata/fuzz/<target>/; commit it: `make test` then replays it

@@ -175,8 +175,12 @@ func TestE2E(t *testing.T) {
 		}
 		args := append(append([]string{"up", "--detach"}, common...), "--image", ref)
 		first := rebuild(1)
-		if code, out, errs := r.apimdev(t, args...); code != 0 {
-			t.Fatalf("up with %s: exit %d\n%s\n%s", ref, code, out, errs)
+		// Another image than the one running is a change up asks about.
+		if code, _, errs := r.apimdev(t, args...); code != 1 || !strings.Contains(errs, "differs from these settings") || !strings.Contains(errs, "+         image: "+ref) {
+			t.Fatalf("up with another --image and no --yes: exit %d\n%s", code, errs)
+		}
+		if code, out, errs := r.apimdev(t, append(args, "--yes")...); code != 0 {
+			t.Fatalf("up --yes with %s: exit %d\n%s\n%s", ref, code, out, errs)
 		}
 		pod1, id1 := podImage()
 		second := rebuild(2)
@@ -203,8 +207,9 @@ func TestE2E(t *testing.T) {
 		if id2 == id1 || digest == "" || !strings.Contains(string(node), digest) {
 			t.Errorf("the new pod runs image %s (the old ran %s); the node's %s is:\n%s", id2, id1, ref, node)
 		}
-		// And back to the rig's image for the rest of the suite.
-		if code, out, errs := r.apimdev(t, append([]string{"up", "--detach"}, common...)...); code != 0 {
+		// And back to the rig's image for the rest of the suite (a change
+		// of what runs, so with --yes).
+		if code, out, errs := r.apimdev(t, append([]string{"up", "--detach", "--yes"}, common...)...); code != 0 {
 			t.Fatalf("up with the rig image: exit %d\n%s\n%s", code, out, errs)
 		}
 	})

@@ -190,7 +190,7 @@ func (r *rig) nothingCreated(t *testing.T, userBefore []byte) {
 	if n := nodeContainers(t, r.cluster); len(n) > 0 {
 		t.Errorf("node containers were created: %v", n)
 	}
-	for _, f := range []string{"kubeconfig", "config.json", "forward.json", "forward.log"} {
+	for _, f := range []string{"kubeconfig", "record.json", "forward.json", "forward.log"} {
 		if _, err := os.Stat(filepath.Join(r.state, "clusters", r.cluster, f)); !os.IsNotExist(err) {
 			t.Errorf("%s exists after a failed preflight (%v)", f, err)
 		}
@@ -907,7 +907,7 @@ func (s *suite) permissions(t *testing.T, r *rig) {
 		n++
 		return nil
 	})
-	for _, f := range []string{"kubeconfig", "config.json", "forward.json", "forward.log", "lock"} {
+	for _, f := range []string{"kubeconfig", "record.json", "forward.json", "forward.log", "lock"} {
 		if _, err := os.Stat(filepath.Join(r.state, "clusters", r.cluster, f)); err != nil {
 			t.Errorf("expected %s: %v", f, err)
 		}

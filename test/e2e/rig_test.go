@@ -47,8 +47,14 @@ func buildTools(t *testing.T) *tools {
 	dir := t.TempDir()
 	tl.bin = filepath.Join(dir, "apimdev")
 	tl.standin = filepath.Join(dir, "standin-gateway")
+	// apimdev is built with the race detector: every suite's lifecycle runs
+	// it, and each rig fails on any race report (see raceReports).
 	for out, pkg := range map[string]string{tl.bin: "../..", tl.standin: "../standin-gateway"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
+		args := []string{"build", "-o", out, pkg}
+		if out == tl.bin {
+			args = []string{"build", "-race", "-o", out, pkg}
+		}
+		cmd := exec.Command("go", args...)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("building %s: %v\n%s", pkg, err, b)
 		}
@@ -134,9 +140,27 @@ func newRig(t *testing.T, tl *tools, o rigOptions) *rig {
 		text = r.token + "\n"
 	}
 	os.WriteFile(r.tokenFile, []byte(text), 0o600)
+	races := filepath.Join(dir, "races")
+	os.MkdirAll(races, 0o755)
 	r.env = append(os.Environ(), "HOME="+r.home, "KUBECONFIG=", "APIMDEV_HOME="+r.state, "APIMDEV_TOKEN=",
-		"APIMDEV_CLUSTER_NAME="+r.cluster, "APIMDEV_TOKEN_FILE="+r.tokenFile, "APIM_SUBSCRIPTION_KEY="+subKey)
+		"APIMDEV_CLUSTER_NAME="+r.cluster, "APIMDEV_TOKEN_FILE="+r.tokenFile, "APIM_SUBSCRIPTION_KEY="+subKey,
+		// Every apimdev process of this rig (the background forward and the
+		// wizard included) writes race reports here, not to its output.
+		"GORACE=log_path="+filepath.Join(races, "race")+" halt_on_error=0")
+	t.Cleanup(func() { raceReports(t, races) })
 	return r
+}
+
+// raceReports fails the test for every race report an apimdev process of
+// the rig wrote.
+func raceReports(t *testing.T, dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		if bytes.Contains(b, []byte("DATA RACE")) {
+			t.Errorf("apimdev (race build) reported a data race (%s):\n%s", e.Name(), b)
+		}
+	}
 }
 
 // common are the flags every up of this rig passes.

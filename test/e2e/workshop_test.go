@@ -234,6 +234,22 @@ func TestWorkshop(t *testing.T) {
 		}
 	})
 
+	step("a plain up on the demo stays the demo", func(t *testing.T) {
+		// No --demo, no endpoint, no token: what the cluster records decides.
+		code, out, errs := r.apimdev(t, "up", "--detach", "--http-port", wsHTTPPort, "--https-port", wsHTTPSPort)
+		if code != 0 {
+			t.Fatalf("plain up after up --demo exited %d\n%s\n%s", code, out, errs)
+		}
+		for _, w := range []string{wsLabel, "it records the dev profile of the demo", "0 object(s) changed", "4 call(s) passed"} {
+			if !strings.Contains(errs, w) {
+				t.Errorf("plain up lacks %q:\n%s", w, errs)
+			}
+		}
+		if !strings.Contains(out, "demo subscription key for the echo API: "+subKey) {
+			t.Errorf("plain up does not print the demo's key:\n%s", out)
+		}
+	})
+
 	step("lab 1 passes", func(t *testing.T) { check(t, "1", true) })
 
 	var pod string
