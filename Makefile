@@ -1,15 +1,24 @@
-# apimdev — the two commands of a fresh machine are `make dev-up` and `make test`.
+# apimdev — the two commands of a fresh machine are `make demo` and `make test`.
 GO      ?= go
 BIN     ?= ./apimdev
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/apimdev/apimdev/internal/cli.Version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X github.com/apimdev/apimdev/internal/cli.Version=$(VERSION) \
+	-X github.com/apimdev/apimdev/internal/cli.Commit=$(COMMIT) -X github.com/apimdev/apimdev/internal/cli.Date=$(DATE)
 
-.PHONY: build dev-up dev-down test e2e fuzz vet clean demo-image
+.PHONY: build demo dev-up dev-down test e2e fuzz vet clean demo-image node-image
 
 build: ## build ./apimdev
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
-dev-up: build ## bring up the gateway (token from APIMDEV_TOKEN or APIMDEV_TOKEN_FILE)
+demo: build ## the first run: the demo gateway (stand-in, not Azure API Management; no Azure, no token, no registry), forwarded, smoke green
+	BIN=$(BIN) scripts/demo.sh
+
+node-image: build ## a kind node image built here, offline (about 11 min on 2 cores, once; Linux, root)
+	$(BIN) node-image build
+
+dev-up: build ## bring up your gateway (token from APIMDEV_TOKEN or APIMDEV_TOKEN_FILE)
 	$(BIN) up --detach
 
 dev-down: build ## remove the cluster and stop the forward

@@ -161,39 +161,66 @@ is never deleted. Your ~/.kube/config is not touched.`,
 
 func (a *app) renderCommand() *cobra.Command {
 	var profile string
+	var unfitted bool
 	cmd := &cobra.Command{
-		Use:     "render",
-		Short:   "Print the Kubernetes objects apimdev would apply (token redacted)",
-		Example: `  apimdev render --profile dev -o yaml --name contoso-gw --endpoint contoso.configuration.azure-api.net`,
-		Args:    cobra.NoArgs,
+		Use:   "render",
+		Short: "Print the Kubernetes objects up (dev) or promote (prod) would apply, token redacted",
+		Long: `render prints what a command would apply, without applying anything: --profile dev
+is what up applies, --profile prod what promote would: the image pinned to
+major.minor.patch as promote pins it (or refused, with the fix), and the
+requests fitted to the local cluster's node when one runs; --unfitted (or no
+cluster) shows the production values that export and promote --context keep.
+The token is never shown.`,
+		Example: `  apimdev render --profile dev -o yaml --name contoso-gw --endpoint contoso.configuration.azure-api.net
+  apimdev render --profile prod
+  apimdev render --profile prod --unfitted --image mcr.microsoft.com/azure-api-management/gateway:2.11.1`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("output") && a.getenv("APIMDEV_OUTPUT") == "" {
 				_ = cmd.Flags().Set("output", "yaml")
 			}
-			cfg, err := a.load(cmd)
+			if profile != "dev" && profile != "prod" {
+				return &usageError{fmt.Sprintf("--profile %q: use dev or prod", profile)}
+			}
+			s, _, err := a.open(cmd, false, 0)
 			if err != nil {
 				return err
 			}
-			if profile != "dev" {
-				return &usageError{fmt.Sprintf("profile %q is not known; use --profile dev", profile)}
+			cfg := s.Config
+			if err := cfg.Validate(); err != nil {
+				return err
 			}
 			tok, _ := a.loadToken(cfg) // optional: the placeholder says where it would come from
-			objs := gateway.Dev(cfg).Objects(tok, true)
+			r, err := s.Render(cmd.Context(), pipeline.RenderOptions{Profile: profile, Unfitted: unfitted, Token: tok})
+			if err != nil {
+				return err
+			}
+			if profile == "prod" {
+				how := "production requests"
+				if r.Fitted {
+					how = "requests fitted to the local cluster's node (--unfitted for the production values)"
+				}
+				fmt.Fprintf(a.streams.Err, "# the prod profile as promote would apply it: image %s (%s), %s\n", r.Image, r.PinnedHow, how)
+				if r.FitNote != "" {
+					fmt.Fprintf(a.streams.Err, "# %s\n", r.FitNote)
+				}
+			}
 			switch cfg.Output {
 			case "yaml", "text":
-				y, err := gateway.YAML(objs)
+				y, err := gateway.YAML(r.Objects)
 				if err != nil {
 					return err
 				}
 				_, err = a.streams.Out.Write(y)
 				return err
 			default:
-				a.printJSON(map[string]any{"apiVersion": "v1", "kind": "List", "items": objs})
+				a.printJSON(map[string]any{"apiVersion": "v1", "kind": "List", "items": r.Objects})
 				return nil
 			}
 		},
 	}
-	cmd.Flags().StringVar(&profile, "profile", "dev", "which profile to render: dev")
+	cmd.Flags().StringVar(&profile, "profile", "dev", "which profile to render: dev (what up applies) or prod (what promote would)")
+	cmd.Flags().BoolVar(&unfitted, "unfitted", false, "prod: the production requests, not fitted to the local node")
 	return cmd
 }
 

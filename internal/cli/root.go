@@ -8,14 +8,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/events"
+	"github.com/apimdev/apimdev/internal/nodeimage"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
@@ -132,7 +137,7 @@ then flags.`,
 	a.wizardFlags(root)
 	root.AddCommand(a.upCommand(), a.smokeCommand(), a.statusCommand(), a.downCommand(),
 		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand(), a.tokenCommand(), a.exportCommand(), a.doctorCommand(),
-		a.kitCommand(), a.labCommand(), a.demoCommand())
+		a.kitCommand(), a.labCommand(), a.demoCommand(), a.nodeImageCommand(), a.dockerCommand())
 	return root
 }
 
@@ -247,13 +252,76 @@ func (a *app) reporter(cfg config.Config) *events.Reporter {
 func (a *app) versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print apimdev's version",
+		Short: "Print apimdev's version, commit and build date, its Go, kind and the Kubernetes versions it makes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(a.streams.Out, "apimdev %s\n", Version)
-			return nil
+			v := versionInfo()
+			if o, _ := cmd.Flags().GetString("output"); o == "json" {
+				a.printJSON(v)
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.streams.Out, 0, 0, 2, ' ', 0)
+			fmt.Fprintf(tw, "apimdev\t%s\n", v.Version)
+			fmt.Fprintf(tw, "commit\t%s\n", v.Commit)
+			fmt.Fprintf(tw, "built\t%s\n", v.Date)
+			fmt.Fprintf(tw, "go\t%s %s\n", v.Go, v.Platform)
+			fmt.Fprintf(tw, "kind\t%s (node image %s)\n", v.Kind, v.KindNodeImage)
+			fmt.Fprintf(tw, "kubernetes\t%s with kind's node image; %s with one built here (apimdev node-image build)\n", v.Kubernetes, v.BuiltKubernetes)
+			return tw.Flush()
 		},
 	}
+}
+
+// Commit and Date are set at link time (make build); a plain `go build` or
+// `go install` takes them from the build's VCS stamp.
+var Commit, Date string
+
+// VersionInfo is what `apimdev version` prints.
+type VersionInfo struct {
+	Version         string `json:"version"`
+	Commit          string `json:"commit"`
+	Date            string `json:"date"`
+	Go              string `json:"go"`
+	Platform        string `json:"platform"`
+	Kind            string `json:"kind"`
+	KindNodeImage   string `json:"kindNodeImage"`
+	Kubernetes      string `json:"kubernetes"`
+	BuiltKubernetes string `json:"builtKubernetes"`
+}
+
+func versionInfo() VersionInfo {
+	v := VersionInfo{Version: Version, Commit: Commit, Date: Date, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
+		Kind: "unknown", KindNodeImage: cluster.DefaultNodeImage, BuiltKubernetes: nodeimage.KubernetesVersion}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v.Version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision" && v.Commit == "":
+				v.Commit = s.Value
+				if len(v.Commit) > 12 {
+					v.Commit = v.Commit[:12]
+				}
+			case s.Key == "vcs.time" && v.Date == "":
+				v.Date = s.Value
+			}
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "sigs.k8s.io/kind" {
+				v.Kind = d.Version
+			}
+		}
+	}
+	if v.Commit == "" {
+		v.Commit = "unknown"
+	}
+	if v.Date == "" {
+		v.Date = "unknown"
+	}
+	tag := strings.TrimPrefix(v.KindNodeImage, "kindest/node:")
+	v.Kubernetes, _, _ = strings.Cut(tag, "@")
+	return v
 }
 
 func durationFlag(cmd *cobra.Command, name string) time.Duration {

@@ -18,6 +18,7 @@ import (
 
 type upOptions struct {
 	recreate, detach, merge, yes bool
+	buildNodeImage               bool
 	deployTimeout                time.Duration
 	lockWait                     time.Duration
 	kit                          string // offline kit to load first
@@ -29,7 +30,16 @@ func (a *app) upCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Check the machine, create or reuse the kind cluster, deploy the gateway, forward its ports and smoke-test it",
-		Long: `up runs the whole pipeline: preflight, cluster, image, deploy, forward, smoke.
+		Long: `Two ways to start:
+
+  apimdev up --demo --detach
+      no Azure account, no token, no registry: apimdev's stand-in gateway (stand-in,
+      not Azure API Management) with its own configuration service and echo API
+  APIMDEV_TOKEN="$(cat gw.token)" apimdev up --name GW --endpoint APIM.configuration.azure-api.net --detach
+      your gateway, with the token from the Azure portal (API Management > Gateways >
+      your gateway > Deployment)
+
+up runs the whole pipeline: preflight, cluster, image, deploy, forward, smoke.
 Each step reports one line; a failure says what is wrong and how to fix it.
 
 up converges to what the cluster records apimdev applied: re-running it (after
@@ -60,6 +70,7 @@ directory) and up returns; 'apimdev down' stops it.`,
 	f.DurationVar(&o.deployTimeout, "timeout", 3*time.Minute, "how long to wait for the gateway to become ready")
 	f.DurationVar(&o.lockWait, "lock-wait", 2*time.Second, "how long to wait for another apimdev working on the same cluster")
 	f.StringVar(&o.kit, "kit", "", "load this offline kit (apimdev kit create) into Docker first, checksums verified: no registry needed")
+	f.BoolVar(&o.buildNodeImage, "build-node-image", false, "when no node image can be had (kind's cannot be pulled, none was built here), build one here first (about 11 min on 2 cores; Linux, root)")
 	f.BoolVar(&o.demo, "demo", false, "run apimdev's stand-in gateway (stand-in, not Azure API Management) with its own configuration service: no Azure, no token")
 	return cmd
 }
@@ -75,6 +86,9 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 		return err
 	}
 	defer lock.Release()
+	if s.Config.Output == "text" && a.streams.Terminal && isTerminal(a.streams.In) {
+		a.offerDocker(ctx, s.Config.Output) // at a terminal: may install one, with consent
+	}
 	// What the cluster records is the base, when it answers now.
 	if err := s.Resolve(ctx); err != nil {
 		return err
@@ -86,7 +100,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	uo := pipeline.UpOptions{Recreate: o.recreate, Detach: o.detach, Self: self(), ConfigFile: a.configFile, Merge: o.merge, Yes: o.yes, Workshop: ws,
+	uo := pipeline.UpOptions{Recreate: o.recreate, Detach: o.detach, Self: self(), ConfigFile: a.configFile, Merge: o.merge, Yes: o.yes, Workshop: ws, BuildNodeImage: o.buildNodeImage,
 		Confirm: a.confirmer(cfg, "Apply these changes to the running gateway?")}
 	if !ws.IsDemo() {
 		uo.Token, uo.TokenErr = a.loadToken(cfg)

@@ -45,8 +45,9 @@ type Manager struct {
 	Name   string
 	// Kubeconfig is apimdev's own kubeconfig file for this cluster.
 	Kubeconfig string
-	NodeImage  string
-	Version    string // apimdev's version, written into the marker
+	// NodeImageRef is the node image to create the cluster from; "" means kind's.
+	NodeImageRef string
+	Version      string // apimdev's version, written into the marker
 	// ReadyTimeout bounds the wait for the node and API server; 0 means 3 min.
 	ReadyTimeout time.Duration
 	// StartingWindow: see the constant; 0 means StartingWindow.
@@ -377,10 +378,7 @@ func NewKind() *KindProvider {
 func (k *KindProvider) Report(p Progress) (restore func()) { return k.relay.set(p) }
 
 func (m *Manager) create(ctx context.Context, progress Progress) error {
-	img := m.NodeImage
-	if img == "" {
-		img = DefaultNodeImage
-	}
+	img := m.NodeImage()
 	cfg := &v1alpha4.Cluster{
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
 		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole, Image: img}},
@@ -574,6 +572,18 @@ func (m *Manager) writeKubeconfig() error {
 
 // CollectLogs exports kind's node logs (journal, kubelet, containerd) into dir.
 func (m *Manager) CollectLogs(dir string) error { return m.Kind.CollectLogs(m.Name, dir) }
+
+// NodeImage is the image a new cluster is made from (kind's default when
+// none was named).
+func (m *Manager) NodeImage() string {
+	if m.NodeImageRef == "" {
+		return DefaultNodeImage
+	}
+	return m.NodeImageRef
+}
+
+// UseNodeImage makes ref the image a new cluster is made from.
+func (m *Manager) UseNodeImage(ref string) { m.NodeImageRef = ref }
 
 // KubeconfigPath is apimdev's own kubeconfig file for the cluster.
 func (m *Manager) KubeconfigPath() string { return m.Kubeconfig }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -75,6 +77,9 @@ type Preflight struct {
 	// TokenNote, when set, passes the token check with this detail (the
 	// demo mints its token later).
 	TokenNote string
+	// NodeImage is the image a new cluster would be made from; "" means the
+	// configuration's, else kind's.
+	NodeImage string
 	Recreate  bool
 	// ForwardRunning is true when apimdev's own detached forward holds the
 	// local ports, which is then expected, not a conflict.
@@ -189,8 +194,7 @@ func (p *Preflight) checkDocker(ctx context.Context, look func(string) (string, 
 		return Check{Problem: "no Docker client", Fix: "set DOCKER_HOST to your Docker engine"}, false
 	}
 	if _, err := p.Docker.Ping(ctx); err != nil {
-		return Check{Problem: "the Docker engine does not answer: " + shortErr(err),
-			Fix: "start Docker (Docker Desktop, or `sudo systemctl start docker` on Linux) and run this again; if Docker runs elsewhere, set DOCKER_HOST"}, false
+		return Check{Problem: "the Docker engine does not answer: " + shortErr(err), Fix: DockerFix(runtime.GOOS, osRelease())}, false
 	}
 	v, err := p.Docker.ServerVersion(ctx)
 	if err != nil {
@@ -200,6 +204,43 @@ func (p *Preflight) checkDocker(ctx context.Context, look func(string) (string, 
 		return Check{Problem: "the docker command is not on PATH (kind drives the engine through it)", Fix: "install the Docker CLI (the docker-ce-cli or docker.io package) or add it to PATH"}, true
 	}
 	return Check{OK: true, Detail: fmt.Sprintf("Docker %s (API %s, %s/%s)", v.Version, v.APIVersion, v.Os, v.Arch)}, true
+}
+
+// DockerFix says how to get a Docker engine running on this OS: the desktop
+// engines people use on macOS and Windows, the distribution's engine on
+// Linux (and on Debian or Ubuntu the script that installs and starts it).
+func DockerFix(goos, osRelease string) string {
+	switch goos {
+	case "darwin":
+		return "start Docker Desktop (or `colima start`, Rancher Desktop, OrbStack) and run this again; none installed? `brew install --cask docker`, or `brew install colima docker` then `colima start --cpu 4 --memory 8`"
+	case "windows":
+		return "start Docker Desktop (WSL 2 backend) and run this again; none installed? `winget install Docker.DockerDesktop`, or Rancher Desktop"
+	}
+	if DebianLike(osRelease) {
+		return "start Docker (`sudo systemctl start docker`) and run this again; none installed? `sudo apimdev docker install` installs Debian's docker.io and starts it (apimdev's scripts/ci/ensure-docker.sh); if Docker runs elsewhere, set DOCKER_HOST"
+	}
+	return "start Docker (`sudo systemctl start docker`) and run this again; none installed? see https://docs.docker.com/engine/install/; if Docker runs elsewhere, set DOCKER_HOST"
+}
+
+// DebianLike says /etc/os-release names Debian or Ubuntu (or a derivative).
+func DebianLike(osRelease string) bool {
+	for _, l := range strings.Split(osRelease, "\n") {
+		k, v, ok := strings.Cut(l, "=")
+		if ok && (k == "ID" || k == "ID_LIKE") && v != "" {
+			v = strings.Trim(v, `"'`)
+			for _, id := range strings.Fields(v) {
+				if id == "debian" || id == "ubuntu" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func osRelease() string {
+	b, _ := os.ReadFile("/etc/os-release")
+	return string(b)
 }
 
 func (p *Preflight) checkResources(ctx context.Context) Check {
@@ -323,7 +364,10 @@ func (p *Preflight) checkCluster(ctx context.Context) (Check, ClusterState) {
 }
 
 func (p *Preflight) checkNodeImage(ctx context.Context) Check {
-	img := p.Config.Cluster.NodeImage
+	img := p.NodeImage
+	if img == "" {
+		img = p.Config.Cluster.NodeImage
+	}
 	if img == "" {
 		img = DefaultNodeImage
 	}
@@ -334,7 +378,7 @@ func (p *Preflight) checkNodeImage(ctx context.Context) Check {
 	defer cancel()
 	if _, err := p.Docker.ImageInspect(ctx, img); err != nil {
 		if errdefs.IsNotFound(err) {
-			return Check{OK: true, Warn: true, Detail: img + " is not on this machine: kind will pull it (about 400 MB) when it creates the cluster"}
+			return Check{OK: true, Warn: true, Detail: img + " is not on this machine: it is pulled (about 400 MB) before the cluster is made"}
 		}
 		return Check{OK: true, Warn: true, Detail: "could not inspect " + img + ": " + shortErr(err)}
 	}

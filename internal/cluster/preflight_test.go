@@ -55,6 +55,14 @@ func (f *fakeDocker) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOp
 	return image.LoadResponse{}, errors.New("no engine in this test")
 }
 
+func (f *fakeDocker) ImagePull(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
+	return nil, errors.New("no registry in this test")
+}
+
+func (f *fakeDocker) ImageList(context.Context, image.ListOptions) ([]image.Summary, error) {
+	return nil, nil
+}
+
 func (f *fakeDocker) ContainerStart(context.Context, string, container.StartOptions) error {
 	return nil
 }
@@ -99,7 +107,7 @@ func TestPreflightPasses(t *testing.T) {
 		t.Fatalf("checks: %+v", res.Checks)
 	}
 	w := res.Warnings()
-	if len(w) != 1 || w[0].Name != "node image" || !strings.Contains(w[0].Detail, "kind will pull") {
+	if len(w) != 1 || w[0].Name != "node image" || !strings.Contains(w[0].Detail, "it is pulled (about 400 MB) before the cluster is made") {
 		t.Fatalf("warnings: %+v", w)
 	}
 }
@@ -168,5 +176,26 @@ func TestPreflightClusterStates(t *testing.T) {
 		if c.OK != tt.ok || !strings.Contains(c.Detail+c.Problem, tt.want) {
 			t.Errorf("%s recreate=%v: %+v", tt.st, tt.recreate, c)
 		}
+	}
+}
+
+func TestDockerFixNamesWhatToInstallPerOS(t *testing.T) {
+	t.Parallel()
+	debian := "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n"
+	mint := "ID=linuxmint\nID_LIKE=\"ubuntu debian\"\n"
+	fedora := "ID=fedora\n"
+	for _, tt := range []struct{ goos, rel, want string }{
+		{"darwin", "", "Docker Desktop (or `colima start`, Rancher Desktop, OrbStack)"},
+		{"windows", "", "Docker Desktop (WSL 2 backend)"},
+		{"linux", debian, "sudo apimdev docker install"},
+		{"linux", mint, "sudo apimdev docker install"},
+		{"linux", fedora, "docs.docker.com/engine/install"},
+	} {
+		if got := DockerFix(tt.goos, tt.rel); !strings.Contains(got, tt.want) || !strings.Contains(got, "start") {
+			t.Errorf("%s %q: %s", tt.goos, tt.rel, got)
+		}
+	}
+	if DebianLike(fedora) || !DebianLike(debian) {
+		t.Error("DebianLike")
 	}
 }

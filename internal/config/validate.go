@@ -70,7 +70,11 @@ func (c Config) validate(needEndpoint bool) error {
 			"use the gateway's name in lower case, e.g. --name "+suggestName(g.Name))
 	}
 	if msg := endpointProblem(g.Endpoint); msg != "" && (needEndpoint || g.Endpoint != "") {
-		add("gateway.endpoint", msg, "set --endpoint to the config.service.endpoint value from the portal's Deployment tab, e.g. --endpoint contoso.configuration.azure-api.net")
+		fix := "set --endpoint to the config.service.endpoint value from the portal's Deployment tab, e.g. --endpoint contoso.configuration.azure-api.net"
+		if g.Endpoint == "" {
+			fix += "; no Azure gateway yet? try `apimdev up --demo` (no Azure, no token)"
+		}
+		add("gateway.endpoint", msg, fix)
 	}
 	if g.Image == "" || !imageRef.MatchString(g.Image) {
 		add("gateway.image", fmt.Sprintf("%q is not an image reference", g.Image), "use e.g. --image "+DefaultImage)

@@ -120,6 +120,14 @@ func (f *fakeDocker) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOp
 	return image.LoadResponse{}, errors.New("no engine in this test")
 }
 
+func (f *fakeDocker) ImagePull(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
+	return nil, errors.New("no registry in this test")
+}
+
+func (f *fakeDocker) ImageList(context.Context, image.ListOptions) ([]image.Summary, error) {
+	return nil, nil
+}
+
 func (f *fakeDocker) ContainerStart(context.Context, string, container.StartOptions) error {
 	return nil
 }

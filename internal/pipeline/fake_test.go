@@ -40,6 +40,7 @@ type fakeCluster struct {
 	calls []string
 	fail  map[string]error // by method: Ensure, LoadImage
 	kc    string
+	node  string // the node image a new cluster is made from
 }
 
 var _ Cluster = (*fakeCluster)(nil)
@@ -83,7 +84,20 @@ func (f *fakeCluster) Delete() error {
 	return nil
 }
 
-func (f *fakeCluster) KubeconfigPath() string   { return f.kc }
+func (f *fakeCluster) KubeconfigPath() string { return f.kc }
+func (f *fakeCluster) NodeImage() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.node == "" {
+		return cluster.DefaultNodeImage
+	}
+	return f.node
+}
+func (f *fakeCluster) UseNodeImage(ref string) {
+	f.mu.Lock()
+	f.node = ref
+	f.mu.Unlock()
+}
 func (f *fakeCluster) RefreshKubeconfig() error { return nil }
 func (f *fakeCluster) MergeKubeconfig() error   { return nil }
 func (f *fakeCluster) Exec(_ context.Context, out io.Writer, name string, args ...string) error {
@@ -107,7 +121,13 @@ func (f *fakeCluster) asked(prefix string) int {
 }
 
 // fakeDocker is an engine that answers, with every image on it.
-type fakeDocker struct{ down bool }
+type fakeDocker struct {
+	down bool
+	// builtNode is a node image built on this machine (label and all).
+	builtNode string
+	// absent images are not on this machine (nor any with "missing" in it).
+	absent map[string]bool
+}
 
 var _ cluster.Docker = (*fakeDocker)(nil)
 
@@ -124,7 +144,7 @@ func (d *fakeDocker) Info(context.Context) (system.Info, error) {
 	return system.Info{NCPU: 4, MemTotal: 8 << 30}, nil
 }
 func (d *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
-	if strings.Contains(ref, "missing") {
+	if strings.Contains(ref, "missing") || d.absent[ref] {
 		return image.InspectResponse{}, errdefs.NotFound(errors.New("no such image"))
 	}
 	// Every floating tag is the same image as its 2.11.1.
@@ -135,6 +155,18 @@ func (d *fakeDocker) ImageSave(context.Context, []string, ...client.ImageSaveOpt
 }
 func (d *fakeDocker) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (image.LoadResponse, error) {
 	return image.LoadResponse{}, nil
+}
+
+// ImagePull fails as an engine does when the registry cannot be reached.
+func (d *fakeDocker) ImagePull(_ context.Context, ref string, _ image.PullOptions) (io.ReadCloser, error) {
+	return nil, fmt.Errorf("Error response from daemon: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host (pulling %s)", ref)
+}
+
+func (d *fakeDocker) ImageList(context.Context, image.ListOptions) ([]image.Summary, error) {
+	if d.builtNode == "" {
+		return nil, nil
+	}
+	return []image.Summary{{RepoTags: []string{d.builtNode}, Created: 1}}, nil
 }
 func (d *fakeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
 	return container.InspectResponse{}, nil

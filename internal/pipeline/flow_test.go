@@ -385,3 +385,39 @@ func TestUpAfterTheDemoStaysTheDemo(t *testing.T) {
 		t.Fatalf("second demo up:\n%s", w.log.text())
 	}
 }
+
+// kind's node image is not here: one built on this machine stands in.
+func TestUpUsesANodeImageBuiltHereWhenKindsIsMissing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.docker.absent = map[string]bool{cluster.DefaultNodeImage: true}
+	w.docker.builtNode = "apimdev/kind-node:v1.34.4"
+	mustUp(t, w, UpOptions{})
+	if w.kind.NodeImage() != "apimdev/kind-node:v1.34.4" || !strings.Contains(w.log.text(), "using apimdev/kind-node:v1.34.4, built here") {
+		t.Fatalf("node image %s:\n%s", w.kind.NodeImage(), w.log.text())
+	}
+}
+
+// A node image that cannot be pulled: the registry is named with the
+// engine's reason and the three ways out, and nothing is created.
+func TestANodeImageThatCannotBePulledStopsUpBeforeAnythingIsMade(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.docker.absent = map[string]bool{cluster.DefaultNodeImage: true}
+	_, err := w.up(UpOptions{})
+	var pe *NodeImagePullError
+	if !errors.As(err, &pe) || pe.Registry != "registry-1.docker.io (Docker Hub)" || !strings.Contains(err.Error(), "no such host") {
+		t.Fatalf("%v", err)
+	}
+	for _, way := range []string{"--kit", "--node-image NAME", "apimdev node-image build", "nothing was created"} {
+		if !strings.Contains(pe.Hint(), way) {
+			t.Errorf("the hint lacks %q: %s", way, pe.Hint())
+		}
+	}
+	if n := w.kind.asked("Ensure"); n != 0 {
+		t.Fatalf("the cluster was asked for %d time(s)", n)
+	}
+	if registryOf("127.0.0.1:1/kind/node:v9") != "127.0.0.1:1" || registryOf("ghcr.io/x/y:1") != "ghcr.io" {
+		t.Error("registryOf")
+	}
+}

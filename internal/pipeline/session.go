@@ -56,6 +56,9 @@ type Cluster interface {
 	MergeKubeconfig() error
 	// Exec runs a command in the cluster's first node.
 	Exec(ctx context.Context, out io.Writer, name string, args ...string) error
+	// NodeImage is what a new cluster is made from; UseNodeImage changes it.
+	NodeImage() string
+	UseNodeImage(ref string)
 }
 
 var _ Cluster = (*cluster.Manager)(nil)
@@ -186,7 +189,7 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	}
 	s.Docker = d
 	kind := cluster.NewKind()
-	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImage: cfg.Cluster.NodeImage, Version: o.Version}
+	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version}
 	s.Pin = imagepin.Pinner{HTTP: o.HTTP, Local: dockerImages{d}}
 	return s, nil
 }

@@ -49,6 +49,9 @@ type UpOptions struct {
 	Confirm func(diff string) bool
 	// Workshop, when set, adds its kit and demo steps.
 	Workshop *Workshop
+	// BuildNodeImage builds a node image here when none can be had (make
+	// demo); otherwise a node image that cannot be pulled stops up.
+	BuildNodeImage bool
 }
 
 // UpResult is what a successful `up` leaves running.
@@ -58,8 +61,10 @@ type UpResult struct {
 	Detached            bool // the forward runs in the background (now or before)
 	ForwardPID          int
 	Profile             string // the profile deployed: dev, or prod after promote
-	Smoke               []smoke.Result
-	TokenExpiry         token.Expiry
+	// DemoKey is the demo's subscription key for its echo API (a demo run).
+	DemoKey     string
+	Smoke       []smoke.Result
+	TokenExpiry token.Expiry
 	// Stop ends an in-process forward; nil when the forward is detached.
 	Stop func()
 }
@@ -136,8 +141,9 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 	if err := u.o.Workshop.checkDemoImage(ctx, s.Docker, cfg.Gateway.Image); err != nil {
 		return "", err
 	}
+	chose := s.chooseNodeImage(ctx)
 	pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: cfg, Token: u.o.Token, TokenErr: u.o.TokenErr,
-		NoToken: u.o.NoToken, Recreate: u.o.Recreate, ForwardRunning: u.ownForward, LookPath: s.LookPath}
+		NoToken: u.o.NoToken, Recreate: u.o.Recreate, ForwardRunning: u.ownForward, LookPath: s.LookPath, NodeImage: s.Cluster.NodeImage()}
 	if u.o.Workshop.demo() {
 		pf.NoToken, pf.TokenErr = false, nil
 		pf.TokenNote = "the demo's, minted on this machine once the cluster answers (" + demo.Label + ")"
@@ -153,6 +159,9 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 		return "", err
 	}
 	u.pres = pres
+	if chose != "" && (pres.Cluster == cluster.ClusterAbsent || u.o.Recreate) {
+		st.Progress("%s", chose)
+	}
 	// Reported after the step, with nothing else on its line.
 	defer func() {
 		for _, w := range pres.Warnings() {
@@ -173,6 +182,11 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 // what it records.
 func (u *upRun) cluster(ctx context.Context, st *events.Step) (string, error) {
 	s, cfg := u.s, u.s.Config
+	if u.pres.Cluster == cluster.ClusterAbsent || u.o.Recreate {
+		if err := s.pullNodeImage(ctx, st, u.o.BuildNodeImage); err != nil {
+			return "", err
+		}
+	}
 	created, err := s.Cluster.Ensure(ctx, u.pres.Cluster, u.o.Recreate, s.progress)
 	u.res.Created = created
 	if err != nil {
@@ -260,6 +274,7 @@ func (u *upRun) demo(ctx context.Context, _ *events.Step) (string, error) {
 		return "", err
 	}
 	u.tok = tok
+	u.res.DemoKey = u.o.Workshop.Key
 	return what, nil
 }
 

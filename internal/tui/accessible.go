@@ -9,6 +9,7 @@ import (
 	"charm.land/huh/v2"
 	"github.com/charmbracelet/colorprofile"
 
+	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
@@ -56,7 +57,7 @@ func RunAccessible(ctx context.Context, opts Options, in io.Reader, out io.Write
 	r := opts.Runner
 	rep := events.NewReporter(events.NewText(out, true), opts.Now)
 	fmt.Fprintf(out, "\nBringing up %s on kind cluster %q.\n", cfg.Gateway.Name, cfg.Cluster.Name)
-	res, err := r.Up(ctx, UpRequest{Config: cfg, Token: tm.tok}, rep)
+	res, err := r.Up(ctx, UpRequest{Config: cfg, Token: tm.tok, Workshop: f.workshop()}, rep)
 	if res != nil && len(res.Smoke) > 0 {
 		smoke.Table(out, res.Smoke)
 	}
@@ -75,6 +76,10 @@ func RunAccessible(ctx context.Context, opts Options, in io.Reader, out io.Write
 	w := r.Where()
 	fmt.Fprintf(out, "\nThe gateway answers on:\n  http://127.0.0.1:%d\n  https://127.0.0.1:%d  (self-signed certificate)\ntoken: %s\n",
 		res.HTTPPort, res.HTTPSPort, res.TokenExpiry.Describe())
+	if res.DemoKey != "" {
+		fmt.Fprintf(out, "demo: apimdev's demo gateway (%s)\ndemo subscription key for the echo API: %s\n  curl -H \"%s: %s\" http://127.0.0.1:%d/echo/hello\n",
+			demo.Label, res.DemoKey, demo.SubscriptionHeader, res.DemoKey, res.HTTPPort)
+	}
 	if w.Kubeconfig != "" {
 		fmt.Fprintf(out, "kubectl: KUBECONFIG=%s kubectl -n %s get pods\n", w.Kubeconfig, w.Namespace)
 	}
@@ -105,6 +110,22 @@ func (m Model) ask(in io.Reader, out io.Writer) error {
 		err := fld.RunAccessible(out, in)
 		fmt.Fprintln(out)
 		return err
+	}
+	if err := run(fs.mode); err != nil {
+		return err
+	}
+	if f.vals.mode == modeKit {
+		if err := run(fs.kit); err != nil {
+			return err
+		}
+	}
+	if f.vals.demoRun() {
+		for _, fld := range []huh.Field{fs.httpPort, fs.httpsPort} {
+			if err := run(fld); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	for _, fld := range []huh.Field{fs.name, fs.endpoint, fs.source} {
 		if err := run(fld); err != nil {

@@ -19,6 +19,7 @@ func TestAccessibleAsksLineByLineThenPrintsPlainLines(t *testing.T) {
 	defer cancel()
 	f := &fakeRunner{afterUp: cancel} // Ctrl-C once up: the forward stops
 	answers := strings.Join([]string{
+		"1",                        // I have a gateway token
 		"Contoso_GW", "contoso-gw", // refused, then accepted
 		standinEndpoint,
 		"2", // the token from a file

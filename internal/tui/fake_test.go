@@ -49,6 +49,7 @@ type fakeRunner struct {
 	closed  int
 	smokeRs []smoke.Result
 	afterUp func() // called as Up returns
+	demoKey string // what a demo run's result carries
 }
 
 var _ Runner = (*fakeRunner)(nil)
@@ -127,8 +128,12 @@ func (f *fakeRunner) Up(ctx context.Context, req UpRequest, rep *events.Reporter
 	if rs == nil {
 		rs = passing()
 	}
-	return &pipeline.UpResult{HTTPPort: req.Config.Forward.HTTPPort, HTTPSPort: req.Config.Forward.HTTPSPort, Smoke: rs,
-		TokenExpiry: req.Token.ExpiryAt(testNow), Stop: func() {}}, nil
+	res := &pipeline.UpResult{HTTPPort: req.Config.Forward.HTTPPort, HTTPSPort: req.Config.Forward.HTTPSPort, Smoke: rs,
+		TokenExpiry: req.Token.ExpiryAt(testNow), Stop: func() {}}
+	if req.Workshop.IsDemo() {
+		res.DemoKey = f.demoKey
+	}
+	return res, nil
 }
 
 func (f *fakeRunner) Smoke(context.Context) ([]smoke.Result, error) {
@@ -200,7 +205,16 @@ type harness struct {
 	quit bool
 }
 
+// newHarness starts the wizard and answers its first question with "I have
+// a gateway token": the form's focus is on the gateway's name.
 func newHarness(t *testing.T, opts Options) *harness {
+	h := newHarnessAtStart(t, opts)
+	h.enter("name")
+	return h
+}
+
+// newHarnessAtStart starts the wizard on its first question.
+func newHarnessAtStart(t *testing.T, opts Options) *harness {
 	h := &harness{t: t, m: New(opts), sent: make(chan tea.Msg, 4096)}
 	h.m.Attach(func(msg tea.Msg) { h.sent <- msg })
 	h.do(h.m.Init())

@@ -66,6 +66,9 @@ func startFlow(t *testing.T, opts Options) *flow {
 		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.ASCII)))
 	m.Attach(tm.Send)
 	f := &flow{t: t, tm: tm, s: s}
+	f.waitFocus("mode")
+	f.wait("How do you want to start?", "I have a gateway token", "Try the demo", "Load a workshop kit")
+	f.press("enter") // I have a gateway token
 	f.waitFocus("name")
 	return f
 }

@@ -3,6 +3,8 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +13,9 @@ import (
 	"charm.land/huh/v2"
 
 	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/demo"
+	"github.com/apimdev/apimdev/internal/kit"
+	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -21,9 +26,19 @@ const (
 	sourceEnv   = "env"
 )
 
+// How the run starts: the wizard's first question.
+const (
+	modeToken = "token" // the user's gateway, with its token
+	modeDemo  = "demo"  // the stand-in, no Azure
+	modeKit   = "kit"   // an offline workshop kit
+)
+
 // formValues are what the form edits. They live on the heap so the huh
 // fields and the model share them across model copies.
 type formValues struct {
+	mode                string
+	kitPath             string
+	kit                 *kit.Manifest // read when kitPath was checked
 	name, endpoint      string
 	source              string
 	token, tokenFile    string // token is the secret; it is never shown
@@ -74,7 +89,15 @@ func newSettingsForm(base config.Config, getenv func(string) string, now func() 
 	v := &formValues{
 		name: base.Gateway.Name, endpoint: base.Gateway.Endpoint, image: base.Gateway.Image,
 		httpPort: strconv.Itoa(base.Forward.HTTPPort), httpsPort: strconv.Itoa(base.Forward.HTTPSPort),
-		source: sourcePaste,
+		source: sourcePaste, mode: modeToken,
+	}
+	if base.Gateway.Endpoint == demo.Endpoint {
+		// What runs (or ran) is the demo: running it again is the default.
+		v.mode = modeDemo
+		v.name = config.DefaultGatewayName
+		if base.Gateway.Name != "" {
+			v.name = base.Gateway.Name
+		}
 	}
 	f := &settingsForm{base: base, getenv: getenv, now: now, vals: v, envToken: getenv("APIMDEV_TOKEN") != ""}
 	if tf := base.Gateway.TokenFile; tf != "" && tf != "-" {
@@ -89,12 +112,16 @@ func newSettingsForm(base config.Config, getenv func(string) string, now func() 
 // formFields are the form's fields, one by one: the full-screen form
 // groups them, the accessible mode asks them in turn.
 type formFields struct {
+	mode                *huh.Select[string]
+	kit                 *huh.Input
 	name, endpoint      *huh.Input
 	source              *huh.Select[string]
 	token, tokenFile    *huh.Input
 	env                 *huh.Note
 	image               *huh.Input
 	httpPort, httpsPort *huh.Input
+	// The demo asks only the ports: the same values, in fields of their own.
+	demoHTTPPort, demoHTTPSPort *huh.Input
 	// descriptions are said before each accessible prompt (huh's accessible
 	// input shows only the title).
 	descriptions map[huh.Field]string
@@ -132,6 +159,14 @@ func (f *settingsForm) newFields(accessible bool) formFields {
 		}
 	}
 	fs := formFields{
+		mode: huh.NewSelect[string]().Key("mode").Title("How do you want to start?").
+			Description(descMode).
+			Options(huh.NewOption("I have a gateway token (Azure API Management)", modeToken),
+				huh.NewOption("Try the demo: no Azure, a stand-in gateway", modeDemo),
+				huh.NewOption("Load a workshop kit (no registry needed)", modeKit)).Value(&v.mode),
+		kit: huh.NewInput().Key("kit").Title(title("Kit file", &v.kitPath)).
+			Description(descKit).
+			Value(&v.kitPath).Validate(check(&v.kitPath, f.validateKit)),
 		name: huh.NewInput().Key("name").Title(title("Gateway name", &v.name)).
 			Description(descName).
 			Value(&v.name).Validate(check(&v.name, f.validator("gateway.name"))),
@@ -159,12 +194,16 @@ func (f *settingsForm) newFields(accessible bool) formFields {
 			Description(descHTTPS).
 			Value(&v.httpsPort).Validate(check(&v.httpsPort, f.validator("forward.httpsPort"))),
 	}
+	fs.demoHTTPPort = huh.NewInput().Key("httpPort").Title(title("Local HTTP port", &v.httpPort)).Description(descHTTP).
+		Value(&v.httpPort).Validate(check(&v.httpPort, f.validator("forward.httpPort")))
+	fs.demoHTTPSPort = huh.NewInput().Key("httpsPort").Title(title("Local HTTPS port", &v.httpsPort)).Description(descHTTPS).
+		Value(&v.httpsPort).Validate(check(&v.httpsPort, f.validator("forward.httpsPort")))
 	fs.descriptions = map[huh.Field]string{}
 	for _, d := range []struct {
 		f    huh.Field
 		text string
 	}{
-		{fs.name, descName}, {fs.endpoint, descEndpoint}, {fs.source, descSource}, {fs.token, descToken},
+		{fs.mode, descMode}, {fs.kit, descKit}, {fs.name, descName}, {fs.endpoint, descEndpoint}, {fs.source, descSource}, {fs.token, descToken},
 		{fs.tokenFile, descTokenFile}, {fs.image, descImage}, {fs.httpPort, descHTTP}, {fs.httpsPort, descHTTPS},
 	} {
 		fs.descriptions[d.f] = d.text
@@ -174,6 +213,8 @@ func (f *settingsForm) newFields(accessible bool) formFields {
 
 // What each field is for.
 const (
+	descMode      = "the demo runs apimdev's stand-in gateway (stand-in, not Azure API Management) with keys made here"
+	descKit       = "the kit.tar an instructor made with `apimdev kit create`; its checksums are verified first"
 	descName      = "the gateway's name in the Azure portal (API Management > Gateways)"
 	descEndpoint  = "config.service.endpoint on the gateway's Deployment tab, e.g. contoso.configuration.azure-api.net"
 	descSource    = "from the same Deployment tab; it goes only into the cluster's Secret"
@@ -187,12 +228,16 @@ const (
 // build makes the huh form over f.vals; a rebuilt form keeps the values.
 func (f *settingsForm) build() {
 	v, fs := f.vals, f.newFields(false)
+	demoRun := v.demoRun
 	f.form = huh.NewForm(
-		huh.NewGroup(fs.name, fs.endpoint, fs.source).Title("Your gateway"),
-		huh.NewGroup(fs.token).Title("Gateway token").WithHideFunc(func() bool { return v.source != sourcePaste }),
-		huh.NewGroup(fs.tokenFile).Title("Gateway token").WithHideFunc(func() bool { return v.source != sourceFile }),
-		huh.NewGroup(fs.env).Title("Gateway token").WithHideFunc(func() bool { return v.source != sourceEnv }),
-		huh.NewGroup(fs.image, fs.httpPort, fs.httpsPort).Title("On this machine"),
+		huh.NewGroup(fs.mode).Title("apimdev"),
+		huh.NewGroup(fs.kit).Title("Workshop kit").WithHideFunc(func() bool { return v.mode != modeKit }),
+		huh.NewGroup(fs.name, fs.endpoint, fs.source).Title("Your gateway").WithHideFunc(demoRun),
+		huh.NewGroup(fs.token).Title("Gateway token").WithHideFunc(func() bool { return demoRun() || v.source != sourcePaste }),
+		huh.NewGroup(fs.tokenFile).Title("Gateway token").WithHideFunc(func() bool { return demoRun() || v.source != sourceFile }),
+		huh.NewGroup(fs.env).Title("Gateway token").WithHideFunc(func() bool { return demoRun() || v.source != sourceEnv }),
+		huh.NewGroup(fs.image, fs.httpPort, fs.httpsPort).Title("On this machine").WithHideFunc(demoRun),
+		huh.NewGroup(fs.demoHTTPPort, fs.demoHTTPSPort).Title("On this machine").WithHideFunc(func() bool { return !demoRun() }),
 	).WithShowHelp(false).WithTheme(huh.ThemeFunc(huh.ThemeBase16))
 }
 
@@ -239,6 +284,62 @@ func (f *settingsForm) configWith(field, value string) (config.Config, error) {
 	return c, nil
 }
 
+// demoRun says the run is the demo's: chosen, or the kit holds only the
+// demo's stand-in.
+func (v *formValues) demoRun() bool {
+	if v.mode == modeKit {
+		if v.kit == nil {
+			return false
+		}
+		_, gw := v.kit.Image(kit.RoleGateway)
+		return !gw
+	}
+	return v.mode == modeDemo
+}
+
+// validateKit reads the kit's manifest (its checksums are verified when it
+// loads): whether it holds a gateway decides the questions that follow.
+func (f *settingsForm) validateKit(s string) error {
+	path := strings.TrimSpace(s)
+	if path == "" {
+		return errors.New("name the kit file, e.g. ~/kit.tar")
+	}
+	m, err := kit.ReadManifest(expandHome(path))
+	if err != nil {
+		f.vals.kit = nil
+		return err
+	}
+	_, hasGW := m.Image(kit.RoleGateway)
+	_, hasDemo := m.Image(kit.RoleDemo)
+	if !hasGW && !hasDemo {
+		return errors.New("the kit holds neither a gateway image nor the demo's stand-in")
+	}
+	f.vals.kit = &m
+	return nil
+}
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, rest)
+		}
+	}
+	return p
+}
+
+// Workshop is what the first answer adds to the run: the demo, a kit, or
+// nothing (the user's gateway).
+func (f *settingsForm) workshop() *pipeline.Workshop {
+	v := f.vals
+	switch {
+	case v.mode == modeKit && v.kit != nil:
+		return &pipeline.Workshop{KitPath: expandHome(strings.TrimSpace(v.kitPath)), Manifest: v.kit, Demo: v.demoRun()}
+	case v.mode == modeDemo:
+		return &pipeline.Workshop{Demo: true}
+	}
+	return nil
+}
+
 // config is what the form says, validated as a whole.
 func (f *settingsForm) config() (config.Config, error) {
 	c, err := f.configWith("", "")
@@ -248,6 +349,18 @@ func (f *settingsForm) config() (config.Config, error) {
 	c.Gateway.TokenFile = ""
 	if f.vals.source == sourceFile {
 		c.Gateway.TokenFile = strings.TrimSpace(f.vals.tokenFile)
+	}
+	if ws := f.workshop(); ws != nil {
+		if ws.Demo {
+			c.Gateway.Endpoint, c.Gateway.Image = demo.Endpoint, demo.DefaultImage
+			if demo.IsStandinImage(f.base.Gateway.Image) {
+				c.Gateway.Image = f.base.Gateway.Image
+			}
+			if ki, ok := ws.KitImage(kit.RoleDemo); ok {
+				c.Gateway.Image = ki.Ref
+			}
+		}
+		ws.Configure(&c, false)
 	}
 	return c, c.Validate()
 }
@@ -308,10 +421,14 @@ func (f *settingsForm) checkFile() tea.Cmd {
 	}
 }
 
-// loadToken reads the token at submit, wherever the form said it is.
+// loadToken reads the token at submit, wherever the form said it is (the
+// demo mints its own: none).
 func (f *settingsForm) loadToken(c config.Config) tea.Cmd {
-	pasted, source, getenv := f.vals.token, f.vals.source, f.getenv
+	pasted, source, getenv, demoRun := f.vals.token, f.vals.source, f.getenv, f.vals.demoRun()
 	return func() tea.Msg {
+		if demoRun {
+			return tokenMsg{}
+		}
 		if source == sourcePaste {
 			tok, err := token.Parse(pasted)
 			return tokenMsg{tok: tok, err: err}

@@ -407,7 +407,7 @@ func (m Model) startUp() (tea.Model, tea.Cmd) {
 	m.busy, m.stopping, m.ran = true, false, true
 	m.state = stateRunning
 	m.failure, m.smokeErr = nil, nil
-	r, rep, req := m.opts.Runner, m.rep, UpRequest{Config: m.cfg, Token: m.tok}
+	r, rep, req := m.opts.Runner, m.rep, UpRequest{Config: m.cfg, Token: m.tok, Workshop: m.form.workshop()}
 	m.steps = newStepList(r.Steps(req))
 	m.layout()
 	return m, tea.Batch(m.spin.Tick, func() tea.Msg {

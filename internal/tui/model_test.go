@@ -253,6 +253,8 @@ func TestEditSettingsAfterAFailure(t *testing.T) {
 	if h.m.state != stateForm {
 		t.Fatalf("state %s", h.m.state)
 	}
+	mustContain(t, h.screen(), "How do you want to start?")
+	h.enter("name") // the same answer as before
 	mustContain(t, h.screen(), "> contoso-gw", "> "+standinEndpoint)
 	h.enter("endpoint")
 	h.enter("source")
@@ -603,4 +605,39 @@ func TestLivePanel(t *testing.T) {
 	panel = ansi.Strip(strings.Join(m.livePanel(), "\n"))
 	// 50, 90, 10 ms: the middle one highest, the last lowest.
 	mustContain(t, panel, "old 0 · new 3 · ready 3/3", "▄█▁")
+}
+
+// The first question's demo answer asks only the ports, runs the demo's
+// steps, and the result shows the demo's key and a curl line.
+func TestTheDemoAnswerRunsTheDemo(t *testing.T) {
+	t.Parallel()
+	f := &fakeRunner{demoKey: "demo-key-0123456789abcdef"}
+	h := newHarnessAtStart(t, testOptions(f, nil))
+	mustContain(t, h.screen(), "How do you want to start?", "Try the demo: no Azure, a stand-in gateway")
+	h.key("down")
+	h.enter("httpPort")
+	h.enter("httpsPort")
+	h.key("enter")
+	h.waitFor("the result", func() bool { return h.m.state == stateResult })
+	if len(f.ups) != 1 || !f.ups[0].Workshop.IsDemo() || f.ups[0].Config.Gateway.Endpoint != "standin-config.apimdev-demo.svc.cluster.local:8443" || !f.ups[0].Token.IsZero() {
+		t.Fatalf("up %+v", f.ups)
+	}
+	screen := strings.Join(strings.Fields(h.screen()), " ") // the curl line may wrap
+	mustContain(t, screen, "stand-in, not Azure API Management", "demo-key-0123456789abcdef",
+		`curl -H "Ocp-Apim-Subscription-Key: demo-key-0123456789abcdef" http://127.0.0.1:8080/echo/hello`)
+}
+
+// A kit that holds only the demo's stand-in runs the demo from it.
+func TestTheKitAnswerReadsTheKit(t *testing.T) {
+	t.Parallel()
+	f := &fakeRunner{}
+	h := newHarnessAtStart(t, testOptions(f, nil))
+	h.key("down", "down")
+	h.enter("kit")
+	h.typeText(filepath.Join(t.TempDir(), "no-such-kit.tar"))
+	h.key("enter")
+	mustContain(t, h.screen(), "no-such-kit.tar")
+	if h.m.form.focused() != "kit" {
+		t.Fatalf("a missing kit was taken (focus %s)", h.m.form.focused())
+	}
 }

@@ -41,6 +41,9 @@ type Runner interface {
 type UpRequest struct {
 	Config config.Config
 	Token  token.Token
+	// Workshop is the demo or a kit, from the first question; nil is the
+	// user's own gateway.
+	Workshop *pipeline.Workshop
 }
 
 // Where names the cluster and the gateway's place in it.
@@ -62,6 +65,8 @@ type PipelineRunner struct {
 	LockWait      time.Duration // how long to wait for another apimdev; 0 means 2s
 	// PromoteTimeout bounds the promote rollout; 0 means promote's default.
 	PromoteTimeout time.Duration
+	// BuildNodeImage builds a node image here when none can be had.
+	BuildNodeImage bool
 
 	mu      sync.Mutex
 	session *pipeline.Session
@@ -107,7 +112,8 @@ func (r *PipelineRunner) Steps(req UpRequest) []string {
 }
 
 func (r *PipelineRunner) upOptions(req UpRequest) pipeline.UpOptions {
-	return pipeline.UpOptions{Token: req.Token, Self: r.Self, ConfigFile: r.ConfigFile}
+	return pipeline.UpOptions{Token: req.Token, NoToken: req.Token.IsZero() && !req.Workshop.IsDemo(), Self: r.Self, ConfigFile: r.ConfigFile,
+		Workshop: req.Workshop, BuildNodeImage: r.BuildNodeImage}
 }
 
 // Up implements Runner.

@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
@@ -225,6 +226,13 @@ func (m Model) resultView() string {
 		"")
 	out = append(out, m.smokeLines()...)
 	out = append(out, "")
+	if res.DemoKey != "" {
+		out = append(out, lines(indent(wrap("This is apimdev's demo gateway ("+demo.Label+"): an echo API with a key made on this machine. Try it:", m.width-4), "  "))...)
+		out = append(out, fmt.Sprintf("  %-8s %s", "key", m.sty.accent.Render(res.DemoKey)))
+		curl := fmt.Sprintf("curl -H \"%s: %s\" http://127.0.0.1:%d/echo/hello", demo.SubscriptionHeader, res.DemoKey, res.HTTPPort)
+		out = append(out, lines(indent(wrap(curl, m.width-4), "  "))...)
+		out = append(out, "")
+	}
 	out = append(out, fmt.Sprintf("  %-8s %s", "token", m.sty.tone(toneOf(res.TokenExpiry)).Render(res.TokenExpiry.Describe())))
 	if m.where.Kubeconfig != "" {
 		cmd := fmt.Sprintf("KUBECONFIG=%s kubectl -n %s get pods", m.where.Kubeconfig, m.where.Namespace)

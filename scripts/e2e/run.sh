@@ -18,7 +18,16 @@ stage() { # stage NAME CMD... — run CMD, print how long it took
 
 stage docker scripts/ci/ensure-docker.sh
 node_image=""; gateway_image=""; statsd_image=""
-build_node() { node_image=$(scripts/e2e/node-image.sh | tail -n 1); }
+# The node image is built by apimdev itself (`apimdev node-image build` runs
+# the embedded copy of scripts/e2e/node-image.sh), as a user without a
+# registry would build it.
+build_node() {
+  local bin
+  bin=$(mktemp -d)/apimdev
+  go build -o "$bin" .
+  node_image=$("$bin" node-image build --verbose --image "${APIMDEV_E2E_NODE_IMAGE:-apimdev-e2e/kind-node:v1.34.4}" --cache "$CACHE" | tail -n 1)
+  rm -rf "$(dirname "$bin")"
+}
 build_gateway() { gateway_image=$(scripts/e2e/standin-image.sh | tail -n 1); }
 build_statsd() { statsd_image=$(scripts/e2e/statsd-image.sh | tail -n 1); }
 stage node-image build_node

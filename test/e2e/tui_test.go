@@ -125,6 +125,12 @@ func (tm *terminal) save(name, screen string) {
 // token is pasted into the masked field.
 func (tm *terminal) fill(r *rig, save bool) {
 	tm.t.Helper()
+	// The first question: the user's own gateway (the default answer).
+	first := tm.waitFor(15*time.Second, "How do you want to start?", "I have a gateway token", "Try the demo", "Load a workshop kit")
+	if save {
+		tm.save("0-start", first)
+	}
+	tm.keys("Enter")
 	tm.waitFor(15*time.Second, "Your gateway", "┃ Gateway name")
 	tm.keys("C-u")
 	tm.text(gwName)
@@ -193,18 +199,22 @@ func TestTUI(t *testing.T) {
 	// The pane's shell: the rig's environment, no token file (the token is
 	// pasted), the offline node image and the smoke calls; the exit code is
 	// printed after apimdev leaves, and the pane stays for the last capture.
-	env := append(append([]string(nil), r.env...), "APIMDEV_TOKEN_FILE=", "APIMDEV_NODE_IMAGE="+r.nodeImage, "APIMDEV_SMOKE_FILE="+smokeFile)
-	var script strings.Builder
-	for _, kv := range env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !envName.MatchString(k) || k == "TERM" || k == "TMUX" || k == "TMUX_PANE" {
-			continue
+	writeScript := func(name string, env []string) string {
+		var script strings.Builder
+		for _, kv := range env {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || !envName.MatchString(k) || k == "TERM" || k == "TMUX" || k == "TMUX_PANE" {
+				continue
+			}
+			fmt.Fprintf(&script, "export %s=%s\n", k, shellQuote(v))
 		}
-		fmt.Fprintf(&script, "export %s=%s\n", k, shellQuote(v))
+		fmt.Fprintf(&script, "%s\necho \"apimdev exited $?\"\nsleep 600\n", shellQuote(r.bin))
+		p := filepath.Join(t.TempDir(), name)
+		os.WriteFile(p, []byte(script.String()), 0o700)
+		return p
 	}
-	fmt.Fprintf(&script, "%s\necho \"apimdev exited $?\"\nsleep 600\n", shellQuote(r.bin))
-	scriptPath := filepath.Join(t.TempDir(), "wizard.sh")
-	os.WriteFile(scriptPath, []byte(script.String()), 0o700)
+	env := append(append([]string(nil), r.env...), "APIMDEV_TOKEN_FILE=", "APIMDEV_NODE_IMAGE="+r.nodeImage, "APIMDEV_SMOKE_FILE="+smokeFile)
+	scriptPath := writeScript("wizard.sh", env)
 
 	tm := newTerminal(t)
 
@@ -331,6 +341,60 @@ func TestTUI(t *testing.T) {
 	if got := r.kubectlOut(t, "-n", "apim-gateway", "get", "deployment/"+gwName, "-o", "jsonpath={.status.readyReplicas} {.metadata.labels}"); !strings.HasPrefix(got, "3 ") || !strings.Contains(got, `"prod"`) {
 		t.Errorf("the gateway after q: readyReplicas and labels %q, want 3 and the prod profile", got)
 	}
+
+	// 4. The demo from the wizard's first question, on a new cluster: no
+	// token, no endpoint; the result shows the demo's key and a curl line,
+	// and promote works from there.
+	if code, out, errs := r.apimdev(t, "down"); code != 0 {
+		t.Fatalf("down before the demo: %d\n%s\n%s", code, out, errs)
+	}
+	demoScript := writeScript("wizard-demo.sh", append(append([]string(nil), r.env...), "APIMDEV_TOKEN_FILE=", "APIMDEV_NODE_IMAGE="+r.nodeImage, "APIMDEV_SMOKE_FILE="))
+	start = time.Now()
+	tm.open("demo", demoScript, tuiWidth, tuiHeight)
+	tm.waitFor(15*time.Second, "How do you want to start?", "Try the demo")
+	tm.keys("Down")
+	tm.save("13-start-demo", tm.waitFor(5*time.Second, "> Try the demo"))
+	tm.keys("Enter")
+	tm.waitFor(5*time.Second, "┃ Local HTTP port")
+	tm.keys("C-u")
+	tm.text(tuiHTTPPort)
+	tm.keys("Enter")
+	tm.waitFor(5*time.Second, "┃ Local HTTPS port")
+	tm.keys("C-u")
+	tm.text(tuiHTTPSPort)
+	tm.keys("Enter")
+	demoRun := tm.waitFor(4*time.Minute, "✓ demo", "configuration service ready")
+	tm.save("14-demo-run", demoRun)
+	demoResult := tm.waitFor(4*time.Minute, "answers on 127.0.0.1", "stand-in, not Azure API Management", "key      ", "curl -H \"Ocp-Apim-Subscription-Key: ")
+	r.time("tui: demo to result", start)
+	tm.save("15-demo-result", demoResult)
+	key := strings.Fields(lineWith(demoResult, "key      "))
+	if len(key) < 2 || len(key[1]) < 32 {
+		t.Fatalf("no demo key on the result screen:\n%s", demoResult)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+tuiHTTPPort+"/echo/hello", nil)
+	req.Header.Set("Ocp-Apim-Subscription-Key", key[1])
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("the demo's echo API with the key shown: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	start = time.Now()
+	tm.keys("p")
+	tm.waitFor(2*time.Minute, "What promote changes, dev → prod", "lines,")
+	tm.keys("Enter")
+	tm.waitFor(10*time.Second, "Promote to prod now?")
+	tm.keys("y")
+	demoDone := tm.waitFor(5*time.Minute, "✓ promoted to prod", "✓ replicas", "3/3 ready", "✓ local metrics")
+	r.time("tui: demo promote", start)
+	tm.save("16-demo-promoted", demoDone)
+	if traffic := lineWith(demoDone, "traffic   sent"); !strings.Contains(traffic, "failed 0 ") {
+		t.Errorf("requests failed during the demo's promote: %q", traffic)
+	}
+	tm.keys("Escape")
+	tm.waitFor(10*time.Second, "answers on 127.0.0.1")
+	tm.keys("q")
+	tm.waitFor(30*time.Second, "promoted to prod", "apimdev exited 0")
 
 	// The token appears on no screen and in no file but the Secret.
 	for _, s := range tm.screens {
