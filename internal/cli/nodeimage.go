@@ -43,7 +43,7 @@ last line printed.`,
 			if err != nil {
 				return err
 			}
-			st := s.Rep.Start("node-image", fmt.Sprintf("building %s (a cold build takes about %s on 2 cores)", orDefault(ref, nodeimage.DefaultImage), nodeimage.Estimate))
+			st := s.Rep.Start("node-image", fmt.Sprintf("building %s (a cold build takes %s)", orDefault(ref, nodeimage.DefaultImage), nodeimage.EstimateText))
 			var log func(string)
 			if verbose {
 				log = func(l string) { fmt.Fprintln(a.streams.Err, l) }

@@ -44,6 +44,9 @@ const Label = "io.apimdev.e2e.rig-hash"
 // on the e2e machine); each stage's own estimate is in stageEstimates.
 const Estimate = 11 * time.Minute
 
+// EstimateText says Estimate in words.
+const EstimateText = "about 11 minutes on 2 cores"
+
 // stageEstimates are each stage's cold time on 2 cores, from the rig's
 // timings (the root filesystems are built while the Go programs compile).
 var stageEstimates = map[string]time.Duration{

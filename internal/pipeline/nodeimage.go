@@ -60,7 +60,7 @@ func (s *Session) pullNodeImage(ctx context.Context, st *events.Step, build bool
 	if !build || ctx.Err() != nil {
 		return pe
 	}
-	st.Warn(pe.Error()+": building a node image on this machine instead (about "+nodeimage.Estimate.String()+" on 2 cores, once: it is cached)", "")
+	st.Warn(pe.Error()+": building a node image on this machine instead ("+nodeimage.EstimateText+", once: it is cached)", "")
 	built, err := s.BuildNodeImage(ctx, "", "", st, nil)
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ func (e *NodeImagePullError) Error() string {
 // Hint names the three ways out.
 func (e *NodeImagePullError) Hint() string {
 	return "nothing was created. With no registry: load an offline kit (`apimdev up --kit kit.tar`, made with `apimdev kit create` where there is one), " +
-		"name a node image this machine has (--node-image NAME), or build one here (`sudo apimdev node-image build`, about " + nodeimage.Estimate.String() + " on 2 cores; up then finds it)"
+		"name a node image this machine has (--node-image NAME), or build one here (`sudo apimdev node-image build`, " + nodeimage.EstimateText + "; up then finds it)"
 }
 
 // registryOf is the registry host of an image reference (Docker Hub when

@@ -213,7 +213,7 @@ func (f *settingsForm) newFields(accessible bool) formFields {
 
 // What each field is for.
 const (
-	descMode      = "the demo runs apimdev's stand-in gateway (stand-in, not Azure API Management) with keys made here"
+	descMode      = "the demo is apimdev's stand-in gateway (stand-in, not Azure API Management)"
 	descKit       = "the kit.tar an instructor made with `apimdev kit create`; its checksums are verified first"
 	descName      = "the gateway's name in the Azure portal (API Management > Gateways)"
 	descEndpoint  = "config.service.endpoint on the gateway's Deployment tab, e.g. contoso.configuration.azure-api.net"
