@@ -7,7 +7,7 @@ DATE    ?= $(shell git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%
 LDFLAGS := -s -w -X github.com/apimdev/apimdev/internal/cli.Version=$(VERSION) \
 	-X github.com/apimdev/apimdev/internal/cli.Commit=$(COMMIT) -X github.com/apimdev/apimdev/internal/cli.Date=$(DATE)
 
-.PHONY: build demo dev-up dev-down test e2e fuzz vet clean demo-image node-image
+.PHONY: build demo dev-up dev-down test e2e fuzz vet clean demo-image node-image cross release-snapshot
 
 build: ## build ./apimdev
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -58,5 +58,22 @@ BENCHFLAGS ?=
 bench: ## cold/warm up vs kind + kubectl, promote, forward load, RSS (under the rig lock)
 	$(GO) run ./scripts/bench -write BENCHMARKS.md $(BENCHFLAGS)
 
+# Every laptop: go vet and go build for linux, darwin and windows on amd64 and
+# arm64, then the Windows unit tests and the Windows binary under Wine.
+cross: ## the six cross-builds, and the Windows tests and binary under Wine (Debian: installs wine64 and mingw-w64)
+	scripts/ci/cross.sh
+
+# goreleaser, pinned, installed once into $(TOOLS) from the Go module proxy.
+TOOLS              ?= $(HOME)/.cache/apimdev-tools
+GORELEASER_VERSION := v2.15.1
+GORELEASER         := $(TOOLS)/goreleaser-$(GORELEASER_VERSION)/goreleaser
+
+$(GORELEASER):
+	GOBIN=$(dir $(GORELEASER)) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+release-snapshot: $(GORELEASER) ## six archives, checksums, a Homebrew formula and a Scoop manifest in dist/, offline
+	$(GORELEASER) release --snapshot --clean --skip=publish
+
 clean:
 	rm -f $(BIN)
+	rm -rf dist

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 const canary = "Q0FOQVJZLWNsaS10ZXN0LTQ0NDQtZG8tbm90LWxlYWs="
@@ -25,7 +27,7 @@ func apimdev(t *testing.T, env map[string]string, stdin string, args ...string) 
 }
 
 func TestRenderDev(t *testing.T) {
-	env := map[string]string{"APIMDEV_TOKEN": "GatewayKey contoso-gw&202612301200&" + canary, "APIMDEV_HOME": t.TempDir()}
+	env := map[string]string{"APIMDEV_TOKEN": "GatewayKey contoso-gw&202612301200&" + canary, "APIMDEV_HOME": testdir.New(t)}
 	r := apimdev(t, env, "", "render", "--profile", "dev", "-o", "yaml", "--name", "contoso-gw", "--endpoint", "contoso.configuration.azure-api.net")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
@@ -50,7 +52,7 @@ func TestRenderDev(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	bad := filepath.Join(dir, "apimdev.yaml")
 	os.WriteFile(bad, []byte("apiVersion: apimdev.io/v1alpha1\nkind: Config\ngateway:\n  nmae: x\n"), 0o600)
 	for _, tt := range []struct {
@@ -76,8 +78,8 @@ func TestUsageErrors(t *testing.T) {
 // Preflight with the token from stdin, a malformed one and Docker down:
 // every problem is reported, the canary appears nowhere, nothing is created.
 func TestUpFailsInPreflightWithoutLeaking(t *testing.T) {
-	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
-	home := t.TempDir()
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(testdir.New(t), "no-docker.sock"))
+	home := testdir.New(t)
 	for _, in := range []string{"contoso-gw&" + canary, "contoso-gw&202612301200&" + canary + "*"} {
 		r := apimdev(t, map[string]string{"APIMDEV_HOME": home}, in+"\n", "up", "--token-file", "-", "--name", "contoso-gw",
 			"--endpoint", "contoso.configuration.azure-api.net", "--http-port", "18931", "--https-port", "18932")
@@ -102,15 +104,15 @@ func TestUpFailsInPreflightWithoutLeaking(t *testing.T) {
 }
 
 func TestDoctorWritesAPrivateBundle(t *testing.T) {
-	home := t.TempDir()
-	bundle := filepath.Join(t.TempDir(), "b.tar.gz")
+	home := testdir.New(t)
+	bundle := filepath.Join(testdir.New(t), "b.tar.gz")
 	env := map[string]string{"APIMDEV_HOME": home, "APIMDEV_TOKEN": "GatewayKey contoso-gw&202612301200&" + canary}
 	r := apimdev(t, env, "", "doctor", "--cluster-name", "apimdev-clitest-doctor", "--node-logs=false", "--bundle", bundle)
 	if r.code != 0 || strings.TrimSpace(r.out) != bundle {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.err)
 	}
 	info, err := os.Stat(bundle)
-	if err != nil || info.Mode().Perm() != 0o600 {
+	if err != nil || testdir.POSIXModes && info.Mode().Perm() != 0o600 {
 		t.Fatalf("bundle: %v %v", info, err)
 	}
 	if strings.Contains(r.out+r.err, canary) || !strings.Contains(r.err, "✓ doctor") {

@@ -13,10 +13,11 @@ import (
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/labs"
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 func TestUpDemoRefusesWhatItMakesItself(t *testing.T) {
-	home := t.TempDir()
+	home := testdir.New(t)
 	tokenFile := filepath.Join(home, "gw.token")
 	os.WriteFile(tokenFile, []byte("GatewayKey x&202612301200&"+canary), 0o600)
 	for _, tt := range []struct {
@@ -39,7 +40,7 @@ func TestUpDemoRefusesWhatItMakesItself(t *testing.T) {
 }
 
 func TestKitCreateNamesItsFile(t *testing.T) {
-	home := t.TempDir()
+	home := testdir.New(t)
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -77,7 +78,7 @@ func TestEveryLabEndsWithItsCheck(t *testing.T) {
 }
 
 func TestPromoteContextRefusesTheDemo(t *testing.T) {
-	home := t.TempDir()
+	home := testdir.New(t)
 	cfg := config.Default()
 	cfg.Gateway.Endpoint = demo.Endpoint
 	cfg.Gateway.Image = demo.DefaultImage

@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"io"
+	"os"
+	"runtime"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
@@ -29,10 +31,24 @@ type Docker interface {
 
 var _ Docker = (*client.Client)(nil)
 
-// NewDocker connects to the engine from the environment (DOCKER_HOST etc.),
+// NewDocker connects to the engine the docker CLI would (see FindDocker),
 // negotiating the API version so an older engine (Debian's 20.10) works.
-func NewDocker() (*client.Client, error) {
-	return client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+func NewDocker() (*client.Client, error) { return NewDockerAt(LocalEndpoint()) }
+
+// NewDockerAt connects to the engine at ep (TLS settings from DOCKER_*).
+func NewDockerAt(ep Endpoint) (*client.Client, error) {
+	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if ep.Host != "" {
+		opts = append(opts, client.WithHost(ep.Host))
+	}
+	return client.NewClientWithOpts(opts...)
+}
+
+// LocalEndpoint is FindDocker for this process: its environment, OS and
+// home directory.
+func LocalEndpoint() Endpoint {
+	home, _ := os.UserHomeDir()
+	return FindDocker(os.Getenv, runtime.GOOS, home, fileExists)
 }
 
 // Kind is the part of kind's Provider apimdev uses.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/apimdev/apimdev/internal/testdir"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 )
@@ -56,7 +57,7 @@ func TestOwnKubeconfigSparesTheNodeRead(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(t.TempDir(), "kubeconfig")
+			path := filepath.Join(testdir.New(t), "kubeconfig")
 			if tt.file {
 				kc := fmt.Sprintf("apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: %q}\nusers:\n- name: u\n  user: {}\n", markerServer(t, tt.marked))
 				if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {

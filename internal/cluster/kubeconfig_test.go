@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apimdev/apimdev/internal/testdir"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 )
@@ -60,7 +61,7 @@ func kubeconfigFile(t *testing.T, path, current, server string) {
 // The user's kubeconfig loses what --merge-kubeconfig added, and only that;
 // a file without it is not rewritten at all.
 func TestDeleteForgetsMergedContext(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	own := filepath.Join(dir, "apimdev-kubeconfig")
 	kubeconfigFile(t, own, "kind-apimdev", "https://127.0.0.1:40000")
 	for _, tt := range []struct {
@@ -103,7 +104,7 @@ func TestDeleteForgetsMergedContext(t *testing.T) {
 			if !strings.Contains(s, wantCurrent) {
 				t.Fatalf("want %q in:\n%s", wantCurrent, s)
 			}
-			if info, _ := os.Stat(user); info.Mode().Perm() != 0o600 {
+			if info, _ := os.Stat(user); testdir.POSIXModes && info.Mode().Perm() != 0o600 {
 				t.Fatalf("mode %o", info.Mode().Perm())
 			}
 		})

@@ -80,7 +80,9 @@ type Preflight struct {
 	// NodeImage is the image a new cluster would be made from; "" means the
 	// configuration's, else kind's.
 	NodeImage string
-	Recreate  bool
+	// Endpoint is where the engine is, for the docker check's line.
+	Endpoint Endpoint
+	Recreate bool
 	// ForwardRunning is true when apimdev's own detached forward holds the
 	// local ports, which is then expected, not a conflict.
 	ForwardRunning bool
@@ -203,7 +205,11 @@ func (p *Preflight) checkDocker(ctx context.Context, look func(string) (string, 
 	if _, err := look("docker"); err != nil {
 		return Check{Problem: "the docker command is not on PATH (kind drives the engine through it)", Fix: "install the Docker CLI (the docker-ce-cli or docker.io package) or add it to PATH"}, true
 	}
-	return Check{OK: true, Detail: fmt.Sprintf("Docker %s (API %s, %s/%s)", v.Version, v.APIVersion, v.Os, v.Arch)}, true
+	detail := fmt.Sprintf("Docker %s (API %s, %s/%s)", v.Version, v.APIVersion, v.Os, v.Arch)
+	if p.Endpoint.Source != "" && p.Endpoint.Source != "the default" {
+		detail += " via " + p.Endpoint.Describe() + " (" + p.Endpoint.Source + ")"
+	}
+	return Check{OK: true, Detail: detail}, true
 }
 
 // DockerFix says how to get a Docker engine running on this OS: the desktop
@@ -253,13 +259,33 @@ func (p *Preflight) checkResources(ctx context.Context) Check {
 	}
 	gib := float64(info.MemTotal) / (1 << 30)
 	d := fmt.Sprintf("%d CPUs, %.1f GiB memory for Docker", info.NCPU, gib)
+	more := ResourceFix(p.Endpoint.Engine)
 	switch {
 	case info.MemTotal > 0 && gib < 2:
-		return Check{Problem: d + ": a kind node and the gateway need at least 2 GiB", Fix: "give Docker more memory (Docker Desktop: Settings > Resources) or close other containers"}
+		return Check{Problem: d + ": a kind node and the gateway need at least 2 GiB", Fix: more + ", or close other containers"}
 	case info.NCPU < 2 || gib < 4:
-		return Check{OK: true, Warn: true, Detail: d + " (works, but 2 CPUs and 4 GiB or more make it faster)"}
+		return Check{OK: true, Warn: true, Detail: d + " (works, but 2 CPUs and 4 GiB or more make it faster; " + more + ")"}
+	case info.NCPU < 4 || gib < 8:
+		// Enough for the dev profile; promote fits the prod profile's
+		// requests to what there is.
+		return Check{OK: true, Detail: d + " (promote fits the prod profile's requests to these; 4 CPUs and 8 GiB hold its 3 replicas)"}
 	}
 	return Check{OK: true, Detail: d}
+}
+
+// ResourceFix says where this engine's CPUs and memory are set.
+func ResourceFix(engine string) string {
+	switch engine {
+	case "Docker Desktop":
+		return "give Docker Desktop more in Settings > Resources"
+	case "Colima":
+		return "give Colima more: colima stop && colima start --cpu 4 --memory 8"
+	case "Rancher Desktop":
+		return "give Rancher Desktop more in Preferences > Virtual Machine"
+	case "OrbStack":
+		return "give OrbStack more in Settings > System"
+	}
+	return "give Docker more CPUs and memory (Docker Desktop: Settings > Resources; Colima: colima start --cpu 4 --memory 8)"
 }
 
 func (p *Preflight) checkPorts() Check {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimdev/apimdev/internal/testdir"
 	"github.com/docker/docker/api/types/container"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
@@ -78,7 +79,7 @@ func TestInspectSaysStartingWhileTheAPIServerComesUp(t *testing.T) {
 				want    ClusterState
 			}{{5 * time.Second, ClusterStarting}, {10 * time.Minute, ClusterBroken}} {
 				d := &nodeDocker{created: now.Add(-time.Hour), started: now.Add(-c.started)}
-				m := &Manager{Kind: startingKind{server: srv.URL}, Docker: d, Name: "apimdev", Kubeconfig: t.TempDir() + "/none"}
+				m := &Manager{Kind: startingKind{server: srv.URL}, Docker: d, Name: "apimdev", Kubeconfig: testdir.New(t) + "/none"}
 				st, detail := m.Inspect(context.Background())
 				if st != c.want {
 					t.Errorf("node started %s ago: %s (%s), want %s", c.started, st, detail, c.want)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 func TestValidFixtures(t *testing.T) {
@@ -95,11 +97,11 @@ func TestPrecedence(t *testing.T) {
 
 func TestMissingOptionalFile(t *testing.T) {
 	t.Parallel()
-	cfg, found, err := LoadFile(filepath.Join(t.TempDir(), "apimdev.yaml"), true)
+	cfg, found, err := LoadFile(filepath.Join(testdir.New(t), "apimdev.yaml"), true)
 	if err != nil || found || cfg.Cluster.Name != DefaultCluster {
 		t.Fatalf("got %v %v %+v", err, found, cfg)
 	}
-	if _, _, err := LoadFile(filepath.Join(t.TempDir(), "nope.yaml"), false); err == nil {
+	if _, _, err := LoadFile(filepath.Join(testdir.New(t), "nope.yaml"), false); err == nil {
 		t.Fatal("an explicit missing file must be an error")
 	}
 }
@@ -122,7 +124,7 @@ const canarySig = "Q0FOQVJZLWNvbmZpZy10ZXN0LTAwMDE="
 
 func TestLoadToken(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	file := filepath.Join(dir, "token")
 	os.WriteFile(file, []byte("\"GatewayKey gw&202612301200&"+canarySig+"\"\n"), 0o600)
 	cfg := Default()
@@ -156,7 +158,7 @@ func TestLoadToken(t *testing.T) {
 		t.Fatalf("malformed: %v", err)
 	}
 	cfg.Gateway.TokenFile = filepath.Join(dir, "missing")
-	if _, _, err := LoadToken(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "no such file") {
+	if _, _, err := LoadToken(cfg, nil, nil); err == nil || !testdir.NotFound(err.Error()) {
 		t.Fatalf("missing file: %v", err)
 	}
 }

@@ -302,7 +302,7 @@ func (e *ImageError) Error() string {
 
 // Hint says where the image comes from: nothing is pulled for the demo.
 func (e *ImageError) Hint() string {
-	return "the demo image is not pulled from anywhere: build it with `make demo-image` (from this repository's code) or bring it in a kit (`apimdev up --demo --kit kit.tar`), then run up again"
+	return "the demo image is not pulled from anywhere: apimdev makes it from the " + BinaryName + " program that comes next to it in a release archive (or APIMDEV_STANDIN_BINARY), `make demo-image` builds it from this repository's code, or a kit brings it (`apimdev up --demo --kit kit.tar`); then run up again"
 }
 
 func (s *Setup) wait(ctx context.Context, c kubernetes.Interface) error {

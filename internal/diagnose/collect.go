@@ -64,6 +64,8 @@ type Collector struct {
 	Timeout time.Duration
 	// LogLines is how many lines of each container log to keep; 0 means 2000.
 	LogLines int64
+	// LookPath finds the docker command for the preflight (nil: exec.LookPath).
+	LookPath func(string) (string, error)
 }
 
 // Section is the outcome of one part of the bundle.
@@ -235,7 +237,7 @@ func (c *Collector) config(_ context.Context, add func(string, []byte) error) er
 
 func (c *Collector) preflight(ctx context.Context, add func(string, []byte) error) error {
 	fwd, running := c.Files.Forward()
-	pf := &cluster.Preflight{Docker: c.Docker, Config: c.Config, Token: c.Token,
+	pf := &cluster.Preflight{Docker: c.Docker, Config: c.Config, Token: c.Token, LookPath: c.LookPath,
 		ForwardRunning: running && fwd.HTTPPort == c.Config.Forward.HTTPPort && fwd.HTTPSPort == c.Config.Forward.HTTPSPort}
 	if c.Cluster != nil {
 		pf.Inspect = c.Cluster.Inspect

@@ -29,6 +29,7 @@ import (
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/state"
+	"github.com/apimdev/apimdev/internal/testdir"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -159,7 +160,7 @@ func (k *fakeKind) CollectLogs(name, dir string) error {
 
 func TestWriteBundle(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	files, err := state.ForCluster(filepath.Join(dir, "state"), "apimdev")
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +186,7 @@ func TestWriteBundle(t *testing.T) {
 		Cluster:  &cluster.Manager{Kind: kind, Docker: &fakeDocker{}, Name: "apimdev", Kubeconfig: files.Kubeconfig()},
 		Token:    canaryToken(t),
 		NodeLogs: true,
+		LookPath: func(string) (string, error) { return "/usr/bin/docker", nil },
 	}
 	dest := filepath.Join(dir, "bundle.tar.gz")
 	sum, err := c.Write(context.Background(), dest)
@@ -192,7 +194,7 @@ func TestWriteBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, err := os.Stat(dest)
-	if err != nil || info.Mode().Perm() != 0o600 {
+	if err != nil || testdir.POSIXModes && info.Mode().Perm() != 0o600 {
 		t.Fatalf("bundle mode: %v %v", info, err)
 	}
 	got := readBundle(t, dest)
@@ -224,7 +226,7 @@ func TestWriteBundle(t *testing.T) {
 	if !strings.Contains(got["kind-logs/apimdev-control-plane/containerd.log"], "contoso-gw&202612301200&<redacted>") {
 		t.Errorf("containerd.log: %s", got["kind-logs/apimdev-control-plane/containerd.log"])
 	}
-	if _, err := os.Stat(kind.collected); !os.IsNotExist(err) {
+	if _, err := os.Stat(kind.collected); !os.IsNotExist(err) && !testdir.UnderWine() {
 		t.Errorf("kind's unredacted log directory was left behind: %v", err)
 	}
 	if sum.Redactions < 2 || sum.Files != len(got) {
@@ -234,7 +236,7 @@ func TestWriteBundle(t *testing.T) {
 
 func TestWriteBundleWithoutDockerOrCluster(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	files, _ := state.ForCluster(filepath.Join(dir, "state"), "apimdev")
 	cfg := config.Default()
 	c := &Collector{Version: "v-test", Config: cfg, Files: files, Docker: &fakeDocker{down: true}, Profile: gateway.Dev(cfg),
@@ -264,7 +266,7 @@ func TestWriteBundleWithoutDockerOrCluster(t *testing.T) {
 
 func TestWriteCancelled(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	files, _ := state.ForCluster(filepath.Join(dir, "state"), "apimdev")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

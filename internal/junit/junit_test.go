@@ -7,11 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 func TestWriteFileRoundTrip(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "out", "smoke.xml")
+	path := filepath.Join(testdir.New(t), "out", "smoke.xml")
 	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	s := NewSuite("apimdev smoke", at, []Case{
 		{Name: "health (http)", Classname: "apimdev.smoke", Time: 0.012},
@@ -45,7 +47,7 @@ func TestWriteFileRoundTrip(t *testing.T) {
 	if got.Cases[0].Failure != nil {
 		t.Errorf("a passing case has a failure")
 	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o644 {
+	if fi, _ := os.Stat(path); testdir.POSIXModes && fi.Mode().Perm() != 0o644 {
 		t.Errorf("mode %v", fi.Mode().Perm())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimdev/apimdev/internal/testdir"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
@@ -127,7 +128,7 @@ func refsOf(ws []Want) []string {
 
 func create(t *testing.T, d *fakeDocker, cfg []byte) (string, Manifest, []string) {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "kit.tar")
+	out := filepath.Join(testdir.New(t), "kit.tar")
 	var lines []string
 	c := &Creator{Docker: d, Version: "test", Now: func() time.Time { return time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) },
 		Progress: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }}
@@ -204,7 +205,7 @@ func TestDamagedKitLoadsNothing(t *testing.T) {
 		t.Fatal("layer bytes not found")
 	}
 	b[i] ^= 0xff
-	bad := filepath.Join(t.TempDir(), "bad.tar")
+	bad := filepath.Join(testdir.New(t), "bad.tar")
 	os.WriteFile(bad, b, 0o644)
 	_, err := Load(context.Background(), d, bad, nil)
 	var ce *ChecksumError
@@ -219,7 +220,7 @@ func TestDamagedKitLoadsNothing(t *testing.T) {
 	}
 
 	// Cut short: a truncated copy.
-	short := filepath.Join(t.TempDir(), "short.tar")
+	short := filepath.Join(testdir.New(t), "short.tar")
 	os.WriteFile(short, b[:len(b)/2], 0o644)
 	if _, err := Load(context.Background(), d, short, nil); err == nil || d.loaded != 0 {
 		t.Fatalf("truncated kit: %v, loaded %d", err, d.loaded)
@@ -228,7 +229,7 @@ func TestDamagedKitLoadsNothing(t *testing.T) {
 
 func TestCreateReportsEveryMissingImage(t *testing.T) {
 	d := newFake(t, wants[0].Ref)
-	out := filepath.Join(t.TempDir(), "kit.tar")
+	out := filepath.Join(testdir.New(t), "kit.tar")
 	c := &Creator{Docker: d}
 	_, _, err := c.Create(context.Background(), out, append(wants, Want{RoleDemo, "apimdev-e2e/standin-gateway:2.11.1-standin"}), nil)
 	var me *MissingError
@@ -252,7 +253,7 @@ func TestCreateReportsEveryMissingImage(t *testing.T) {
 
 func TestNotAKit(t *testing.T) {
 	t.Parallel()
-	p := filepath.Join(t.TempDir(), "x.tar")
+	p := filepath.Join(testdir.New(t), "x.tar")
 	os.WriteFile(p, []byte("hello"), 0o644)
 	_, err := ReadManifest(p)
 	var de *DamagedError

@@ -24,6 +24,7 @@ import (
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/smoke"
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 var now = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
@@ -123,7 +124,7 @@ func TestLabsFailBeforeAndPassAfter(t *testing.T) {
 	second := demo.Mint(key.Signing, "demo-gw", now.Add(29*24*time.Hour))
 	rotatedAt := now.Add(-10 * time.Minute)
 	ds := &demo.State{Found: true, Keys: key, InitialTokenSHA: demo.TokenSHA256(first)}
-	kubecfg := filepath.Join(t.TempDir(), "kubeconfig")
+	kubecfg := filepath.Join(testdir.New(t), "kubeconfig")
 	os.WriteFile(kubecfg, []byte("x"), 0o600)
 	okSmoke := []smoke.Result{{Name: "health (http)", Pass: true}, {Name: "demo echo with key", Pass: true}}
 
@@ -145,7 +146,7 @@ func TestLabsFailBeforeAndPassAfter(t *testing.T) {
 			&world{state: cluster.ClusterOurs, demo: ds, base: ds.InitialTokenSHA, objs: []runtime.Object{deployment("prod", 3, 3), secret(second, rotatedAt),
 				pod("demo-gw-b", rotatedAt.Add(time.Second)), pod("demo-gw-c", rotatedAt.Add(20*time.Second)), pod("demo-gw-d", rotatedAt.Add(40*time.Second))}}, 4},
 		{6, &world{state: cluster.ClusterOurs, forward: true, kubecfg: kubecfg},
-			&world{state: cluster.ClusterAbsent, kubecfg: filepath.Join(t.TempDir(), "gone")}, 3},
+			&world{state: cluster.ClusterAbsent, kubecfg: filepath.Join(testdir.New(t), "gone")}, 3},
 	} {
 		before, after := run(t, tt.lab, tt.before), run(t, tt.lab, tt.after)
 		if before.Passed {

@@ -1,3 +1,5 @@
+//go:build !windows
+
 package pipeline
 
 import (
@@ -26,3 +28,7 @@ func closeInheritedOnExec() {
 		return
 	}
 }
+
+// detached starts the background forward in a session of its own, so it
+// outlives the terminal that started it.
+func detached() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }

@@ -1,3 +1,5 @@
+//go:build !windows
+
 package pipeline
 
 import (
@@ -6,12 +8,14 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 // A descriptor inherited without close-on-exec (as from `flock FILE cmd`)
 // reaches a child until closeInheritedOnExec marks it; then it does not.
 func TestCloseInheritedOnExec(t *testing.T) {
-	path := t.TempDir() + "/held"
+	path := testdir.New(t) + "/held"
 	fd, err := syscall.Open(path, syscall.O_CREAT|syscall.O_RDWR, 0o600) // no O_CLOEXEC
 	if err != nil {
 		t.Fatal(err)

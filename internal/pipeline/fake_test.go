@@ -29,6 +29,7 @@ import (
 	"github.com/apimdev/apimdev/internal/imagepin"
 	"github.com/apimdev/apimdev/internal/kubefake"
 	"github.com/apimdev/apimdev/internal/state"
+	"github.com/apimdev/apimdev/internal/testdir"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -310,7 +311,7 @@ const testCanary = "Q0FOQVJZLXBpcGVsaW5lLXRlc3Q="
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	files, err := state.ForCluster(filepath.Join(dir, "state"), "apimdev")
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/apimdev/apimdev/internal/forward"
@@ -123,7 +122,7 @@ func (s *Session) StartDetachedForward(ctx context.Context, self, configFile str
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = logf, logf, nil
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = detached()
 	cmd.Env = append(os.Environ(), "APIMDEV_TOKEN=") // the forward needs no token
 	closeInheritedOnExec()
 	if err := cmd.Start(); err != nil {

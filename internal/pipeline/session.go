@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -103,8 +104,10 @@ type Session struct {
 
 	Cluster Cluster
 	Docker  cluster.Docker // nil: no engine client (preflight says so)
-	Client  kubernetes.Interface
-	REST    *rest.Config
+	// Endpoint is where Docker is, and how it was found.
+	Endpoint cluster.Endpoint
+	Client   kubernetes.Interface
+	REST     *rest.Config
 	// Dial opens tunnels to the gateway's pods (nil: client-go's SPDY
 	// port-forward through the API server).
 	Dial forward.Dialer
@@ -183,11 +186,17 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	if kubeconfig == "" {
 		kubeconfig = files.Kubeconfig()
 	}
-	d, err := cluster.NewDocker()
+	ep := cluster.LocalEndpoint()
+	if ep.FromSocketFallback() {
+		// kind drives the engine through the docker CLI, which would not
+		// find a desktop engine's socket by itself.
+		_ = os.Setenv("DOCKER_HOST", ep.Host)
+	}
+	d, err := cluster.NewDockerAt(ep)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	s.Docker = d
+	s.Docker, s.Endpoint = d, ep
 	kind := cluster.NewKind()
 	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version}
 	s.Pin = imagepin.Pinner{HTTP: o.HTTP, Local: dockerImages{d}}

@@ -3,6 +3,9 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/docker/docker/errdefs"
@@ -81,10 +84,82 @@ func (w *Workshop) checkDemoImage(ctx context.Context, d cluster.Docker, image s
 	}
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := d.ImageInspect(ictx, image); errdefs.IsNotFound(err) {
+	if _, err := d.ImageInspect(ictx, image); !errdefs.IsNotFound(err) {
+		return nil // here; or Docker down: preflight says so, with its fix
+	}
+	// A release archive carries the stand-in's Linux program next to
+	// apimdev: the image is made from it, here.
+	bin := standinBinary()
+	if bin == "" {
 		return &demo.ImageError{Image: image, Reason: "not on this machine", Message: "the demo never pulls it"}
 	}
-	return nil // Docker down: preflight says so, with its fix
+	return loadDemoImage(ctx, d, bin, image)
+}
+
+// standinBinary is the stand-in gateway's program: APIMDEV_STANDIN_BINARY,
+// else next to this apimdev (a release archive, Scoop), else in its
+// ../libexec (Homebrew); "" when there is none.
+func standinBinary() string {
+	if p := os.Getenv("APIMDEV_STANDIN_BINARY"); p != "" {
+		return p
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	dirs := []string{filepath.Dir(exe)}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		dirs = append(dirs, filepath.Dir(real))
+	}
+	for _, d := range dirs {
+		for _, p := range []string{filepath.Join(d, demo.BinaryName), filepath.Join(d, "..", "libexec", demo.BinaryName)} {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// loadDemoImage makes the demo's image from the stand-in's program and
+// loads it into the engine, checking the program fits the engine's
+// architecture.
+func loadDemoImage(ctx context.Context, d cluster.Docker, bin, image string) error {
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return fmt.Errorf("reading the stand-in gateway's program: %w", err)
+	}
+	arch, err := demo.Arch(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", bin, err)
+	}
+	if info, err := d.Info(ctx); err == nil && goArch(info.Architecture) != "" && goArch(info.Architecture) != arch {
+		return fmt.Errorf("%s is for linux/%s but the Docker engine runs linux/%s: take the release archive for your machine's architecture", bin, arch, goArch(info.Architecture))
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(demo.WriteImage(pw, b, image)) }()
+	resp, err := d.ImageLoad(ctx, pr)
+	if err != nil {
+		pr.CloseWithError(err)
+		return fmt.Errorf("loading the demo image made from %s: %w", bin, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if _, err := d.ImageInspect(ctx, image); err != nil {
+		return fmt.Errorf("the demo image made from %s did not load: %w", bin, err)
+	}
+	return nil
+}
+
+// goArch is the Go name of an engine's architecture (x86_64, aarch64).
+func goArch(a string) string {
+	switch a {
+	case "x86_64", "amd64":
+		return "amd64"
+	case "aarch64", "arm64":
+		return "arm64"
+	}
+	return ""
 }
 
 // deployDemo returns the demo's gateway token and puts its stand-in

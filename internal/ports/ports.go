@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,13 +68,20 @@ func Listen(host string, port int, flag string) (net.Listener, error) {
 		return l, nil
 	}
 	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
+	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
 		return nil, &BusyError{Addr: addr, Port: port, Process: Owner(port), Flag: flag}
-	case errors.Is(err, syscall.EACCES):
+	case errors.Is(err, syscall.EACCES) || errors.Is(err, wsaEACCES):
 		return nil, &PermissionError{Port: port, Flag: flag}
 	}
 	return nil, fmt.Errorf("listening on %s: %w", addr, err)
 }
+
+// Winsock's numbers for the same two errors (Windows does not map them onto
+// syscall.EADDRINUSE and EACCES).
+const (
+	wsaEADDRINUSE = syscall.Errno(10048)
+	wsaEACCES     = syscall.Errno(10013)
+)
 
 // Check tells whether host:port can be bound now, and releases it.
 func Check(host string, port int, flag string) error {
@@ -87,6 +95,9 @@ func Check(host string, port int, flag string) error {
 // Owner names the process listening on TCP port, as "name (pid N)", or "" when
 // the OS does not say (not Linux, or another user's process).
 func Owner(port int) string {
+	if runtime.GOOS != "linux" {
+		return ""
+	}
 	inodes := map[string]bool{}
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		for _, ino := range listeningInodes(f, port) {

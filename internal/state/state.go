@@ -8,13 +8,11 @@ package state
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -84,13 +82,13 @@ func (c Cluster) Acquire(name string, wait time.Duration) (*Lock, error) {
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
+		busy, err := tryLock(f)
+		if err == nil && !busy {
 			_ = f.Truncate(0)
 			_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d, %s %s\n", os.Getpid(), filepath.Base(os.Args[0]), strings.Join(firstArg(os.Args), " "))), 0)
 			return &Lock{f: f}, nil
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
+		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("locking %s: %w", c.lockFile(), err)
 		}
@@ -113,7 +111,7 @@ func firstArg(a []string) []string {
 // Release lets the next run in.
 func (l *Lock) Release() {
 	if l != nil && l.f != nil {
-		_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+		unlock(l.f)
 		l.f.Close()
 	}
 }
@@ -188,25 +186,13 @@ func findForward(cluster string) (ForwardRecord, bool) {
 func (c Cluster) StopForward() (ForwardRecord, bool) {
 	r, ok := c.Forward()
 	if ok {
-		_ = syscall.Kill(r.PID, syscall.SIGTERM)
+		terminate(r.PID)
 		for i := 0; i < 50 && alive(r.PID); i++ {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	_ = os.Remove(c.forwardFile())
 	return r, ok
-}
-
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	// A zombie or a reused pid of another program is not our forward.
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return true // not Linux: trust kill(0)
-	}
-	return strings.Contains(string(b), "forward")
 }
 
 // SaveRecord keeps a copy of what the cluster records apimdev applied (its

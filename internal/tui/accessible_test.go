@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 func TestAccessibleAsksLineByLineThenPrintsPlainLines(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	tokenFile := filepath.Join(dir, "gw.token")
 	os.WriteFile(tokenFile, []byte(canaryToken()+"\n"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -61,7 +63,7 @@ func TestAccessibleAsksLineByLineThenPrintsPlainLines(t *testing.T) {
 
 func TestAccessibleFailureSaysHowToResume(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	tokenFile := filepath.Join(dir, "gw.token")
 	os.WriteFile(tokenFile, []byte(canaryToken()), 0o600)
 	f := &fakeRunner{scripts: []upScript{{failAt: "deploy"}}}

@@ -1,3 +1,5 @@
+//go:build !windows
+
 package main
 
 import (
@@ -6,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 func TestQuantileAndMedian(t *testing.T) {
@@ -65,7 +69,7 @@ func TestLoopbackOnly(t *testing.T) {
 
 func TestWriteSection(t *testing.T) {
 	t.Parallel()
-	p := filepath.Join(t.TempDir(), "B.md")
+	p := filepath.Join(testdir.New(t), "B.md")
 	os.WriteFile(p, []byte("# Benchmarks\n\nhand-written\n"), 0o644)
 	for _, body := range []string{"first\n", "second\n"} {
 		if err := writeSection(p, body); err != nil {

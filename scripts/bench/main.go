@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Command bench measures apimdev against the manual path it replaces, on the
 // e2e rig, in one run: `make bench` (under the machine-wide rig lock:
 // `flock /tmp/apimdev-rig.lock make bench`).

@@ -128,6 +128,51 @@ func TestNewcomer(t *testing.T) {
 		t.Logf("make demo again: %s", d.Round(100*time.Millisecond))
 	})
 
+	t.Run("a binary user with no clone: up --demo makes the demo's image from the stand-in next to apimdev", func(t *testing.T) {
+		// A release archive's layout: apimdev and the stand-in's Linux program.
+		bin := t.TempDir()
+		for out, pkg := range map[string]string{"apimdev": ".", "standin-gateway": "./test/standin-gateway"} {
+			b := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(bin, out), pkg)
+			b.Dir, b.Env = root, append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+			if o, err := b.CombinedOutput(); err != nil {
+				t.Fatalf("building %s: %v\n%s", pkg, err, o)
+			}
+		}
+		// The demo's image is not on this machine (the rig's stays under its
+		// source-hash tag and is tagged back afterwards).
+		ref := tl.gatewayImage
+		tags, _ := exec.Command("docker", "images", strings.Split(ref, ":")[0], "--format", "{{.Repository}}:{{.Tag}}").Output()
+		rigTag := ""
+		for _, tag := range strings.Fields(string(tags)) {
+			if strings.Contains(tag, ":src-") {
+				rigTag = tag
+			}
+		}
+		if rigTag == "" {
+			t.Fatalf("the rig's stand-in image has no source-hash tag: %s", tags)
+		}
+		t.Cleanup(func() { exec.Command("docker", "tag", rigTag, ref).Run() })
+		if b, err := exec.Command("docker", "rmi", ref).CombinedOutput(); err != nil {
+			t.Fatalf("docker rmi %s: %v %s", ref, err, b)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+		defer cancel()
+		args := []string{"up", "--demo", "--detach", "--cluster-name", "apimdev-bin", "--http-port", "48180", "--https-port", "48543"}
+		t.Cleanup(func() {
+			run(context.Background(), bin, filepath.Join(bin, "apimdev"), "down", "--cluster-name", "apimdev-bin")
+		})
+		code, out, errs, d := run(ctx, bin, filepath.Join(bin, "apimdev"), args...)
+		t.Logf("a binary user's up --demo, %s:\n%s%s", d.Round(100*time.Millisecond), errs, out)
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		mustContain(t, "the binary user's up", out, "0 failed", "demo subscription key for the echo API: ")
+		created, _ := exec.Command("docker", "image", "inspect", "-f", "{{.Created}} {{.Config.User}} {{index .Config.Labels \"org.opencontainers.image.title\"}}", ref).Output()
+		if !strings.HasPrefix(string(created), "2026-01-01") || !strings.Contains(string(created), "1001 apimdev stand-in gateway") {
+			t.Errorf("the demo's image was not made from the stand-in's program: %s", created)
+		}
+	})
+
 	t.Run("version and help say how to start", func(t *testing.T) {
 		_, out, _, _ := run(context.Background(), clone, apimdev, "version")
 		mustContain(t, "apimdev version", out, "commit", "built", "go1.", "kind", "v0.33.0", "kubernetes", "v1.34.4")

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -6,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 func TestSpecFile(t *testing.T) {
@@ -36,7 +40,7 @@ func TestFixSpecKeepsAllowedCaps(t *testing.T) {
 	if err != nil {
 		t.Skip("no /proc/self/status:", err)
 	}
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "config.json")
 	spec := `{"ociVersion":"1.0.2","process":{"capabilities":{"bounding":["CAP_CHOWN","CAP_SYS_RESOURCE","CAP_FANCY_NEW"]},` +
 		`"oomScoreAdj":-999},"linux":{"resources":{"memory":{"limit":9223372036854771712}}}}`
