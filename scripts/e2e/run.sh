@@ -16,6 +16,26 @@ stage() { # stage NAME CMD... — run CMD, print how long it took
   printf 'rig: %-16s %4ds\n' "$name" $((SECONDS - start)) >&2
 }
 
+# One suite at a time on this machine's Docker engine: a suite restarts the
+# engine (TestLifecycle) and makes clusters, so two at once break each other.
+# Held already when this runs under `flock /tmp/apimdev-rig.lock ...` (flock's
+# child inherits the locked file); taken here otherwise, waiting if need be.
+RIG_LOCK=${APIMDEV_RIG_LOCK:-/tmp/apimdev-rig.lock}
+rig_lock_held() {
+  local fd
+  for fd in /proc/$$/fd/*; do
+    [ "$(readlink "$fd" 2>/dev/null)" = "$RIG_LOCK" ] && return 0
+  done
+  return 1
+}
+if ! rig_lock_held; then
+  exec 9>>"$RIG_LOCK"
+  if ! flock -n 9; then
+    echo "rig: waiting for $RIG_LOCK: another e2e suite or bench is using this machine's Docker engine" >&2
+    flock 9
+  fi
+fi
+
 stage docker scripts/ci/ensure-docker.sh
 node_image=""; gateway_image=""; statsd_image=""
 # The node image is built by apimdev itself (`apimdev node-image build` runs
