@@ -23,6 +23,7 @@ stage_node_rootfs() {
   mkdir -p "$s/etc/systemd/system/multi-user.target.wants"
   ln -sfn /lib/systemd/system/containerd.service "$s/etc/systemd/system/multi-user.target.wants/containerd.service"
   ln -sfn /etc/systemd/system/kubelet.service "$s/etc/systemd/system/multi-user.target.wants/kubelet.service"
+  ln -sfn /etc/systemd/system/apimdev-routes.service "$s/etc/systemd/system/multi-user.target.wants/apimdev-routes.service"
   mkdir -p "$s/var/lib/kubelet" "$s/etc/kubernetes/manifests"
 }
 
