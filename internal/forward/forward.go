@@ -78,7 +78,16 @@ type Forwarder struct {
 	mu      sync.Mutex
 	tunnels map[string]Tunnel
 	next    int
+	// shunned holds pods a tunnel to which just failed, until when: a pod
+	// on a node that stopped answering stays "ready" in its EndpointSlice
+	// for the node monitor's grace period (40 s or more), and every new
+	// connection would otherwise try it first and wait on it.
+	shunned map[string]time.Time
 }
+
+// shunFor is how long a pod that failed a dial or a stream is passed over
+// while others are ready.
+const shunFor = 10 * time.Second
 
 // Listen binds every local port first, so a busy port fails before anything
 // else happens and names its holder.
@@ -190,7 +199,7 @@ func (f *Forwarder) open(ctx context.Context, m Mapping) (Stream, string, error)
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		changed := f.Backends.Changed()
-		ready := f.Backends.Ready(m.ServicePort)
+		ready := f.healthy(f.Backends.Ready(m.ServicePort))
 		for i := 0; i < len(ready); i++ {
 			b := f.pick(ready)
 			t, err := f.tunnel(ctx, b.Pod)
@@ -201,6 +210,7 @@ func (f *Forwarder) open(ctx context.Context, m Mapping) (Stream, string, error)
 				}
 				f.drop(b.Pod, t)
 			}
+			f.shun(b.Pod)
 			lastErr = fmt.Errorf("pod %s: %w", b.Pod, err)
 			f.Stats.Retried.Add(1)
 		}
@@ -222,6 +232,36 @@ func (f *Forwarder) open(ctx context.Context, m Mapping) (Stream, string, error)
 	}
 }
 
+// healthy is ready without the pods shunned now, unless that leaves none.
+func (f *Forwarder) healthy(ready []Backend) []Backend {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.shunned) == 0 {
+		return ready
+	}
+	now := time.Now()
+	var out []Backend
+	for _, b := range ready {
+		if until, ok := f.shunned[b.Pod]; ok && now.Before(until) {
+			continue
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return ready
+	}
+	return out
+}
+
+func (f *Forwarder) shun(pod string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.shunned == nil {
+		f.shunned = map[string]time.Time{}
+	}
+	f.shunned[pod] = time.Now().Add(shunFor)
+}
+
 func (f *Forwarder) pick(ready []Backend) Backend {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -240,7 +280,11 @@ func (f *Forwarder) tunnel(ctx context.Context, pod string) (Tunnel, error) {
 	if ok {
 		select {
 		case <-t.Done():
+			// The tunnel broke under us: the pod went, or its node did.
+			// Try another pod first (the caller shuns this one); a dial
+			// to a node that stopped answering only waits.
 			f.drop(pod, t)
+			return nil, errors.New("its tunnel closed")
 		default:
 			return t, nil
 		}

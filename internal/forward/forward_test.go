@@ -185,6 +185,36 @@ func TestForwardRecoversFromDeadPod(t *testing.T) {
 	}
 }
 
+// A pod whose node stopped answering stays in the ready set for a while;
+// after one failed attempt the forward passes it over instead of trying it
+// on every new connection.
+func TestForwardShunsAPodThatFailed(t *testing.T) {
+	t.Parallel()
+	a, b := podServer(t, "pod-a"), podServer(t, "pod-b")
+	d := &fakeDialer{pods: map[string]string{"pod-a": a.Listener.Addr().String(), "pod-b": b.Listener.Addr().String()}, broken: map[string]bool{"pod-a": true}, dials: map[string]int{}}
+	be := newFakeBackends(Backend{"pod-a", 8080}, Backend{"pod-b", 8080})
+	f, url := startForwarder(t, be, d)
+	for range 8 {
+		if got := get(t, url); got != "pod-b" {
+			t.Fatalf("got %s", got)
+		}
+	}
+	if n := d.dialsTo("pod-a"); n != 1 {
+		t.Fatalf("pod-a was dialled %d times in 8 connections; want once, then shunned", n)
+	}
+	if f.Stats.Failed.Load() != 0 {
+		t.Fatalf("failed connections: %d", f.Stats.Failed.Load())
+	}
+	// When it is the only ready pod, it is tried again (a restart, not a loss).
+	d.mu.Lock()
+	d.broken["pod-a"] = false
+	d.mu.Unlock()
+	be.set(Backend{"pod-a", 8080})
+	if got := get(t, url); got != "pod-a" {
+		t.Fatalf("got %s from the only ready pod", got)
+	}
+}
+
 func TestForwardWaitsForAReadyPod(t *testing.T) {
 	t.Parallel()
 	a := podServer(t, "pod-new")
