@@ -74,6 +74,35 @@ func (a *app) printStatus(st pipeline.Status) error {
 	if st.Node != "" {
 		fmt.Fprintf(tw, "node\t%s\n", st.Node)
 	}
+	pods := map[string]int{}
+	if st.Spread != nil {
+		for _, z := range st.Spread.Zones {
+			for n, c := range z.Nodes {
+				pods[n] = c
+			}
+		}
+	}
+	for _, n := range st.Nodes {
+		fmt.Fprintf(tw, "\t%s\n", nodeLine(n, pods[n.Name]))
+	}
+	if st.Spread != nil && st.Desired > 0 {
+		even := "even"
+		if !st.Spread.Even {
+			even = "uneven: a drain or a lost node moved pods; the next rollout spreads them again"
+		}
+		fmt.Fprintf(tw, "spread\t%s, %s\n", st.Spread.Text, even)
+	}
+	if np := st.NodePorts; np != nil && len(np.Ports) > 0 {
+		ports := make([]string, len(np.Ports))
+		for i, p := range np.Ports {
+			ports[i] = fmt.Sprint(p)
+		}
+		line := fmt.Sprintf("%s (externalTrafficPolicy %s): answered by %s", strings.Join(ports, ", "), np.Policy, orNone(np.Answer))
+		if len(np.NoAnswer) > 0 {
+			line += fmt.Sprintf("; %s drop(s) them (no ready gateway pod of its own: Local keeps the client's address and never hops to another node)", strings.Join(np.NoAnswer, ", "))
+		}
+		fmt.Fprintf(tw, "nodeports\t%s\n", line)
+	}
 	switch {
 	case st.Desired > 0:
 		fmt.Fprintf(tw, "gateway\t%s/%s %d/%d ready (%s, %s profile)%s\n", st.Namespace, st.Gateway, st.Ready, st.Desired, st.Image, st.Profile, prefixed(" — ", st.Demo))
@@ -103,6 +132,37 @@ func (a *app) printStatus(st pipeline.Status) error {
 		fmt.Fprintf(tw, "metrics\t%s\n", st.Metrics)
 	}
 	return tw.Flush()
+}
+
+// nodeLine is one node of a multi-node cluster, as status shows it.
+func nodeLine(n pipeline.NodeInfo, pods int) string {
+	var b strings.Builder
+	b.WriteString(n.Name)
+	if n.Ready {
+		b.WriteString(" Ready")
+	} else {
+		b.WriteString(" NotReady")
+	}
+	if n.Zone != "" {
+		b.WriteString(", zone " + n.Zone)
+	}
+	switch {
+	case n.Cordoned:
+		b.WriteString(", cordoned (`apimdev uncordon " + n.Name + "`)")
+	case !n.Schedulable:
+		b.WriteString(", runs no workloads (tainted)")
+	}
+	if pods > 0 {
+		fmt.Fprintf(&b, ", %d gateway pod(s)", pods)
+	}
+	return b.String()
+}
+
+func orNone(ss []string) string {
+	if len(ss) == 0 {
+		return "no node"
+	}
+	return strings.Join(ss, ", ")
 }
 
 // driftText says what runs against what is recorded, from a plan's lines

@@ -17,7 +17,7 @@ import (
 
 type promoteOptions struct {
 	to, context, trafficPath string
-	yes                      bool
+	yes, allowPending        bool
 	replicas                 int
 	maxSurge, maxUnavailable string
 	cpu, memory              string
@@ -43,8 +43,13 @@ server-side apply, and sends steady traffic through the forward for the whole
 rollout, reporting requests sent, failed and p50/p99. Then it checks each
 production feature on the cluster.
 
-On the local kind cluster, requests that the node cannot hold are fitted to it
-(and said so); 'apimdev export' and --context keep the production values.
+On the local kind cluster, requests that the nodes cannot hold are fitted to
+them (and said so); 'apimdev export' and --context keep the production values,
+and --context first checks that the nodes can hold them.
+
+On a cluster of several nodes (apimdev up --workers 3), the checks show the
+pods spread one per zone; on one node, promote says that spread, drains and
+node loss cannot be shown there.
 --to dev goes back.`,
 		Example: `  apimdev promote --yes
   apimdev promote --context my-aks --token-file gw.token
@@ -65,6 +70,7 @@ On the local kind cluster, requests that the node cannot hold are fitted to it
 	f.StringVar(&o.trafficPath, "traffic-path", "", "path requested during the rollout (default: the health path)")
 	f.StringArrayVar(&o.headers, "traffic-header", nil, "header for the traffic, NAME=VALUE; ${VAR} takes VALUE from the environment")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long the rollout may take")
+	f.BoolVar(&o.allowPending, "allow-pending", false, "with --context: apply even when the nodes cannot hold the pods now (an autoscaler will add nodes)")
 	return cmd
 }
 
@@ -114,7 +120,7 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 		return err
 	}
 	res, err := s.Promote(cmd.Context(), pipeline.PromoteOptions{
-		To: o.to, Context: o.context, Token: tok, Timeout: o.timeout,
+		To: o.to, Context: o.context, Token: tok, Timeout: o.timeout, AllowPending: o.allowPending,
 		Traffic: pipeline.TrafficOptions{Rate: cfg.Prod.TrafficRate, Path: o.trafficPath, Header: headers},
 		Confirm: func(diff string) bool {
 			return a.confirm(cfg, diff, o.yes, "Apply these changes to the running gateway?")

@@ -117,7 +117,8 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:   "apimdev",
 		Short: "A local Azure API Management self-hosted gateway on kind, in one command",
 		Long: `apimdev gives you a working Azure API Management self-hosted gateway on your own
-machine: it checks the machine, creates (or reuses) a single-node kind cluster,
+machine: it checks the machine, creates (or reuses) a kind cluster (one node, or
+--workers N over three zones),
 deploys the gateway with your token as the Azure portal would, forwards the
 gateway's ports 80 and 443 to 127.0.0.1, and proves it answers with smoke calls.
 
@@ -137,7 +138,7 @@ then flags.`,
 	a.wizardFlags(root)
 	root.AddCommand(a.upCommand(), a.smokeCommand(), a.statusCommand(), a.downCommand(),
 		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand(), a.tokenCommand(), a.exportCommand(), a.doctorCommand(),
-		a.kitCommand(), a.labCommand(), a.demoCommand(), a.nodeImageCommand(), a.dockerCommand())
+		a.kitCommand(), a.labCommand(), a.demoCommand(), a.nodeImageCommand(), a.dockerCommand(), a.drainCommand(), a.uncordonCommand())
 	return root
 }
 

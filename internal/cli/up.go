@@ -58,7 +58,8 @@ directory) and up returns; 'apimdev down' stops it.`,
   apimdev up -o json --token-file - < gw.token
   apimdev up --detach                         # again, after a reboot: resumes what runs
   apimdev up --demo --detach                  # no Azure, no token: the stand-in gateway
-  apimdev up --demo --detach --kit kit.tar    # the same with no network (apimdev kit create)`,
+  apimdev up --demo --detach --kit kit.tar    # the same with no network (apimdev kit create)
+  apimdev up --demo --detach --workers 3      # a control plane and three workers in three zones`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.up(cmd, o) },
 	}
@@ -71,6 +72,8 @@ directory) and up returns; 'apimdev down' stops it.`,
 	f.DurationVar(&o.lockWait, "lock-wait", 2*time.Second, "how long to wait for another apimdev working on the same cluster")
 	f.StringVar(&o.kit, "kit", "", "load this offline kit (apimdev kit create) into Docker first, checksums verified: no registry needed")
 	f.BoolVar(&o.buildNodeImage, "build-node-image", false, "when no node image can be had (kind's cannot be pulled, none was built here), build one here first (about 11 min on 2 cores; Linux, root)")
+	f.String("workers", "", "worker nodes beside the control plane when up creates the cluster, spread over cluster.zones (default 0: one node; 3 shows the prod profile's zone spread and drains)")
+	a.flagFields["workers"] = "cluster.workers"
 	f.BoolVar(&o.demo, "demo", false, "run apimdev's stand-in gateway (stand-in, not Azure API Management) with its own configuration service: no Azure, no token")
 	return cmd
 }

@@ -23,6 +23,8 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/defaults"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/constants"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	"sigs.k8s.io/kind/pkg/log"
 
@@ -52,6 +54,11 @@ type Manager struct {
 	ReadyTimeout time.Duration
 	// StartingWindow: see the constant; 0 means StartingWindow.
 	StartingWindow time.Duration
+	// Shape is the nodes a new cluster is made of (one, by default).
+	Shape Shape
+	// SharedDir is the host directory every node of a multi-node cluster
+	// mounts at SharedMount.
+	SharedDir string
 
 	ready       kubernetes.Interface // the client waitReady last saw the nodes Ready with
 	fileCurrent bool                 // Inspect reached the cluster through the Kubeconfig file
@@ -269,6 +276,7 @@ func (m *Manager) Ensure(ctx context.Context, st ClusterState, recreate bool, pr
 			return false, fmt.Errorf("cluster %q exists (%s); refusing to touch it without --recreate", m.Name, st)
 		}
 		progress("deleting cluster %q (--recreate)", m.Name)
+		m.clearShared(ctx)
 		if err := m.Kind.Delete(m.Name, m.Kubeconfig); err != nil {
 			return false, fmt.Errorf("deleting cluster %q: %w", m.Name, err)
 		}
@@ -379,9 +387,15 @@ func (k *KindProvider) Report(p Progress) (restore func()) { return k.relay.set(
 
 func (m *Manager) create(ctx context.Context, progress Progress) error {
 	img := m.NodeImage()
+	if err := m.prepareShared(); err != nil {
+		return err
+	}
+	if m.Shape.Workers > 0 {
+		progress("creating %s", DescribeShape(m.Shape))
+	}
 	cfg := &v1alpha4.Cluster{
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
-		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole, Image: img}},
+		Nodes:    m.nodes(img),
 		// The API server listens on loopback only.
 		Networking:           v1alpha4.Networking{APIServerAddress: "127.0.0.1"},
 		KubeadmConfigPatches: []string{controlPlaneTuning},
@@ -544,7 +558,8 @@ func (m *Manager) mark(ctx context.Context) error {
 	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: MarkerName, Namespace: MarkerNamespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "apimdev"}},
-		Data:       map[string]string{"createdBy": "apimdev", "version": m.Version, "created": time.Now().UTC().Format(time.RFC3339)},
+		Data: map[string]string{"createdBy": "apimdev", "version": m.Version, "created": time.Now().UTC().Format(time.RFC3339),
+			"workers": fmt.Sprint(max(m.Shape.Workers, 0))},
 	}
 	_, err := cs.CoreV1().ConfigMaps(MarkerNamespace).Create(ctx, cm, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
@@ -599,14 +614,20 @@ func (m *Manager) RefreshKubeconfig() error {
 // makes it the current context (up --merge-kubeconfig).
 func (m *Manager) MergeKubeconfig() error { return m.Kind.ExportKubeConfig(m.Name, "", false) }
 
-// Exec runs a command in the cluster's first node, writing its stdout to out
-// (nil: discarded).
+// Exec runs a command in the cluster's control plane node, writing its stdout
+// to out (nil: discarded).
 func (m *Manager) Exec(ctx context.Context, out io.Writer, name string, args ...string) error {
 	nodes, err := m.Kind.ListNodes(m.Name)
 	if err != nil || len(nodes) == 0 {
 		return fmt.Errorf("no kind node: %v", err)
 	}
-	cmd := nodes[0].CommandContext(ctx, name, args...)
+	first := nodes[0]
+	for _, n := range nodes {
+		if r, _ := n.Role(); r == constants.ControlPlaneNodeRoleValue {
+			first = n
+		}
+	}
+	cmd := first.CommandContext(ctx, name, args...)
 	if out != nil {
 		cmd.SetStdout(out)
 	}
@@ -617,6 +638,7 @@ func (m *Manager) Exec(ctx context.Context, out io.Writer, name string, args ...
 // what `up --merge-kubeconfig` added to the user's kubeconfig goes too.
 func (m *Manager) Delete() error {
 	server := m.apiServer()
+	m.clearShared(context.Background())
 	if err := m.Kind.Delete(m.Name, m.Kubeconfig); err != nil {
 		return err
 	}
@@ -653,25 +675,66 @@ func (m *Manager) LoadImage(ctx context.Context, image string, progress Progress
 	if len(need) == 0 {
 		return "already on the node (" + shortID(info.ID) + ")", false, nil
 	}
-	progress("loading %s (%d MB) into the node", image, info.Size>>20)
+	where := "the node"
+	if len(need) > 1 {
+		where = fmt.Sprintf("%d nodes", len(need))
+	}
+	progress("loading %s (%d MB) into %s", image, info.Size>>20, where)
 	rc, err := m.Docker.ImageSave(ctx, []string{image})
 	if err != nil {
 		return "", false, fmt.Errorf("saving image %s: %w", image, err)
 	}
 	defer rc.Close()
-	for _, n := range ns {
-		if !contains(need, n.String()) {
-			continue
-		}
-		if err := nodeutils.LoadImageArchive(n, rc); err != nil {
-			return "", false, fmt.Errorf("loading %s into node %s: %w", image, n, err)
-		}
+	if err := loadInto(ns, need, rc); err != nil {
+		return "", false, fmt.Errorf("loading %s: %w", image, err)
 	}
-	what = fmt.Sprintf("loaded into the node (%s, %d MB)", shortID(info.ID), info.Size>>20)
+	what = fmt.Sprintf("loaded into %s (%s, %d MB)", where, shortID(info.ID), info.Size>>20)
 	if replaced {
-		what = fmt.Sprintf("loaded into the node (%s, %d MB), replacing an older image of the same name", shortID(info.ID), info.Size>>20)
+		what += ", replacing an older image of the same name"
 	}
 	return what, replaced, nil
+}
+
+// loadInto streams one image archive into every node named in need at once:
+// the engine saves the image once, each node's containerd imports its copy
+// as it arrives.
+func loadInto(ns []nodes.Node, need []string, archive io.Reader) error {
+	var targets []nodes.Node
+	for _, n := range ns {
+		if contains(need, n.String()) {
+			targets = append(targets, n)
+		}
+	}
+	if len(targets) == 1 {
+		return nodeutils.LoadImageArchive(targets[0], archive)
+	}
+	pipes := make([]*io.PipeWriter, len(targets))
+	writers := make([]io.Writer, len(targets))
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, n := range targets {
+		pr, pw := io.Pipe()
+		pipes[i], writers[i] = pw, pw
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := nodeutils.LoadImageArchive(n, pr)
+			if err != nil {
+				errs[i] = fmt.Errorf("node %s: %w", n, err)
+			}
+			// Unblock the copy if this node stopped reading early.
+			_ = pr.CloseWithError(io.ErrClosedPipe)
+		}()
+	}
+	_, cerr := io.Copy(io.MultiWriter(writers...), archive)
+	for _, pw := range pipes {
+		_ = pw.CloseWithError(cerr)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return cerr
 }
 
 func contains(ss []string, s string) bool {

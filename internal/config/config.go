@@ -121,7 +121,43 @@ type Cluster struct {
 	// Kubeconfig is the tool's own kubeconfig file for this cluster; empty
 	// means a file under apimdev's state directory, never ~/.kube/config.
 	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	// Workers is how many worker nodes a new cluster gets beside its control
+	// plane; 0 (the default) is one node that runs everything. kind cannot
+	// add nodes to a running cluster: another count means a new cluster.
+	Workers int `yaml:"workers,omitempty" json:"workers,omitempty"`
+	// Zones are the topology.kubernetes.io/zone values the workers get,
+	// round-robin, in Region; empty means DefaultZones.
+	Zones  []string `yaml:"zones,omitempty" json:"zones,omitempty"`
+	Region string   `yaml:"region,omitempty" json:"region,omitempty"`
 }
+
+// DefaultRegion and DefaultZones label a multi-node cluster's nodes as a
+// cloud's are (topology.kubernetes.io/region and /zone), so the prod
+// profile's zone spread has zones to spread over.
+const DefaultRegion = "local"
+
+// DefaultZones are three zones of DefaultRegion, named as AKS names them.
+func DefaultZones() []string { return []string{"local-1", "local-2", "local-3"} }
+
+// ZoneList is the zones the workers are spread over.
+func (c Cluster) ZoneList() []string {
+	if len(c.Zones) == 0 {
+		return DefaultZones()
+	}
+	return c.Zones
+}
+
+// RegionName is the region the nodes are labelled with.
+func (c Cluster) RegionName() string {
+	if c.Region == "" {
+		return DefaultRegion
+	}
+	return c.Region
+}
+
+// MaxWorkers bounds cluster.workers: each is a privileged container running
+// a kubelet and containerd, a few hundred MB each.
+const MaxWorkers = 9
 
 // Forward is the local side of the port-forward.
 type Forward struct {
@@ -175,7 +211,7 @@ var sections = map[string]struct {
 	"Backup":  {"prod.backup", []string{"enabled", "storageClass", "accessMode", "size"}},
 	"Proxy":   {"prod.proxy", []string{"http", "https", "noProxy"}},
 	"Gateway": {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath"}},
-	"Cluster": {"cluster", []string{"name", "nodeImage", "kubeconfig"}},
+	"Cluster": {"cluster", []string{"name", "nodeImage", "kubeconfig", "workers", "zones", "region"}},
 	"Forward": {"forward", []string{"httpPort", "httpsPort"}},
 	"Smoke":   {"smoke", []string{"file"}},
 }
@@ -317,6 +353,7 @@ var EnvVars = map[string]string{
 	"APIMDEV_CLUSTER_NAME": "cluster.name",
 	"APIMDEV_NODE_IMAGE":   "cluster.nodeImage",
 	"APIMDEV_KUBECONFIG":   "cluster.kubeconfig",
+	"APIMDEV_WORKERS":      "cluster.workers",
 	"APIMDEV_HTTP_PORT":    "forward.httpPort",
 	"APIMDEV_HTTPS_PORT":   "forward.httpsPort",
 	"APIMDEV_SMOKE_FILE":   "smoke.file",
@@ -352,6 +389,12 @@ func (c *Config) Set(field, value string) error {
 		c.Cluster.NodeImage = value
 	case "cluster.kubeconfig":
 		c.Cluster.Kubeconfig = value
+	case "cluster.workers":
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a number of worker nodes", field, value)
+		}
+		c.Cluster.Workers = n
 	case "forward.httpPort":
 		return port(&c.Forward.HTTPPort)
 	case "forward.httpsPort":

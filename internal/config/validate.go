@@ -44,6 +44,7 @@ func (ps Problems) Error() string {
 var (
 	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	kindName   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+	labelValue = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
 	hostLabel  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$`)
 	imageRef   = regexp.MustCompile(`^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*(@sha256:[a-f0-9]{64})?$`)
 	longSuffix = "-instance-discovery"
@@ -90,6 +91,19 @@ func (c Config) validate(needEndpoint bool) error {
 	}
 	if c.Cluster.Name == "" || !kindName.MatchString(c.Cluster.Name) || len(c.Cluster.Name) > 50 {
 		add("cluster.name", fmt.Sprintf("%q is not a valid kind cluster name (lower-case letters, digits, '-' and '.')", c.Cluster.Name), "use e.g. --cluster-name "+DefaultCluster)
+	}
+	if w := c.Cluster.Workers; w < 0 || w > MaxWorkers {
+		add("cluster.workers", fmt.Sprintf("%d is not a number of worker nodes apimdev makes (0 to %d)", w, MaxWorkers), "use --workers 3 for three zones, or 0 for one node")
+	}
+	seen := map[string]bool{}
+	for _, z := range c.Cluster.Zones {
+		if !labelValue.MatchString(z) || seen[z] {
+			add("cluster.zones", fmt.Sprintf("%q is not a zone name (a label value: letters, digits, '-', '_', '.'; each once)", z), "use e.g. zones: [local-1, local-2, local-3]")
+		}
+		seen[z] = true
+	}
+	if c.Cluster.Region != "" && !labelValue.MatchString(c.Cluster.Region) {
+		add("cluster.region", fmt.Sprintf("%q is not a region name (a label value)", c.Cluster.Region), "use e.g. region: "+DefaultRegion)
 	}
 	for _, p := range []struct {
 		field, flag string

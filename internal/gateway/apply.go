@@ -91,6 +91,8 @@ func opsOf(cs kubernetes.Interface, o runtime.Object) (ops, metav1.Object, error
 		return opsFor(cs.CoreV1().ServiceAccounts(obj.Namespace)), obj, nil
 	case *corev1.PersistentVolumeClaim:
 		return opsFor(cs.CoreV1().PersistentVolumeClaims(obj.Namespace)), obj, nil
+	case *corev1.PersistentVolume:
+		return opsFor(cs.CoreV1().PersistentVolumes()), obj, nil
 	case *policyv1.PodDisruptionBudget:
 		return opsFor(cs.PolicyV1().PodDisruptionBudgets(obj.Namespace)), obj, nil
 	default:

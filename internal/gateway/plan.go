@@ -280,6 +280,12 @@ func (p Profile) managed(ctx context.Context, cs kubernetes.Interface) ([]Change
 			return names(l, err)
 		},
 			func(ctx context.Context, n string) error { return core.PersistentVolumeClaims(ns).Delete(ctx, n, del) }},
+		{"PersistentVolume", func() ([]string, error) {
+			// Cluster-scoped: the namespace is in a label.
+			l, err := core.PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s=%s,app=%s", LabelManagedBy, ManagedBy, LabelNamespace, p.Namespace, p.Gateway)})
+			return names(l, err)
+		},
+			func(ctx context.Context, n string) error { return core.PersistentVolumes().Delete(ctx, n, del) }},
 		{"Deployment", func() ([]string, error) { l, err := cs.AppsV1().Deployments(ns).List(ctx, sel); return names(l, err) },
 			func(ctx context.Context, n string) error { return cs.AppsV1().Deployments(ns).Delete(ctx, n, del) }},
 		{"Service", func() ([]string, error) { l, err := core.Services(ns).List(ctx, sel); return names(l, err) },

@@ -33,6 +33,20 @@ func (p Profile) StatsdName() string { return p.Gateway + "-statsd" }
 // BackupClaimName names the configuration backup PVC.
 func (p Profile) BackupClaimName() string { return p.Gateway + "-config-backup" }
 
+// BackupVolumeName names the volume that serves the claim from the shared
+// directory (cluster-scoped: it carries the namespace in its name).
+func (p Profile) BackupVolumeName() string {
+	return "apimdev-" + p.Namespace + "-" + p.Gateway + "-backup"
+}
+
+// LabelNamespace tells which namespace's gateway a cluster-scoped object is for.
+const LabelNamespace = "apimdev.io/namespace"
+
+// NodeLossSeconds is the prod profile's time before a pod on a node that
+// stopped answering is replaced: a gateway replica is stateless and starts
+// in seconds, so waiting Kubernetes' 5 minutes only keeps a zone short.
+const NodeLossSeconds = 30
+
 // Prod is the production-like profile from the same configuration: same
 // names, namespace, endpoint, token and image as dev, so promotion is an
 // in-place upgrade. The image must be pinned first (see Pin).
@@ -56,6 +70,7 @@ func Prod(c config.Config) (Profile, error) {
 	// Long enough for the endpoint removal to reach every proxy before the
 	// gateway gets SIGTERM; the gateway then drains within the grace period.
 	p.PreStopSeconds = 10
+	p.NodeLossSeconds = NodeLossSeconds
 	p.DNSPolicy = corev1.DNSPolicy(pr.DNSPolicy)
 	if len(pr.DNSNameservers) > 0 || len(pr.DNSSearches) > 0 || pr.DNSNdots != "" {
 		p.DNSConfig = &corev1.PodDNSConfig{Nameservers: pr.DNSNameservers, Searches: pr.DNSSearches}
@@ -92,11 +107,21 @@ func (p Profile) harden(d *appsv1.Deployment) {
 	if p.PreStopSeconds > 0 {
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: p.PreStopSeconds}}}
 	}
+	if p.NodeLossSeconds > 0 {
+		for _, key := range []string{"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"} {
+			spec.Tolerations = append(spec.Tolerations, corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists,
+				Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To(p.NodeLossSeconds)})
+		}
+	}
 	if p.Spread {
 		for _, key := range []string{"kubernetes.io/hostname", "topology.kubernetes.io/zone"} {
 			spec.TopologySpreadConstraints = append(spec.TopologySpreadConstraints, corev1.TopologySpreadConstraint{
 				MaxSkew: 1, TopologyKey: key, WhenUnsatisfiable: corev1.ScheduleAnyway,
 				LabelSelector: &metav1.LabelSelector{MatchLabels: p.Selector()},
+				// Each rollout's pods spread among themselves: counting the
+				// old ReplicaSet's pods, which are about to go, would crowd
+				// the new ones onto the nodes the old ones leave.
+				MatchLabelKeys: []string{"pod-template-hash"},
 			})
 		}
 	}
@@ -153,7 +178,34 @@ func (p Profile) backupClaim() *corev1.PersistentVolumeClaim {
 	if p.Backup.StorageClass != "" {
 		pvc.Spec.StorageClassName = ptr.To(p.Backup.StorageClass)
 	}
+	if p.Backup.SharedPath != "" {
+		// Bound by name to the profile's own volume; the PV controller
+		// fills in the volume's side.
+		pvc.Spec.StorageClassName = ptr.To(SharedStorageClass)
+		pvc.Spec.VolumeName = p.BackupVolumeName()
+	}
 	return pvc
+}
+
+// sharedVolume serves the backup claim from a directory of the shared mount
+// every node of a multi-node kind cluster has: one directory, whichever node
+// a pod runs on.
+func (p Profile) sharedVolume() *corev1.PersistentVolume {
+	meta := p.meta(p.BackupVolumeName())
+	meta.Namespace = ""
+	meta.Labels[LabelNamespace] = p.Namespace
+	return &corev1.PersistentVolume{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolume"},
+		ObjectMeta: meta,
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(p.Backup.Size)},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              SharedStorageClass,
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{
+				Path: p.Backup.SharedPath, Type: ptr.To(corev1.HostPathDirectoryOrCreate)}},
+		},
+	}
 }
 
 func (p Profile) disruptionBudget() *policyv1.PodDisruptionBudget {
@@ -223,23 +275,26 @@ func (p Profile) statsdService() *corev1.Service {
 	}
 }
 
-// Fit shrinks the per-pod requests so replicas plus the rollout's surge fit
-// what the node has left, and says so. It returns the profile unchanged when
-// they already fit. free is allocatable minus what other pods request.
-func (p Profile) Fit(freeCPU, freeMem resource.Quantity) (Profile, string) {
+// Fit shrinks the per-pod requests so replicas plus the rollout's surge,
+// spread over nodes nodes, fit what each node has left, and says so. It
+// returns the profile unchanged when they already fit. free is the least any
+// of the nodes has: allocatable minus what other pods request.
+func (p Profile) Fit(freeCPU, freeMem resource.Quantity, nodes int) (Profile, string) {
 	if p.Requests == nil {
 		return p, ""
 	}
+	nodes = max(nodes, 1)
 	surge, _ := intstr.GetScaledValueFromIntOrPercent(&p.MaxSurge, int(p.Replicas), true)
 	pods := int64(p.Replicas) + int64(surge)
+	perNode := (pods + int64(nodes) - 1) / int64(nodes)
 	cpu, mem := p.Requests[corev1.ResourceCPU], p.Requests[corev1.ResourceMemory]
-	needCPU, needMem := cpu.MilliValue()*pods, mem.Value()*pods
+	needCPU, needMem := cpu.MilliValue()*perNode, mem.Value()*perNode
 	if needCPU <= freeCPU.MilliValue() && needMem <= freeMem.Value() {
 		return p, ""
 	}
 	// Keep 10% of what is free for everything else, round down to 10m / 16Mi.
-	fitCPU := min(cpu.MilliValue(), freeCPU.MilliValue()*9/10/pods/10*10)
-	fitMem := min(mem.Value(), freeMem.Value()*9/10/pods/(16<<20)*(16<<20))
+	fitCPU := min(cpu.MilliValue(), freeCPU.MilliValue()*9/10/perNode/10*10)
+	fitMem := min(mem.Value(), freeMem.Value()*9/10/perNode/(16<<20)*(16<<20))
 	fitCPU, fitMem = max(fitCPU, 10), max(fitMem, 64<<20)
 	q := p
 	q.Requests = corev1.ResourceList{
@@ -247,9 +302,13 @@ func (p Profile) Fit(freeCPU, freeMem resource.Quantity) (Profile, string) {
 		corev1.ResourceMemory: *resource.NewQuantity(fitMem, resource.BinarySI),
 	}
 	fc, fm := q.Requests[corev1.ResourceCPU], q.Requests[corev1.ResourceMemory]
-	note := fmt.Sprintf("production requests %s CPU / %s per pod × %d pods (%d replicas + %d surge) need %s CPU / %s, but this node has %s CPU / %s free: "+
+	where := "this node has"
+	if nodes > 1 {
+		where = fmt.Sprintf("they go %d to a node over %d nodes, and the fullest has", perNode, nodes)
+	}
+	note := fmt.Sprintf("production requests %s CPU / %s per pod × %d pods (%d replicas + %d surge) need %s CPU / %s, but %s %s CPU / %s free: "+
 		"fitted to %s CPU / %s per pod here; `apimdev export` and `promote --context` keep %s / %s",
-		cpu.String(), mem.String(), pods, p.Replicas, surge, milli(needCPU), bytesQ(needMem), freeCPU.String(), bytesQ(freeMem.Value()),
+		cpu.String(), mem.String(), pods, p.Replicas, surge, milli(needCPU), bytesQ(needMem), where, freeCPU.String(), bytesQ(freeMem.Value()),
 		fc.String(), fm.String(), cpu.String(), mem.String())
 	return q, note
 }

@@ -55,7 +55,7 @@ func TestProdGolden(t *testing.T) {
 	}
 	golden(t, "prod.golden.yaml", out)
 	// A 2-CPU kind node with 1 CPU already requested: fitted.
-	fitted, note := p.Fit(resource.MustParse("1050m"), resource.MustParse("20Gi"))
+	fitted, note := p.Fit(resource.MustParse("1050m"), resource.MustParse("20Gi"), 1)
 	if note == "" {
 		t.Fatal("no fitting note")
 	}
@@ -120,11 +120,11 @@ func TestProdCoversTheGuidance(t *testing.T) {
 func TestFit(t *testing.T) {
 	t.Parallel()
 	p, _ := prodProfile(t)
-	same, note := p.Fit(resource.MustParse("16"), resource.MustParse("64Gi"))
+	same, note := p.Fit(resource.MustParse("16"), resource.MustParse("64Gi"), 1)
 	if note != "" || same.Requests.Cpu().String() != "2" {
 		t.Fatalf("fitted although it fits: %s", note)
 	}
-	f, note := p.Fit(resource.MustParse("1"), resource.MustParse("8Gi"))
+	f, note := p.Fit(resource.MustParse("1"), resource.MustParse("8Gi"), 1)
 	// 4 pods (3 + 1 surge) in 90% of 1 CPU: 220m each; 8Gi*0.9/4 = 1.8Gi, rounded to 16Mi, capped at 2Gi.
 	if f.Requests.Cpu().String() != "220m" || f.Requests.Memory().Value() > 2<<30 {
 		t.Fatalf("fitted to %s / %s", f.Requests.Cpu(), f.Requests.Memory())

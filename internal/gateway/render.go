@@ -49,21 +49,25 @@ type Profile struct {
 	Replicas  int32  `json:"replicas,omitempty"`
 
 	// What the prod profile adds; zero values are the portal's dev profile.
-	MaxSurge       intstr.IntOrString   `json:"maxSurge,omitempty"`
-	MaxUnavailable intstr.IntOrString   `json:"maxUnavailable,omitempty"`
-	Requests       corev1.ResourceList  `json:"requests,omitempty"` // per pod; nil: none
-	PDB            bool                 `json:"pdb,omitempty"`
-	Spread         bool                 `json:"spread,omitempty"`    // topology spread over hostname and zone
-	AllProbes      bool                 `json:"allProbes,omitempty"` // startup and liveness as well as readiness
-	PreStopSeconds int64                `json:"preStopSeconds,omitempty"`
-	DNSPolicy      corev1.DNSPolicy     `json:"dnsPolicy,omitempty"`
-	DNSConfig      *corev1.PodDNSConfig `json:"dnsConfig,omitempty"`
-	Backup         *BackupVolume        `json:"backup,omitempty"`
-	LogFormat      string               `json:"logFormat,omitempty"`   // telemetry.logs.std
-	LogLevel       string               `json:"logLevel,omitempty"`    // telemetry.logs.std.level
-	StatsdImage    string               `json:"statsdImage,omitempty"` // "" = no local metrics
-	NonRoot        bool                 `json:"nonRoot,omitempty"`     // UID/GID 1001, fsGroup 1001, own ServiceAccount without token
-	Proxy          config.Proxy         `json:"proxy,omitempty"`
+	MaxSurge       intstr.IntOrString  `json:"maxSurge,omitempty"`
+	MaxUnavailable intstr.IntOrString  `json:"maxUnavailable,omitempty"`
+	Requests       corev1.ResourceList `json:"requests,omitempty"` // per pod; nil: none
+	PDB            bool                `json:"pdb,omitempty"`
+	Spread         bool                `json:"spread,omitempty"`    // topology spread over hostname and zone
+	AllProbes      bool                `json:"allProbes,omitempty"` // startup and liveness as well as readiness
+	PreStopSeconds int64               `json:"preStopSeconds,omitempty"`
+	// NodeLossSeconds is how long a pod stays bound to a node that stopped
+	// answering before it is evicted and replaced elsewhere (Kubernetes'
+	// default is 300 s); 0 keeps the default.
+	NodeLossSeconds int64                `json:"nodeLossSeconds,omitempty"`
+	DNSPolicy       corev1.DNSPolicy     `json:"dnsPolicy,omitempty"`
+	DNSConfig       *corev1.PodDNSConfig `json:"dnsConfig,omitempty"`
+	Backup          *BackupVolume        `json:"backup,omitempty"`
+	LogFormat       string               `json:"logFormat,omitempty"`   // telemetry.logs.std
+	LogLevel        string               `json:"logLevel,omitempty"`    // telemetry.logs.std.level
+	StatsdImage     string               `json:"statsdImage,omitempty"` // "" = no local metrics
+	NonRoot         bool                 `json:"nonRoot,omitempty"`     // UID/GID 1001, fsGroup 1001, own ServiceAccount without token
+	Proxy           config.Proxy         `json:"proxy,omitempty"`
 }
 
 // BackupVolume is the configuration backup PVC mounted at /apim/config.
@@ -71,7 +75,16 @@ type BackupVolume struct {
 	StorageClass string                            `json:"storageClass,omitempty"`
 	AccessMode   corev1.PersistentVolumeAccessMode `json:"accessMode,omitempty"`
 	Size         string                            `json:"size,omitempty"`
+	// SharedPath, on a multi-node kind cluster apimdev made, is the
+	// directory (under the shared mount every node has) that a volume of
+	// the profile's own serves the claim from, ReadWriteMany: the pods share
+	// one backup on whichever nodes they run, as on a file share.
+	SharedPath string `json:"sharedPath,omitempty"`
 }
+
+// SharedStorageClass names the claim's class when apimdev serves it from
+// the shared directory (no provisioner: the claim binds to its volume).
+const SharedStorageClass = "apimdev-shared"
 
 // Dev is the portal's deployment: one replica, no requests, the floating tag.
 func Dev(c config.Config) Profile {
@@ -157,6 +170,9 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 	}
 	objs = append(objs, secret, cm)
 	if p.Backup != nil {
+		if p.Backup.SharedPath != "" {
+			objs = append(objs, p.sharedVolume())
+		}
 		objs = append(objs, p.backupClaim())
 	}
 	objs = append(objs, p.deployment(), p.liveService(), p.discoveryService())

@@ -23,10 +23,12 @@ type CheckResult struct {
 	Detail string `json:"detail"`
 }
 
-// check proves each production feature of p on the cluster.
-func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token) []CheckResult {
+// check proves each production feature of p on the cluster, and says where
+// its pods run.
+func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token) ([]CheckResult, *Spread) {
 	st := s.Rep.Start(StepChecks, "")
 	var out []CheckResult
+	var spread *Spread
 	add := func(name string, ok bool, format string, args ...any) {
 		out = append(out, CheckResult{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
 		mark := "✓"
@@ -45,6 +47,19 @@ func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token)
 			add("image", true, "%s (dev keeps the configured tag)", img)
 		} else {
 			add("image pinned", gateway.Pinned(img), "%s", img)
+		}
+	}
+	if p.Spread {
+		sp, t, err := s.spread(ctx, p)
+		switch {
+		case err != nil:
+			add("spread", false, "%v", err)
+		case len(t.workload()) < 2:
+			spread = &sp
+			add("spread", true, "%d pod(s) on %s", sp.Pods, oneNodeNote)
+		default:
+			spread = &sp
+			add("spread", sp.Even, "%s", sp.Text)
 		}
 	}
 	if p.PDB {
@@ -80,7 +95,7 @@ func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token)
 	} else {
 		st.Done(fmt.Sprintf("%d check(s) passed", len(out)))
 	}
-	return out
+	return out, spread
 }
 
 func (s *Session) checkBackup(ctx context.Context, p gateway.Profile) (bool, string) {

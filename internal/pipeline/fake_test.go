@@ -36,12 +36,14 @@ import (
 // fakeCluster is the local kind cluster without kind: a state, and a record
 // of what it was asked.
 type fakeCluster struct {
-	mu    sync.Mutex
-	state cluster.ClusterState
-	calls []string
-	fail  map[string]error // by method: Ensure, LoadImage
-	kc    string
-	node  string // the node image a new cluster is made from
+	mu      sync.Mutex
+	workers int           // the existing cluster's
+	shape   cluster.Shape // what a new one would be made of
+	state   cluster.ClusterState
+	calls   []string
+	fail    map[string]error // by method: Ensure, LoadImage
+	kc      string
+	node    string // the node image a new cluster is made from
 }
 
 var _ Cluster = (*fakeCluster)(nil)
@@ -59,7 +61,7 @@ func (f *fakeCluster) Inspect(context.Context) (cluster.ClusterState, string) {
 	return f.state, ""
 }
 
-func (f *fakeCluster) Ensure(_ context.Context, st cluster.ClusterState, _ bool, progress cluster.Progress) (bool, error) {
+func (f *fakeCluster) Ensure(_ context.Context, st cluster.ClusterState, recreate bool, progress cluster.Progress) (bool, error) {
 	if err := f.call("Ensure " + string(st)); err != nil {
 		return false, err
 	}
@@ -67,7 +69,11 @@ func (f *fakeCluster) Ensure(_ context.Context, st cluster.ClusterState, _ bool,
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.state = cluster.ClusterOurs
-	return st == cluster.ClusterAbsent, nil
+	created := st == cluster.ClusterAbsent || recreate
+	if created {
+		f.workers = f.shape.Workers
+	}
+	return created, nil
 }
 
 func (f *fakeCluster) LoadImage(_ context.Context, img string, _ cluster.Progress) (string, bool, error) {
@@ -98,6 +104,16 @@ func (f *fakeCluster) UseNodeImage(ref string) {
 	f.mu.Lock()
 	f.node = ref
 	f.mu.Unlock()
+}
+func (f *fakeCluster) Workers(context.Context) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.workers, nil
+}
+func (f *fakeCluster) UseShape(s cluster.Shape) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shape = s
 }
 func (f *fakeCluster) RefreshKubeconfig() error { return nil }
 func (f *fakeCluster) MergeKubeconfig() error   { return nil }

@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/apimdev/apimdev/internal/config"
@@ -145,16 +144,25 @@ func (s *Session) target(ctx context.Context, p *Plan) error {
 	}
 	prod.Image, p.Image, p.PinnedHow = img, img, how
 	if s.localCluster {
-		if prod.Backup != nil {
-			// kind's storage is a host path on its one node: ReadWriteOnce
-			// is what it can provision, and every replica is on that node.
-			prod.Backup.AccessMode, prod.Backup.StorageClass = corev1.ReadWriteOnce, ""
-		}
-		free, err := s.freeOnNode(ctx)
+		t, err := s.topology(ctx)
 		if err != nil {
 			return err
 		}
-		prod, p.FitNote = prod.Fit(free[corev1.ResourceCPU], free[corev1.ResourceMemory])
+		if prod.Backup != nil {
+			if t.sharedStorage() {
+				// Every node mounts the shared directory: the claim is
+				// ReadWriteMany, served from it, as a file share serves it.
+				prod.Backup.AccessMode, prod.Backup.StorageClass = corev1.ReadWriteMany, gateway.SharedStorageClass
+				prod.Backup.SharedPath = sharedBackupPath(prod)
+			} else {
+				// kind's storage is a host path on one node: ReadWriteOnce
+				// is what it can provision.
+				prod.Backup.AccessMode, prod.Backup.StorageClass = corev1.ReadWriteOnce, ""
+			}
+		}
+		if prod, p.FitNote, err = s.fitLocal(ctx, prod); err != nil {
+			return err
+		}
 	}
 	p.Target = prod
 	return nil
@@ -174,35 +182,6 @@ func sameSettings(a, b config.Config) bool {
 // demo: the e2e suites run it against services of their own).
 func (s *Session) IsDemo() bool {
 	return s.Config.Gateway.Endpoint == demo.Endpoint
-}
-
-// freeOnNode is the first node's allocatable minus what pods other than the
-// gateway's request: what the gateway's replicas can have.
-func (s *Session) freeOnNode(ctx context.Context) (corev1.ResourceList, error) {
-	nodes, err := s.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil || len(nodes.Items) == 0 {
-		return nil, fmt.Errorf("reading the node's capacity: %v", err)
-	}
-	n := nodes.Items[0]
-	cpu, mem := n.Status.Allocatable.Cpu().DeepCopy(), n.Status.Allocatable.Memory().DeepCopy()
-	pods, err := s.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + n.Name})
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range pods.Items {
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed ||
-			p.Namespace == s.Profile.Namespace && (p.Labels["app"] == s.Profile.Gateway || p.Labels["app"] == s.Profile.StatsdName()) {
-			continue
-		}
-		for _, c := range p.Spec.Containers {
-			cpu.Sub(*c.Resources.Requests.Cpu())
-			mem.Sub(*c.Resources.Requests.Memory())
-		}
-	}
-	// The statsd exporter's own small request comes out of the same node.
-	cpu.Sub(resource.MustParse("10m"))
-	mem.Sub(resource.MustParse("32Mi"))
-	return corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}, nil
 }
 
 // DeclinedError says a plan was shown and not applied.

@@ -35,6 +35,9 @@ type PromoteOptions struct {
 	Traffic TrafficOptions
 	// Timeout bounds the rollout; 0 means the session's Timeouts.Rollout.
 	Timeout time.Duration
+	// AllowPending applies a plan whose pods the nodes cannot hold now
+	// (promote --context to a cluster with an autoscaler).
+	AllowPending bool
 	// OnRollout, if set, is told the gateway's pod counts whenever they
 	// change during the rollout, from another goroutine: a live view.
 	OnRollout func(gateway.RolloutCounts)
@@ -51,7 +54,9 @@ type PromoteResult struct {
 	RolloutSecs float64        `json:"rolloutSeconds"`
 	Traffic     *traffic.Stats `json:"traffic,omitempty"`
 	Checks      []CheckResult  `json:"checks"`
-	Declined    bool           `json:"declined,omitempty"`
+	// Spread is where the gateway's pods run, per zone and node.
+	Spread   *Spread `json:"spread,omitempty"`
+	Declined bool    `json:"declined,omitempty"`
 }
 
 // PlanPromote is the plan of a promotion, without applying it: what the
@@ -77,6 +82,13 @@ func (s *Session) PlanPromote(ctx context.Context, o PromoteOptions) (*Plan, err
 	}
 	if p.Fresh && s.localCluster {
 		return nil, fmt.Errorf("no gateway %s/%s in cluster %q to promote (run `apimdev up` first)", s.Profile.Namespace, s.Profile.DeploymentName(), s.Config.Cluster.Name)
+	}
+	if !s.localCluster && !o.AllowPending && p.To == "prod" {
+		// Unfitted production requests: say now if the nodes cannot hold
+		// them, rather than leave a rollout waiting for pods that never start.
+		if err := s.checkCapacity(ctx, p.Target, o.Context); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -176,7 +188,7 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (*PromoteResult
 	if len(gone) > 0 {
 		s.Rep.Info(StepApply, "removed what only "+plan.From+" has: "+strings.Join(gone, ", "))
 	}
-	res.Checks = s.check(ctx, plan.Target, plan.token)
+	res.Checks, res.Spread = s.check(ctx, plan.Target, plan.token)
 	return res, nil
 }
 

@@ -74,6 +74,6 @@ func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOpt
 	if err != nil {
 		return res, err
 	}
-	res.Checks = s.check(ctx, p, tok)
+	res.Checks, res.Spread = s.check(ctx, p, tok)
 	return res, nil
 }

@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,10 @@ type Cluster interface {
 	// NodeImage is what a new cluster is made from; UseNodeImage changes it.
 	NodeImage() string
 	UseNodeImage(ref string)
+	// Workers counts the existing cluster's workers; UseShape sets the nodes
+	// a new cluster is made of.
+	Workers(ctx context.Context) (int, error)
+	UseShape(cluster.Shape)
 }
 
 var _ Cluster = (*cluster.Manager)(nil)
@@ -198,9 +203,15 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	}
 	s.Docker, s.Endpoint = d, ep
 	kind := cluster.NewKind()
-	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version}
+	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
+		Shape: shapeOf(cfg), SharedDir: filepath.Join(dir, "shared", cfg.Cluster.Name)}
 	s.Pin = imagepin.Pinner{HTTP: o.HTTP, Local: dockerImages{d}}
 	return s, nil
+}
+
+// shapeOf is the nodes cfg asks a new cluster to be made of.
+func shapeOf(cfg config.Config) cluster.Shape {
+	return cluster.Shape{Workers: cfg.Cluster.Workers, Zones: cfg.Cluster.ZoneList(), Region: cfg.Cluster.RegionName()}
 }
 
 // setConfig makes cfg the session's configuration and its dev profile the

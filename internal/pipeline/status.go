@@ -18,11 +18,17 @@ import (
 
 // Status is what `apimdev status` reports.
 type Status struct {
-	Cluster     string        `json:"cluster"`
-	State       string        `json:"state"`
-	Detail      string        `json:"detail,omitempty"`
-	Kubeconfig  string        `json:"kubeconfig"`
-	Node        string        `json:"node,omitempty"`
+	Cluster    string `json:"cluster"`
+	State      string `json:"state"`
+	Detail     string `json:"detail,omitempty"`
+	Kubeconfig string `json:"kubeconfig"`
+	Node       string `json:"node,omitempty"`
+	// Nodes, Spread and NodePorts tell where the gateway runs: on a
+	// multi-node cluster, which zone and node each pod is on, and which
+	// nodes answer the live Service's NodePorts.
+	Nodes       []NodeInfo    `json:"nodes,omitempty"`
+	Spread      *Spread       `json:"spread,omitempty"`
+	NodePorts   *NodePorts    `json:"nodePorts,omitempty"`
 	Namespace   string        `json:"namespace"`
 	Gateway     string        `json:"gateway"`
 	Image       string        `json:"image,omitempty"`
@@ -83,11 +89,18 @@ func (s *Session) Status(ctx context.Context) Status {
 				}
 			}
 			st.Node = fmt.Sprintf("%s %s (Kubernetes %s)", n.Name, ready, n.Status.NodeInfo.KubeletVersion)
+			if len(nodes.Items) > 1 {
+				st.Node = fmt.Sprintf("%d nodes (Kubernetes %s)", len(nodes.Items), n.Status.NodeInfo.KubeletVersion)
+			}
 		}
 		if d, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Get(ctx, s.Profile.DeploymentName(), metav1.GetOptions{}); err == nil {
 			st.Ready, st.Desired = d.Status.ReadyReplicas, gateway.Desired(d)
 			st.Image = d.Spec.Template.Spec.Containers[0].Image
 			st.Profile = d.Labels[gateway.LabelProfile]
+			if sp, t, err := s.spread(ctx, s.Profile); err == nil && len(t.Nodes) > 1 {
+				st.Nodes, st.Spread = t.Nodes, &sp
+				st.NodePorts, _ = s.nodePorts(ctx, s.Profile, t)
+			}
 			if st.Profile == "prod" {
 				if m, err := s.ScrapeMetrics(ctx); err == nil {
 					st.Metrics = &m

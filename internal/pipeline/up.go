@@ -159,6 +159,9 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 		return "", err
 	}
 	u.pres = pres
+	if err := u.checkShape(ctx); err != nil {
+		return "", err
+	}
 	if chose != "" && (pres.Cluster == cluster.ClusterAbsent || u.o.Recreate) {
 		st.Progress("%s", chose)
 	}
@@ -178,6 +181,35 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 	return fmt.Sprintf("%d checks passed", len(pres.Checks)), nil
 }
 
+// checkShape holds an existing cluster to the number of workers it has: a
+// count the user asks for that differs from it needs --recreate (kind cannot
+// add nodes), and without an ask the cluster's own count is the setting.
+func (u *upRun) checkShape(ctx context.Context) error {
+	s := u.s
+	if u.pres.Cluster == cluster.ClusterAbsent || u.o.Recreate {
+		return nil
+	}
+	have, err := s.Cluster.Workers(ctx)
+	if err != nil {
+		return nil // the cluster step says what is wrong with the cluster
+	}
+	want := s.Config.Cluster.Workers
+	if s.Intent != nil {
+		base := s.Config
+		base.Cluster.Workers = have
+		if asked, err := s.Intent(base); err == nil {
+			want = asked.Cluster.Workers
+		}
+	}
+	if want != have {
+		return &cluster.ShapeError{Name: s.Config.Cluster.Name, Have: have, Want: want}
+	}
+	cfg := s.Config
+	cfg.Cluster.Workers = have
+	s.setConfig(cfg)
+	return nil
+}
+
 // cluster: create, reuse, restart or wait for the cluster, connect, and read
 // what it records.
 func (u *upRun) cluster(ctx context.Context, st *events.Step) (string, error) {
@@ -187,6 +219,7 @@ func (u *upRun) cluster(ctx context.Context, st *events.Step) (string, error) {
 			return "", err
 		}
 	}
+	s.Cluster.UseShape(shapeOf(cfg))
 	created, err := s.Cluster.Ensure(ctx, u.pres.Cluster, u.o.Recreate, s.progress)
 	u.res.Created = created
 	if err != nil {
