@@ -366,6 +366,11 @@ type trafficResult struct {
 // when it disrupted something, to record the calls in flight). It counts
 // failures and says whether the last ten calls succeeded.
 func traffic(t *testing.T, port string, n, rate int, limit time.Duration, hook func(int) bool) trafficResult {
+	return trafficUntil(t, port, n, rate, limit, hook, nil)
+}
+
+// trafficUntil is traffic that also ends when stop is closed.
+func trafficUntil(t *testing.T, port string, n, rate int, limit time.Duration, hook func(int) bool, stop <-chan struct{}) trafficResult {
 	client := &http.Client{Timeout: 10 * time.Second}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
@@ -379,7 +384,12 @@ func traffic(t *testing.T, port string, n, rate int, limit time.Duration, hook f
 		if hook(i) {
 			res.inFlight = int(flight.Load())
 		}
-		<-tick.C
+		select {
+		case <-stop:
+			i = n
+			continue
+		case <-tick.C:
+		}
 		res.sent++
 		wg.Add(1)
 		flight.Add(1)
