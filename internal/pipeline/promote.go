@@ -86,7 +86,7 @@ func (s *Session) PlanPromote(ctx context.Context, o PromoteOptions) (*Plan, err
 	if !s.localCluster && !o.AllowPending && p.To == "prod" {
 		// Unfitted production requests: say now if the nodes cannot hold
 		// them, rather than leave a rollout waiting for pods that never start.
-		if err := s.checkCapacity(ctx, p.Target, o.Context); err != nil {
+		if err := s.checkCapacity(ctx, p.Target, o.Context, p.Fresh); err != nil {
 			return nil, err
 		}
 	}

@@ -142,7 +142,9 @@ func (s *Session) subtractRequests(ctx context.Context, t *Topology) error {
 		n := &t.Nodes[i]
 		cpu, mem := n.free[corev1.ResourceCPU], n.free[corev1.ResourceMemory]
 		for _, p := range pods.Items {
-			if p.Spec.NodeName != n.Name || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed ||
+			// Terminating pods leave within their grace period (a rotation's
+			// or rollout's old pods): their room is the new pods' soon.
+			if p.Spec.NodeName != n.Name || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || p.DeletionTimestamp != nil ||
 				p.Namespace == s.Profile.Namespace && (p.Labels["app"] == s.Profile.Gateway || p.Labels["app"] == s.Profile.StatsdName()) {
 				continue
 			}
@@ -201,8 +203,12 @@ type CapacityError struct {
 }
 
 func (e *CapacityError) Error() string {
-	return fmt.Sprintf("the %d schedulable node(s) of context %q can hold %d pod(s) of %s CPU / %s; the rollout needs %d (%d replicas + %d surge): nothing was changed",
-		e.Nodes, e.Context, e.Fit, e.CPU, e.Memory, e.Need, e.Replicas, e.Surge)
+	why := fmt.Sprintf("%d replicas + %d surge", e.Replicas, e.Surge)
+	if e.Surge == 0 {
+		why = fmt.Sprintf("%d replicas of a new Deployment", e.Replicas)
+	}
+	return fmt.Sprintf("the %d schedulable node(s) of context %q can hold %d pod(s) of %s CPU / %s; the rollout needs %d (%s): nothing was changed",
+		e.Nodes, e.Context, e.Fit, e.CPU, e.Memory, e.Need, why)
 }
 
 // Hint says the ways on.
@@ -213,7 +219,10 @@ func (e *CapacityError) Hint() string {
 // checkCapacity counts how many pods of p's requests the schedulable nodes
 // can hold (each node on its own: a pod never straddles two) and refuses a
 // plan that needs more.
-func (s *Session) checkCapacity(ctx context.Context, p gateway.Profile, kctx string) error {
+//
+// A new Deployment (fresh) makes its replicas without a surge; changing one
+// runs the old and new pods side by side, up to maxSurge more.
+func (s *Session) checkCapacity(ctx context.Context, p gateway.Profile, kctx string, fresh bool) error {
 	if p.Requests == nil {
 		return nil
 	}
@@ -225,6 +234,9 @@ func (s *Session) checkCapacity(ctx context.Context, p gateway.Profile, kctx str
 		return err
 	}
 	surge, _ := intstr.GetScaledValueFromIntOrPercent(&p.MaxSurge, int(p.Replicas), true)
+	if fresh {
+		surge = 0
+	}
 	need := int(p.Replicas) + surge
 	cpu, mem := p.Requests.Cpu().MilliValue(), p.Requests.Memory().Value()
 	fit := 0
