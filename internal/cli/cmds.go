@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
@@ -125,6 +126,9 @@ func (a *app) printStatus(st pipeline.Status) error {
 	} else {
 		fmt.Fprintf(tw, "forward\tnone in the background (`apimdev up` forwards in the foreground)\n")
 	}
+	if a := st.Auth; a != nil && a.Type != config.AuthToken {
+		fmt.Fprintf(tw, "auth\t%s\n", authLine(*a))
+	}
 	if st.TokenExpiry != nil {
 		fmt.Fprintf(tw, "token\t%s\n", st.TokenExpiry.Describe())
 	}
@@ -132,6 +136,21 @@ func (a *app) printStatus(st pipeline.Status) error {
 		fmt.Fprintf(tw, "metrics\t%s\n", st.Metrics)
 	}
 	return tw.Flush()
+}
+
+// authLine says how the gateway authenticates, with the ids (no secret).
+func authLine(a gateway.Auth) string {
+	switch a.Type {
+	case config.AuthEntraApp:
+		authority := a.Authority
+		if authority == "" {
+			authority = config.DefaultAuthority
+		}
+		return fmt.Sprintf("Microsoft Entra app %s, tenant %s (%s); its client secret is in the cluster's Secret, its expiry kept by Entra ID", a.ClientID, a.TenantID, authority)
+	case config.AuthWorkloadIdentity:
+		return fmt.Sprintf("workload identity, client %s (the ServiceAccount's federated credential; no secret)", a.ClientID)
+	}
+	return a.Type
 }
 
 // nodeLine is one node of a multi-node cluster, as status shows it.

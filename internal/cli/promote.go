@@ -108,12 +108,25 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 		}
 	}
 	var tok token.Token
-	if cfg.Gateway.TokenFile != "" && cmd.Flags().Changed("token-file") || a.getenv("APIMDEV_TOKEN") != "" {
-		if tok, err = a.loadToken(cfg); err != nil {
-			return err
+	switch cfg.Gateway.Auth.Mode() {
+	case config.AuthWorkloadIdentity:
+		// No secret: the ServiceAccount's federated credential is Entra ID's.
+	case config.AuthEntraApp:
+		if cmd.Flags().Changed("client-secret-file") || a.getenv("APIMDEV_CLIENT_SECRET") != "" {
+			if tok, err = a.loadToken(cfg); err != nil {
+				return err
+			}
+		} else if o.context != "" {
+			return &usageError{"--context needs the Entra app's client secret: pass --client-secret-file FILE or set APIMDEV_CLIENT_SECRET (the other cluster does not have it)"}
 		}
-	} else if o.context != "" {
-		return &usageError{"--context needs the token: pass --token-file FILE or set APIMDEV_TOKEN (the other cluster does not have it)"}
+	default:
+		if cfg.Gateway.TokenFile != "" && cmd.Flags().Changed("token-file") || a.getenv("APIMDEV_TOKEN") != "" {
+			if tok, err = a.loadToken(cfg); err != nil {
+				return err
+			}
+		} else if o.context != "" {
+			return &usageError{"--context needs the token: pass --token-file FILE or set APIMDEV_TOKEN (the other cluster does not have it)"}
+		}
 	}
 	headers, err := a.trafficHeaders(o.headers)
 	if err != nil {

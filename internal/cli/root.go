@@ -137,7 +137,7 @@ then flags.`,
 	a.bindFlags(root.PersistentFlags())
 	a.wizardFlags(root)
 	root.AddCommand(a.upCommand(), a.smokeCommand(), a.statusCommand(), a.downCommand(),
-		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand(), a.tokenCommand(), a.exportCommand(), a.doctorCommand(),
+		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand(), a.credentialsCommand(), a.tokenCommand(), a.exportCommand(), a.doctorCommand(),
 		a.kitCommand(), a.labCommand(), a.demoCommand(), a.nodeImageCommand(), a.dockerCommand(), a.drainCommand(), a.uncordonCommand())
 	return root
 }
@@ -152,6 +152,11 @@ func (a *app) bindFlags(fs *pflag.FlagSet) {
 	str("name", "", "gateway.name", "gateway name, as in the Azure portal (default "+config.DefaultGatewayName+")")
 	str("endpoint", "", "gateway.endpoint", "configuration endpoint, e.g. contoso.configuration.azure-api.net")
 	str("token-file", "", "gateway.tokenFile", "file holding the gateway token, or - for stdin (or set APIMDEV_TOKEN)")
+	str("auth", "", "gateway.auth.type", "how the gateway authenticates to its configuration endpoint: token (default), entra-app or workload-identity")
+	str("tenant-id", "", "gateway.auth.tenantId", "Microsoft Entra directory (tenant) ID, with --auth entra-app or workload-identity")
+	str("client-id", "", "gateway.auth.clientId", "Microsoft Entra application (client) ID, with --auth entra-app or workload-identity")
+	str("client-secret-file", "", "gateway.auth.clientSecretFile", "file holding the Entra app's client secret, or - for stdin (or set APIMDEV_CLIENT_SECRET); never a flag value")
+	str("authority", "", "gateway.auth.authority", "Microsoft Entra authority for a sovereign cloud (default "+config.DefaultAuthority+")")
 	str("image", "", "gateway.image", "gateway image (default "+config.DefaultImage+")")
 	str("namespace", "n", "gateway.namespace", "namespace for the gateway (default "+config.DefaultNamespace+")")
 	str("cluster-name", "", "cluster.name", "kind cluster name (default "+config.DefaultCluster+")")

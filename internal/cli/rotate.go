@@ -6,31 +6,53 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/pipeline"
 )
 
+// credentialsCommand is `credentials rotate`; tokenCommand keeps the older
+// `token rotate` working, the same command under its first name.
+func (a *app) credentialsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "credentials",
+		Short: "Work with the gateway's credentials: its token, or its Entra app's client secret",
+	}
+	cmd.AddCommand(a.rotateCommand("credentials"))
+	return cmd
+}
+
 func (a *app) tokenCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
-		Short: "Work with the gateway's token",
+		Short: "Work with the gateway's token (credentials rotate is the same, for every authentication mode)",
 	}
+	cmd.AddCommand(a.rotateCommand("token"))
+	return cmd
+}
+
+func (a *app) rotateCommand(parent string) *cobra.Command {
 	var o promoteOptions
 	rotate := &cobra.Command{
 		Use:   "rotate",
-		Short: "Put a new token into the gateway's Secret and restart the pods without losing a request",
-		Long: `token rotate reads the new token from --token-file (or - for stdin, or APIMDEV_TOKEN),
-writes it into the gateway's Secret, and restarts the gateway pods within the
+		Short: "Put a new token or client secret into the gateway's Secret and restart the pods without losing a request",
+		Long: parent + ` rotate reads the new credential of the gateway's authentication mode, writes
+it into the gateway's Secret, and restarts the gateway pods within the
 Deployment's rollout bounds while steady traffic flows through the forward,
-reporting requests sent, failed and p50/p99. Tokens are valid for at most 30 days:
-generate the new one in the portal (Gateways > Deployment) before the old expires.`,
-		Example: `  apimdev token rotate --token-file new.token
-  pbpaste | apimdev token rotate --token-file -`,
+reporting requests sent, failed and p50/p99.
+
+  token (the default): the new token from --token-file (or - for stdin, or
+    APIMDEV_TOKEN). Tokens are valid for at most 30 days: generate the new one
+    in the portal (Gateways > Deployment) before the old expires.
+  entraApp: the app's new client secret from --client-secret-file (or - for
+    stdin, or APIMDEV_CLIENT_SECRET). Add the new secret in Entra ID first,
+    rotate, then delete the old one there.
+  workloadIdentity: nothing to rotate (no secret).`,
+		Example: `  apimdev ` + parent + ` rotate --token-file new.token
+  pbpaste | apimdev ` + parent + ` rotate --token-file -
+  apimdev ` + parent + ` rotate --client-secret-file new-secret.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("token-file") && a.getenv("APIMDEV_TOKEN") == "" {
-				return &usageError{"token rotate needs the new token: pass --token-file FILE (or - for stdin) or set APIMDEV_TOKEN"}
-			}
 			a.adjust = o.apply
 			s, lock, err := a.existing(cmd, true)
 			if err != nil {
@@ -38,6 +60,18 @@ generate the new one in the portal (Gateways > Deployment) before the old expire
 			}
 			defer lock.Release()
 			cfg := s.Config
+			switch cfg.Gateway.Auth.Mode() {
+			case config.AuthWorkloadIdentity:
+				return &usageError{"this gateway authenticates with workload identity: there is no secret to rotate (the federated credential is Entra ID's)"}
+			case config.AuthEntraApp:
+				if !cmd.Flags().Changed("client-secret-file") && a.getenv("APIMDEV_CLIENT_SECRET") == "" {
+					return &usageError{parent + " rotate needs the Entra app's new client secret: pass --client-secret-file FILE (or - for stdin) or set APIMDEV_CLIENT_SECRET"}
+				}
+			default:
+				if !cmd.Flags().Changed("token-file") && a.getenv("APIMDEV_TOKEN") == "" {
+					return &usageError{parent + " rotate needs the new token: pass --token-file FILE (or - for stdin) or set APIMDEV_TOKEN"}
+				}
+			}
 			tok, err := a.loadToken(cfg)
 			if err != nil {
 				return err
@@ -57,8 +91,7 @@ generate the new one in the portal (Gateways > Deployment) before the old expire
 	f.StringVar(&o.trafficPath, "traffic-path", "", "path requested during the restart (default: the smoke spec's first GET, else the health path)")
 	f.StringArrayVar(&o.headers, "traffic-header", nil, "header for the traffic, NAME=VALUE; ${VAR} takes VALUE from the environment")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long the restart may take")
-	cmd.AddCommand(rotate)
-	return cmd
+	return rotate
 }
 
 func (a *app) exportCommand() *cobra.Command {
@@ -70,8 +103,10 @@ func (a *app) exportCommand() *cobra.Command {
 		Long: `export writes one manifest per object of the prod profile into a directory, with
 the production resource requests (never the ones fitted to this machine), a
 ReadWriteMany backup volume, the pinned image, and a kustomization.yaml whose
-secretGenerator reads the token from gateway.token. The token is not written
-unless --include-token (then from --token-file or APIMDEV_TOKEN).`,
+secretGenerator reads the credential: the token from gateway.token, or with
+--auth entra-app the client secret from client-secret.env (workload identity
+needs none). It is not written unless --include-token (then from --token-file
+or APIMDEV_TOKEN, or --client-secret-file or APIMDEV_CLIENT_SECRET).`,
 		Example: `  apimdev export --profile prod -o ./gateway-prod && kubectl apply -k ./gateway-prod`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -98,7 +133,7 @@ unless --include-token (then from --token-file or APIMDEV_TOKEN).`,
 				fmt.Fprintf(a.streams.Out, "  %s\n", f)
 			}
 			if !include {
-				fmt.Fprintf(a.streams.Out, "the token is not in them: copy %s.example to %s, paste your token, then `kubectl apply -k %s`\n", pipeline.TokenFileName, pipeline.TokenFileName, dir)
+				fmt.Fprintln(a.streams.Out, s.ExportHint(dir))
 			}
 			return nil
 		},
@@ -107,7 +142,7 @@ unless --include-token (then from --token-file or APIMDEV_TOKEN).`,
 	// -o names the directory here, as `kubectl`-style export tools do; it
 	// shadows the global output-format flag for this command only.
 	cmd.Flags().StringVarP(&dir, "output", "o", "", "directory to write (created 0700; files 0600)")
-	cmd.Flags().BoolVar(&include, "include-token", false, "also write the token into gateway.token (0600)")
+	cmd.Flags().BoolVar(&include, "include-token", false, "also write the credential into gateway.token or client-secret.env (0600)")
 	return cmd
 }
 

@@ -156,7 +156,7 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 		}()
 	}
 	wg.Wait()
-	if p.NoToken {
+	if p.NoToken && p.Config.Gateway.Auth.Mode() != config.AuthWorkloadIdentity {
 		for i := range checks {
 			if jobs[i].name == "token" {
 				checks[i] = p.checkNoToken(res.Cluster)
@@ -324,6 +324,18 @@ func (p *Preflight) checkToken(now time.Time) Check {
 		}
 		return c
 	}
+	a := p.Config.Gateway.Auth
+	switch a.Mode() {
+	case config.AuthWorkloadIdentity:
+		return Check{Problem: "workload identity cannot work on a local kind cluster: Microsoft Entra ID must trust the cluster's service account tokens through an OIDC issuer it can reach (AKS: --enable-oidc-issuer --enable-workload-identity, plus a federated credential on the identity), and a local cluster has none",
+			Fix: "locally, use --auth entra-app (client secret) or the token; take workload identity to AKS with `apimdev export -o DIR` or `apimdev promote --context AKS-CONTEXT`"}
+	case config.AuthEntraApp:
+		authority := a.Authority
+		if authority == "" {
+			authority = config.DefaultAuthority
+		}
+		return Check{OK: true, Detail: fmt.Sprintf("Microsoft Entra app %s in tenant %s (%s), client secret given; gateway.name %s", a.ClientID, a.TenantID, authority, p.Config.Gateway.Name)}
+	}
 	e := p.Token.ExpiryAt(now)
 	c := Check{OK: true, Detail: "gateway " + p.Token.GatewayID + ", " + e.Describe()}
 	if w := e.Warning(); w != "" {
@@ -338,10 +350,18 @@ func (p *Preflight) checkToken(now time.Time) Check {
 
 // checkNoToken is the token check when none was given.
 func (p *Preflight) checkNoToken(st ClusterState) Check {
+	secret := p.Config.Gateway.Auth.Mode() == config.AuthEntraApp
 	switch {
 	case p.Recreate:
 	case st == ClusterOurs || st == ClusterStopped || st == ClusterStarting:
+		if secret {
+			return Check{OK: true, Detail: "no client secret given: the one in the cluster's Secret is kept"}
+		}
 		return Check{OK: true, Detail: "none given: the token in the cluster's Secret is kept"}
+	}
+	if secret {
+		return Check{Problem: "no client secret: Entra app authentication needs the app's client secret",
+			Fix: "use --client-secret-file FILE (or - for stdin) or APIMDEV_CLIENT_SECRET; never a flag value"}
 	}
 	return Check{Problem: "no token: the gateway needs its token from the Azure portal",
 		Fix: "use --token-file FILE, APIMDEV_TOKEN, or try `apimdev up --demo` (no Azure needed)"}

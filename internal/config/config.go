@@ -112,6 +112,51 @@ type Gateway struct {
 	// ProbePath is the health path; older portal YAML used
 	// /internal-status-0123456789abcdef.
 	ProbePath string `yaml:"probePath,omitempty" json:"probePath,omitempty"`
+	// Auth is how the gateway authenticates to its configuration endpoint:
+	// the portal's token (the default), or Microsoft Entra ID.
+	Auth Auth `yaml:"auth,omitempty" json:"auth,omitzero"`
+}
+
+// Authentication modes of the gateway (config.service.auth).
+const (
+	AuthToken            = "token"
+	AuthEntraApp         = "entraApp"
+	AuthWorkloadIdentity = "workloadIdentity"
+	// DefaultAuthority is Microsoft Entra ID's public-cloud authority.
+	DefaultAuthority = "https://login.microsoftonline.com"
+)
+
+// Auth is the gateway's authentication to the configuration endpoint. The
+// Entra app's client secret is never here: it is read from ClientSecretFile
+// or APIMDEV_CLIENT_SECRET and goes only into the Kubernetes Secret.
+type Auth struct {
+	// Type is token (default), entraApp or workloadIdentity.
+	Type     string `yaml:"type,omitempty" json:"type,omitempty"`
+	TenantID string `yaml:"tenantId,omitempty" json:"tenantId,omitempty"`
+	ClientID string `yaml:"clientId,omitempty" json:"clientId,omitempty"`
+	// ClientSecretFile names the file holding the app's client secret ("-"
+	// is stdin).
+	ClientSecretFile string `yaml:"clientSecretFile,omitempty" json:"clientSecretFile,omitempty"`
+	// Authority is Entra ID's login endpoint; "" is DefaultAuthority (set
+	// another for a sovereign cloud).
+	Authority string `yaml:"authority,omitempty" json:"authority,omitempty"`
+}
+
+// Mode is the authentication mode, token when unset.
+func (a Auth) Mode() string {
+	if a.Type == "" {
+		return AuthToken
+	}
+	if m, ok := AuthModes[a.Type]; ok {
+		return m
+	}
+	return a.Type
+}
+
+// AuthModes maps the flag spellings to the modes.
+var AuthModes = map[string]string{
+	"token": AuthToken, "entra-app": AuthEntraApp, "entraApp": AuthEntraApp,
+	"workload-identity": AuthWorkloadIdentity, "workloadIdentity": AuthWorkloadIdentity,
 }
 
 // Cluster describes the local kind cluster.
@@ -210,7 +255,8 @@ var sections = map[string]struct {
 		"backup", "logLevel", "metrics", "statsdImage", "proxy", "trafficRate"}},
 	"Backup":  {"prod.backup", []string{"enabled", "storageClass", "accessMode", "size"}},
 	"Proxy":   {"prod.proxy", []string{"http", "https", "noProxy"}},
-	"Gateway": {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath"}},
+	"Gateway": {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath", "auth"}},
+	"Auth":    {"gateway.auth", []string{"type", "tenantId", "clientId", "clientSecretFile", "authority"}},
 	"Cluster": {"cluster", []string{"name", "nodeImage", "kubeconfig", "workers", "zones", "region"}},
 	"Forward": {"forward", []string{"httpPort", "httpsPort"}},
 	"Smoke":   {"smoke", []string{"file"}},
@@ -344,20 +390,25 @@ func LoadFileOnto(path string, optional bool, base Config) (Config, bool, error)
 
 // EnvVars lists the APIMDEV_* variables and the field each one sets.
 var EnvVars = map[string]string{
-	"APIMDEV_NAME":         "gateway.name",
-	"APIMDEV_ENDPOINT":     "gateway.endpoint",
-	"APIMDEV_IMAGE":        "gateway.image",
-	"APIMDEV_NAMESPACE":    "gateway.namespace",
-	"APIMDEV_TOKEN_FILE":   "gateway.tokenFile",
-	"APIMDEV_PROBE_PATH":   "gateway.probePath",
-	"APIMDEV_CLUSTER_NAME": "cluster.name",
-	"APIMDEV_NODE_IMAGE":   "cluster.nodeImage",
-	"APIMDEV_KUBECONFIG":   "cluster.kubeconfig",
-	"APIMDEV_WORKERS":      "cluster.workers",
-	"APIMDEV_HTTP_PORT":    "forward.httpPort",
-	"APIMDEV_HTTPS_PORT":   "forward.httpsPort",
-	"APIMDEV_SMOKE_FILE":   "smoke.file",
-	"APIMDEV_OUTPUT":       "output",
+	"APIMDEV_NAME":               "gateway.name",
+	"APIMDEV_ENDPOINT":           "gateway.endpoint",
+	"APIMDEV_IMAGE":              "gateway.image",
+	"APIMDEV_NAMESPACE":          "gateway.namespace",
+	"APIMDEV_TOKEN_FILE":         "gateway.tokenFile",
+	"APIMDEV_AUTH":               "gateway.auth.type",
+	"APIMDEV_TENANT_ID":          "gateway.auth.tenantId",
+	"APIMDEV_CLIENT_ID":          "gateway.auth.clientId",
+	"APIMDEV_CLIENT_SECRET_FILE": "gateway.auth.clientSecretFile",
+	"APIMDEV_AUTHORITY":          "gateway.auth.authority",
+	"APIMDEV_PROBE_PATH":         "gateway.probePath",
+	"APIMDEV_CLUSTER_NAME":       "cluster.name",
+	"APIMDEV_NODE_IMAGE":         "cluster.nodeImage",
+	"APIMDEV_KUBECONFIG":         "cluster.kubeconfig",
+	"APIMDEV_WORKERS":            "cluster.workers",
+	"APIMDEV_HTTP_PORT":          "forward.httpPort",
+	"APIMDEV_HTTPS_PORT":         "forward.httpsPort",
+	"APIMDEV_SMOKE_FILE":         "smoke.file",
+	"APIMDEV_OUTPUT":             "output",
 }
 
 // Set assigns one field by its YAML path. Flags and the environment both use it.
@@ -383,6 +434,20 @@ func (c *Config) Set(field, value string) error {
 		c.Gateway.TokenFile = value
 	case "gateway.probePath":
 		c.Gateway.ProbePath = value
+	case "gateway.auth.type":
+		m, ok := AuthModes[strings.TrimSpace(value)]
+		if !ok {
+			return fmt.Errorf("%s: %q is not an authentication mode (token, entra-app or workload-identity)", field, value)
+		}
+		c.Gateway.Auth.Type = m
+	case "gateway.auth.tenantId":
+		c.Gateway.Auth.TenantID = strings.TrimSpace(value)
+	case "gateway.auth.clientId":
+		c.Gateway.Auth.ClientID = strings.TrimSpace(value)
+	case "gateway.auth.clientSecretFile":
+		c.Gateway.Auth.ClientSecretFile = value
+	case "gateway.auth.authority":
+		c.Gateway.Auth.Authority = strings.TrimSpace(value)
 	case "cluster.name":
 		c.Cluster.Name = value
 	case "cluster.nodeImage":

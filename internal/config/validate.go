@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -48,6 +49,7 @@ var (
 	hostLabel  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$`)
 	imageRef   = regexp.MustCompile(`^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*(@sha256:[a-f0-9]{64})?$`)
 	longSuffix = "-instance-discovery"
+	guid       = regexp.MustCompile(`^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$`)
 )
 
 // Validate checks everything that can be checked without touching the
@@ -89,6 +91,7 @@ func (c Config) validate(needEndpoint bool) error {
 	if !strings.HasPrefix(g.ProbePath, "/") {
 		add("gateway.probePath", fmt.Sprintf("%q must start with '/'", g.ProbePath), "use "+DefaultProbePath)
 	}
+	ps = append(ps, g.Auth.problems()...)
 	if c.Cluster.Name == "" || !kindName.MatchString(c.Cluster.Name) || len(c.Cluster.Name) > 50 {
 		add("cluster.name", fmt.Sprintf("%q is not a valid kind cluster name (lower-case letters, digits, '-' and '.')", c.Cluster.Name), "use e.g. --cluster-name "+DefaultCluster)
 	}
@@ -124,6 +127,48 @@ func (c Config) validate(needEndpoint bool) error {
 	}
 	if len(ps) == 0 {
 		return nil
+	}
+	return ps
+}
+
+// problems checks the authentication mode's inputs, all at once. The client
+// secret is checked where it is read (LoadToken), never here.
+func (a Auth) problems() []Problem {
+	var ps []Problem
+	add := func(field, msg, fix string) { ps = append(ps, Problem{field, msg, fix}) }
+	const portal = " (Microsoft Entra admin center > App registrations > your app > Overview)"
+	id := func(field, flag, v, what string, required bool) {
+		switch {
+		case v == "" && required:
+			add(field, "is empty: "+what+" is needed", "set "+flag+" to "+what+portal)
+		case v != "" && !guid.MatchString(v):
+			add(field, fmt.Sprintf("%q is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", v), "set "+flag+" to "+what+portal)
+		}
+	}
+	switch a.Mode() {
+	case AuthToken:
+		for _, f := range []struct{ field, v string }{{"gateway.auth.tenantId", a.TenantID}, {"gateway.auth.clientId", a.ClientID},
+			{"gateway.auth.clientSecretFile", a.ClientSecretFile}, {"gateway.auth.authority", a.Authority}} {
+			if f.v != "" {
+				add(f.field, "is set, but the gateway authenticates with its token", "set --auth entra-app (or gateway.auth.type: entraApp) to use Microsoft Entra ID, or remove it")
+			}
+		}
+	case AuthEntraApp:
+		id("gateway.auth.tenantId", "--tenant-id", a.TenantID, "the directory (tenant) ID", true)
+		id("gateway.auth.clientId", "--client-id", a.ClientID, "the application (client) ID", true)
+		if a.Authority != "" {
+			if u, err := url.Parse(a.Authority); err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" {
+				add("gateway.auth.authority", fmt.Sprintf("%q is not an https:// URL", a.Authority), "leave it unset for "+DefaultAuthority+", or give a sovereign cloud's, e.g. --authority https://login.microsoftonline.us")
+			}
+		}
+	case AuthWorkloadIdentity:
+		id("gateway.auth.clientId", "--client-id", a.ClientID, "the application (client) ID of the app or managed identity with the federated credential", true)
+		id("gateway.auth.tenantId", "--tenant-id", a.TenantID, "the directory (tenant) ID", false)
+		if a.ClientSecretFile != "" {
+			add("gateway.auth.clientSecretFile", "is set, but workload identity uses no secret", "remove it, or use --auth entra-app")
+		}
+	default:
+		add("gateway.auth.type", fmt.Sprintf("%q is not an authentication mode", a.Type), "use token (the portal's token, the default), entraApp or workloadIdentity")
 	}
 	return ps
 }
@@ -192,7 +237,17 @@ type TokenSource string
 // LoadToken reads the token from the configured file ("-" is stdin) or from
 // APIMDEV_TOKEN. It never takes a token from a flag value. Quotes, white space
 // and the GatewayKey prefix are cleaned off.
+//
+// With Entra ID app authentication the credential is the app's client
+// secret instead, from gateway.auth.clientSecretFile or APIMDEV_CLIENT_SECRET;
+// workload identity needs none (a zero Token, no error).
 func LoadToken(c Config, getenv func(string) string, stdin io.Reader) (token.Token, TokenSource, error) {
+	switch c.Gateway.Auth.Mode() {
+	case AuthEntraApp:
+		return loadClientSecret(c, getenv, stdin)
+	case AuthWorkloadIdentity:
+		return token.Token{}, "", nil
+	}
 	var raw string
 	var src TokenSource
 	switch {
@@ -229,7 +284,47 @@ func LoadToken(c Config, getenv func(string) string, stdin io.Reader) (token.Tok
 // the cluster".
 func IsNoToken(err error) bool {
 	var p *Problem
-	return errors.As(err, &p) && p.Field == "token" && p.Message == "no gateway token given"
+	return errors.As(err, &p) && (p.Field == "token" && p.Message == "no gateway token given" ||
+		p.Field == "gateway.auth.clientSecret" && p.Message == noSecret)
+}
+
+const noSecret = "no client secret given"
+
+// loadClientSecret reads the Entra app's client secret, as LoadToken reads a
+// token: from a file ("-" is stdin) or an environment variable, never a flag.
+func loadClientSecret(c Config, getenv func(string) string, stdin io.Reader) (token.Token, TokenSource, error) {
+	var raw string
+	var src TokenSource
+	f := c.Gateway.Auth.ClientSecretFile
+	switch {
+	case f == "-":
+		b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
+		if err != nil {
+			return token.Token{}, "", fmt.Errorf("reading the client secret from stdin: %w", err)
+		}
+		raw, src = string(b), "stdin"
+	case f != "":
+		b, err := os.ReadFile(expandHome(f))
+		if err != nil {
+			return token.Token{}, "", &Problem{Field: "gateway.auth.clientSecretFile", Message: fmt.Sprintf("cannot read %s: %v", f, unwrapPath(err)),
+				Fix: "save the app's client secret (its Value) to that file, or pass --client-secret-file with the right path"}
+		}
+		raw, src = string(b), TokenSource("file "+f)
+	case getenv("APIMDEV_CLIENT_SECRET") != "":
+		raw, src = getenv("APIMDEV_CLIENT_SECRET"), "APIMDEV_CLIENT_SECRET"
+	default:
+		return token.Token{}, "", &Problem{Field: "gateway.auth.clientSecret", Message: noSecret,
+			Fix: "pass --client-secret-file FILE (or - for stdin) or set APIMDEV_CLIENT_SECRET; a secret is never accepted as a flag value, so it stays out of your shell history and the process list"}
+	}
+	t, err := token.AppSecret(raw)
+	if err != nil {
+		var pe *token.ParseError
+		if errors.As(err, &pe) {
+			return token.Token{}, src, &Problem{Field: "client secret (from " + string(src) + ")", Message: pe.Problem, Fix: pe.Fix}
+		}
+		return token.Token{}, src, err
+	}
+	return t, src, nil
 }
 
 func unwrapPath(err error) error {

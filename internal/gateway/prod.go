@@ -133,7 +133,7 @@ func (p Profile) harden(d *appsv1.Deployment) {
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: p.BackupClaimName()}}})
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "config-backup", MountPath: BackupPath})
 	}
-	if p.NonRoot {
+	if p.ownServiceAccount() {
 		spec.ServiceAccountName = p.Gateway
 		// The deprecated twin field too: the API server fills it in from
 		// serviceAccountName, and a field apimdev's apply does not own would
@@ -141,6 +141,8 @@ func (p Profile) harden(d *appsv1.Deployment) {
 		// demotion deletes (every later rollout: "serviceaccount not found").
 		spec.DeprecatedServiceAccount = p.Gateway
 		spec.AutomountServiceAccountToken = ptr.To(false)
+	}
+	if p.NonRoot {
 		spec.SecurityContext = &corev1.PodSecurityContext{
 			RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](GatewayUID), RunAsGroup: ptr.To[int64](GatewayUID),
 			// The backup volume must be writable by GID 1001, or the gateway
@@ -159,11 +161,18 @@ func (p Profile) harden(d *appsv1.Deployment) {
 }
 
 func (p Profile) serviceAccount() *corev1.ServiceAccount {
-	return &corev1.ServiceAccount{
+	sa := &corev1.ServiceAccount{
 		TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
 		ObjectMeta:                   p.meta(p.Gateway),
 		AutomountServiceAccountToken: ptr.To(false),
 	}
+	if p.Auth.Mode() == config.AuthWorkloadIdentity {
+		// The Azure workload identity webhook projects a token for the
+		// identity named here into pods labelled to use it.
+		sa.Labels[WorkloadIdentityUse] = "true"
+		sa.Annotations = map[string]string{WorkloadIdentityClientID: p.Auth.ClientID}
+	}
+	return sa
 }
 
 func (p Profile) backupClaim() *corev1.PersistentVolumeClaim {

@@ -68,6 +68,68 @@ type Profile struct {
 	StatsdImage     string               `json:"statsdImage,omitempty"` // "" = no local metrics
 	NonRoot         bool                 `json:"nonRoot,omitempty"`     // UID/GID 1001, fsGroup 1001, own ServiceAccount without token
 	Proxy           config.Proxy         `json:"proxy,omitempty"`
+	// Auth is how the gateway authenticates to the configuration endpoint;
+	// zero is the portal's token.
+	Auth Auth `json:"auth,omitzero"`
+}
+
+// Auth is the non-secret part of Microsoft Entra ID authentication: the
+// ids go into the ConfigMap (and, for workload identity, onto the
+// ServiceAccount); the app's client secret only into the Secret.
+type Auth struct {
+	Type      string `json:"type,omitempty"` // "" (token), entraApp, workloadIdentity
+	TenantID  string `json:"tenantId,omitempty"`
+	ClientID  string `json:"clientId,omitempty"`
+	Authority string `json:"authority,omitempty"`
+}
+
+// Keys and labels of Entra ID authentication, as the official chart names them.
+const (
+	// AppSecretKey is the Secret's key for the Entra app's client secret.
+	AppSecretKey = "azure-ad-app-secret"
+	// TokenKey is the Secret's key for the gateway token.
+	TokenKey = "value"
+	// WorkloadIdentityUse marks the ServiceAccount and pods for the Azure
+	// workload identity webhook; WorkloadIdentityClientID names the identity.
+	WorkloadIdentityUse      = "azure.workload.identity/use"
+	WorkloadIdentityClientID = "azure.workload.identity/client-id"
+)
+
+// authOf is the profile's Auth from the configuration.
+func authOf(c config.Config) Auth {
+	a := c.Gateway.Auth
+	switch a.Mode() {
+	case config.AuthEntraApp:
+		return Auth{Type: config.AuthEntraApp, TenantID: a.TenantID, ClientID: a.ClientID, Authority: a.Authority}
+	case config.AuthWorkloadIdentity:
+		return Auth{Type: config.AuthWorkloadIdentity, TenantID: a.TenantID, ClientID: a.ClientID}
+	}
+	return Auth{}
+}
+
+// Mode is the authentication mode, config.AuthToken when zero.
+func (a Auth) Mode() string {
+	if a.Type == "" {
+		return config.AuthToken
+	}
+	return a.Type
+}
+
+// SecretKey is the Secret's key for the credential, "" when there is none
+// (workload identity).
+func (p Profile) SecretKey() string {
+	switch p.Auth.Mode() {
+	case config.AuthEntraApp:
+		return AppSecretKey
+	case config.AuthWorkloadIdentity:
+		return ""
+	}
+	return TokenKey
+}
+
+// ownServiceAccount says the pods run as a ServiceAccount of the profile's own.
+func (p Profile) ownServiceAccount() bool {
+	return p.NonRoot || p.Auth.Mode() == config.AuthWorkloadIdentity
 }
 
 // BackupVolume is the configuration backup PVC mounted at /apim/config.
@@ -96,6 +158,7 @@ func Dev(c config.Config) Profile {
 		Image:     c.Gateway.Image,
 		ProbePath: c.Gateway.ProbePath,
 		Replicas:  1,
+		Auth:      authOf(c),
 		// The portal's rollout bounds.
 		MaxSurge:       intstr.FromString("25%"),
 		MaxUnavailable: intstr.FromInt32(0),
@@ -134,14 +197,18 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 		ObjectMeta: p.meta(p.SecretName()),
 		Type:       corev1.SecretTypeOpaque,
 	}
+	key := p.SecretKey()
 	if redact {
 		v := tok.Redacted()
 		if tok.IsZero() {
 			v = token.Prefix + "<your token, from --token-file or APIMDEV_TOKEN>"
+			if key == AppSecretKey {
+				v = "<your Entra app's client secret, from --client-secret-file or APIMDEV_CLIENT_SECRET>"
+			}
 		}
-		secret.StringData = map[string]string{"value": v}
+		secret.StringData = map[string]string{key: v}
 	} else {
-		secret.Data = map[string][]byte{"value": []byte(tok.SecretValue())}
+		secret.Data = map[string][]byte{key: []byte(tok.SecretValue())}
 	}
 	cm := &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
@@ -156,6 +223,22 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 			"runtime.deployment.orchestrator.type": "Kubernetes",
 		},
 	}
+	switch a := p.Auth; a.Mode() {
+	case config.AuthEntraApp:
+		cm.Data["config.service.auth"] = "azureAdApp"
+		cm.Data["config.service.auth.azureAd.tenantId"] = a.TenantID
+		cm.Data["config.service.auth.azureAd.clientId"] = a.ClientID
+		if a.Authority != "" {
+			cm.Data["config.service.auth.azureAd.authority"] = a.Authority
+		}
+		cm.Data["gateway.name"] = p.Gateway
+	case config.AuthWorkloadIdentity:
+		cm.Data["config.service.auth"] = "workloadIdentity"
+		if a.TenantID != "" {
+			cm.Data["config.service.auth.azureAd.tenantId"] = a.TenantID
+		}
+		cm.Data["gateway.name"] = p.Gateway
+	}
 	if p.LogFormat != "" {
 		cm.Data["telemetry.logs.std"] = p.LogFormat
 		cm.Data["telemetry.logs.std.level"] = p.LogLevel
@@ -165,10 +248,13 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 		cm.Data["telemetry.metrics.local.statsd.endpoint"] = fmt.Sprintf("%s:%d", p.StatsdName(), StatsdPort)
 	}
 	objs := []runtime.Object{ns}
-	if p.NonRoot {
+	if p.ownServiceAccount() {
 		objs = append(objs, p.serviceAccount())
 	}
-	objs = append(objs, secret, cm)
+	if key != "" {
+		objs = append(objs, secret)
+	}
+	objs = append(objs, cm)
 	if p.Backup != nil {
 		if p.Backup.SharedPath != "" {
 			objs = append(objs, p.sharedVolume())
@@ -223,12 +309,7 @@ func (p Profile) deployment() *appsv1.Deployment {
 							}},
 							InitialDelaySeconds: 0, TimeoutSeconds: 1, PeriodSeconds: 5, SuccessThreshold: 1, FailureThreshold: 3,
 						},
-						Env: []corev1.EnvVar{{
-							Name: "config.service.auth",
-							ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-								LocalObjectReference: corev1.LocalObjectReference{Name: p.SecretName()}, Key: "value",
-							}},
-						}},
+						Env: p.credentialEnv(),
 						EnvFrom: []corev1.EnvFromSource{{
 							ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: p.ConfigMapName()}},
 						}},
@@ -237,8 +318,29 @@ func (p Profile) deployment() *appsv1.Deployment {
 			},
 		},
 	}
+	if p.Auth.Mode() == config.AuthWorkloadIdentity {
+		podLabels[WorkloadIdentityUse] = "true"
+	}
 	p.harden(d)
 	return d
+}
+
+// credentialEnv is the container's setting that reads the credential from the
+// Secret: the token as config.service.auth, or the Entra app's client secret.
+func (p Profile) credentialEnv() []corev1.EnvVar {
+	name := "config.service.auth"
+	switch p.Auth.Mode() {
+	case config.AuthEntraApp:
+		name = "config.service.auth.azureAd.clientSecret"
+	case config.AuthWorkloadIdentity:
+		return nil
+	}
+	return []corev1.EnvVar{{
+		Name: name,
+		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: p.SecretName()}, Key: p.SecretKey(),
+		}},
+	}}
 }
 
 func (p Profile) liveService() *corev1.Service {

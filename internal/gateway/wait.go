@@ -299,7 +299,37 @@ func (w *Waiter) timedOut(timeout time.Duration) *RolloutError {
 	}
 	e.Logs = w.logs(ctx, p.Name, false)
 	e.Events = w.events(ctx, p.Name)
+	if fix := authFix(e.Logs); fix != "" {
+		e.Fix = fix
+	}
 	return e
+}
+
+// authFix reads the gateway's log lines for Microsoft Entra ID's refusals
+// (its AADSTS codes) and says which input is wrong; "" when none is there.
+func authFix(logs []string) string {
+	text := strings.Join(logs, "\n")
+	switch {
+	case strings.Contains(text, "AADSTS7000215"), strings.Contains(text, "AADSTS7000222"):
+		return "Microsoft Entra ID refused the app's client secret (" + firstCode(text) + "): it is wrong or expired, or the secret's ID was copied instead of its Value. Put the Value in a file and run `apimdev up --client-secret-file FILE` (on a running gateway: `apimdev credentials rotate --client-secret-file FILE`)"
+	case strings.Contains(text, "AADSTS700016"):
+		return "Microsoft Entra ID does not know the application (AADSTS700016): check --client-id (the app's Application (client) ID) and that the app is in tenant --tenant-id"
+	case strings.Contains(text, "AADSTS90002"), strings.Contains(text, "AADSTS900023"):
+		return "Microsoft Entra ID does not know the tenant (" + firstCode(text) + "): check --tenant-id (the Directory (tenant) ID) and --authority"
+	}
+	return ""
+}
+
+func firstCode(text string) string {
+	i := strings.Index(text, "AADSTS")
+	if i < 0 {
+		return "AADSTS"
+	}
+	j := i + len("AADSTS")
+	for j < len(text) && text[j] >= '0' && text[j] <= '9' {
+		j++
+	}
+	return text[i:j]
 }
 
 func (w *Waiter) fixFor(reason string) string {

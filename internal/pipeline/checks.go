@@ -82,8 +82,15 @@ func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token)
 			add("local metrics", m.Requests > 0, "%s", m)
 		}
 	}
-	e := tok.ExpiryAt(s.now())
-	add("token expiry", e.State != token.ExpiryPast, "%s", e.Describe())
+	switch {
+	case tok.IsAppSecret():
+		add("credentials", true, "Microsoft Entra app %s: %s", p.Auth.ClientID, tok.ExpiryAt(s.now()).Describe())
+	case tok.IsZero():
+		add("credentials", true, "workload identity, client %s: no secret to expire", p.Auth.ClientID)
+	default:
+		e := tok.ExpiryAt(s.now())
+		add("token expiry", e.State != token.ExpiryPast, "%s", e.Describe())
+	}
 	failed := 0
 	for _, c := range out {
 		if !c.OK {

@@ -11,13 +11,76 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
-// TokenFileName is the file the exported kustomization reads the token from.
-const TokenFileName = "gateway.token"
+// TokenFileName is the file the exported kustomization reads the token from;
+// ClientSecretFileName the Entra app's client secret (an env file: kustomize
+// trims its line ending, which a secret must not keep).
+const (
+	TokenFileName        = "gateway.token"
+	ClientSecretFileName = "client-secret.env"
+)
+
+// credentialFiles is how an export carries the gateway's credential.
+type credentialFiles struct {
+	file, example, generator, apply, note string
+	line                                  func(secret string) string
+}
+
+func exportCredential(p gateway.Profile) credentialFiles {
+	gen := func(comment, source string) string {
+		return fmt.Sprintf(`secretGenerator:
+%s- name: %s
+  namespace: %s
+  %s
+  options:
+    disableNameSuffixHash: true
+    labels:
+      app: %s
+      app.kubernetes.io/managed-by: apimdev
+`, comment, p.SecretName(), p.Namespace, source, p.Gateway)
+	}
+	switch p.Auth.Mode() {
+	case config.AuthEntraApp:
+		return credentialFiles{file: ClientSecretFileName,
+			example:   gateway.AppSecretKey + "=<paste the Entra app's client secret Value here, then rename this file to " + ClientSecretFileName + ">",
+			generator: gen("# The Entra app's client secret comes from "+ClientSecretFileName+", one line:\n#   "+gateway.AppSecretKey+"=<the secret's Value>\n", "envs:\n  - "+ClientSecretFileName),
+			apply:     "    cp " + ClientSecretFileName + ".example " + ClientSecretFileName + "   # then paste the client secret's Value into it\n    kubectl apply -k .",
+			note: fmt.Sprintf("- The gateway authenticates as Microsoft Entra app %s in tenant %s; the client secret file is read by the\n  kustomization's secretGenerator: keep it out of version control, and rotate it in Entra ID before it expires.",
+				p.Auth.ClientID, p.Auth.TenantID),
+			line: func(secret string) string { return gateway.AppSecretKey + "=" + secret }}
+	case config.AuthWorkloadIdentity:
+		return credentialFiles{
+			apply: "    kubectl apply -k .",
+			note: fmt.Sprintf("- The gateway authenticates with workload identity: the ServiceAccount %s/%s names client %s. The cluster needs\n"+
+				"  an OIDC issuer and the workload identity webhook (AKS: --enable-oidc-issuer --enable-workload-identity), and the\n"+
+				"  identity a federated credential for subject system:serviceaccount:%s:%s. No secret is involved.",
+				p.Namespace, p.Gateway, p.Auth.ClientID, p.Namespace, p.Gateway)}
+	}
+	return credentialFiles{file: TokenFileName,
+		example:   "GatewayKey <paste the token from the Azure portal here, then rename this file to " + TokenFileName + ">",
+		generator: gen("# The token's Secret is made from "+TokenFileName+", which holds one line:\n#   GatewayKey <token from the portal's Deployment tab>\n", "files:\n  - value="+TokenFileName),
+		apply:     "    cp " + TokenFileName + ".example " + TokenFileName + "   # then paste your token into it\n    kubectl apply -k .",
+		note:      "- The token file is read by the kustomization's secretGenerator; keep it out of version control.",
+		line:      func(secret string) string { return secret }}
+}
+
+// ExportHint is what to do with an export before applying it.
+func (s *Session) ExportHint(dir string) string {
+	c := exportCredential(gateway.Dev(s.Config))
+	if c.file == "" {
+		return "no secret is needed (workload identity): `kubectl apply -k " + dir + "` on a cluster with an OIDC issuer and the workload identity webhook"
+	}
+	what := "your token"
+	if c.file == ClientSecretFileName {
+		what = "the Entra app's client secret"
+	}
+	return fmt.Sprintf("the credential is not in them: copy %s.example to %s, paste %s, then `kubectl apply -k %s`", c.file, c.file, what, dir)
+}
 
 // Export writes the prod profile for a real cluster into dir: one manifest
 // per object, production requests (never fitted), ReadWriteMany backup, the
@@ -68,28 +131,19 @@ func (s *Session) Export(ctx context.Context, dir string, tok token.Token, inclu
 	for _, r := range resources {
 		k.WriteString("- " + r + "\n")
 	}
-	fmt.Fprintf(&k, `secretGenerator:
-# The token's Secret is made from %s, which holds one line:
-#   GatewayKey <token from the portal's Deployment tab>
-- name: %s
-  namespace: %s
-  files:
-  - value=%s
-  options:
-    disableNameSuffixHash: true
-    labels:
-      app: %s
-      app.kubernetes.io/managed-by: apimdev
-`, TokenFileName, p.SecretName(), p.Namespace, TokenFileName, p.Gateway)
+	cred := exportCredential(p)
+	k.WriteString(cred.generator)
 	if err := write("kustomization.yaml", []byte(k.String())); err != nil {
 		return nil, err
 	}
-	if includeToken && !tok.IsZero() {
-		if err := write(TokenFileName, []byte(tok.SecretValue()+"\n")); err != nil {
+	switch {
+	case cred.file == "":
+	case includeToken && !tok.IsZero():
+		if err := write(cred.file, []byte(cred.line(tok.SecretValue())+"\n")); err != nil {
 			return nil, err
 		}
-	} else {
-		if err := write(TokenFileName+".example", []byte("GatewayKey <paste the token from the Azure portal here, then rename this file to "+TokenFileName+">\n")); err != nil {
+	default:
+		if err := write(cred.file+".example", []byte(cred.example+"\n")); err != nil {
 			return nil, err
 		}
 	}
@@ -97,14 +151,13 @@ func (s *Session) Export(ctx context.Context, dir string, tok token.Token, inclu
 
 Made by apimdev export. Apply with:
 
-    cp gateway.token.example gateway.token   # then paste your token into it
-    kubectl apply -k .
+`+cred.apply+`
 
 - Requests are the production values (%s CPU / %s per pod), never the ones fitted to a laptop.
 - The backup volume asks for ReadWriteMany (%s) so every replica on every node shares one
   configuration backup; set prod.backup.storageClass to a class that offers it (e.g. Azure Files).
 - The image is pinned: %s (%s).
-- The token file is read by the kustomization's secretGenerator; keep it out of version control.
+`+cred.note+`
 `, p.Gateway, s.Config.Prod.CPU, s.Config.Prod.Memory, s.Config.Prod.Backup.Size, p.Image, how)
 	if err := write("README.md", []byte(readme)); err != nil {
 		return nil, err

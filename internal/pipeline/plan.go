@@ -78,13 +78,16 @@ func (s *Session) Plan(ctx context.Context, o PlanOptions) (*Plan, error) {
 	if to == "" {
 		to = "dev"
 	}
+	if s.localCluster && s.Profile.Auth.Mode() == config.AuthWorkloadIdentity {
+		return nil, errWorkloadIdentityLocal
+	}
 	p := &Plan{From: from, To: to, Fresh: fresh, token: o.Token}
 	if p.token.IsZero() {
 		if p.token, err = s.ClusterToken(ctx); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, errNoToken
+				return nil, s.noCredential()
 			}
-			return nil, fmt.Errorf("reading the gateway token from Secret %s/%s: %w (pass --token-file to supply it)", s.Profile.Namespace, s.Profile.SecretName(), err)
+			return nil, fmt.Errorf("reading the gateway's credential from Secret %s/%s: %w (pass --token-file to supply it)", s.Profile.Namespace, s.Profile.SecretName(), err)
 		}
 	}
 	if err := s.target(ctx, p); err != nil {
@@ -168,11 +171,15 @@ func (s *Session) target(ctx context.Context, p *Plan) error {
 	return nil
 }
 
+// errWorkloadIdentityLocal: a local cluster has no OIDC issuer Entra ID can trust.
+var errWorkloadIdentityLocal = errors.New("workload identity cannot work on the local kind cluster: it has no OIDC issuer Microsoft Entra ID can reach; use --auth entra-app or the token here, and take workload identity to AKS with `apimdev export` or `promote --context`")
+
 // sameSettings reports whether two configurations make the same objects:
 // the gateway's and the prod profile's settings (where the token is read
 // from, the local ports and the smoke spec decide no object).
 func sameSettings(a, b config.Config) bool {
 	a.Gateway.TokenFile, b.Gateway.TokenFile = "", ""
+	a.Gateway.Auth.ClientSecretFile, b.Gateway.Auth.ClientSecretFile = "", ""
 	a.Prod.TrafficRate, b.Prod.TrafficRate = 0, 0
 	return reflect.DeepEqual(a.Gateway, b.Gateway) && reflect.DeepEqual(a.Prod, b.Prod)
 }

@@ -51,6 +51,9 @@ func RecordName(gw string) string { return gw + "-apimdev" }
 func (r *Record) encode() ([]byte, error) {
 	c := *r
 	c.Config.Output = ""
+	// Where a secret was read from is the user's business of the day, not
+	// the gateway's: a later command without it keeps the cluster's secret.
+	c.Config.Gateway.TokenFile, c.Config.Gateway.Auth.ClientSecretFile = "", ""
 	return json.MarshalIndent(c, "", "  ")
 }
 
@@ -95,6 +98,9 @@ func sameApplied(a, b *Record) bool {
 	x, y := *a, *b
 	x.Applied, y.Applied, x.Version, y.Version = time.Time{}, time.Time{}, "", ""
 	x.Config.Output, y.Config.Output = "", ""
+	for _, c := range []*config.Config{&x.Config, &y.Config} {
+		c.Gateway.TokenFile, c.Gateway.Auth.ClientSecretFile = "", ""
+	}
 	return reflect.DeepEqual(x, y)
 }
 

@@ -29,10 +29,10 @@ func TestRestartReason(t *testing.T) {
 		{"first up", []gateway.Change{secret(c), deploy(c)}, false, ""},
 		{"first up, an old image of the name on the node", []gateway.Change{secret(c), deploy(c)}, true, ""},
 		{"re-run, nothing new", []gateway.Change{secret(n), deploy(n)}, false, ""},
-		{"new token", []gateway.Change{secret(u), deploy(n)}, false, "the token changed"},
-		{"new token, the exporter changed too", []gateway.Change{secret(u), deploy(n), statsd}, false, "the token changed"},
+		{"new token", []gateway.Change{secret(u), deploy(n)}, false, "the credential in the Secret changed"},
+		{"new token, the exporter changed too", []gateway.Change{secret(u), deploy(n), statsd}, false, "the credential in the Secret changed"},
 		{"rebuilt image, same tag", []gateway.Change{secret(n), deploy(n)}, true, "the image changed under the same name"},
-		{"both", []gateway.Change{secret(u), deploy(n)}, true, "the token and the image changed"},
+		{"both", []gateway.Change{secret(u), deploy(n)}, true, "the credential in the Secret and the image changed"},
 		{"new token and new spec", []gateway.Change{secret(u), deploy(u)}, true, ""},
 		{"Deployment recreated", []gateway.Change{secret(u), deploy(c)}, false, ""},
 	} {

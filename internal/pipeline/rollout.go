@@ -212,9 +212,9 @@ func restartReason(plan []gateway.Change, deployment string, imageReplaced bool)
 	case changed || !existed:
 		return ""
 	case secret && imageReplaced:
-		return "the token and the image changed"
+		return "the credential in the Secret and the image changed"
 	case secret:
-		return "the token changed"
+		return "the credential in the Secret changed"
 	case imageReplaced:
 		return "the image changed under the same name"
 	}

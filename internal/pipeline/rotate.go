@@ -22,6 +22,10 @@ const StepRotate = "rotate"
 // cluster lock.
 func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOptions) (*PromoteResult, error) {
 	var plan *Plan
+	what := "token"
+	if tok.IsAppSecret() {
+		what = "client secret"
+	}
 	err := s.runSteps(ctx, []step{{StepRotate, "", func(ctx context.Context, st *events.Step) (string, error) {
 		if err := s.connectTo(o.Context); err != nil {
 			return "", err
@@ -34,10 +38,10 @@ func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOpt
 			return "", err
 		}
 		if plan.Fresh {
-			return "", fmt.Errorf("no gateway %s/%s to rotate the token of (run `apimdev up` first)", s.Profile.Namespace, s.Profile.DeploymentName())
+			return "", fmt.Errorf("no gateway %s/%s to rotate the %s of (run `apimdev up` first)", s.Profile.Namespace, s.Profile.DeploymentName(), what)
 		}
 		if old, err := s.ClusterToken(ctx); err == nil && old.SecretValue() == tok.SecretValue() {
-			st.Warn("the new token is the same as the one in the cluster; the pods restart anyway", "")
+			st.Warn("the new "+what+" is the same as the one in the cluster; the pods restart anyway", "")
 		}
 		var secret runtime.Object
 		for _, obj := range plan.Target.Objects(tok, false) {
@@ -47,6 +51,9 @@ func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOpt
 		}
 		if _, err := gateway.Apply(ctx, s.Client, []runtime.Object{secret}); err != nil {
 			return "", err
+		}
+		if tok.IsAppSecret() {
+			return fmt.Sprintf("Secret %s/%s updated with the Entra app's new client secret (key %s)", plan.Target.Namespace, plan.Target.SecretName(), gateway.AppSecretKey), nil
 		}
 		return fmt.Sprintf("Secret %s/%s updated; the new token %s", plan.Target.Namespace, plan.Target.SecretName(), tok.ExpiryAt(s.now()).Describe()), nil
 	}}})
@@ -60,14 +67,14 @@ func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOpt
 		timeout = s.Timeouts.orDefault().Rollout
 	}
 	ts, took, err := s.underTraffic(ctx, o.Traffic, StepRollout, func() error {
-		return s.runSteps(ctx, []step{{StepRollout, "restarting the gateway pods to load the new token", func(ctx context.Context, _ *events.Step) (string, error) {
+		return s.runSteps(ctx, []step{{StepRollout, "restarting the gateway pods to load the new " + what, func(ctx context.Context, _ *events.Step) (string, error) {
 			if err := s.restartPods(ctx, p); err != nil {
 				return "", err
 			}
 			if err := s.waitRollout(ctx, &Plan{Target: p, token: tok}, timeout, o.OnRollout); err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%s/%s %d/%d ready with the new token", p.Namespace, p.DeploymentName(), p.Replicas, p.Replicas), nil
+			return fmt.Sprintf("%s/%s %d/%d ready with the new %s", p.Namespace, p.DeploymentName(), p.Replicas, p.Replicas, what), nil
 		}}})
 	})
 	res.Traffic, res.Rollout, res.RolloutSecs = &ts, took, took.Seconds()

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/errdefs"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -396,12 +398,34 @@ func (s *Session) Exists(ctx context.Context) string {
 
 // ClusterToken reads the token back from the cluster's Secret, for its expiry
 // and for re-applying it: it is never printed.
+//
+// With Entra ID app authentication it is the app's client secret; with
+// workload identity there is none (a zero Token and no error).
 func (s *Session) ClusterToken(ctx context.Context) (token.Token, error) {
+	key := s.Profile.SecretKey()
+	if key == "" {
+		return token.Token{}, nil
+	}
 	sec, err := s.Client.CoreV1().Secrets(s.Profile.Namespace).Get(ctx, s.Profile.SecretName(), metav1.GetOptions{})
 	if err != nil {
 		return token.Token{}, err
 	}
-	return token.Parse(string(sec.Data["value"]))
+	if key == gateway.AppSecretKey {
+		if _, ok := sec.Data[key]; !ok {
+			return token.Token{}, apierrors.NewNotFound(corev1.Resource("secrets"), s.Profile.SecretName()+" key "+key)
+		}
+		return token.AppSecret(string(sec.Data[key]))
+	}
+	return token.Parse(string(sec.Data[key]))
+}
+
+// noCredential is up's and promote's first-run words when the credential the
+// authentication mode needs is nowhere.
+func (s *Session) noCredential() error {
+	if s.Profile.Auth.Mode() == config.AuthEntraApp {
+		return errors.New("no client secret: use --client-secret-file FILE or APIMDEV_CLIENT_SECRET (the Entra app's secret is kept only in the cluster's Secret, and this gateway's Secret has none yet)")
+	}
+	return errNoToken
 }
 
 // Redactor scrubs the token's text from anything quoted from the cluster.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/apimdev/apimdev/internal/cluster"
+	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/token"
@@ -36,7 +37,10 @@ type Status struct {
 	Desired     int32         `json:"desired"`
 	Forward     *ForwardState `json:"forward"`
 	TokenExpiry *token.Expiry `json:"tokenExpiry,omitempty"`
-	Profile     string        `json:"profile,omitempty"`
+	// Auth is how the gateway authenticates to its configuration endpoint:
+	// token, entraApp or workloadIdentity, with the ids (never a secret).
+	Auth    *gateway.Auth `json:"auth,omitempty"`
+	Profile string        `json:"profile,omitempty"`
 	// Recorded is what the cluster records apimdev applied, and when.
 	Recorded *RecordSummary `json:"recorded,omitempty"`
 	// Drift lists what differs from the record (kubectl scale, edit...):
@@ -109,7 +113,12 @@ func (s *Session) Status(ctx context.Context) Status {
 		} else if !apierrors.IsNotFound(err) {
 			st.Detail = err.Error()
 		}
-		if tok, err := s.ClusterToken(ctx); err == nil {
+		a := s.Profile.Auth
+		if a.Type == "" {
+			a.Type = config.AuthToken
+		}
+		st.Auth = &a
+		if tok, err := s.ClusterToken(ctx); err == nil && !tok.IsZero() && !tok.IsAppSecret() {
 			e := tok.ExpiryAt(s.now())
 			st.TokenExpiry = &e
 		}

@@ -328,10 +328,15 @@ func (u *upRun) deploy(ctx context.Context, st *events.Step) (string, error) {
 	if tok.IsZero() {
 		t, err := s.ClusterToken(ctx)
 		if err != nil {
-			return "", errNoToken
+			return "", s.noCredential()
 		}
 		tok = t
-		st.Progress("token: the one in Secret %s/%s (%s)", s.Profile.Namespace, s.Profile.SecretName(), t.ExpiryAt(s.now()).Describe())
+		switch s.Profile.Auth.Mode() {
+		case config.AuthEntraApp:
+			st.Progress("client secret: the one in Secret %s/%s", s.Profile.Namespace, s.Profile.SecretName())
+		case config.AuthToken:
+			st.Progress("token: the one in Secret %s/%s (%s)", s.Profile.Namespace, s.Profile.SecretName(), t.ExpiryAt(s.now()).Describe())
+		}
 	}
 	u.res.TokenExpiry = tok.ExpiryAt(s.now())
 	plan := u.plan

@@ -27,7 +27,35 @@ type Token struct {
 	Expiry    time.Time
 	HasExpiry bool
 	value     string // <id>&<expiry>&<signature>, without the prefix
+	// app says value is a Microsoft Entra app's client secret, not a
+	// gateway token: it goes into the Secret as it is, and has no expiry
+	// that can be read from it.
+	app bool
 }
+
+const secretFix = "copy the client secret's Value (not its Secret ID) from the Microsoft Entra admin center (App registrations > your app > Certificates & secrets) into the file, on one line"
+
+// AppSecret holds a Microsoft Entra app's client secret the way a Token holds
+// a gateway token: it leaves only through SecretValue, and every printed form
+// is redacted. White space around it is removed; none may be inside it.
+func AppSecret(s string) (Token, error) {
+	v := strings.TrimSpace(s)
+	for len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
+		v = strings.TrimSpace(v[1 : len(v)-1])
+	}
+	switch {
+	case v == "":
+		return Token{}, &ParseError{Problem: "the client secret is empty", Fix: secretFix}
+	case strings.ContainsAny(v, " \t\r\n"):
+		return Token{}, &ParseError{Problem: "the client secret contains white space inside it (was it wrapped over several lines?)", Fix: secretFix}
+	case len(v) > 1024:
+		return Token{}, &ParseError{Problem: "the client secret is longer than 1024 characters: is it the right file?", Fix: secretFix}
+	}
+	return Token{value: v, app: true}, nil
+}
+
+// IsAppSecret says t is an Entra app's client secret.
+func (t Token) IsAppSecret() bool { return t.app }
 
 // ParseError says what is wrong with a token without quoting any of it.
 type ParseError struct {
@@ -99,6 +127,9 @@ func (t Token) SecretValue() string {
 	if t.value == "" {
 		return ""
 	}
+	if t.app {
+		return t.value
+	}
 	return Prefix + t.value
 }
 
@@ -106,6 +137,9 @@ func (t Token) SecretValue() string {
 func (t Token) Redacted() string {
 	if t.value == "" {
 		return "<no token>"
+	}
+	if t.app {
+		return "<client secret, redacted>"
 	}
 	exp := "?"
 	if t.HasExpiry {
@@ -136,6 +170,8 @@ const (
 	ExpiryOK      ExpiryState = "ok"
 	ExpirySoon    ExpiryState = "soon"
 	ExpiryPast    ExpiryState = "expired"
+	// ExpiryElsewhere is a client secret's: Entra ID keeps its expiry.
+	ExpiryElsewhere ExpiryState = "in-entra-id"
 )
 
 // Expiry describes the token's expiry as far as it can be told.
@@ -149,6 +185,9 @@ type Expiry struct {
 
 // ExpiryAt tells whether the token has expired or will within WarnWindow.
 func (t Token) ExpiryAt(now time.Time) Expiry {
+	if t.app {
+		return Expiry{State: ExpiryElsewhere}
+	}
 	if !t.HasExpiry {
 		return Expiry{State: ExpiryUnknown}
 	}
@@ -174,6 +213,8 @@ func (e Expiry) Describe() string {
 		return fmt.Sprintf("expires in %s (%s UTC): regenerate it in the portal soon", human(e.Remaining), e.At.Format("2006-01-02 15:04"))
 	case ExpiryOK:
 		return fmt.Sprintf("expires in %s (%s UTC)", human(e.Remaining), e.At.Format("2006-01-02 15:04"))
+	case ExpiryElsewhere:
+		return "a Microsoft Entra app's client secret: its expiry is kept in Entra ID (App registrations > Certificates & secrets), not in the secret"
 	default:
 		return "expiry unknown (the token's middle field is not a yyyyMMddHHmm date)"
 	}
