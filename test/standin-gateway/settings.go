@@ -37,6 +37,16 @@ const (
 	envHeartbeatAddr = "STANDIN_HEARTBEAT_ADDR"
 	envConfigHTTPS   = "STANDIN_CONFIG_HTTPS_ADDR"
 	envConfigHTTP    = "STANDIN_CONFIG_HTTP_ADDR"
+	// Microsoft Entra app authentication (config.service.auth=azureAdApp).
+	envTenantID     = "config.service.auth.azureAd.tenantId"
+	envClientID     = "config.service.auth.azureAd.clientId"
+	envClientSecret = "config.service.auth.azureAd.clientSecret"
+	envAuthority    = "config.service.auth.azureAd.authority"
+	envAudience     = "config.service.auth.tokenAudience"
+	// The stand-in token endpoint's one app (config-service mode).
+	envEntraTenant  = "STANDIN_ENTRA_TENANT_ID"
+	envEntraClient  = "STANDIN_ENTRA_CLIENT_ID"
+	envEntraSecrets = "STANDIN_ENTRA_CLIENT_SECRETS"
 )
 
 // settings reads the environment and collects problems to log once a logger exists.
@@ -94,9 +104,16 @@ func (s settings) gatewayOptions(log *slog.Logger, problems *[]string) gateway.O
 			udp = append(udp, a)
 		}
 	}
+	var entra *gateway.EntraApp
+	if strings.EqualFold(strings.TrimSpace(s.auth()), "azureAdApp") {
+		entra = &gateway.EntraApp{TenantID: s.get(envTenantID), ClientID: s.get(envClientID), ClientSecret: s.get(envClientSecret),
+			Authority: s.get(envAuthority), Audience: s.get(envAudience)}
+	}
 	return gateway.Options{
 		Endpoint:        s.get(envEndpoint),
 		Auth:            s.auth(),
+		Entra:           entra,
+		GatewayName:     s.get(envGatewayName),
 		HTTPAddr:        s.getOr(envHTTPAddr, ":8080"),
 		HTTPSAddr:       s.getOr(envHTTPSAddr, ":8081"),
 		UDPAddrs:        udp,
@@ -117,7 +134,17 @@ func (s settings) configServiceOptions(log *slog.Logger, problems *[]string) con
 			keys = append(keys, k)
 		}
 	}
+	var entra *configservice.EntraApp
+	if id := s.get(envEntraClient); id != "" {
+		entra = &configservice.EntraApp{TenantID: s.get(envEntraTenant), ClientID: id}
+		for sec := range strings.SplitSeq(s.get(envEntraSecrets), ",") {
+			if sec = strings.TrimSpace(sec); sec != "" {
+				entra.Secrets = append(entra.Secrets, sec)
+			}
+		}
+	}
 	return configservice.Options{
+		Entra:            entra,
 		Key:              []byte(s.get(envGatewayKey)),
 		SubscriptionKeys: keys,
 		HTTPSAddr:        s.getOr(envConfigHTTPS, ":8443"),

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/apimconfig"
@@ -37,6 +38,9 @@ type Options struct {
 	Now       func() time.Time
 	// ShutdownTimeout bounds the graceful stop.
 	ShutdownTimeout time.Duration
+	// Entra, when set, serves a stand-in Microsoft Entra ID token endpoint
+	// for this app and accepts the access tokens it grants.
+	Entra *EntraApp
 }
 
 // Service is a running (or ready to run) stand-in config service.
@@ -116,6 +120,9 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET "+apimconfig.Path, s.configuration)
+	if s.opts.Entra != nil {
+		mux.HandleFunc("POST /{tenant}"+TokenPath, s.token)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		standinhttp.WriteJSON(w, http.StatusNotFound, apiError("NotFound", "Resource not found"))
 	})
@@ -139,7 +146,18 @@ func (s *Service) configuration(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, "no Authorization header")
 		return
 	}
+	bearer := false
+	if word, rest, ok := strings.Cut(strings.TrimSpace(auth), " "); ok && strings.EqualFold(word, "Bearer") {
+		// An access token from the stand-in token endpoint (Entra app auth).
+		auth, bearer = rest, true
+	}
 	tok, err := token.Verify(s.opts.Key, auth)
+	if err == nil && bearer != strings.HasPrefix(tok.GatewayID, entraID) {
+		err = errors.New("a gateway token sent as a bearer token, or an access token sent as a gateway token")
+	}
+	if err == nil && bearer && tok.Expired(s.opts.Now()) {
+		err = errors.New("the access token has expired")
+	}
 	if err != nil {
 		// err says why (malformed, bad signature) and never quotes the token.
 		s.refuse(w, r, err.Error())

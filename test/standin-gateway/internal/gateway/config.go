@@ -54,7 +54,13 @@ func (g *Gateway) refresh(ctx context.Context) {
 		}
 		g.outcome("ok", slog.LevelDebug, "configuration fetched", "revision", cfg.Revision)
 	case errors.Is(err, errRefused):
+		if g.opts.Entra != nil {
+			g.access = "" // ask Entra ID again next time
+		}
 		g.outcome("refused", slog.LevelError, errRefused.Error(), "ready", g.state.Load() != nil)
+	case errors.Is(err, errEntraRefused):
+		g.outcome("entra-refused", slog.LevelError, errEntraRefused.Error()+"; no configuration can be fetched until the client secret, client id or tenant id is fixed",
+			"error", err.Error(), "ready", g.state.Load() != nil)
 	case errors.Is(err, errUnreachable):
 		g.outcome("unreachable", slog.LevelWarn, "configuration endpoint unreachable",
 			"error", err.Error(), "keepingLastConfiguration", g.state.Load() != nil)
@@ -84,7 +90,15 @@ func (g *Gateway) fetch(ctx context.Context) (apimconfig.Configuration, error) {
 	if err != nil {
 		return apimconfig.Configuration{}, err
 	}
-	req.Header.Set("Authorization", token.Prefix+token.StripPrefix(g.opts.Auth))
+	if g.opts.Entra != nil {
+		at, err := g.accessToken(ctx)
+		if err != nil {
+			return apimconfig.Configuration{}, err
+		}
+		req.Header.Set("Authorization", "Bearer "+at)
+	} else {
+		req.Header.Set("Authorization", token.Prefix+token.StripPrefix(g.opts.Auth))
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "apimdev-standin-gateway/2.11.1-standin")
 	resp, err := g.client.Do(req)

@@ -64,6 +64,10 @@ type Options struct {
 	Endpoint string
 	// Auth is config.service.auth: the token, with or without "GatewayKey ".
 	Auth string
+	// Entra, when set, is config.service.auth=azureAdApp: Auth is unused.
+	Entra *EntraApp
+	// GatewayName is gateway.name (needed with Entra ID).
+	GatewayName string
 	// HTTPAddr and HTTPSAddr are the traffic listeners (":8080", ":8081").
 	HTTPAddr, HTTPSAddr string
 	// UDPAddrs are the rate-limit-dc and dc-heartbeat ports; traffic is discarded.
@@ -115,6 +119,8 @@ type Gateway struct {
 	// Touched only by the polling goroutine.
 	lastOutcome   string
 	lastBackupErr string
+	access        string // Entra ID access token, until accessUntil
+	accessUntil   time.Time
 }
 
 // New fills defaults and reads the settings. Bad settings are not an error: the
@@ -171,10 +177,20 @@ func (g *Gateway) readSettings() error {
 	} else {
 		g.configURL = u
 	}
-	if strings.TrimSpace(token.StripPrefix(g.opts.Auth)) == "" {
+	switch {
+	case g.opts.Entra != nil:
+		if m := g.opts.Entra.missing(g.opts.GatewayName); len(m) > 0 {
+			errs = append(errs, fmt.Errorf("config.service.auth is azureAdApp but %s not set", strings.Join(m, ", ")))
+		}
+		if _, err := g.opts.Entra.tokenURL(); err != nil {
+			errs = append(errs, err)
+		}
+	case strings.TrimSpace(token.StripPrefix(g.opts.Auth)) == "":
 		errs = append(errs, errors.New("config.service.auth is not set"))
-	} else if t, err := token.Parse(g.opts.Auth); err == nil {
-		g.tok, g.tokParsed = t, true
+	default:
+		if t, err := token.Parse(g.opts.Auth); err == nil {
+			g.tok, g.tokParsed = t, true
+		}
 	}
 	return errors.Join(errs...)
 }

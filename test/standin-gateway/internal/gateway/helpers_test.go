@@ -69,13 +69,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // and returns its HTTPS address.
 func startConfigService(t *testing.T, logs io.Writer, subKeys ...string) string {
 	t.Helper()
+	return startConfigServiceWith(t, logs, configservice.Options{SubscriptionKeys: subKeys})
+}
+
+// startConfigServiceWith is startConfigService with more options (Entra).
+func startConfigServiceWith(t *testing.T, logs io.Writer, opts configservice.Options) string {
+	t.Helper()
 	log, _ := standinlog.New(logs, standinlog.Settings{Format: "json", Level: "debug", Mode: "config-service"})
-	svc, err := configservice.New(configservice.Options{
-		Key:              []byte(gatewayKey),
-		SubscriptionKeys: subKeys,
-		HTTPSAddr:        "127.0.0.1:0",
-		Logger:           log,
-	})
+	opts.Key, opts.HTTPSAddr, opts.Logger = []byte(gatewayKey), "127.0.0.1:0", log
+	svc, err := configservice.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
