@@ -233,6 +233,77 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	// Microsoft Entra app authentication against the stand-in token
+	// endpoint (stand-in, not Microsoft Entra ID), on the running gateway.
+	entra := []string{"--auth", "entra-app", "--tenant-id", entraTenant, "--client-id", entraClient, "--authority", entraAuthority}
+	secretFile := func(t *testing.T, name, secret string) string {
+		f := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(f, []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	t.Run("entra app: a wrong client secret is refused and explained, the right one serves", func(t *testing.T) {
+		wrong := secretFile(t, "wrong.secret", "CANARY~wrong."+r.canary[:8])
+		start := time.Now()
+		code, out, errs := r.apimdev(t, append(append([]string{"up", "--detach", "--yes", "--timeout", "25s", "--client-secret-file", wrong}, entra...), common...)...)
+		r.time("up, wrong client secret", start)
+		t.Logf("up with a wrong client secret (exit %d, %s):\n%s", code, time.Since(start).Round(100*time.Millisecond), errs)
+		if code == 0 || !strings.Contains(errs, "AADSTS7000215") || !strings.Contains(errs, "--client-secret-file FILE") {
+			t.Fatalf("a wrong client secret: exit %d\n%s\n%s", code, out, errs)
+		}
+		if strings.Contains(out+errs, "CANARY~wrong") {
+			t.Error("the wrong secret is in apimdev's output")
+		}
+		// The pod with the token still serves while the new one cannot start.
+		if tr := traffic(t, httpPort, 20, 20, 10*time.Second, nil); tr.failed != 0 {
+			t.Errorf("calls during the refused rollout: %d of %d failed %v", tr.failed, tr.sent, tr.errors)
+		}
+		right := secretFile(t, "right.secret", r.entraSecrets[0])
+		start = time.Now()
+		code, out, errs = r.apimdev(t, append(append([]string{"up", "--detach", "--yes", "--smoke-file", "testdata/smoke.yaml", "--client-secret-file", right}, entra...), common...)...)
+		r.time("up, right client secret", start)
+		if code != 0 || !strings.Contains(out, "0 failed") {
+			t.Fatalf("up with the right client secret: exit %d\n%s\n%s", code, out, errs)
+		}
+		t.Logf("up with the right client secret, %s:\n%s", time.Since(start).Round(100*time.Millisecond), errs)
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "configmap", gwName+"-env", "-o", `jsonpath={.data.config\.service\.auth} {.data.config\.service\.auth\.azureAd\.clientId} {.data.gateway\.name}`); got != "azureAdApp "+entraClient+" "+gwName {
+			t.Errorf("ConfigMap: %q", got)
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "secret", gwName+"-token", "-o", `go-template={{range $k, $v := .data}}{{$k}} {{end}}`); strings.TrimSpace(got) != "azure-ad-app-secret" {
+			t.Errorf("Secret keys: %q", got)
+		}
+		code, text, _ := r.apimdev(t, "status")
+		if code != 0 || !strings.Contains(text, "Microsoft Entra app "+entraClient) {
+			t.Errorf("status:\n%s", text)
+		}
+		// A plain up keeps Entra ID and the cluster's secret: nothing changes.
+		code, _, errs = r.apimdev(t, append([]string{"up", "--detach"}, common...)...)
+		if code != 0 || !strings.Contains(errs, "client secret: the one in Secret") || !strings.Contains(errs, "0 object(s) changed") {
+			t.Errorf("a plain up on the Entra gateway: exit %d\n%s", code, errs)
+		}
+	})
+
+	t.Run("entra app: the client secret rotates under traffic with none lost", func(t *testing.T) {
+		next := secretFile(t, "next.secret", r.entraSecrets[1])
+		start := time.Now()
+		code, out, errs := r.apimdev(t, "credentials", "rotate", "--client-secret-file", next, "-o", "json", "--rate", "50",
+			"--traffic-path", "/echo/rotate", "--traffic-header", "Ocp-Apim-Subscription-Key=${APIM_SUBSCRIPTION_KEY}")
+		r.time("credentials rotate (Entra)", start)
+		if code != 0 {
+			t.Fatalf("credentials rotate exited %d\n%s\n%s", code, out, errs)
+		}
+		var res promoteResult
+		lastJSON(t, out, &res)
+		t.Logf("client secret rotation: restart %.1fs, traffic %d sent, %d failed, p50 %.1fms, p99 %.1fms", res.RolloutSeconds, res.Traffic.Sent, res.Traffic.Failed, res.Traffic.P50Ms, res.Traffic.P99Ms)
+		if res.Traffic.Sent < 50 || res.Traffic.Failed != 0 {
+			t.Errorf("rotation traffic: %+v", res.Traffic)
+		}
+		if code, _, errs := r.apimdev(t, "smoke", "--smoke-file", "testdata/smoke.yaml"); code != 0 {
+			t.Errorf("smoke after the rotation: %s", errs)
+		}
+	})
+
 	t.Run("down removes the cluster and leaves the user's kubeconfig alone", func(t *testing.T) {
 		start := time.Now()
 		code, out, errs := r.apimdev(t, "down")
@@ -256,18 +327,20 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
-	t.Run("the token appears nowhere but the Secret", func(t *testing.T) {
-		if strings.Contains(r.transcript.String(), r.canary) {
-			t.Errorf("the canary is in apimdev's output")
-		}
-		filepath.Walk(r.state, func(p string, info os.FileInfo, err error) error {
-			if err == nil && !info.IsDir() {
-				if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(r.canary)) {
-					t.Errorf("the canary is in %s", p)
-				}
+	t.Run("the token and the client secrets appear nowhere but the Secret", func(t *testing.T) {
+		for _, secret := range append(r.secrets(), "CANARY~wrong") {
+			if strings.Contains(r.transcript.String(), secret) {
+				t.Errorf("a canary (%.12s…) is in apimdev's output", secret)
 			}
-			return nil
-		})
+			filepath.Walk(r.state, func(p string, info os.FileInfo, err error) error {
+				if err == nil && !info.IsDir() {
+					if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(secret)) {
+						t.Errorf("a canary (%.12s…) is in %s", secret, p)
+					}
+				}
+				return nil
+			})
+		}
 		t.Logf("scanned %d bytes of output and the state directory", r.transcript.Len())
 	})
 }

@@ -89,10 +89,13 @@ type rig struct {
 	httpPort, httpsPort         string
 	token, canary               string
 	tokenFile                   string
-	env                         []string
-	mu                          sync.Mutex
-	transcript                  bytes.Buffer // every byte apimdev printed
-	timings                     []timing
+	// entraSecrets are the two client secrets the stand-in token endpoint
+	// accepts for the e2e Entra app (canaries too: never outside a Secret).
+	entraSecrets [2]string
+	env          []string
+	mu           sync.Mutex
+	transcript   bytes.Buffer // every byte apimdev printed
+	timings      []timing
 }
 
 type timing struct {
@@ -112,6 +115,11 @@ const (
 	endpoint   = "standin-config.standin-config.svc.cluster.local:8443"
 	gatewayKey = "e2e-signing-key-not-a-secret-of-anyone"
 	subKey     = "e2e-subscription-key"
+	// The e2e suite's Microsoft Entra app, as the stand-in token endpoint
+	// knows it (stand-in, not Microsoft Entra ID).
+	entraTenant    = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	entraClient    = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
+	entraAuthority = "https://" + endpoint
 )
 
 // userKubeconfigText is the user's own kubeconfig, with a context of theirs:
@@ -140,6 +148,9 @@ func newRig(t *testing.T, tl *tools, o rigOptions) *rig {
 		text = r.token + "\n"
 	}
 	os.WriteFile(r.tokenFile, []byte(text), 0o600)
+	for i := range r.entraSecrets {
+		r.entraSecrets[i] = fmt.Sprintf("CANARY~entra%d.%d_%s", i+1, time.Now().UnixNano()%1e6, r.canary[:8])
+	}
 	races := filepath.Join(dir, "races")
 	os.MkdirAll(races, 0o755)
 	r.env = append(os.Environ(), "HOME="+r.home, "KUBECONFIG=", "APIMDEV_HOME="+r.state, "APIMDEV_TOKEN=",
@@ -339,9 +350,16 @@ func (r *rig) deployConfigService(t *testing.T, ctx context.Context) error {
 
 func (r *rig) applyConfigService() error {
 	// The config service runs the stand-in image, which up loads into the node.
+	// The Entra app's client secrets go in through a file, not argv.
+	envFile := filepath.Join(r.home, "standin-config.env")
+	// (kubectl takes an env file or literals, not both.)
+	if err := os.WriteFile(envFile, []byte("STANDIN_GATEWAY_KEY="+gatewayKey+"\nSTANDIN_SUBSCRIPTION_KEYS="+subKey+"\nSTANDIN_ENTRA_TENANT_ID="+entraTenant+"\nSTANDIN_ENTRA_CLIENT_ID="+entraClient+
+		"\nSTANDIN_ENTRA_CLIENT_SECRETS="+r.entraSecrets[0]+","+r.entraSecrets[1]+"\n"), 0o600); err != nil {
+		return err
+	}
 	cmds := [][]string{
 		{"apply", "-f", "testdata/standin-config.yaml"},
-		{"-n", "standin-config", "create", "secret", "generic", "standin-config", "--from-literal=STANDIN_GATEWAY_KEY=" + gatewayKey, "--from-literal=STANDIN_SUBSCRIPTION_KEYS=" + subKey},
+		{"-n", "standin-config", "create", "secret", "generic", "standin-config", "--from-env-file=" + envFile},
 	}
 	for _, c := range cmds {
 		if b, err := exec.Command(r.kubectl, append([]string{"--kubeconfig", r.kubeconfig}, c...)...).CombinedOutput(); err != nil {
@@ -350,6 +368,10 @@ func (r *rig) applyConfigService() error {
 	}
 	return nil
 }
+
+// secrets are every secret of the rig that must appear nowhere but a
+// Kubernetes Secret: the token's signature and the Entra client secrets.
+func (r *rig) secrets() []string { return append([]string{r.canary}, r.entraSecrets[:]...) }
 
 // trafficResult is what a bounded load loop saw.
 type trafficResult struct {
@@ -381,7 +403,7 @@ func trafficUntil(t *testing.T, port string, n, rate int, limit time.Duration, h
 	res := trafficResult{errors: map[string]int{}}
 	results := make([]bool, n)
 	for i := 0; i < n && time.Now().Before(deadline); i++ {
-		if hook(i) {
+		if hook != nil && hook(i) {
 			res.inFlight = int(flight.Load())
 		}
 		select {
