@@ -330,7 +330,12 @@ func (s *Setup) wait(ctx context.Context, c kubernetes.Interface) error {
 						switch w.Reason {
 						case "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName":
 							return &ImageError{Image: s.Image, Reason: w.Reason, Message: w.Message}
-						case "CrashLoopBackOff", "CreateContainerConfigError":
+						case "CreateContainerConfigError":
+							if gateway.TransientWaiting(w.Message) {
+								break // the kubelet's caches on a new node: it retries
+							}
+							return fmt.Errorf("the stand-in configuration service's pod %s: %s: %s", p.Name, w.Reason, w.Message)
+						case "CrashLoopBackOff":
 							return fmt.Errorf("the stand-in configuration service's pod %s: %s: %s", p.Name, w.Reason, w.Message)
 						}
 						last = fmt.Sprintf("pod %s: %s", p.Name, w.Reason)

@@ -135,3 +135,26 @@ func TestObjectsAreLabelled(t *testing.T) {
 		t.Errorf("smoke calls: %+v", calls)
 	}
 }
+
+// The kubelet's "failed to sync secret cache" on a new node passes by
+// itself: the wait goes on (and times out here, as nothing becomes ready),
+// while a real configuration error fails at once.
+func TestWaitRidesOutTheKubeletsSecretCache(t *testing.T) {
+	t.Parallel()
+	pod := func(msg string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "standin-config-1", Namespace: Namespace, Labels: map[string]string{"app": ServiceName}},
+			Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{
+				Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: msg}}}}},
+		}
+	}
+	s := &Setup{Image: DefaultImage, Poll: time.Millisecond, Timeout: 50 * time.Millisecond}
+	err := s.wait(context.Background(), fake.NewClientset(pod("failed to sync secret cache: timed out waiting for the condition")))
+	if err == nil || !strings.Contains(err.Error(), "not ready after") {
+		t.Fatalf("the cache race was taken as fatal: %v", err)
+	}
+	err = s.wait(context.Background(), fake.NewClientset(pod(`secret "standin-config" not found`)))
+	if err == nil || !strings.Contains(err.Error(), "configuration service's pod standin-config-1: CreateContainerConfigError") {
+		t.Fatalf("a missing Secret: %v", err)
+	}
+}

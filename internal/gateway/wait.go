@@ -433,6 +433,11 @@ func RestartPullFailures(ctx context.Context, cs kubernetes.Interface, namespace
 // transient says whether a waiting message is one the kubelet gets past by
 // itself on a busy node ("failed to sync secret cache: timed out waiting for
 // the condition"), so it must not fail the rollout.
+// TransientWaiting says a container's waiting message is the kubelet's
+// start-up race (its Secret or ConfigMap cache not synced yet on a new
+// node), which passes by itself: no reason to give up.
+func TransientWaiting(msg string) bool { return transient(msg) }
+
 func transient(msg string) bool {
 	return strings.Contains(msg, "failed to sync secret cache") || strings.Contains(msg, "failed to sync configmap cache")
 }
