@@ -114,6 +114,8 @@ func (m Model) ask(in io.Reader, out io.Writer) error {
 	if err := run(fs.mode); err != nil {
 		return err
 	}
+	// The questions that follow depend on the answer (token or client secret).
+	fs = f.newFields(true)
 	if f.vals.mode == modeKit {
 		if err := run(fs.kit); err != nil {
 			return err
@@ -127,7 +129,11 @@ func (m Model) ask(in io.Reader, out io.Writer) error {
 		}
 		return nil
 	}
-	for _, fld := range []huh.Field{fs.name, fs.endpoint, fs.source} {
+	flds := []huh.Field{fs.name, fs.endpoint}
+	if f.vals.entra() {
+		flds = append(flds, fs.tenantID, fs.clientID)
+	}
+	for _, fld := range append(flds, fs.source) {
 		if err := run(fld); err != nil {
 			return err
 		}

@@ -31,6 +31,7 @@ const (
 	modeToken = "token" // the user's gateway, with its token
 	modeDemo  = "demo"  // the stand-in, no Azure
 	modeKit   = "kit"   // an offline workshop kit
+	modeEntra = "entra" // the user's gateway, authenticating as a Microsoft Entra app
 )
 
 // formValues are what the form edits. They live on the heap so the huh
@@ -41,18 +42,28 @@ type formValues struct {
 	kit                 *kit.Manifest // read when kitPath was checked
 	name, endpoint      string
 	source              string
-	token, tokenFile    string // token is the secret; it is never shown
+	token, tokenFile    string // token is the secret (or, with Entra ID, the client secret); it is never shown
+	tenantID, clientID  string // the Entra app's ids
 	image               string
 	httpPort, httpsPort string
 }
 
 // fields maps each value to the config field it sets, in form order.
 func (v *formValues) fields() []struct{ field, value string } {
-	return []struct{ field, value string }{
+	fs := []struct{ field, value string }{
 		{"gateway.name", v.name}, {"gateway.endpoint", v.endpoint}, {"gateway.image", v.image},
 		{"forward.httpPort", v.httpPort}, {"forward.httpsPort", v.httpsPort},
 	}
+	if v.mode == modeEntra {
+		fs = append(fs, []struct{ field, value string }{{"gateway.auth.type", config.AuthEntraApp},
+			{"gateway.auth.tenantId", v.tenantID}, {"gateway.auth.clientId", v.clientID}}...)
+	}
+	return fs
 }
+
+// entra says the gateway authenticates as a Microsoft Entra app: the
+// credential asked for is its client secret, not a token.
+func (v *formValues) entra() bool { return v.mode == modeEntra }
 
 // settingsForm is the first screen: the gateway's settings, validated field
 // by field with the configuration's own validator.
@@ -64,6 +75,7 @@ type settingsForm struct {
 	form   *huh.Form
 
 	envToken   bool   // APIMDEV_TOKEN is set
+	envSecret  bool   // APIMDEV_CLIENT_SECRET is set
 	submitErr  string // why the last submit was refused
 	submitting bool   // submitted; the token is being read
 
@@ -99,7 +111,11 @@ func newSettingsForm(base config.Config, getenv func(string) string, now func() 
 			v.name = base.Gateway.Name
 		}
 	}
-	f := &settingsForm{base: base, getenv: getenv, now: now, vals: v, envToken: getenv("APIMDEV_TOKEN") != ""}
+	f := &settingsForm{base: base, getenv: getenv, now: now, vals: v, envToken: getenv("APIMDEV_TOKEN") != "", envSecret: getenv("APIMDEV_CLIENT_SECRET") != ""}
+	if a := base.Gateway.Auth; a.Mode() == config.AuthEntraApp {
+		// What runs authenticates with Entra ID: ask the same again.
+		v.mode, v.tenantID, v.clientID = modeEntra, a.TenantID, a.ClientID
+	}
 	if tf := base.Gateway.TokenFile; tf != "" && tf != "-" {
 		v.tokenFile, v.source = tf, sourceFile
 	} else if f.envToken {
@@ -115,6 +131,7 @@ type formFields struct {
 	mode                *huh.Select[string]
 	kit                 *huh.Input
 	name, endpoint      *huh.Input
+	tenantID, clientID  *huh.Input
 	source              *huh.Select[string]
 	token, tokenFile    *huh.Input
 	env                 *huh.Note
@@ -129,12 +146,26 @@ type formFields struct {
 
 func (f *settingsForm) newFields(accessible bool) formFields {
 	v := f.vals
-	sources := []huh.Option[string]{
-		huh.NewOption("paste it here (masked)", sourcePaste),
-		huh.NewOption("read it from a file", sourceFile),
+	sources := func() []huh.Option[string] {
+		o := []huh.Option[string]{
+			huh.NewOption("paste it here (masked)", sourcePaste),
+			huh.NewOption("read it from a file", sourceFile),
+		}
+		switch {
+		case v.entra() && f.envSecret:
+			o = append(o, huh.NewOption("use APIMDEV_CLIENT_SECRET from your environment", sourceEnv))
+		case !v.entra() && f.envToken:
+			o = append(o, huh.NewOption("use APIMDEV_TOKEN from your environment", sourceEnv))
+		}
+		return o
 	}
-	if f.envToken {
-		sources = append(sources, huh.NewOption("use APIMDEV_TOKEN from your environment", sourceEnv))
+	credential := func(token, secret string) func() string {
+		return func() string {
+			if v.entra() {
+				return secret
+			}
+			return token
+		}
 	}
 	// Accessible prompts keep the current value on an empty answer, and say
 	// what it is in the title.
@@ -163,7 +194,8 @@ func (f *settingsForm) newFields(accessible bool) formFields {
 			Description(descMode).
 			Options(huh.NewOption("I have a gateway token (Azure API Management)", modeToken),
 				huh.NewOption("Try the demo: no Azure, a stand-in gateway", modeDemo),
-				huh.NewOption("Load a workshop kit (no registry needed)", modeKit)).Value(&v.mode),
+				huh.NewOption("Load a workshop kit (no registry needed)", modeKit),
+				huh.NewOption("My gateway authenticates as a Microsoft Entra app (no 30-day token)", modeEntra)).Value(&v.mode),
 		kit: huh.NewInput().Key("kit").Title(title("Kit file", &v.kitPath)).
 			Description(descKit).
 			Value(&v.kitPath).Validate(check(&v.kitPath, f.validateKit)),
@@ -173,17 +205,16 @@ func (f *settingsForm) newFields(accessible bool) formFields {
 		endpoint: huh.NewInput().Key("endpoint").Title(title("Configuration endpoint", &v.endpoint)).
 			Description(descEndpoint).
 			Value(&v.endpoint).Validate(check(&v.endpoint, f.validator("gateway.endpoint"))),
-		source: huh.NewSelect[string]().Key("source").Title("Gateway token").
-			Description(descSource).
-			Options(sources...).Value(&v.source),
-		token: huh.NewInput().Key("token").Title(title("Token (masked)", new(string))).
-			Description(descToken).
-			EchoMode(huh.EchoModePassword).Value(&v.token).Validate(validateToken),
-		tokenFile: huh.NewInput().Key("tokenFile").Title(title("Token file", &v.tokenFile)).
-			Description(descTokenFile).
-			Value(&v.tokenFile).Validate(check(&v.tokenFile, validateTokenFile)),
-		env: huh.NewNote().Title("Token from APIMDEV_TOKEN").
-			Description("The token is read from the APIMDEV_TOKEN variable of this shell; unset it to paste one instead."),
+		tenantID: huh.NewInput().Key("tenantId").Title(title("Directory (tenant) ID", &v.tenantID)).
+			Description(descTenant).
+			Value(&v.tenantID).Validate(check(&v.tenantID, f.validator("gateway.auth.tenantId"))),
+		clientID: huh.NewInput().Key("clientId").Title(title("Application (client) ID", &v.clientID)).
+			Description(descClient).
+			Value(&v.clientID).Validate(check(&v.clientID, f.validator("gateway.auth.clientId"))),
+		source:    huh.NewSelect[string]().Key("source").Value(&v.source),
+		token:     huh.NewInput().Key("token").EchoMode(huh.EchoModePassword).Value(&v.token).Validate(func(s string) error { return validateCredential(v.entra(), s) }),
+		tokenFile: huh.NewInput().Key("tokenFile").Value(&v.tokenFile).Validate(check(&v.tokenFile, validateTokenFile)),
+		env:       huh.NewNote(),
 		image: huh.NewInput().Key("image").Title(title("Gateway image", &v.image)).
 			Description(descImage).
 			Value(&v.image).Validate(check(&v.image, f.validator("gateway.image"))),
@@ -194,6 +225,25 @@ func (f *settingsForm) newFields(accessible bool) formFields {
 			Description(descHTTPS).
 			Value(&v.httpsPort).Validate(check(&v.httpsPort, f.validator("forward.httpsPort"))),
 	}
+	// The credential's fields say token or client secret as the mode says:
+	// fixed now in accessible mode (asked after the mode), live otherwise.
+	srcTitle, srcDesc := credential("Gateway token", "Client secret"), credential(descSource, descSecretSource)
+	tokTitle, tokDesc := credential(title("Token (masked)", new(string)), title("Client secret (masked)", new(string))), credential(descToken, descSecret)
+	fileTitle, fileDesc := credential(title("Token file", &v.tokenFile), title("Client secret file", &v.tokenFile)), credential(descTokenFile, descSecretFile)
+	envTitle := credential("Token from APIMDEV_TOKEN", "Client secret from APIMDEV_CLIENT_SECRET")
+	envDesc := credential("The token is read from the APIMDEV_TOKEN variable of this shell; unset it to paste one instead.",
+		"The client secret is read from the APIMDEV_CLIENT_SECRET variable of this shell; unset it to paste one instead.")
+	if accessible {
+		fs.source.Title(srcTitle()).Description(srcDesc()).Options(sources()...)
+		fs.token.Title(tokTitle()).Description(tokDesc())
+		fs.tokenFile.Title(fileTitle()).Description(fileDesc())
+		fs.env.Title(envTitle()).Description(envDesc())
+	} else {
+		fs.source.TitleFunc(srcTitle, &v.mode).DescriptionFunc(srcDesc, &v.mode).OptionsFunc(sources, &v.mode)
+		fs.token.TitleFunc(tokTitle, &v.mode).DescriptionFunc(tokDesc, &v.mode)
+		fs.tokenFile.TitleFunc(fileTitle, &v.mode).DescriptionFunc(fileDesc, &v.mode)
+		fs.env.TitleFunc(envTitle, &v.mode).DescriptionFunc(envDesc, &v.mode)
+	}
 	fs.demoHTTPPort = huh.NewInput().Key("httpPort").Title(title("Local HTTP port", &v.httpPort)).Description(descHTTP).
 		Value(&v.httpPort).Validate(check(&v.httpPort, f.validator("forward.httpPort")))
 	fs.demoHTTPSPort = huh.NewInput().Key("httpsPort").Title(title("Local HTTPS port", &v.httpsPort)).Description(descHTTPS).
@@ -203,11 +253,13 @@ func (f *settingsForm) newFields(accessible bool) formFields {
 		f    huh.Field
 		text string
 	}{
-		{fs.mode, descMode}, {fs.kit, descKit}, {fs.name, descName}, {fs.endpoint, descEndpoint}, {fs.source, descSource}, {fs.token, descToken},
+		{fs.mode, descMode}, {fs.kit, descKit}, {fs.name, descName}, {fs.endpoint, descEndpoint}, {fs.tenantID, descTenant}, {fs.clientID, descClient},
+		{fs.source, descSource}, {fs.token, descToken},
 		{fs.tokenFile, descTokenFile}, {fs.image, descImage}, {fs.httpPort, descHTTP}, {fs.httpsPort, descHTTPS},
 	} {
 		fs.descriptions[d.f] = d.text
 	}
+	fs.descriptions[fs.source], fs.descriptions[fs.token], fs.descriptions[fs.tokenFile] = srcDesc(), tokDesc(), fileDesc()
 	return fs
 }
 
@@ -223,19 +275,29 @@ const (
 	descImage     = "the image to run; the default is Microsoft's self-hosted gateway v2"
 	descHTTP      = "127.0.0.1 port forwarded to the gateway's port 80"
 	descHTTPS     = "127.0.0.1 port forwarded to the gateway's port 443"
+	// Microsoft Entra app authentication.
+	descTenant       = "Microsoft Entra admin center > App registrations > your app > Overview: Directory (tenant) ID"
+	descClient       = "the same Overview page: Application (client) ID"
+	descSecretSource = "the app's client secret (Certificates & secrets > its Value); it goes only into the cluster's Secret"
+	descSecret       = "paste the secret's Value, not its Secret ID; it stays masked"
+	descSecretFile   = "a file holding the client secret's Value, e.g. ~/gw-app.secret"
 )
 
 // build makes the huh form over f.vals; a rebuilt form keeps the values.
 func (f *settingsForm) build() {
 	v, fs := f.vals, f.newFields(false)
 	demoRun := v.demoRun
+	// Group titles are fixed when the form is made; the fields' own titles
+	// follow the mode.
+	credTitle := "Gateway credential"
 	f.form = huh.NewForm(
 		huh.NewGroup(fs.mode).Title("apimdev"),
 		huh.NewGroup(fs.kit).Title("Workshop kit").WithHideFunc(func() bool { return v.mode != modeKit }),
 		huh.NewGroup(fs.name, fs.endpoint, fs.source).Title("Your gateway").WithHideFunc(demoRun),
-		huh.NewGroup(fs.token).Title("Gateway token").WithHideFunc(func() bool { return demoRun() || v.source != sourcePaste }),
-		huh.NewGroup(fs.tokenFile).Title("Gateway token").WithHideFunc(func() bool { return demoRun() || v.source != sourceFile }),
-		huh.NewGroup(fs.env).Title("Gateway token").WithHideFunc(func() bool { return demoRun() || v.source != sourceEnv }),
+		huh.NewGroup(fs.tenantID, fs.clientID).Title("Microsoft Entra app").WithHideFunc(func() bool { return !v.entra() }),
+		huh.NewGroup(fs.token).Title(credTitle).WithHideFunc(func() bool { return demoRun() || v.source != sourcePaste }),
+		huh.NewGroup(fs.tokenFile).Title(credTitle).WithHideFunc(func() bool { return demoRun() || v.source != sourceFile }),
+		huh.NewGroup(fs.env).Title(credTitle).WithHideFunc(func() bool { return demoRun() || v.source != sourceEnv }),
 		huh.NewGroup(fs.image, fs.httpPort, fs.httpsPort).Title("On this machine").WithHideFunc(demoRun),
 		huh.NewGroup(fs.demoHTTPPort, fs.demoHTTPSPort).Title("On this machine").WithHideFunc(func() bool { return !demoRun() }),
 	).WithShowHelp(false).WithTheme(huh.ThemeFunc(huh.ThemeBase16))
@@ -348,7 +410,11 @@ func (f *settingsForm) config() (config.Config, error) {
 	}
 	c.Gateway.TokenFile = ""
 	if f.vals.source == sourceFile {
-		c.Gateway.TokenFile = strings.TrimSpace(f.vals.tokenFile)
+		if f.vals.entra() {
+			c.Gateway.Auth.ClientSecretFile = strings.TrimSpace(f.vals.tokenFile)
+		} else {
+			c.Gateway.TokenFile = strings.TrimSpace(f.vals.tokenFile)
+		}
 	}
 	if ws := f.workshop(); ws != nil {
 		if ws.Demo {
@@ -365,8 +431,15 @@ func (f *settingsForm) config() (config.Config, error) {
 	return c, c.Validate()
 }
 
-func validateToken(s string) error {
-	if _, err := token.Parse(s); err != nil {
+func validateToken(s string) error { return validateCredential(false, s) }
+
+// validateCredential checks a pasted token, or an Entra app's client secret.
+func validateCredential(entra bool, s string) error {
+	parse := token.Parse
+	if entra {
+		parse = token.AppSecret
+	}
+	if _, err := parse(s); err != nil {
 		return tokenProblem(err)
 	}
 	return nil
@@ -414,6 +487,9 @@ func (f *settingsForm) checkFile() tea.Cmd {
 	f.fileAsked = path
 	c := f.base
 	c.Gateway.TokenFile = path
+	if f.vals.entra() {
+		c.Gateway.Auth = config.Auth{Type: config.AuthEntraApp, ClientSecretFile: path}
+	}
 	getenv := f.getenv
 	return func() tea.Msg {
 		tok, _, err := config.LoadToken(c, getenv, nil)
@@ -424,13 +500,17 @@ func (f *settingsForm) checkFile() tea.Cmd {
 // loadToken reads the token at submit, wherever the form said it is (the
 // demo mints its own: none).
 func (f *settingsForm) loadToken(c config.Config) tea.Cmd {
-	pasted, source, getenv, demoRun := f.vals.token, f.vals.source, f.getenv, f.vals.demoRun()
+	pasted, source, getenv, demoRun, entra := f.vals.token, f.vals.source, f.getenv, f.vals.demoRun(), f.vals.entra()
 	return func() tea.Msg {
 		if demoRun {
 			return tokenMsg{}
 		}
 		if source == sourcePaste {
-			tok, err := token.Parse(pasted)
+			parse := token.Parse
+			if entra {
+				parse = token.AppSecret
+			}
+			tok, err := parse(pasted)
 			return tokenMsg{tok: tok, err: err}
 		}
 		tok, _, err := config.LoadToken(c, getenv, nil)
@@ -443,12 +523,17 @@ func (f *settingsForm) loadToken(c config.Config) tea.Cmd {
 func (f *settingsForm) tokenStatus() (line string, tone expiryTone) {
 	var tok token.Token
 	var err error
+	parse := token.Parse
+	env := "APIMDEV_TOKEN"
+	if f.vals.entra() {
+		parse, env = token.AppSecret, "APIMDEV_CLIENT_SECRET"
+	}
 	switch f.vals.source {
 	case sourcePaste:
 		if strings.TrimSpace(f.vals.token) == "" {
 			return "", toneNone
 		}
-		tok, err = token.Parse(f.vals.token)
+		tok, err = parse(f.vals.token)
 	case sourceFile:
 		path := strings.TrimSpace(f.vals.tokenFile)
 		if path == "" {
@@ -459,7 +544,7 @@ func (f *settingsForm) tokenStatus() (line string, tone expiryTone) {
 		}
 		tok, err = f.fileInfo.tok, f.fileInfo.err
 	case sourceEnv:
-		tok, err = token.Parse(f.getenv("APIMDEV_TOKEN"))
+		tok, err = parse(f.getenv(env))
 	}
 	if err != nil {
 		return tokenProblem(err).Error(), toneBad
@@ -469,6 +554,9 @@ func (f *settingsForm) tokenStatus() (line string, tone expiryTone) {
 
 // describeToken is what may be said about a token: its gateway and expiry.
 func describeToken(t token.Token, now time.Time) string {
+	if t.IsAppSecret() {
+		return "client secret given: " + t.ExpiryAt(now).Describe()
+	}
 	return fmt.Sprintf("gateway %s, %s", t.GatewayID, t.ExpiryAt(now).Describe())
 }
 
@@ -484,6 +572,8 @@ const (
 func toneOf(e token.Expiry) expiryTone {
 	switch e.State {
 	case token.ExpiryOK:
+		return toneOK
+	case token.ExpiryElsewhere:
 		return toneOK
 	case token.ExpirySoon, token.ExpiryUnknown:
 		return toneWarn

@@ -645,3 +645,44 @@ func TestTheKitAnswerReadsTheKit(t *testing.T) {
 		t.Fatalf("a missing kit was taken (focus %s)", h.m.form.focused())
 	}
 }
+
+// The Entra answer asks the app's ids and its client secret (masked), and
+// runs up with Entra app authentication and the secret as the credential.
+func TestTheEntraAnswerAsksTheAppAndItsSecret(t *testing.T) {
+	t.Parallel()
+	f := &fakeRunner{}
+	h := newHarnessAtStart(t, testOptions(f, nil))
+	h.key("down", "down", "down")
+	h.enter("name")
+	h.key("ctrl+u")
+	h.typeText("contoso-gw")
+	h.enter("endpoint")
+	h.typeText(standinEndpoint)
+	h.enter("source")
+	mustContain(t, h.screen(), "Client secret", "Certificates & secrets")
+	h.enter("tenantId")
+	h.typeText("not-a-guid")
+	h.key("enter")
+	mustContain(t, h.screen(), "is not a GUID")
+	h.key("ctrl+u")
+	h.typeText("72f988bf-86f1-41af-91ab-2d7cd011db47")
+	h.enter("clientId")
+	h.typeText("0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9")
+	h.enter("token")
+	const secret = "CANARY~wizard.secret_42"
+	h.typeText(secret)
+	mustContain(t, h.screen(), "Client secret (masked)", "client secret given")
+	mustNotContain(t, h.m.Render(), secret)
+	h.enter("image")
+	h.enter("httpPort")
+	h.enter("httpsPort")
+	h.key("enter")
+	h.waitFor("the result", func() bool { return h.m.state == stateResult })
+	if len(f.ups) != 1 {
+		t.Fatalf("ups: %d", len(f.ups))
+	}
+	u := f.ups[0]
+	if a := u.Config.Gateway.Auth; a.Mode() != "entraApp" || a.ClientID != "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9" || !u.Token.IsAppSecret() || u.Token.SecretValue() != secret {
+		t.Fatalf("up with auth %+v, app secret %v", u.Config.Gateway.Auth, u.Token.IsAppSecret())
+	}
+}
