@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apimdev/apimdev/internal/pipeline"
+	"github.com/apimdev/apimdev/internal/state"
 )
 
 func (a *app) drainCommand() *cobra.Command {
@@ -27,17 +28,11 @@ It needs a cluster of several nodes: apimdev up --workers 3 --recreate.
   apimdev uncordon apimdev-worker2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, lock, err := a.existing(cmd, true)
+			s, lock, err := a.connected(cmd)
 			if err != nil {
 				return err
 			}
 			defer lock.Release()
-			if err := s.Connect(); err != nil {
-				return err
-			}
-			if err := s.Resolve(cmd.Context()); err != nil {
-				return err
-			}
 			o.Node = args[0]
 			res, err := s.Drain(cmd.Context(), o)
 			if err != nil {
@@ -63,18 +58,35 @@ func (a *app) uncordonCommand() *cobra.Command {
 		Short: "Let the scheduler put pods on a drained node again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, lock, err := a.existing(cmd, true)
+			s, lock, err := a.connected(cmd)
 			if err != nil {
 				return err
 			}
 			defer lock.Release()
-			if err := s.Connect(); err != nil {
-				return err
-			}
 			if err := s.Uncordon(cmd.Context(), args[0]); err != nil {
 				return &shownError{err: err, code: ExitFailure}
 			}
 			return nil
 		},
 	}
+}
+
+// connected opens a session on what is deployed under the cluster's lock,
+// connected to the cluster and resolved against its record: drain and
+// uncordon act on the nodes now, so a cluster that does not answer is an
+// error, not a stale answer.
+func (a *app) connected(cmd *cobra.Command) (*pipeline.Session, *state.Lock, error) {
+	s, lock, err := a.existing(cmd, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.Connect(); err != nil {
+		lock.Release()
+		return nil, nil, err
+	}
+	if err := s.Resolve(cmd.Context()); err != nil {
+		lock.Release()
+		return nil, nil, err
+	}
+	return s, lock, nil
 }

@@ -244,35 +244,60 @@ type TokenSource string
 func LoadToken(c Config, getenv func(string) string, stdin io.Reader) (token.Token, TokenSource, error) {
 	switch c.Gateway.Auth.Mode() {
 	case AuthEntraApp:
-		return loadClientSecret(c, getenv, stdin)
+		return readCredential(credentialSource{what: "client secret", file: c.Gateway.Auth.ClientSecretFile, fileField: "gateway.auth.clientSecretFile",
+			env: "APIMDEV_CLIENT_SECRET", noneField: "gateway.auth.clientSecret", none: noSecret, parse: token.AppSecret,
+			fileFix: "save the app's client secret (its Value) to that file, or pass --client-secret-file with the right path",
+			noneFix: "pass --client-secret-file FILE (or - for stdin) or set APIMDEV_CLIENT_SECRET; a secret is never accepted as a flag value, so it stays out of your shell history and the process list"},
+			getenv, stdin)
 	case AuthWorkloadIdentity:
 		return token.Token{}, "", nil
 	}
+	return readCredential(credentialSource{what: "token", file: c.Gateway.TokenFile, fileField: "gateway.tokenFile",
+		env: "APIMDEV_TOKEN", noneField: "token", none: "no gateway token given", parse: token.Parse,
+		fileFix: "save the token from the portal's Deployment tab to that file, or pass --token-file with the right path",
+		noneFix: "pass --token-file FILE (or --token-file - to read stdin) or set APIMDEV_TOKEN; tokens are never accepted as a flag value so they stay out of your shell history and the process list"},
+		getenv, stdin)
+}
+
+// credentialSource is where one kind of credential is read from, and what
+// to say when it cannot be.
+type credentialSource struct {
+	what                 string
+	file, fileField, env string
+	noneField, none      string
+	fileFix, noneFix     string
+	parse                func(string) (token.Token, error)
+}
+
+// readCredential reads a credential from its file ("-" is stdin), else its
+// environment variable, never a flag value, and parses it; errors name the
+// source and never quote it.
+func readCredential(cs credentialSource, getenv func(string) string, stdin io.Reader) (token.Token, TokenSource, error) {
 	var raw string
 	var src TokenSource
 	switch {
-	case c.Gateway.TokenFile == "-":
+	case cs.file == "-":
 		b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
 		if err != nil {
-			return token.Token{}, "", fmt.Errorf("reading the token from stdin: %w", err)
+			return token.Token{}, "", fmt.Errorf("reading the %s from stdin: %w", cs.what, err)
 		}
 		raw, src = string(b), "stdin"
-	case c.Gateway.TokenFile != "":
-		b, err := os.ReadFile(expandHome(c.Gateway.TokenFile))
+	case cs.file != "":
+		b, err := os.ReadFile(expandHome(cs.file))
 		if err != nil {
-			return token.Token{}, "", &Problem{Field: "gateway.tokenFile", Message: fmt.Sprintf("cannot read %s: %v", c.Gateway.TokenFile, unwrapPath(err)), Fix: "save the token from the portal's Deployment tab to that file, or pass --token-file with the right path"}
+			return token.Token{}, "", &Problem{Field: cs.fileField, Message: fmt.Sprintf("cannot read %s: %v", cs.file, unwrapPath(err)), Fix: cs.fileFix}
 		}
-		raw, src = string(b), TokenSource("file "+c.Gateway.TokenFile)
-	case getenv("APIMDEV_TOKEN") != "":
-		raw, src = getenv("APIMDEV_TOKEN"), "APIMDEV_TOKEN"
+		raw, src = string(b), TokenSource("file "+cs.file)
+	case getenv(cs.env) != "":
+		raw, src = getenv(cs.env), TokenSource(cs.env)
 	default:
-		return token.Token{}, "", &Problem{Field: "token", Message: "no gateway token given", Fix: "pass --token-file FILE (or --token-file - to read stdin) or set APIMDEV_TOKEN; tokens are never accepted as a flag value so they stay out of your shell history and the process list"}
+		return token.Token{}, "", &Problem{Field: cs.noneField, Message: cs.none, Fix: cs.noneFix}
 	}
-	t, err := token.Parse(raw)
+	t, err := cs.parse(raw)
 	if err != nil {
 		var pe *token.ParseError
 		if errors.As(err, &pe) {
-			return token.Token{}, src, &Problem{Field: "token (from " + string(src) + ")", Message: pe.Problem, Fix: pe.Fix}
+			return token.Token{}, src, &Problem{Field: cs.what + " (from " + string(src) + ")", Message: pe.Problem, Fix: pe.Fix}
 		}
 		return token.Token{}, src, err
 	}
@@ -289,43 +314,6 @@ func IsNoToken(err error) bool {
 }
 
 const noSecret = "no client secret given"
-
-// loadClientSecret reads the Entra app's client secret, as LoadToken reads a
-// token: from a file ("-" is stdin) or an environment variable, never a flag.
-func loadClientSecret(c Config, getenv func(string) string, stdin io.Reader) (token.Token, TokenSource, error) {
-	var raw string
-	var src TokenSource
-	f := c.Gateway.Auth.ClientSecretFile
-	switch {
-	case f == "-":
-		b, err := io.ReadAll(io.LimitReader(stdin, 64<<10))
-		if err != nil {
-			return token.Token{}, "", fmt.Errorf("reading the client secret from stdin: %w", err)
-		}
-		raw, src = string(b), "stdin"
-	case f != "":
-		b, err := os.ReadFile(expandHome(f))
-		if err != nil {
-			return token.Token{}, "", &Problem{Field: "gateway.auth.clientSecretFile", Message: fmt.Sprintf("cannot read %s: %v", f, unwrapPath(err)),
-				Fix: "save the app's client secret (its Value) to that file, or pass --client-secret-file with the right path"}
-		}
-		raw, src = string(b), TokenSource("file "+f)
-	case getenv("APIMDEV_CLIENT_SECRET") != "":
-		raw, src = getenv("APIMDEV_CLIENT_SECRET"), "APIMDEV_CLIENT_SECRET"
-	default:
-		return token.Token{}, "", &Problem{Field: "gateway.auth.clientSecret", Message: noSecret,
-			Fix: "pass --client-secret-file FILE (or - for stdin) or set APIMDEV_CLIENT_SECRET; a secret is never accepted as a flag value, so it stays out of your shell history and the process list"}
-	}
-	t, err := token.AppSecret(raw)
-	if err != nil {
-		var pe *token.ParseError
-		if errors.As(err, &pe) {
-			return token.Token{}, src, &Problem{Field: "client secret (from " + string(src) + ")", Message: pe.Problem, Fix: pe.Fix}
-		}
-		return token.Token{}, src, err
-	}
-	return t, src, nil
-}
 
 func unwrapPath(err error) error {
 	var pe *os.PathError
