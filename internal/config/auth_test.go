@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 func authCfg(a Auth) Config {
@@ -51,7 +53,7 @@ func TestAuthProblemsAreAllListed(t *testing.T) {
 }
 
 func TestAuthFromFileEnvAndFlags(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	f := filepath.Join(dir, "apimdev.yaml")
 	os.WriteFile(f, []byte("apiVersion: apimdev.io/v1alpha1\nkind: Config\ngateway:\n  auth:\n    type: entraApp\n    tenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47\n"), 0o600)
 	c, _, err := LoadFile(f, false)
@@ -78,7 +80,7 @@ func TestAuthFromFileEnvAndFlags(t *testing.T) {
 }
 
 func TestLoadClientSecret(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	const secret = "CANARY~secret.value_1"
 	file := filepath.Join(dir, "secret.txt")
 	os.WriteFile(file, []byte("\""+secret+"\"\r\n"), 0o600)
