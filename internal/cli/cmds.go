@@ -142,11 +142,7 @@ func (a *app) printStatus(st pipeline.Status) error {
 func authLine(a gateway.Auth) string {
 	switch a.Type {
 	case config.AuthEntraApp:
-		authority := a.Authority
-		if authority == "" {
-			authority = config.DefaultAuthority
-		}
-		return fmt.Sprintf("Microsoft Entra app %s, tenant %s (%s); its client secret is in the cluster's Secret, its expiry kept by Entra ID", a.ClientID, a.TenantID, authority)
+		return fmt.Sprintf("Microsoft Entra app %s, tenant %s (%s); its client secret is in the cluster's Secret, its expiry kept by Entra ID", a.ClientID, a.TenantID, config.AuthorityOr(a.Authority))
 	case config.AuthWorkloadIdentity:
 		return fmt.Sprintf("workload identity, client %s (the ServiceAccount's federated credential; no secret)", a.ClientID)
 	}

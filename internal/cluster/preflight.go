@@ -330,11 +330,7 @@ func (p *Preflight) checkToken(now time.Time) Check {
 		return Check{Problem: "workload identity cannot work on a local kind cluster: Microsoft Entra ID must trust the cluster's service account tokens through an OIDC issuer it can reach (AKS: --enable-oidc-issuer --enable-workload-identity, plus a federated credential on the identity), and a local cluster has none",
 			Fix: "locally, use --auth entra-app (client secret) or the token; take workload identity to AKS with `apimdev export -o DIR` or `apimdev promote --context AKS-CONTEXT`"}
 	case config.AuthEntraApp:
-		authority := a.Authority
-		if authority == "" {
-			authority = config.DefaultAuthority
-		}
-		return Check{OK: true, Detail: fmt.Sprintf("Microsoft Entra app %s in tenant %s (%s), client secret given; gateway.name %s", a.ClientID, a.TenantID, authority, p.Config.Gateway.Name)}
+		return Check{OK: true, Detail: fmt.Sprintf("Microsoft Entra app %s in tenant %s (%s), client secret given; gateway.name %s", a.ClientID, a.TenantID, config.AuthorityOr(a.Authority), p.Config.Gateway.Name)}
 	}
 	e := p.Token.ExpiryAt(now)
 	c := Check{OK: true, Detail: "gateway " + p.Token.GatewayID + ", " + e.Describe()}

@@ -153,6 +153,15 @@ func (a Auth) Mode() string {
 	return a.Type
 }
 
+// AuthorityOr is the Entra ID authority a setting names, DefaultAuthority
+// when it names none.
+func AuthorityOr(authority string) string {
+	if authority == "" {
+		return DefaultAuthority
+	}
+	return authority
+}
+
 // AuthModes maps the flag spellings to the modes.
 var AuthModes = map[string]string{
 	"token": AuthToken, "entra-app": AuthEntraApp, "entraApp": AuthEntraApp,

@@ -261,7 +261,7 @@ func (w *Waiter) fatalPod(ctx context.Context, pods []corev1.Pod) *RolloutError 
 				continue
 			}
 			what, ok := fatal[cs.State.Waiting.Reason]
-			if !ok || transient(cs.State.Waiting.Message) {
+			if !ok || TransientWaiting(cs.State.Waiting.Message) {
 				continue
 			}
 			e := &RolloutError{Reason: cs.State.Waiting.Reason, Pod: p.Name, Message: what}
@@ -436,8 +436,6 @@ func RestartPullFailures(ctx context.Context, cs kubernetes.Interface, namespace
 // TransientWaiting says a container's waiting message is the kubelet's
 // start-up race (its Secret or ConfigMap cache not synced yet on a new
 // node), which passes by itself: no reason to give up.
-func TransientWaiting(msg string) bool { return transient(msg) }
-
-func transient(msg string) bool {
+func TransientWaiting(msg string) bool {
 	return strings.Contains(msg, "failed to sync secret cache") || strings.Contains(msg, "failed to sync configmap cache")
 }

@@ -163,7 +163,7 @@ func (s *Session) target(ctx context.Context, p *Plan) error {
 				prod.Backup.AccessMode, prod.Backup.StorageClass = corev1.ReadWriteOnce, ""
 			}
 		}
-		if prod, p.FitNote, err = s.fitLocal(ctx, prod); err != nil {
+		if prod, p.FitNote, err = s.fitLocal(ctx, prod, t); err != nil {
 			return err
 		}
 	}
@@ -178,8 +178,7 @@ var errWorkloadIdentityLocal = errors.New("workload identity cannot work on the 
 // the gateway's and the prod profile's settings (where the token is read
 // from, the local ports and the smoke spec decide no object).
 func sameSettings(a, b config.Config) bool {
-	a.Gateway.TokenFile, b.Gateway.TokenFile = "", ""
-	a.Gateway.Auth.ClientSecretFile, b.Gateway.Auth.ClientSecretFile = "", ""
+	a, b = withoutSecretSources(a), withoutSecretSources(b)
 	a.Prod.TrafficRate, b.Prod.TrafficRate = 0, 0
 	return reflect.DeepEqual(a.Gateway, b.Gateway) && reflect.DeepEqual(a.Prod, b.Prod)
 }

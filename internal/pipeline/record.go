@@ -51,9 +51,7 @@ func RecordName(gw string) string { return gw + "-apimdev" }
 func (r *Record) encode() ([]byte, error) {
 	c := *r
 	c.Config.Output = ""
-	// Where a secret was read from is the user's business of the day, not
-	// the gateway's: a later command without it keeps the cluster's secret.
-	c.Config.Gateway.TokenFile, c.Config.Gateway.Auth.ClientSecretFile = "", ""
+	c.Config = withoutSecretSources(c.Config)
 	return json.MarshalIndent(c, "", "  ")
 }
 
@@ -98,10 +96,17 @@ func sameApplied(a, b *Record) bool {
 	x, y := *a, *b
 	x.Applied, y.Applied, x.Version, y.Version = time.Time{}, time.Time{}, "", ""
 	x.Config.Output, y.Config.Output = "", ""
-	for _, c := range []*config.Config{&x.Config, &y.Config} {
-		c.Gateway.TokenFile, c.Gateway.Auth.ClientSecretFile = "", ""
-	}
+	x.Config, y.Config = withoutSecretSources(x.Config), withoutSecretSources(y.Config)
 	return reflect.DeepEqual(x, y)
+}
+
+// withoutSecretSources is c without where its secrets are read from: that is
+// the user's business of the day, not the gateway's, so the record never
+// keeps it (a later command without it keeps the cluster's secret) and it
+// decides no object.
+func withoutSecretSources(c config.Config) config.Config {
+	c.Gateway.TokenFile, c.Gateway.Auth.ClientSecretFile = "", ""
+	return c
 }
 
 // Remembered is the configuration the state directory remembers for the

@@ -74,9 +74,14 @@ func (s *Session) topology(ctx context.Context) (Topology, error) {
 
 // Schedulable is the nodes new pods can go to.
 func (t Topology) Schedulable() []NodeInfo {
+	return t.where(func(n NodeInfo) bool { return n.Schedulable })
+}
+
+// where is the nodes for which keep holds.
+func (t Topology) where(keep func(NodeInfo) bool) []NodeInfo {
 	var out []NodeInfo
 	for _, n := range t.Nodes {
-		if n.Schedulable {
+		if keep(n) {
 			out = append(out, n)
 		}
 	}
@@ -94,15 +99,7 @@ func (t Topology) Zone(node string) string {
 }
 
 // workload is the nodes that run workloads, cordoned or not.
-func (t Topology) workload() []NodeInfo {
-	var out []NodeInfo
-	for _, n := range t.Nodes {
-		if n.Workload {
-			out = append(out, n)
-		}
-	}
-	return out
-}
+func (t Topology) workload() []NodeInfo { return t.where(func(n NodeInfo) bool { return n.Workload }) }
 
 // zones is the distinct zones of the workload nodes.
 func (t Topology) zones() []string {
@@ -161,11 +158,7 @@ func (s *Session) subtractRequests(ctx context.Context, t *Topology) error {
 // fitLocal fits the prod profile's requests to the local cluster's
 // schedulable nodes: the replicas plus the rollout's surge spread over
 // them, each node holding its share, the one with least free deciding.
-func (s *Session) fitLocal(ctx context.Context, prod gateway.Profile) (gateway.Profile, string, error) {
-	t, err := s.topology(ctx)
-	if err != nil {
-		return prod, "", err
-	}
+func (s *Session) fitLocal(ctx context.Context, prod gateway.Profile, t Topology) (gateway.Profile, string, error) {
 	if err := s.subtractRequests(ctx, &t); err != nil {
 		return prod, "", err
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,29 @@ type spreadJSON struct {
 		Pods  int
 		Nodes map[string]int
 	}
+}
+
+// promotedSpread is promote -o json's result with its spread.
+type promotedSpread struct {
+	promoteResult
+	Spread *spreadJSON
+}
+
+// promoteSpread reads promote -o json's result, fails the test for every
+// failed check, and logs the checks named.
+func promoteSpread(t *testing.T, out string, logged ...string) promotedSpread {
+	t.Helper()
+	var res promotedSpread
+	lastJSON(t, out, &res)
+	for _, c := range res.Checks {
+		if !c.OK {
+			t.Errorf("check %s: %s", c.Name, c.Detail)
+		}
+		if slices.Contains(logged, c.Name) {
+			t.Logf("check %s: %s", c.Name, c.Detail)
+		}
+	}
+	return res
 }
 
 // TestMultiNode: a control plane and three workers in three zones. The prod
@@ -120,19 +144,7 @@ func TestMultiNode(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("promote exited %d\n%s\n%s", code, out, errs)
 		}
-		var res struct {
-			promoteResult
-			Spread *spreadJSON
-		}
-		lastJSON(t, out, &res)
-		for _, c := range res.Checks {
-			if !c.OK {
-				t.Errorf("check %s: %s", c.Name, c.Detail)
-			}
-			if c.Name == "spread" || c.Name == "config backup" {
-				t.Logf("check %s: %s", c.Name, c.Detail)
-			}
-		}
+		res := promoteSpread(t, out, "spread", "config backup")
 		if res.Spread == nil || !res.Spread.Even || res.Spread.Pods != 3 || len(res.Spread.Zones) != 3 {
 			t.Fatalf("spread: %+v", res.Spread)
 		}
@@ -402,16 +414,7 @@ func TestMultiNode(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("promote --context exited %d\n%s\n%s", code, out, errs)
 		}
-		var res struct {
-			promoteResult
-			Spread *spreadJSON
-		}
-		lastJSON(t, out, &res)
-		for _, c := range res.Checks {
-			if !c.OK {
-				t.Errorf("check %s: %s", c.Name, c.Detail)
-			}
-		}
+		res := promoteSpread(t, out)
 		if res.FitNote != "" {
 			t.Errorf("--context fitted the requests: %s", res.FitNote)
 		}
