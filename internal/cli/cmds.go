@@ -132,6 +132,9 @@ func (a *app) printStatus(st pipeline.Status) error {
 	if st.TokenExpiry != nil {
 		fmt.Fprintf(tw, "token\t%s\n", st.TokenExpiry.Describe())
 	}
+	for _, c := range st.CACerts {
+		fmt.Fprintf(tw, "trusts CA\t%s (%s), until %s\n", c.Subject, c.Name, c.NotAfter.UTC().Format("2006-01-02"))
+	}
 	if st.Metrics != nil {
 		fmt.Fprintf(tw, "metrics\t%s\n", st.Metrics)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -157,6 +158,8 @@ func (a *app) bindFlags(fs *pflag.FlagSet) {
 	str("client-id", "", "gateway.auth.clientId", "Microsoft Entra application (client) ID, with --auth entra-app or workload-identity")
 	str("client-secret-file", "", "gateway.auth.clientSecretFile", "file holding the Entra app's client secret, or - for stdin (or set APIMDEV_CLIENT_SECRET); never a flag value")
 	str("authority", "", "gateway.auth.authority", "Microsoft Entra authority for a sovereign cloud (default "+config.DefaultAuthority+")")
+	fs.StringArray("ca-cert", nil, "PEM file of a private CA the gateway must trust (its configuration endpoint on a custom domain); repeatable; none removes those deployed")
+	a.flagFields["ca-cert"] = "gateway.caCertificates"
 	str("image", "", "gateway.image", "gateway image (default "+config.DefaultImage+")")
 	str("namespace", "n", "gateway.namespace", "namespace for the gateway (default "+config.DefaultNamespace+")")
 	str("cluster-name", "", "cluster.name", "kind cluster name (default "+config.DefaultCluster+")")
@@ -200,12 +203,19 @@ func (a *app) overlay(cmd *cobra.Command, base config.Config) (config.Config, er
 			return // export's -o is its directory
 		}
 		if field, ok := a.flagFields[f.Name]; ok {
-			if err := cfg.Set(field, f.Value.String()); err != nil {
+			v := f.Value.String()
+			if sv, ok := f.Value.(pflag.SliceValue); ok {
+				v = strings.Join(sv.GetSlice(), string(filepath.ListSeparator))
+			}
+			if err := cfg.Set(field, v); err != nil {
 				ferrs = append(ferrs, fmt.Errorf("--%s: %w", f.Name, err))
 			}
 		}
 	})
 	if err := errors.Join(ferrs...); err != nil {
+		return cfg, &usageError{err.Error()}
+	}
+	if err := cfg.ReadCACertificates(time.Now()); err != nil {
 		return cfg, &usageError{err.Error()}
 	}
 	if a.adjust != nil {

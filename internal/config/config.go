@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -115,6 +116,12 @@ type Gateway struct {
 	// Auth is how the gateway authenticates to its configuration endpoint:
 	// the portal's token (the default), or Microsoft Entra ID.
 	Auth Auth `yaml:"auth,omitempty" json:"auth,omitzero"`
+	// CACertificates names PEM files of private CAs the gateway pods must
+	// trust (a configuration endpoint on a custom domain signed by one);
+	// ReadCACertificates turns them into CACerts and forgets the paths.
+	CACertificates []string `yaml:"caCertificates,omitempty" json:"-"`
+	// CACerts are the certificates themselves: what is deployed and recorded.
+	CACerts []CACert `yaml:"-" json:"caCerts,omitempty"`
 }
 
 // Authentication modes of the gateway (config.service.auth).
@@ -264,7 +271,7 @@ var sections = map[string]struct {
 		"backup", "logLevel", "metrics", "statsdImage", "proxy", "trafficRate"}},
 	"Backup":  {"prod.backup", []string{"enabled", "storageClass", "accessMode", "size"}},
 	"Proxy":   {"prod.proxy", []string{"http", "https", "noProxy"}},
-	"Gateway": {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath", "auth"}},
+	"Gateway": {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath", "auth", "caCertificates"}},
 	"Auth":    {"gateway.auth", []string{"type", "tenantId", "clientId", "clientSecretFile", "authority"}},
 	"Cluster": {"cluster", []string{"name", "nodeImage", "kubeconfig", "workers", "zones", "region"}},
 	"Forward": {"forward", []string{"httpPort", "httpsPort"}},
@@ -410,6 +417,7 @@ var EnvVars = map[string]string{
 	"APIMDEV_CLIENT_SECRET_FILE": "gateway.auth.clientSecretFile",
 	"APIMDEV_AUTHORITY":          "gateway.auth.authority",
 	"APIMDEV_PROBE_PATH":         "gateway.probePath",
+	"APIMDEV_CA_CERTS":           "gateway.caCertificates",
 	"APIMDEV_CLUSTER_NAME":       "cluster.name",
 	"APIMDEV_NODE_IMAGE":         "cluster.nodeImage",
 	"APIMDEV_KUBECONFIG":         "cluster.kubeconfig",
@@ -443,6 +451,14 @@ func (c *Config) Set(field, value string) error {
 		c.Gateway.TokenFile = value
 	case "gateway.probePath":
 		c.Gateway.ProbePath = value
+	case "gateway.caCertificates":
+		// One or more files, separated as PATH is (the flag repeats instead).
+		c.Gateway.CACertificates = nil
+		for _, p := range filepath.SplitList(value) {
+			if p = strings.TrimSpace(p); p != "" {
+				c.Gateway.CACertificates = append(c.Gateway.CACertificates, p)
+			}
+		}
 	case "gateway.auth.type":
 		m, ok := AuthModes[strings.TrimSpace(value)]
 		if !ok {

@@ -71,7 +71,24 @@ type Profile struct {
 	// Auth is how the gateway authenticates to the configuration endpoint;
 	// zero is the portal's token.
 	Auth Auth `json:"auth,omitzero"`
+	// CACerts are private CAs the pods trust besides the image's own (see
+	// CADir); none is the portal's deployment.
+	CACerts []config.CACert `json:"caCerts,omitempty"`
 }
+
+// Where the pods find private CA certificates. The gateway (.NET 8 on
+// Linux) and Go alike read the trusted roots from every directory of
+// SSL_CERT_DIR, a colon-separated list (dotnet/runtime#92920, golang/go#35325):
+// setting it to the images' own CA directories plus CADir adds the user's CAs
+// to the well-known ones instead of replacing them. certificates.local.ca.enabled
+// is the gateway's switch for local CA certificates; it needs the gateway to
+// run as root (the portal's dev profile) or as UID 1001 (the prod profile).
+const (
+	CADir = "/etc/apimdev/ca-certificates"
+	// SSLCertDirs is SSL_CERT_DIR with CADir: Debian's and Azure Linux's
+	// (Mariner's) CA directories first, whichever the image has.
+	SSLCertDirs = "/etc/ssl/certs:/etc/pki/tls/certs:" + CADir
+)
 
 // Auth is the non-secret part of Microsoft Entra ID authentication: the
 // ids go into the ConfigMap (and, for workload identity, onto the
@@ -159,6 +176,7 @@ func Dev(c config.Config) Profile {
 		ProbePath: c.Gateway.ProbePath,
 		Replicas:  1,
 		Auth:      authOf(c),
+		CACerts:   c.Gateway.CACerts,
 		// The portal's rollout bounds.
 		MaxSurge:       intstr.FromString("25%"),
 		MaxUnavailable: intstr.FromInt32(0),
@@ -171,6 +189,7 @@ func (p Profile) ConfigMapName() string    { return p.Gateway + "-env" }
 func (p Profile) DeploymentName() string   { return p.Gateway }
 func (p Profile) LiveService() string      { return p.Gateway + "-live-traffic" }
 func (p Profile) DiscoveryService() string { return p.Gateway + "-instance-discovery" }
+func (p Profile) CAConfigMapName() string  { return p.Gateway + "-ca-certificates" }
 
 // Selector is the pod selector; it never changes between profiles because a
 // Deployment's selector is immutable.
@@ -243,6 +262,9 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 		cm.Data["telemetry.logs.std"] = p.LogFormat
 		cm.Data["telemetry.logs.std.level"] = p.LogLevel
 	}
+	if len(p.CACerts) > 0 {
+		cm.Data["certificates.local.ca.enabled"] = "true"
+	}
 	if p.StatsdImage != "" {
 		cm.Data["telemetry.metrics.local"] = "statsd"
 		cm.Data["telemetry.metrics.local.statsd.endpoint"] = fmt.Sprintf("%s:%d", p.StatsdName(), StatsdPort)
@@ -255,6 +277,9 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 		objs = append(objs, secret)
 	}
 	objs = append(objs, cm)
+	if len(p.CACerts) > 0 {
+		objs = append(objs, p.caConfigMap())
+	}
 	if p.Backup != nil {
 		if p.Backup.SharedPath != "" {
 			objs = append(objs, p.sharedVolume())
@@ -321,8 +346,31 @@ func (p Profile) deployment() *appsv1.Deployment {
 	if p.Auth.Mode() == config.AuthWorkloadIdentity {
 		podLabels[WorkloadIdentityUse] = "true"
 	}
+	if len(p.CACerts) > 0 {
+		spec := &d.Spec.Template.Spec
+		c := &spec.Containers[0]
+		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "ca-certificates", VolumeSource: corev1.VolumeSource{
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: p.CAConfigMapName()}},
+		}})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "ca-certificates", MountPath: CADir, ReadOnly: true})
+		c.Env = append(c.Env, corev1.EnvVar{Name: "SSL_CERT_DIR", Value: SSLCertDirs})
+	}
 	p.harden(d)
 	return d
+}
+
+// caConfigMap holds the private CA certificates the pods trust (public
+// material: a ConfigMap, not a Secret), one key per file the user gave.
+func (p Profile) caConfigMap() *corev1.ConfigMap {
+	cm := &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: p.meta(p.CAConfigMapName()),
+		Data:       map[string]string{},
+	}
+	for _, c := range p.CACerts {
+		cm.Data[c.Name] = c.PEM
+	}
+	return cm
 }
 
 // credentialEnv is the container's setting that reads the credential from the

@@ -276,6 +276,9 @@ func (w *Waiter) fatalPod(ctx context.Context, pods []corev1.Pod) *RolloutError 
 			}
 			e.Events = w.events(ctx, p.Name)
 			e.Fix = w.fixFor(e.Reason)
+			if fix := w.certFix(e.Logs); fix != "" {
+				e.Fix = fix
+			}
 			return e
 		}
 	}
@@ -301,8 +304,48 @@ func (w *Waiter) timedOut(timeout time.Duration) *RolloutError {
 	e.Events = w.events(ctx, p.Name)
 	if fix := authFix(e.Logs); fix != "" {
 		e.Fix = fix
+	} else if fix := w.certFix(e.Logs); fix != "" {
+		e.Fix = fix
 	}
 	return e
+}
+
+// Log phrases of a TLS certificate the gateway does not trust: .NET's (the
+// gateway) and Go's (the stand-in, and the sidecars people add).
+var (
+	untrustedCA = []string{"UntrustedRoot", "PartialChain", "RemoteCertificateChainErrors", "x509: certificate signed by unknown authority"}
+	wrongName   = []string{"RemoteCertificateNameMismatch", "x509: certificate is valid for"}
+)
+
+// certFix reads the gateway's log lines for a configuration endpoint whose
+// certificate it does not trust, and names the flag that makes it trust it;
+// "" when there is no such line.
+func (w *Waiter) certFix(logs []string) string {
+	text := strings.Join(logs, "\n")
+	has := func(phrases []string) string {
+		for _, p := range phrases {
+			if strings.Contains(text, p) {
+				return p
+			}
+		}
+		return ""
+	}
+	p := w.Profile
+	if m := has(wrongName); m != "" {
+		return fmt.Sprintf("this is a certificate problem: the TLS certificate %s presents is not for that host name (%s). Use the host name the certificate names as --endpoint, or have the certificate reissued for %s", p.Endpoint, m, p.Endpoint)
+	}
+	m := has(untrustedCA)
+	if m == "" {
+		return ""
+	}
+	if len(p.CACerts) == 0 {
+		return fmt.Sprintf("this is a certificate problem: the gateway does not trust the TLS certificate of %s (%s): a CA the image does not know signed it, such as your company's private CA. Give that CA's certificate in PEM: `apimdev up --ca-cert ca.pem` (repeatable; gateway.caCertificates in apimdev.yaml)", p.Endpoint, m)
+	}
+	names := make([]string, 0, len(p.CACerts))
+	for _, c := range p.CACerts {
+		names = append(names, c.Name)
+	}
+	return fmt.Sprintf("this is a certificate problem: the gateway does not trust the TLS certificate of %s (%s) even with the private CA(s) given (%s): none of them signed its chain. Give the root CA of the endpoint's chain with --ca-cert (`openssl s_client -connect %s -showcerts` shows the chain), or --ca-cert none to remove them", p.Endpoint, m, strings.Join(names, ", "), p.Endpoint)
 }
 
 // authFix reads the gateway's log lines for Microsoft Entra ID's refusals

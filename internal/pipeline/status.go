@@ -39,8 +39,10 @@ type Status struct {
 	TokenExpiry *token.Expiry `json:"tokenExpiry,omitempty"`
 	// Auth is how the gateway authenticates to its configuration endpoint:
 	// token, entraApp or workloadIdentity, with the ids (never a secret).
-	Auth    *gateway.Auth `json:"auth,omitempty"`
-	Profile string        `json:"profile,omitempty"`
+	Auth *gateway.Auth `json:"auth,omitempty"`
+	// CACerts are the private CAs the gateway trusts, with their expiry.
+	CACerts []CASummary `json:"caCerts,omitempty"`
+	Profile string      `json:"profile,omitempty"`
 	// Recorded is what the cluster records apimdev applied, and when.
 	Recorded *RecordSummary `json:"recorded,omitempty"`
 	// Drift lists what differs from the record (kubectl scale, edit...):
@@ -50,6 +52,14 @@ type Status struct {
 	Demo string `json:"demo,omitempty"`
 	// Metrics is what the prod profile's statsd exporter has seen.
 	Metrics *Metrics `json:"metrics,omitempty"`
+}
+
+// CASummary is one private CA the gateway trusts (never its PEM: status
+// says what, not the bytes).
+type CASummary struct {
+	Name     string    `json:"name"`
+	Subject  string    `json:"subject,omitempty"`
+	NotAfter time.Time `json:"notAfter,omitzero"`
 }
 
 // RecordSummary is the record, as status shows it.
@@ -118,6 +128,9 @@ func (s *Session) Status(ctx context.Context) Status {
 			a.Type = config.AuthToken
 		}
 		st.Auth = &a
+		for _, c := range s.Profile.CACerts {
+			st.CACerts = append(st.CACerts, CASummary{Name: c.Name, Subject: c.Subject, NotAfter: c.NotAfter})
+		}
 		if tok, err := s.ClusterToken(ctx); err == nil && !tok.IsZero() && !tok.IsAppSecret() {
 			e := tok.ExpiryAt(s.now())
 			st.TokenExpiry = &e

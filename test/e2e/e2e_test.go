@@ -304,6 +304,59 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("private CA: without it the deploy names a certificate problem, with --ca-cert it serves", func(t *testing.T) {
+		caCert, caKey := privateCA(t)
+		r.deployPrivateConfigService(t, caCert, caKey)
+		private := append(append([]string{}, common...), "--endpoint", privateEndpoint)
+		start := time.Now()
+		code, out, errs := r.apimdev(t, append([]string{"up", "--detach", "--yes", "--timeout", "25s"}, private...)...)
+		r.time("up, private CA not given", start)
+		t.Logf("up against an endpoint signed by a private CA, no --ca-cert (exit %d, %s):\n%s", code, time.Since(start).Round(100*time.Millisecond), errs)
+		if code == 0 || !strings.Contains(errs, "certificate problem") || !strings.Contains(errs, "--ca-cert ca.pem") {
+			t.Fatalf("the missing CA: exit %d\n%s\n%s", code, out, errs)
+		}
+		if tr := traffic(t, httpPort, 20, 20, 10*time.Second, nil); tr.failed != 0 {
+			t.Errorf("calls during the refused rollout: %d of %d failed %v", tr.failed, tr.sent, tr.errors)
+		}
+
+		caFile := filepath.Join(t.TempDir(), "contoso-root.pem")
+		if err := os.WriteFile(caFile, caCert, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		code, out, errs = r.apimdev(t, append([]string{"up", "--detach", "--yes", "--smoke-file", "testdata/smoke.yaml", "--ca-cert", caFile}, private...)...)
+		r.time("up, private CA given", start)
+		if code != 0 || !strings.Contains(out, "0 failed") {
+			t.Fatalf("up with --ca-cert: exit %d\n%s\n%s", code, out, errs)
+		}
+		t.Logf("up with --ca-cert, %s:\n%s", time.Since(start).Round(100*time.Millisecond), errs)
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "configmap", gwName+"-ca-certificates", "-o", `go-template={{range $k, $v := .data}}{{$k}} {{end}}`); strings.TrimSpace(got) != "contoso-root.crt" {
+			t.Errorf("CA ConfigMap keys: %q", got)
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "configmap", gwName+"-env", "-o", `jsonpath={.data.certificates\.local\.ca\.enabled}`); got != "true" {
+			t.Errorf("certificates.local.ca.enabled = %q", got)
+		}
+		code, text, _ := r.apimdev(t, "status")
+		if code != 0 || !strings.Contains(text, "trusts CA") || !strings.Contains(text, "Contoso Private Root CA (e2e)") {
+			t.Errorf("status:\n%s", text)
+		}
+		// The CA is the cluster's record now: a plain up, with the file
+		// gone, changes nothing.
+		os.Remove(caFile)
+		code, _, errs = r.apimdev(t, append([]string{"up", "--detach"}, private...)...)
+		if code != 0 || !strings.Contains(errs, "0 object(s) changed") {
+			t.Errorf("a plain up with the CA file gone: exit %d\n%s", code, errs)
+		}
+		// Back to the well-known endpoint, without the CA: its ConfigMap goes.
+		code, out, errs = r.apimdev(t, append([]string{"up", "--detach", "--yes", "--ca-cert", "none", "--smoke-file", "testdata/smoke.yaml"}, common...)...)
+		if code != 0 || !strings.Contains(out, "0 failed") {
+			t.Fatalf("up --ca-cert none: exit %d\n%s\n%s", code, out, errs)
+		}
+		if b, err := exec.Command(r.kubectl, "--kubeconfig", r.kubeconfig, "-n=apim-gateway", "get", "configmap", gwName+"-ca-certificates").CombinedOutput(); err == nil {
+			t.Errorf("the CA ConfigMap is still there after --ca-cert none: %s", b)
+		}
+	})
+
 	t.Run("down removes the cluster and leaves the user's kubeconfig alone", func(t *testing.T) {
 		start := time.Now()
 		code, out, errs := r.apimdev(t, "down")

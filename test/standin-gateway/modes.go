@@ -11,6 +11,7 @@ import (
 
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/configservice"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/gateway"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/selfsigned"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/statsd"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/token"
 )
@@ -48,6 +49,14 @@ func runConfigService(ctx context.Context, s settings, stdout io.Writer) error {
 	opts := s.configServiceOptions(log, &problems)
 	for _, p := range problems {
 		log.Warn(p)
+	}
+	if cert, key := s.get(envTLSCACert), s.get(envTLSCAKey); cert != "" || key != "" {
+		ca, err := selfsigned.ParseAuthority([]byte(cert), []byte(key))
+		if err != nil {
+			return fmt.Errorf("%s and %s: %w", envTLSCACert, envTLSCAKey, err)
+		}
+		opts.Issuer = ca
+		log.Info("serving a certificate of a private CA: gateways trust it only when that CA is mounted", "ca", ca.Cert.Subject.String())
 	}
 	if len(opts.SubscriptionKeys) == 0 {
 		log.Warn(envSubKeys + " is empty: every call to the echo API will be refused with 401")

@@ -47,6 +47,10 @@ const (
 	envEntraTenant  = "STANDIN_ENTRA_TENANT_ID"
 	envEntraClient  = "STANDIN_ENTRA_CLIENT_ID"
 	envEntraSecrets = "STANDIN_ENTRA_CLIENT_SECRETS"
+	// The CA that signs the config service's certificate (PEM contents);
+	// unset, the stand-in's well-known CA every stand-in gateway trusts.
+	envTLSCACert = "STANDIN_TLS_CA_CERT"
+	envTLSCAKey  = "STANDIN_TLS_CA_KEY"
 )
 
 // settings reads the environment and collects problems to log once a logger exists.

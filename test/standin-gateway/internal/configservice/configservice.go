@@ -41,6 +41,9 @@ type Options struct {
 	// Entra, when set, serves a stand-in Microsoft Entra ID token endpoint
 	// for this app and accepts the access tokens it grants.
 	Entra *EntraApp
+	// Issuer signs the service's TLS certificate; nil is the stand-in's
+	// well-known CA, which every stand-in gateway trusts.
+	Issuer *selfsigned.Authority
 }
 
 // Service is a running (or ready to run) stand-in config service.
@@ -71,7 +74,11 @@ func New(opts Options) (*Service, error) {
 // addresses before Run.
 func (s *Service) Listen() error {
 	var err error
-	if s.cert, err = selfsigned.Certificate(s.opts.Now(), s.opts.Hostnames...); err != nil {
+	issuer := s.opts.Issuer
+	if issuer == nil {
+		issuer = selfsigned.WellKnown()
+	}
+	if s.cert, err = issuer.Issue(s.opts.Now(), s.opts.Hostnames...); err != nil {
 		return err
 	}
 	if s.httpsLn, err = net.Listen("tcp", s.opts.HTTPSAddr); err != nil {

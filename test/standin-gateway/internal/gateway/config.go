@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +62,14 @@ func (g *Gateway) refresh(ctx context.Context) {
 	case errors.Is(err, errEntraRefused):
 		g.outcome("entra-refused", slog.LevelError, errEntraRefused.Error()+"; no configuration can be fetched until the client secret, client id or tenant id is fixed",
 			"error", err.Error(), "ready", g.state.Load() != nil)
+	case errors.As(err, new(x509.UnknownAuthorityError)):
+		// As the real gateway's RemoteCertificateChainErrors/UntrustedRoot:
+		// a CA it does not know signed the endpoint's certificate.
+		g.outcome("untrusted", slog.LevelError, "configuration endpoint's TLS certificate is not trusted: a CA this gateway does not know signed it",
+			"error", err.Error(), "keepingLastConfiguration", g.state.Load() != nil)
+		if g.state.Load() == nil {
+			g.loadBackup()
+		}
 	case errors.Is(err, errUnreachable):
 		g.outcome("unreachable", slog.LevelWarn, "configuration endpoint unreachable",
 			"error", err.Error(), "keepingLastConfiguration", g.state.Load() != nil)
