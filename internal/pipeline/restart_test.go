@@ -19,6 +19,9 @@ func TestRestartReason(t *testing.T) {
 		return gateway.Change{Kind: "Deployment", Name: "gw", Action: a}
 	}
 	statsd := gateway.Change{Kind: "Deployment", Name: "gw-statsd", Action: gateway.Update}
+	settings := gateway.Change{Kind: "ConfigMap", Name: "gw-env", Action: gateway.Update}
+	cas := gateway.Change{Kind: "ConfigMap", Name: "gw-ca-certificates", Action: gateway.Update}
+	record := gateway.Change{Kind: "ConfigMap", Name: "gw-statsd-mapping", Action: gateway.Update}
 	const c, u, n = gateway.Create, gateway.Update, gateway.Unchanged
 	for _, tt := range []struct {
 		name     string
@@ -35,8 +38,13 @@ func TestRestartReason(t *testing.T) {
 		{"both", []gateway.Change{secret(u), deploy(n)}, true, "the credential in the Secret and the image changed"},
 		{"new token and new spec", []gateway.Change{secret(u), deploy(u)}, true, ""},
 		{"Deployment recreated", []gateway.Change{secret(u), deploy(c)}, false, ""},
+		{"another endpoint", []gateway.Change{secret(n), settings, deploy(n)}, false, "the settings in ConfigMap gw-env changed"},
+		{"another endpoint and a new CA", []gateway.Change{settings, cas, deploy(n)}, false, "the settings in ConfigMap gw-env and the private CAs in ConfigMap gw-ca-certificates changed"},
+		{"another endpoint and a new image", []gateway.Change{settings, deploy(n)}, true, "the settings in ConfigMap gw-env and the image changed"},
+		{"another ConfigMap is not the gateway's settings", []gateway.Change{record, deploy(n)}, false, ""},
+		{"settings with a new spec", []gateway.Change{settings, deploy(u)}, false, ""},
 	} {
-		if got := restartReason(tt.plan, "gw", tt.replaced); got != tt.want {
+		if got := restartReason(tt.plan, gateway.Profile{Gateway: "gw"}, tt.replaced); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
 		}
 	}

@@ -194,31 +194,45 @@ func (s *Session) trafficTarget(ctx context.Context, o TrafficOptions) (string, 
 }
 
 // restartReason says why running pods must restart to pick up what was just
-// applied, or "": the Secret took a new token, or the node a new image under
-// the same name, while the Deployment stayed as it was (a new or changed
-// Deployment starts new pods, which read both anyway).
-func restartReason(plan []gateway.Change, deployment string, imageReplaced bool) string {
-	secret, changed, existed := false, false, false
+// applied, or "": the Secret took a new credential, the settings ConfigMap
+// (read into the environment at start) or the private CAs changed, or the
+// node has a new image under the same name, while the Deployment stayed as
+// it was (a new or changed Deployment starts new pods, which read all anyway).
+func restartReason(plan []gateway.Change, p gateway.Profile, imageReplaced bool) string {
+	secret, settings, cas, changed, existed := false, false, false, false, false
 	for _, c := range plan {
 		switch {
 		case c.Kind == "Secret" && c.Action == gateway.Update:
 			secret = true
-		case c.Kind == "Deployment" && c.Name == deployment:
+		case c.Kind == "ConfigMap" && c.Name == p.ConfigMapName() && c.Action == gateway.Update:
+			settings = true
+		case c.Kind == "ConfigMap" && c.Name == p.CAConfigMapName() && c.Action == gateway.Update:
+			cas = true
+		case c.Kind == "Deployment" && c.Name == p.DeploymentName():
 			changed = c.Action == gateway.Create || c.Action == gateway.Update
 			existed = c.Action != gateway.Create
 		}
 	}
-	switch {
-	case changed || !existed:
+	if changed || !existed {
 		return ""
-	case secret && imageReplaced:
-		return "the credential in the Secret and the image changed"
-	case secret:
-		return "the credential in the Secret changed"
-	case imageReplaced:
+	}
+	var parts []string
+	for _, x := range []struct {
+		on   bool
+		what string
+	}{{secret, "the credential in the Secret"}, {settings, "the settings in ConfigMap " + p.ConfigMapName()},
+		{cas, "the private CAs in ConfigMap " + p.CAConfigMapName()}, {imageReplaced, "the image"}} {
+		if x.on {
+			parts = append(parts, x.what)
+		}
+	}
+	switch {
+	case len(parts) == 0:
+		return ""
+	case len(parts) == 1 && imageReplaced:
 		return "the image changed under the same name"
 	}
-	return ""
+	return strings.Join(parts, " and ") + " changed"
 }
 
 // restartPods rolls the gateway's pods as `kubectl rollout restart` does, so

@@ -375,11 +375,12 @@ func (u *upRun) deploy(ctx context.Context, st *events.Step) (string, error) {
 	if err := s.writeRecord(ctx, &plan.record); err != nil {
 		st.Warn(err.Error(), "")
 	}
-	// The gateway reads its token from its environment when it starts: a new
-	// token in the Secret reaches running pods only through a restart. So
-	// does a new image under the same tag (a local rebuild): the spec did not
-	// change, so the Deployment would not roll by itself.
-	if why := restartReason(plan.Changes, plan.Target.DeploymentName(), u.replaced); why != "" {
+	// The gateway reads its token and its settings from its environment when
+	// it starts: a new token in the Secret or a new endpoint in the ConfigMap
+	// reaches running pods only through a restart. So does a new image under
+	// the same tag (a local rebuild): the spec did not change, so the
+	// Deployment would not roll by itself.
+	if why := restartReason(plan.Changes, plan.Target, u.replaced); why != "" {
 		st.Progress("%s: restarting the gateway pods", why)
 		if err := s.restartPods(ctx, plan.Target); err != nil {
 			return "", err
