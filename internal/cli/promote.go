@@ -101,6 +101,14 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 		return err
 	}
 	defer lock.Release()
+	return a.rollout(cmd, s, o, "Apply these changes to the running gateway?")
+}
+
+// rollout is promote's and upgrade's common part: the credential when one
+// was given, then the plan, the question, the rollout under traffic and the
+// checks.
+func (a *app) rollout(cmd *cobra.Command, s *pipeline.Session, o promoteOptions, question string) error {
+	var err error
 	cfg := s.Config
 	if o.context != "" {
 		if err := s.RefuseDemoElsewhere(); err != nil {
@@ -136,7 +144,7 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 		To: o.to, Context: o.context, Token: tok, Timeout: o.timeout, AllowPending: o.allowPending,
 		Traffic: pipeline.TrafficOptions{Rate: cfg.Prod.TrafficRate, Path: o.trafficPath, Header: headers},
 		Confirm: func(diff string) bool {
-			return a.confirm(cfg, diff, o.yes, "Apply these changes to the running gateway?")
+			return a.confirm(cfg, diff, o.yes, question)
 		},
 	})
 	return a.finishRollout(cfg.Output, res, err)
@@ -190,6 +198,9 @@ func (a *app) printPromote(res *pipeline.PromoteResult) {
 	fmt.Fprintln(w)
 	if res.FitNote != "" {
 		fmt.Fprintf(w, "resources: %s\n", res.FitNote)
+	}
+	if res.VersionWarning != "" {
+		fmt.Fprintf(w, "version: %s\n", res.VersionWarning)
 	}
 	fmt.Fprintf(w, "rollout: %.1fs\n", res.RolloutSecs)
 	if t := res.Traffic; t != nil {

@@ -54,6 +54,12 @@ type Prod struct {
 	MaxUnavailable string `yaml:"maxUnavailable" json:"maxUnavailable"` // "0"
 	CPU            string `yaml:"cpu" json:"cpu"`                       // request per pod, "2"
 	Memory         string `yaml:"memory" json:"memory"`                 // request per pod, "2Gi"
+	// MemoryLimit is the pods' memory limit: "" is the memory request as
+	// configured (not as fitted to a laptop), "none" is no limit.
+	MemoryLimit string `yaml:"memoryLimit,omitempty" json:"memoryLimit,omitempty"`
+	// EphemeralStorage is the pods' ephemeral-storage request (logs, the
+	// container's writable layer), so the scheduler and eviction count it.
+	EphemeralStorage string `yaml:"ephemeralStorage" json:"ephemeralStorage"`
 	// DNSPolicy is the pods' dnsPolicy; ClusterFirst (the portal's) resolves
 	// cluster names and forwards the rest to the node's resolvers.
 	DNSPolicy      string   `yaml:"dnsPolicy" json:"dnsPolicy"`
@@ -68,8 +74,38 @@ type Prod struct {
 	Metrics     bool   `yaml:"metrics" json:"metrics"`
 	StatsdImage string `yaml:"statsdImage" json:"statsdImage"`
 	Proxy       Proxy  `yaml:"proxy,omitempty" json:"proxy,omitempty"`
+	// CloudMetrics is telemetry.metrics.cloud: metrics to Azure Monitor.
+	CloudMetrics bool `yaml:"cloudMetrics" json:"cloudMetrics"`
+	// Logs are the gateway's local logs besides its standard output.
+	Logs Logs `yaml:"logs,omitempty" json:"logs,omitzero"`
+	// NetworkPolicy restricts the gateway's and the exporter's traffic to
+	// what they need.
+	NetworkPolicy NetworkPolicy `yaml:"networkPolicy" json:"networkPolicy"`
 	// TrafficRate is the smoke traffic during a rollout, in requests/s.
 	TrafficRate int `yaml:"trafficRate" json:"trafficRate"`
+}
+
+// Logs is telemetry.logs.local: none (default), auto, localsyslog, rfc5424,
+// journal or json, with an endpoint and facility for the syslog forms.
+type Logs struct {
+	Local    string `yaml:"local,omitempty" json:"local,omitempty"`
+	Endpoint string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	Facility string `yaml:"facility,omitempty" json:"facility,omitempty"`
+}
+
+// LocalLogForms are telemetry.logs.local's values (Microsoft's settings reference).
+var LocalLogForms = []string{"none", "auto", "localsyslog", "rfc5424", "journal", "json"}
+
+// NetworkPolicy is the prod profile's NetworkPolicy: who may call the
+// gateway, and where it may go besides DNS, HTTPS and its own pods.
+type NetworkPolicy struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// From are the CIDRs allowed to call the gateway on 8080/8081; empty is
+	// anyone (a gateway is an entry point).
+	From []string `yaml:"from,omitempty" json:"from,omitempty"`
+	// Backends are the API backends the gateway may reach besides port 443,
+	// as CIDR or CIDR:port (e.g. 10.20.0.0/16:8080).
+	Backends []string `yaml:"backends,omitempty" json:"backends,omitempty"`
 }
 
 // Backup is the configuration backup volume mounted at /apim/config.
@@ -95,8 +131,9 @@ const DefaultStatsdImage = "prom/statsd-exporter:v0.31.0"
 
 // DefaultProd is the production profile's defaults.
 func DefaultProd() Prod {
-	return Prod{Replicas: 3, MaxSurge: "1", MaxUnavailable: "0", CPU: "2", Memory: "2Gi", DNSPolicy: "ClusterFirst",
-		Backup: Backup{Enabled: true, Size: "50Mi"}, LogLevel: "warn", Metrics: true, StatsdImage: DefaultStatsdImage, TrafficRate: 20}
+	return Prod{Replicas: 3, MaxSurge: "1", MaxUnavailable: "0", CPU: "2", Memory: "2Gi", EphemeralStorage: "1Gi", DNSPolicy: "ClusterFirst",
+		Backup: Backup{Enabled: true, Size: "50Mi"}, LogLevel: "warn", Metrics: true, StatsdImage: DefaultStatsdImage, CloudMetrics: true,
+		NetworkPolicy: NetworkPolicy{Enabled: true}, TrafficRate: 20}
 }
 
 // Gateway describes the self-hosted gateway, as the Azure portal names it.
@@ -268,14 +305,16 @@ var sections = map[string]struct {
 }{
 	"Config": {"the top level", []string{"apiVersion", "kind", "gateway", "cluster", "forward", "smoke", "prod", "output"}},
 	"Prod": {"prod", []string{"replicas", "maxSurge", "maxUnavailable", "cpu", "memory", "dnsPolicy", "dnsNameservers", "dnsSearches", "dnsNdots",
-		"backup", "logLevel", "metrics", "statsdImage", "proxy", "trafficRate"}},
-	"Backup":  {"prod.backup", []string{"enabled", "storageClass", "accessMode", "size"}},
-	"Proxy":   {"prod.proxy", []string{"http", "https", "noProxy"}},
-	"Gateway": {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath", "auth", "caCertificates"}},
-	"Auth":    {"gateway.auth", []string{"type", "tenantId", "clientId", "clientSecretFile", "authority"}},
-	"Cluster": {"cluster", []string{"name", "nodeImage", "kubeconfig", "workers", "zones", "region"}},
-	"Forward": {"forward", []string{"httpPort", "httpsPort"}},
-	"Smoke":   {"smoke", []string{"file"}},
+		"memoryLimit", "ephemeralStorage", "backup", "logLevel", "metrics", "statsdImage", "proxy", "cloudMetrics", "logs", "networkPolicy", "trafficRate"}},
+	"Logs":          {"prod.logs", []string{"local", "endpoint", "facility"}},
+	"NetworkPolicy": {"prod.networkPolicy", []string{"enabled", "from", "backends"}},
+	"Backup":        {"prod.backup", []string{"enabled", "storageClass", "accessMode", "size"}},
+	"Proxy":         {"prod.proxy", []string{"http", "https", "noProxy"}},
+	"Gateway":       {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath", "auth", "caCertificates"}},
+	"Auth":          {"gateway.auth", []string{"type", "tenantId", "clientId", "clientSecretFile", "authority"}},
+	"Cluster":       {"cluster", []string{"name", "nodeImage", "kubeconfig", "workers", "zones", "region"}},
+	"Forward":       {"forward", []string{"httpPort", "httpsPort"}},
+	"Smoke":         {"smoke", []string{"file"}},
 }
 
 // Decode reads a config file strictly onto base: an unknown field is an error

@@ -8,8 +8,11 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/apimdev/apimdev/internal/token"
 )
@@ -171,6 +174,31 @@ func (a Auth) problems() []Problem {
 		add("gateway.auth.type", fmt.Sprintf("%q is not an authentication mode", a.Type), "use token (the portal's token, the default), entraApp or workloadIdentity")
 	}
 	return ps
+}
+
+// ParseBackend reads a backend destination, CIDR or CIDR:port (port 0 is every port).
+func ParseBackend(s string) (string, int, error) {
+	cidr, port := s, 0
+	if i := strings.LastIndex(s, ":"); i > 0 && !strings.Contains(s[i:], "/") && strings.Contains(s[:i], "/") {
+		n, err := strconv.Atoi(s[i+1:])
+		if err != nil || n < 1 || n > 65535 {
+			return "", 0, fmt.Errorf("%q has an invalid port", s)
+		}
+		cidr, port = s[:i], n
+	}
+	if _, _, err := net.ParseCIDR(cidr); err != nil {
+		return "", 0, fmt.Errorf("%q is not CIDR or CIDR:port", s)
+	}
+	return cidr, port, nil
+}
+
+func quantities(a, b string) (resource.Quantity, resource.Quantity, error) {
+	x, err := resource.ParseQuantity(a)
+	if err != nil {
+		return x, x, err
+	}
+	y, err := resource.ParseQuantity(b)
+	return x, y, err
 }
 
 func suggestName(s string) string {
@@ -349,7 +377,11 @@ func (p Prod) problems() []Problem {
 	if (p.MaxSurge == "0" || p.MaxSurge == "0%") && (p.MaxUnavailable == "0" || p.MaxUnavailable == "0%") {
 		add("maxSurge", "maxSurge and maxUnavailable are both 0: a rollout could never make progress", "keep maxUnavailable 0 and set maxSurge 1")
 	}
-	for _, q := range []struct{ f, v string }{{"cpu", p.CPU}, {"memory", p.Memory}, {"backup.size", p.Backup.Size}} {
+	limit := p.MemoryLimit
+	if limit == "" || limit == "none" {
+		limit = p.Memory
+	}
+	for _, q := range []struct{ f, v string }{{"cpu", p.CPU}, {"memory", p.Memory}, {"memoryLimit", limit}, {"ephemeralStorage", p.EphemeralStorage}, {"backup.size", p.Backup.Size}} {
 		if !quantityRE.MatchString(q.v) {
 			add(q.f, fmt.Sprintf("%q is not a Kubernetes quantity", q.v), "use e.g. 2, 500m, 2Gi or 50Mi")
 		}
@@ -371,6 +403,28 @@ func (p Prod) problems() []Problem {
 	case "debug", "info", "warn", "error":
 	default:
 		add("logLevel", fmt.Sprintf("%q is not a log level", p.LogLevel), "use warn (recommended for performance), info, error or debug")
+	}
+	if lim, req, err := quantities(limit, p.Memory); err == nil && lim.Cmp(req) < 0 {
+		add("memoryLimit", fmt.Sprintf("%s is below the memory request %s: the pod could never use what it asks for", p.MemoryLimit, p.Memory), "leave it unset (the limit is then the request), or raise it")
+	}
+	if l := p.Logs.Local; l != "" && !slices.Contains(LocalLogForms, l) {
+		add("logs.local", fmt.Sprintf("%q is not a local log form", l), "use one of "+strings.Join(LocalLogForms, ", "))
+	}
+	if p.Logs.Endpoint != "" && !slices.Contains([]string{"localsyslog", "rfc5424", "json"}, p.Logs.Local) {
+		add("logs.endpoint", "is set, but only localsyslog, rfc5424 and json send to an endpoint", "set prod.logs.local to one of them, or remove it")
+	}
+	if p.Logs.Facility != "" && !slices.Contains([]string{"localsyslog", "rfc5424"}, p.Logs.Local) {
+		add("logs.facility", "is set, but only the syslog forms (localsyslog, rfc5424) have a facility", "set prod.logs.local: rfc5424, or remove it")
+	}
+	for _, c := range p.NetworkPolicy.From {
+		if _, _, err := net.ParseCIDR(c); err != nil {
+			add("networkPolicy.from", fmt.Sprintf("%q is not a CIDR", c), "use e.g. 10.0.0.0/8")
+		}
+	}
+	for _, b := range p.NetworkPolicy.Backends {
+		if _, _, err := ParseBackend(b); err != nil {
+			add("networkPolicy.backends", err.Error(), "use CIDR or CIDR:port, e.g. 10.20.0.0/16:8080")
+		}
 	}
 	if p.TrafficRate < 1 || p.TrafficRate > 500 {
 		add("trafficRate", fmt.Sprintf("%d requests/s is out of range", p.TrafficRate), "use 1 to 500 (default 20)")

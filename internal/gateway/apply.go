@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,6 +96,8 @@ func opsOf(cs kubernetes.Interface, o runtime.Object) (ops, metav1.Object, error
 		return opsFor(cs.CoreV1().PersistentVolumes()), obj, nil
 	case *policyv1.PodDisruptionBudget:
 		return opsFor(cs.PolicyV1().PodDisruptionBudgets(obj.Namespace)), obj, nil
+	case *networkingv1.NetworkPolicy:
+		return opsFor(cs.NetworkingV1().NetworkPolicies(obj.Namespace)), obj, nil
 	default:
 		return ops{}, nil, fmt.Errorf("apimdev does not apply %T", o)
 	}

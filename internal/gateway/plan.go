@@ -297,6 +297,13 @@ func (p Profile) managed(ctx context.Context, cs kubernetes.Interface) ([]Change
 			func(ctx context.Context, n string) error {
 				return cs.PolicyV1().PodDisruptionBudgets(ns).Delete(ctx, n, del)
 			}},
+		{"NetworkPolicy", func() ([]string, error) {
+			l, err := cs.NetworkingV1().NetworkPolicies(ns).List(ctx, sel)
+			return names(l, err)
+		},
+			func(ctx context.Context, n string) error {
+				return cs.NetworkingV1().NetworkPolicies(ns).Delete(ctx, n, del)
+			}},
 	}
 	for _, l := range listers {
 		ns, err := l.list()

@@ -25,6 +25,10 @@ const (
 	// (as `kubectl rollout restart` does), applied by its own field manager
 	// so the profile's apply never takes it back.
 	RestartedAtKey = "apimdev.io/restartedAt"
+	// LivenessPeriod × LivenessFailures is how long the prod profile's
+	// liveness probe fails before the kubelet restarts a gateway.
+	LivenessPeriod   = 10
+	LivenessFailures = 12
 )
 
 // StatsdName names the statsd exporter's Deployment and Service.
@@ -66,6 +70,30 @@ func Prod(c config.Config) (Profile, error) {
 		return p, fmt.Errorf("prod.memory: %w", err)
 	}
 	p.Requests = corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}
+	if pr.EphemeralStorage != "" {
+		eph, err := resource.ParseQuantity(pr.EphemeralStorage)
+		if err != nil {
+			return p, fmt.Errorf("prod.ephemeralStorage: %w", err)
+		}
+		p.Requests[corev1.ResourceEphemeralStorage] = eph
+	}
+	switch pr.MemoryLimit {
+	case "none":
+	case "":
+		p.MemoryLimit = mem.String()
+	default:
+		lim, err := resource.ParseQuantity(pr.MemoryLimit)
+		if err != nil {
+			return p, fmt.Errorf("prod.memoryLimit: %w", err)
+		}
+		p.MemoryLimit = lim.String()
+	}
+	p.CloudMetrics = ptr.To(pr.CloudMetrics)
+	p.LocalLogs = pr.Logs
+	p.HighAvailability = true
+	if np := pr.NetworkPolicy; np.Enabled {
+		p.NetworkPolicy = &NetworkPolicy{From: np.From, Backends: np.Backends}
+	}
 	p.PDB, p.Spread, p.AllProbes, p.NonRoot = true, true, true, true
 	// Long enough for the endpoint removal to reach every proxy before the
 	// gateway gets SIGTERM; the gateway then drains within the grace period.
@@ -99,10 +127,20 @@ func (p Profile) harden(d *appsv1.Deployment) {
 	if p.Requests != nil {
 		c.Resources.Requests = p.Requests
 	}
+	if p.MemoryLimit != "" {
+		// No CPU limit: throttling a gateway adds latency to every call,
+		// while a spare core helps it; memory is what a leak exhausts.
+		c.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(p.MemoryLimit)}
+	}
 	if p.AllProbes {
 		get := c.ReadinessProbe.ProbeHandler
 		c.StartupProbe = &corev1.Probe{ProbeHandler: get, PeriodSeconds: 2, TimeoutSeconds: 1, FailureThreshold: 90, SuccessThreshold: 1}
-		c.LivenessProbe = &corev1.Probe{ProbeHandler: get, PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3, SuccessThreshold: 1}
+		// Liveness asks the same question as readiness but with a far
+		// longer window (12 × 10 s, against readiness' 3 × 5 s) and a longer
+		// timeout: a busy or briefly unconfigured gateway is taken out of
+		// rotation within 15 s and restarted only if it stays so for two
+		// minutes, not exactly when it is busiest.
+		c.LivenessProbe = &corev1.Probe{ProbeHandler: get, PeriodSeconds: LivenessPeriod, TimeoutSeconds: 5, FailureThreshold: LivenessFailures, SuccessThreshold: 1}
 	}
 	if p.PreStopSeconds > 0 {
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: p.PreStopSeconds}}}
@@ -306,10 +344,9 @@ func (p Profile) Fit(freeCPU, freeMem resource.Quantity, nodes int) (Profile, st
 	fitMem := min(mem.Value(), freeMem.Value()*9/10/perNode/(16<<20)*(16<<20))
 	fitCPU, fitMem = max(fitCPU, 10), max(fitMem, 64<<20)
 	q := p
-	q.Requests = corev1.ResourceList{
-		corev1.ResourceCPU:    *resource.NewMilliQuantity(fitCPU, resource.DecimalSI),
-		corev1.ResourceMemory: *resource.NewQuantity(fitMem, resource.BinarySI),
-	}
+	q.Requests = p.Requests.DeepCopy()
+	q.Requests[corev1.ResourceCPU] = *resource.NewMilliQuantity(fitCPU, resource.DecimalSI)
+	q.Requests[corev1.ResourceMemory] = *resource.NewQuantity(fitMem, resource.BinarySI)
 	fc, fm := q.Requests[corev1.ResourceCPU], q.Requests[corev1.ResourceMemory]
 	where := "this node has"
 	if nodes > 1 {

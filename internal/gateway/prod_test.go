@@ -212,7 +212,7 @@ func TestPlanDevToProdAgainstTheLiveObjects(t *testing.T) {
 			removed = append(removed, c.Ref())
 		}
 	}
-	want := []string{"ServiceAccount/contoso-gw", "PersistentVolumeClaim/contoso-gw-config-backup", "Deployment/contoso-gw-statsd", "Service/contoso-gw-statsd", "PodDisruptionBudget/contoso-gw"}
+	want := []string{"ServiceAccount/contoso-gw", "PersistentVolumeClaim/contoso-gw-config-backup", "Deployment/contoso-gw-statsd", "Service/contoso-gw-statsd", "PodDisruptionBudget/contoso-gw", "NetworkPolicy/contoso-gw", "NetworkPolicy/contoso-gw-statsd"}
 	if !reflect.DeepEqual(removed, want) {
 		t.Fatalf("demotion prunes %v, want %v", removed, want)
 	}

@@ -52,10 +52,13 @@ type Profile struct {
 	MaxSurge       intstr.IntOrString  `json:"maxSurge,omitempty"`
 	MaxUnavailable intstr.IntOrString  `json:"maxUnavailable,omitempty"`
 	Requests       corev1.ResourceList `json:"requests,omitempty"` // per pod; nil: none
-	PDB            bool                `json:"pdb,omitempty"`
-	Spread         bool                `json:"spread,omitempty"`    // topology spread over hostname and zone
-	AllProbes      bool                `json:"allProbes,omitempty"` // startup and liveness as well as readiness
-	PreStopSeconds int64               `json:"preStopSeconds,omitempty"`
+	// MemoryLimit is the pods' memory limit ("" none): the production
+	// request, never the one fitted to a laptop.
+	MemoryLimit    string `json:"memoryLimit,omitempty"`
+	PDB            bool   `json:"pdb,omitempty"`
+	Spread         bool   `json:"spread,omitempty"`    // topology spread over hostname and zone
+	AllProbes      bool   `json:"allProbes,omitempty"` // startup and liveness as well as readiness
+	PreStopSeconds int64  `json:"preStopSeconds,omitempty"`
 	// NodeLossSeconds is how long a pod stays bound to a node that stopped
 	// answering before it is evicted and replaced elsewhere (Kubernetes'
 	// default is 300 s); 0 keeps the default.
@@ -74,6 +77,16 @@ type Profile struct {
 	// CACerts are private CAs the pods trust besides the image's own (see
 	// CADir); none is the portal's deployment.
 	CACerts []config.CACert `json:"caCerts,omitempty"`
+	// CloudMetrics is telemetry.metrics.cloud when set (the portal leaves
+	// it to the gateway's default, on).
+	CloudMetrics *bool       `json:"cloudMetrics,omitempty"`
+	LocalLogs    config.Logs `json:"localLogs,omitzero"`
+	// NetworkPolicy, when set, restricts the gateway's and the exporter's
+	// traffic (see networkPolicies).
+	NetworkPolicy *NetworkPolicy `json:"networkPolicy,omitempty"`
+	// HighAvailability says the profile runs replicas spread with a
+	// disruption budget (runtime.deployment.highAvailability.enabled).
+	HighAvailability bool `json:"highAvailability,omitempty"`
 }
 
 // Where the pods find private CA certificates. The gateway (.NET 8 on
@@ -261,6 +274,25 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 	if p.LogFormat != "" {
 		cm.Data["telemetry.logs.std"] = p.LogFormat
 		cm.Data["telemetry.logs.std.level"] = p.LogLevel
+		if p.LogFormat == "json" {
+			// Colour codes would end up inside the JSON a log pipeline parses.
+			cm.Data["telemetry.logs.std.color"] = "false"
+		}
+	}
+	if l := p.LocalLogs; l.Local != "" {
+		cm.Data["telemetry.logs.local"] = l.Local
+		if l.Endpoint != "" {
+			cm.Data["telemetry.logs.local."+l.Local+".endpoint"] = l.Endpoint
+		}
+		if l.Facility != "" {
+			cm.Data["telemetry.logs.local."+l.Local+".facility"] = l.Facility
+		}
+	}
+	if p.CloudMetrics != nil {
+		cm.Data["telemetry.metrics.cloud"] = fmt.Sprint(*p.CloudMetrics)
+	}
+	if p.HighAvailability {
+		cm.Data["runtime.deployment.highAvailability.enabled"] = "true"
 	}
 	if len(p.CACerts) > 0 {
 		cm.Data["certificates.local.ca.enabled"] = "true"
@@ -292,6 +324,11 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 	}
 	if p.StatsdImage != "" {
 		objs = append(objs, p.statsdDeployment(), p.statsdService())
+	}
+	if p.NetworkPolicy != nil {
+		for _, np := range p.networkPolicies() {
+			objs = append(objs, np)
+		}
 	}
 	return objs
 }

@@ -74,6 +74,10 @@ func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token)
 		ok, detail := s.checkBackup(ctx, p)
 		add("config backup", ok, "%s", detail)
 	}
+	if p.NetworkPolicy != nil {
+		ok, detail := s.checkNetworkPolicy(ctx, p)
+		add("network policy", ok, "%s", detail)
+	}
 	if p.StatsdImage != "" {
 		m, err := s.ScrapeMetrics(ctx)
 		if err != nil {

@@ -45,15 +45,17 @@ type PromoteOptions struct {
 
 // PromoteResult is what a promotion (or a rotation) did and proved.
 type PromoteResult struct {
-	Profile     string         `json:"profile"`
-	Image       string         `json:"image"`
-	PinnedHow   string         `json:"pinnedHow,omitempty"`
-	FitNote     string         `json:"fitNote,omitempty"`
-	Diff        string         `json:"diff"`
-	Rollout     time.Duration  `json:"-"`
-	RolloutSecs float64        `json:"rolloutSeconds"`
-	Traffic     *traffic.Stats `json:"traffic,omitempty"`
-	Checks      []CheckResult  `json:"checks"`
+	Profile   string `json:"profile"`
+	Image     string `json:"image"`
+	PinnedHow string `json:"pinnedHow,omitempty"`
+	FitNote   string `json:"fitNote,omitempty"`
+	// VersionWarning names the known problems of the pinned gateway version.
+	VersionWarning string         `json:"versionWarning,omitempty"`
+	Diff           string         `json:"diff"`
+	Rollout        time.Duration  `json:"-"`
+	RolloutSecs    float64        `json:"rolloutSeconds"`
+	Traffic        *traffic.Stats `json:"traffic,omitempty"`
+	Checks         []CheckResult  `json:"checks"`
 	// Spread is where the gateway's pods run, per zone and node.
 	Spread   *Spread `json:"spread,omitempty"`
 	Declined bool    `json:"declined,omitempty"`
@@ -135,6 +137,9 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (*PromoteResult
 	}
 	if res.FitNote != "" {
 		s.Rep.Warn("resources", res.FitNote, "")
+	}
+	if res.VersionWarning = gateway.VersionWarning(gateway.VersionOf(res.Image+" "+res.PinnedHow), plan.Target.Backup != nil); res.VersionWarning != "" {
+		s.Rep.Warn("version", res.VersionWarning, "")
 	}
 	if o.Confirm != nil && !o.Confirm(res.Diff) {
 		res.Declined = true

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 // promoteResult is the part of `apimdev promote -o json` the test reads.
 type promoteResult struct {
 	Profile, Image, PinnedHow, FitNote string
+	Diff, VersionWarning               string
 	RolloutSeconds                     float64
 	Traffic                            struct {
 		Sent, Failed int
@@ -166,7 +168,7 @@ func TestPromote(t *testing.T) {
 		if !strings.Contains(res.FitNote, "fitted to") {
 			t.Errorf("no fitting note on a 2-CPU node: %q", res.FitNote)
 		}
-		want := map[string]bool{"replicas": false, "image pinned": false, "disruption budget": false, "config backup": false, "local metrics": false, "token expiry": false}
+		want := map[string]bool{"replicas": false, "image pinned": false, "disruption budget": false, "config backup": false, "local metrics": false, "token expiry": false, "network policy": false}
 		for _, c := range res.Checks {
 			if _, ok := want[c.Name]; ok {
 				want[c.Name] = c.OK
@@ -184,9 +186,114 @@ func TestPromote(t *testing.T) {
 			t.Errorf("ready %s", got)
 		}
 		r.kubectlOut(t, "-n=apim-gateway", "get", "pdb/contoso-gw")
+		// The rig's CNI is a static bridge: the policies are accepted, and
+		// promote must say that nothing enforces them.
+		for _, c := range res.Checks {
+			if c.Name == "network policy" && !strings.Contains(c.Detail, "nothing in this cluster enforces NetworkPolicy") {
+				t.Errorf("network policy check on a cluster that does not enforce policies: %s", c.Detail)
+			}
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "networkpolicy", "-o", "name"); got != "networkpolicy.networking.k8s.io/contoso-gw\nnetworkpolicy.networking.k8s.io/contoso-gw-statsd" {
+			t.Errorf("network policies: %q", got)
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/contoso-gw", "-o",
+			`jsonpath={.spec.template.spec.containers[0].resources.limits.memory} {.spec.template.spec.containers[0].resources.requests.ephemeral-storage} {.spec.template.spec.containers[0].livenessProbe.failureThreshold}x{.spec.template.spec.containers[0].livenessProbe.periodSeconds} {.spec.template.spec.containers[0].readinessProbe.failureThreshold}x{.spec.template.spec.containers[0].readinessProbe.periodSeconds}`); got != "2Gi 1Gi 12x10 3x5" {
+			t.Errorf("memory limit, ephemeral-storage request, liveness and readiness windows: %q", got)
+		}
 		code, out, _ = r.apimdev(t, "status")
 		if code != 0 || !strings.Contains(out, "3/3 ready") || !strings.Contains(out, "requests seen by the statsd exporter") {
 			t.Errorf("status after promote:\n%s", out)
+		}
+	})
+
+	t.Run("a busy pod leaves rotation within readiness' window and liveness does not restart it", func(t *testing.T) {
+		// The stand-in's test hook fails the status endpoint of the pod the
+		// forward reaches for 45 s while its APIs keep serving: longer than
+		// the old liveness window (3 × 10 s), shorter than the new (12 × 10 s).
+		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+r.httpPort+"/standin/busy?for=45s", nil)
+		req.Header.Set("Ocp-Apim-Subscription-Key", subKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var busy struct{ Pod string }
+		json.NewDecoder(resp.Body).Decode(&busy)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || busy.Pod == "" {
+			t.Fatalf("busy hook: %d %+v", resp.StatusCode, busy)
+		}
+		start := time.Now()
+		state := func() (string, string) {
+			out := r.kubectlOut(t, "-n=apim-gateway", "get", "pod", busy.Pod, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.containerStatuses[0].restartCount}`)
+			ready, restarts, _ := strings.Cut(out, " ")
+			return ready, restarts
+		}
+		var outAt, backAt time.Duration
+		for time.Since(start) < 90*time.Second && backAt == 0 {
+			ready, restarts := state()
+			if restarts != "0" {
+				t.Fatalf("pod %s restarted (%s) %.0fs after its status began failing", busy.Pod, restarts, time.Since(start).Seconds())
+			}
+			switch {
+			case ready == "False" && outAt == 0:
+				outAt = time.Since(start)
+			case ready == "True" && outAt > 0:
+				backAt = time.Since(start)
+			}
+			time.Sleep(time.Second)
+		}
+		t.Logf("pod %s: out of rotation after %.1fs, ready again after %.1fs, restarts 0", busy.Pod, outAt.Seconds(), backAt.Seconds())
+		if outAt == 0 || outAt > 25*time.Second || backAt < 45*time.Second {
+			t.Errorf("out of rotation after %s (want within readiness' 15 s and a probe), back after %s (want after the 45 s)", outAt, backAt)
+		}
+	})
+
+	t.Run("upgrade rolls another stand-in version under traffic with none lost, and warns of its known problem", func(t *testing.T) {
+		// A second stand-in version: the same binary, reporting 2.12.1-standin,
+		// as a new image (a layer and a label of its own).
+		next := strings.TrimSuffix(r.gatewayImage, ":2.11.1-standin") + ":2.12.1-standin"
+		build := exec.Command("docker", "build", "-q", "-t", next, "-")
+		build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+		build.Stdin = strings.NewReader("FROM " + r.gatewayImage + "\nENV STANDIN_VERSION=2.12.1-standin\nLABEL org.opencontainers.image.version=2.12.1-standin\n")
+		if b, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", next, err, b)
+		}
+		start := time.Now()
+		code, out, errs := r.apimdev(t, append([]string{"upgrade", "--image-tag", "2.12.1-standin", "--yes", "-o", "json", "--rate", "100"}, traffic...)...)
+		r.time("upgrade 2.11.1 → 2.12.1 (stand-in)", start)
+		if code != 0 {
+			t.Fatalf("upgrade exited %d\n%s\n%s", code, out, errs)
+		}
+		var res promoteResult
+		lastJSON(t, out, &res)
+		t.Logf("upgrade: rollout %.1fs, traffic %d sent, %d failed, p50 %.1fms, p99 %.1fms; image %s", res.RolloutSeconds, res.Traffic.Sent, res.Traffic.Failed, res.Traffic.P50Ms, res.Traffic.P99Ms, res.Image)
+		if res.Traffic.Sent < 1000 || res.Traffic.Failed != 0 {
+			t.Errorf("traffic: %d sent, %d failed; want ≥ 1000 sent and 0 failed", res.Traffic.Sent, res.Traffic.Failed)
+		}
+		if res.Image != next || !strings.Contains(res.VersionWarning, "issues/418") {
+			t.Errorf("image %s, warning %q", res.Image, res.VersionWarning)
+		}
+		if !strings.Contains(res.Diff, "2.12.1-standin") || !strings.Contains(res.Diff, "Deployment/contoso-gw") {
+			t.Errorf("no diff of the image:\n%s", res.Diff)
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/contoso-gw", "-o", "jsonpath={.status.readyReplicas}/{.spec.replicas} {.spec.template.spec.containers[0].image}"); got != "3/3 "+next {
+			t.Errorf("after the upgrade: %q", got)
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+r.httpPort+"/echo/version", nil)
+		req.Header.Set("Ocp-Apim-Subscription-Key", subKey)
+		if resp, err := http.DefaultClient.Do(req); err != nil {
+			t.Error(err)
+		} else {
+			var echo struct{ Version string }
+			json.NewDecoder(resp.Body).Decode(&echo)
+			resp.Body.Close()
+			if echo.Version != "2.12.1-standin" {
+				t.Errorf("the gateway answers as version %q after the upgrade", echo.Version)
+			}
+		}
+		// A re-run changes nothing: the version is the cluster's record now.
+		if code, _, errs := r.apimdev(t, "up", "--detach"); code != 0 || !strings.Contains(errs, "0 object(s) changed") {
+			t.Errorf("up after the upgrade: exit %d\n%s", code, errs)
 		}
 	})
 

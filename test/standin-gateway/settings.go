@@ -49,6 +49,7 @@ const (
 	envEntraSecrets = "STANDIN_ENTRA_CLIENT_SECRETS"
 	// The CA that signs the config service's certificate (PEM contents);
 	// unset, the stand-in's well-known CA every stand-in gateway trusts.
+	envVersion   = "STANDIN_VERSION"
 	envTLSCACert = "STANDIN_TLS_CA_CERT"
 	envTLSCAKey  = "STANDIN_TLS_CA_KEY"
 )
@@ -118,6 +119,7 @@ func (s settings) gatewayOptions(log *slog.Logger, problems *[]string) gateway.O
 		Auth:            s.auth(),
 		Entra:           entra,
 		GatewayName:     s.get(envGatewayName),
+		Version:         s.get(envVersion),
 		HTTPAddr:        s.getOr(envHTTPAddr, ":8080"),
 		HTTPSAddr:       s.getOr(envHTTPSAddr, ":8081"),
 		UDPAddrs:        udp,

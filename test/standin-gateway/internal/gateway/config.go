@@ -109,7 +109,7 @@ func (g *Gateway) fetch(ctx context.Context) (apimconfig.Configuration, error) {
 		req.Header.Set("Authorization", token.Prefix+token.StripPrefix(g.opts.Auth))
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "apimdev-standin-gateway/2.11.1-standin")
+	req.Header.Set("User-Agent", "apimdev-standin-gateway/"+g.opts.Version)
 	resp, err := g.client.Do(req)
 	if err != nil {
 		return apimconfig.Configuration{}, fmt.Errorf("%w: %w", errUnreachable, err)

@@ -84,7 +84,7 @@ func (g *Gateway) accessToken(ctx context.Context) (string, error) {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("User-Agent", "apimdev-standin-gateway/2.11.1-standin")
+	req.Header.Set("User-Agent", "apimdev-standin-gateway/"+g.opts.Version)
 	resp, err := g.client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("%w: the token endpoint %s: %w", errUnreachable, tu, err)

@@ -31,6 +31,8 @@ import (
 
 // Probe paths of the real gateway: the current one and the one older YAML uses.
 const (
+	// DefaultVersion is the gateway release the stand-in emulates.
+	DefaultVersion   = "2.11.1-standin"
 	StatusPath       = "/status-0123456789abcdef"
 	LegacyStatusPath = "/internal-status-0123456789abcdef"
 )
@@ -68,6 +70,9 @@ type Options struct {
 	Entra *EntraApp
 	// GatewayName is gateway.name (needed with Entra ID).
 	GatewayName string
+	// Version is the stand-in version it reports (STANDIN_VERSION; default
+	// DefaultVersion), so a test can tell two builds apart during an upgrade.
+	Version string
 	// HTTPAddr and HTTPSAddr are the traffic listeners (":8080", ":8081").
 	HTTPAddr, HTTPSAddr string
 	// UDPAddrs are the rate-limit-dc and dc-heartbeat ports; traffic is discarded.
@@ -113,6 +118,7 @@ type Gateway struct {
 	draining      atomic.Bool
 	inFlight      atomic.Int64
 	expiredWarned atomic.Bool
+	busyUntil     atomic.Int64 // UnixNano until which status answers 503 (BusyPath)
 	stopOnce      sync.Once
 	stop          chan struct{}
 
@@ -152,6 +158,9 @@ func withDefaults(o Options) Options {
 		if *d <= 0 {
 			*d = v
 		}
+	}
+	if o.Version == "" {
+		o.Version = DefaultVersion
 	}
 	def(&o.PollInterval, 10*time.Second)
 	def(&o.FetchTimeout, 5*time.Second)
@@ -297,7 +306,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 func (g *Gateway) logStart() {
-	g.log.Info("stand-in gateway starting (emulates Azure API Management self-hosted gateway 2.11.1)",
+	g.log.Info("stand-in gateway starting (emulates Azure API Management self-hosted gateway "+strings.TrimSuffix(g.opts.Version, "-standin")+")", "version", g.opts.Version,
 		"http", g.httpLn.Addr().String(), "https", g.httpsLn.Addr().String(),
 		"pollInterval", g.opts.PollInterval.String(), "backupDir", g.opts.BackupDir)
 	if g.setupErr != nil {

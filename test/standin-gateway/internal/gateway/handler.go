@@ -67,6 +67,10 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) string {
 			"The stand-in gateway has not loaded its configuration yet."})
 		return "none"
 	}
+	if r.URL.Path == BusyPath {
+		g.busy(w, r, st.cfg)
+		return "standin-busy"
+	}
 	if g.checkExpiry() {
 		// What users report of the real gateway with an expired token: 200 and
 		// nothing else. Smoke tests must therefore check bodies, not statuses.
@@ -97,9 +101,39 @@ func (g *Gateway) status(w http.ResponseWriter) {
 	case g.state.Load() == nil:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "stand-in gateway has no configuration yet")
+	case g.opts.Clock.Now().UnixNano() < g.busyUntil.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "stand-in gateway is busy (test hook)")
 	default:
 		fmt.Fprintln(w, "stand-in gateway is ready")
 	}
+}
+
+// BusyPath is a test hook of the stand-in (not of the real gateway): POST
+// with a subscription key and ?for=DURATION (at most 10m), and the status
+// endpoint answers 503 for that long while every API keeps serving, as a
+// gateway too busy to answer its probes in time would. Tests use it to show
+// that readiness takes such a pod out of rotation and liveness does not
+// restart it.
+const BusyPath = "/standin/busy"
+
+func (g *Gateway) busy(w http.ResponseWriter, r *http.Request, cfg apimconfig.Configuration) {
+	if r.Method != http.MethodPost {
+		standinhttp.WriteJSON(w, http.StatusMethodNotAllowed, apimError{http.StatusMethodNotAllowed, "POST " + BusyPath + "?for=30s"})
+		return
+	}
+	if _, ok := g.authorize(w, r, cfg); !ok {
+		return
+	}
+	d, err := time.ParseDuration(r.URL.Query().Get("for"))
+	if err != nil || d <= 0 || d > 10*time.Minute {
+		standinhttp.WriteJSON(w, http.StatusBadRequest, apimError{http.StatusBadRequest, "for must be a duration up to 10m, e.g. ?for=30s"})
+		return
+	}
+	until := g.opts.Clock.Now().Add(d)
+	g.busyUntil.Store(until.UnixNano())
+	g.log.Warn("test hook: the status endpoint answers 503 while APIs keep serving", "for", d.String())
+	standinhttp.WriteJSON(w, http.StatusOK, map[string]string{"pod": g.opts.PodName, "until": until.UTC().Format(time.RFC3339)})
 }
 
 // authorize checks the subscription key and answers 401 itself when it fails.
@@ -126,6 +160,7 @@ type EchoResponse struct {
 	API          string              `json:"api"`
 	Subscription string              `json:"subscription,omitempty"`
 	Pod          string              `json:"pod"`
+	Version      string              `json:"version"`
 	Method       string              `json:"method"`
 	Path         string              `json:"path"`
 	Query        map[string][]string `json:"query"`
@@ -150,6 +185,7 @@ func (g *Gateway) echo(w http.ResponseWriter, r *http.Request, api apimconfig.AP
 		API:          api.Name,
 		Subscription: sub,
 		Pod:          g.opts.PodName,
+		Version:      g.opts.Version,
 		Method:       r.Method,
 		Path:         r.URL.Path,
 		Query:        query,
