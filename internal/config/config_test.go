@@ -47,6 +47,9 @@ func TestInvalidFixtures(t *testing.T) {
 		{"invalid-typo.yaml", []string{`line 5: unknown field "endpiont" in gateway (did you mean "endpoint"?)`, `line 8: unknown field "htppsPort" in forward (did you mean "httpsPort"?)`}},
 		{"invalid-version.yaml", []string{`apiVersion is "apimdev.io/v9"`, `kind is "Settings"`}},
 		{"invalid-type.yaml", []string{"line 4:", "eighty"}},
+		{"invalid-prod.yaml", []string{"prod.memoryLimit: 1Gi is below the memory request 2Gi", `prod.ephemeralStorage: "lots" is not a Kubernetes quantity`,
+			`prod.logs.local: "syslog" is not a local log form`, "prod.logs.facility: is set, but only the syslog forms", `prod.networkPolicy.from: "10.0.0.0/33" is not a CIDR`,
+			`"10.20.0.0/16:http" has an invalid port`, `"backend.contoso" is not CIDR or CIDR:port`, "7 problem(s)"}},
 		{"invalid-values.yaml", []string{"gateway.name", "contoso-gw", "gateway.endpoint", "HTTPS only", "gateway.image", "gateway.namespace", "belongs to Kubernetes", "cluster.name", "forward.httpPort", "forward.httpsPort: 70000", "same as forward.httpPort", "output", "9 problem(s)"}},
 	}
 	for _, tt := range tests {

@@ -193,7 +193,7 @@ func TestPromote(t *testing.T) {
 				t.Errorf("network policy check on a cluster that does not enforce policies: %s", c.Detail)
 			}
 		}
-		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "networkpolicy", "-o", "name"); got != "networkpolicy.networking.k8s.io/contoso-gw\nnetworkpolicy.networking.k8s.io/contoso-gw-statsd" {
+		if got := strings.TrimSpace(r.kubectlOut(t, "-n=apim-gateway", "get", "networkpolicy", "-o", "name")); got != "networkpolicy.networking.k8s.io/contoso-gw\nnetworkpolicy.networking.k8s.io/contoso-gw-statsd" {
 			t.Errorf("network policies: %q", got)
 		}
 		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/contoso-gw", "-o",
