@@ -21,6 +21,7 @@ type promoteOptions struct {
 	replicas                 int
 	maxSurge, maxUnavailable string
 	cpu, memory              string
+	metrics                  string
 	rate                     int
 	timeout                  time.Duration
 	headers                  []string
@@ -66,6 +67,7 @@ node loss cannot be shown there.
 	f.StringVar(&o.maxUnavailable, "max-unavailable", "", "rolling update maxUnavailable (default 0)")
 	f.StringVar(&o.cpu, "cpu", "", "CPU request per pod (default 2)")
 	f.StringVar(&o.memory, "memory", "", "memory request per pod (default 2Gi)")
+	f.StringVar(&o.metrics, "metrics", "", "where the gateway's local metrics go: statsd (default), opentelemetry (an OpenTelemetry Collector) or none")
 	f.IntVar(&o.rate, "rate", 0, "traffic during the rollout, requests/s (default 20)")
 	f.StringVar(&o.trafficPath, "traffic-path", "", "path requested during the rollout (default: the health path)")
 	f.StringArrayVar(&o.headers, "traffic-header", nil, "header for the traffic, NAME=VALUE; ${VAR} takes VALUE from the environment")
@@ -88,6 +90,9 @@ func (o promoteOptions) apply(c *config.Config) {
 	}
 	if o.rate != 0 {
 		c.Prod.TrafficRate = o.rate
+	}
+	if o.metrics != "" {
+		c.Prod.Metrics = config.MetricsMode(o.metrics)
 	}
 }
 

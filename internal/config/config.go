@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -70,9 +71,12 @@ type Prod struct {
 	DNSNdots string `yaml:"dnsNdots,omitempty" json:"dnsNdots,omitempty"`
 	Backup   Backup `yaml:"backup" json:"backup"`
 	LogLevel string `yaml:"logLevel" json:"logLevel"` // warn
-	// Metrics sends the gateway's local metrics to a statsd exporter.
-	Metrics     bool   `yaml:"metrics" json:"metrics"`
-	StatsdImage string `yaml:"statsdImage" json:"statsdImage"`
+	// Metrics is where the gateway's local metrics go: statsd (a statsd
+	// exporter), opentelemetry (an OpenTelemetry Collector) or none.
+	Metrics     MetricsMode `yaml:"metrics" json:"metrics"`
+	StatsdImage string      `yaml:"statsdImage" json:"statsdImage"`
+	// CollectorImage is the OpenTelemetry Collector's, with metrics: opentelemetry.
+	CollectorImage string `yaml:"collectorImage" json:"collectorImage"`
 	Proxy       Proxy  `yaml:"proxy,omitempty" json:"proxy,omitempty"`
 	// CloudMetrics is telemetry.metrics.cloud: metrics to Azure Monitor.
 	CloudMetrics bool `yaml:"cloudMetrics" json:"cloudMetrics"`
@@ -129,10 +133,62 @@ type Proxy struct {
 // DefaultStatsdImage is the upstream statsd exporter, pinned.
 const DefaultStatsdImage = "prom/statsd-exporter:v0.31.0"
 
+// DefaultCollectorImage is the upstream OpenTelemetry Collector (contrib, for
+// its Prometheus exporter), pinned.
+const DefaultCollectorImage = "otel/opentelemetry-collector-contrib:0.165.0"
+
+// Where local metrics go.
+const (
+	MetricsStatsd        = "statsd"
+	MetricsOpenTelemetry = "opentelemetry"
+	MetricsNone          = "none"
+)
+
+// MetricsMode is prod.metrics. Older files and records said true or false
+// (a statsd exporter or none): those still read.
+type MetricsMode string
+
+func (m *MetricsMode) set(b bool) {
+	*m = MetricsNone
+	if b {
+		*m = MetricsStatsd
+	}
+}
+
+// UnmarshalYAML takes statsd, opentelemetry, none, or the older true/false.
+func (m *MetricsMode) UnmarshalYAML(n *yaml.Node) error {
+	var b bool
+	if n.Tag == "!!bool" && n.Decode(&b) == nil {
+		m.set(b)
+		return nil
+	}
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	*m = MetricsMode(strings.TrimSpace(s))
+	return nil
+}
+
+// UnmarshalJSON is UnmarshalYAML for records.
+func (m *MetricsMode) UnmarshalJSON(data []byte) error {
+	var b bool
+	if json.Unmarshal(data, &b) == nil {
+		m.set(b)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	*m = MetricsMode(s)
+	return nil
+}
+
 // DefaultProd is the production profile's defaults.
 func DefaultProd() Prod {
 	return Prod{Replicas: 3, MaxSurge: "1", MaxUnavailable: "0", CPU: "2", Memory: "2Gi", EphemeralStorage: "1Gi", DNSPolicy: "ClusterFirst",
-		Backup: Backup{Enabled: true, Size: "50Mi"}, LogLevel: "warn", Metrics: true, StatsdImage: DefaultStatsdImage, CloudMetrics: true,
+		Backup: Backup{Enabled: true, Size: "50Mi"}, LogLevel: "warn", Metrics: MetricsStatsd, StatsdImage: DefaultStatsdImage, CollectorImage: DefaultCollectorImage, CloudMetrics: true,
 		NetworkPolicy: NetworkPolicy{Enabled: true}, TrafficRate: 20}
 }
 
@@ -305,7 +361,7 @@ var sections = map[string]struct {
 }{
 	"Config": {"the top level", []string{"apiVersion", "kind", "gateway", "cluster", "forward", "smoke", "prod", "output"}},
 	"Prod": {"prod", []string{"replicas", "maxSurge", "maxUnavailable", "cpu", "memory", "dnsPolicy", "dnsNameservers", "dnsSearches", "dnsNdots",
-		"memoryLimit", "ephemeralStorage", "backup", "logLevel", "metrics", "statsdImage", "proxy", "cloudMetrics", "logs", "networkPolicy", "trafficRate"}},
+		"memoryLimit", "ephemeralStorage", "backup", "logLevel", "metrics", "statsdImage", "collectorImage", "proxy", "cloudMetrics", "logs", "networkPolicy", "trafficRate"}},
 	"Logs":          {"prod.logs", []string{"local", "endpoint", "facility"}},
 	"NetworkPolicy": {"prod.networkPolicy", []string{"enabled", "from", "backends"}},
 	"Backup":        {"prod.backup", []string{"enabled", "storageClass", "accessMode", "size"}},

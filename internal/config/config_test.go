@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -230,4 +231,27 @@ func leaves(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// Files and records from before prod.metrics took a mode said true/false.
+func TestMetricsModeReadsTheOlderBool(t *testing.T) {
+	for in, want := range map[string]MetricsMode{"true": MetricsStatsd, "false": MetricsNone, "opentelemetry": MetricsOpenTelemetry, "statsd": MetricsStatsd} {
+		c, err := Decode("f.yaml", strings.NewReader("apiVersion: apimdev.io/v1alpha1\nkind: Config\nprod:\n  metrics: "+in+"\n"), Default())
+		if err != nil || c.Prod.Metrics != want {
+			t.Errorf("yaml %s: %q, %v", in, c.Prod.Metrics, err)
+		}
+		var p Prod
+		js := in
+		if in != "true" && in != "false" {
+			js = `"` + in + `"`
+		}
+		if err := json.Unmarshal([]byte(`{"metrics":`+js+`}`), &p); err != nil || p.Metrics != want {
+			t.Errorf("json %s: %q, %v", js, p.Metrics, err)
+		}
+	}
+	c := Default()
+	c.Prod.Metrics = "prometheus"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"prometheus" is not where metrics can go`) {
+		t.Errorf("bad mode: %v", err)
+	}
 }

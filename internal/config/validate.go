@@ -407,6 +407,11 @@ func (p Prod) problems() []Problem {
 	if lim, req, err := quantities(limit, p.Memory); err == nil && lim.Cmp(req) < 0 {
 		add("memoryLimit", fmt.Sprintf("%s is below the memory request %s: the pod could never use what it asks for", p.MemoryLimit, p.Memory), "leave it unset (the limit is then the request), or raise it")
 	}
+	switch p.Metrics {
+	case MetricsStatsd, MetricsOpenTelemetry, MetricsNone:
+	default:
+		add("metrics", fmt.Sprintf("%q is not where metrics can go", p.Metrics), "use statsd (a statsd exporter, the default), opentelemetry (an OpenTelemetry Collector) or none")
+	}
 	if l := p.Logs.Local; l != "" && !slices.Contains(LocalLogForms, l) {
 		add("logs.local", fmt.Sprintf("%q is not a local log form", l), "use one of "+strings.Join(LocalLogForms, ", "))
 	}

@@ -31,9 +31,21 @@ type NetworkPolicy struct {
 // no NetworkPolicy governs.
 const ScrapeLabel = "apimdev.io/scrape"
 
-// NetworkPolicyName and StatsdPolicyName name the two policies.
+// NetworkPolicyName and SinkPolicyName name the two policies: the
+// gateway's, and that of what receives its metrics ("" when nothing does).
 func (p Profile) NetworkPolicyName() string { return p.Gateway }
-func (p Profile) StatsdPolicyName() string  { return p.StatsdName() }
+func (p Profile) SinkPolicyName() string {
+	name, _, _ := p.MetricsSink()
+	return name
+}
+
+// sinkPorts are the ports the gateway sends its metrics to.
+func (p Profile) sinkPorts() []networkingv1.NetworkPolicyPort {
+	if p.CollectorImage != "" {
+		return []networkingv1.NetworkPolicyPort{tcp(OTLPPort)}
+	}
+	return []networkingv1.NetworkPolicyPort{udp(StatsdPort), tcp(StatsdPort)}
+}
 
 // egressPorts are the TCP ports the gateway must reach outside the cluster:
 // 443 (Azure's endpoints, Entra ID, Azure Monitor), the configuration
@@ -110,10 +122,11 @@ func (p Profile) networkPolicies() []*networkingv1.NetworkPolicy {
 		}
 		egress = append(egress, rule)
 	}
-	if p.StatsdImage != "" {
+	sink, _, promPort := p.MetricsSink()
+	if sink != "" {
 		egress = append(egress, networkingv1.NetworkPolicyEgressRule{
-			To:    []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": p.StatsdName()}}}},
-			Ports: []networkingv1.NetworkPolicyPort{udp(StatsdPort), tcp(StatsdPort)},
+			To:    []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": sink}}}},
+			Ports: p.sinkPorts(),
 		})
 	}
 	gw := &networkingv1.NetworkPolicy{
@@ -130,21 +143,21 @@ func (p Profile) networkPolicies() []*networkingv1.NetworkPolicy {
 		},
 	}
 	policies := []*networkingv1.NetworkPolicy{gw}
-	if p.StatsdImage != "" {
+	if sink != "" {
 		policies = append(policies, &networkingv1.NetworkPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-			ObjectMeta: p.meta(p.StatsdPolicyName()),
+			ObjectMeta: p.meta(p.SinkPolicyName()),
 			Spec: networkingv1.NetworkPolicySpec{
-				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": p.StatsdName()}},
+				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": sink}},
 				// Metrics in from the gateway only; the Prometheus endpoint
 				// for pods labelled apimdev.io/scrape in any namespace;
 				// nothing out.
 				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
 				Ingress: []networkingv1.NetworkPolicyIngressRule{
-					{From: self, Ports: []networkingv1.NetworkPolicyPort{udp(StatsdPort), tcp(StatsdPort)}},
+					{From: self, Ports: p.sinkPorts()},
 					{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{},
 						PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{ScrapeLabel: "true"}}}},
-						Ports: []networkingv1.NetworkPolicyPort{tcp(MetricsPort)}},
+						Ports: []networkingv1.NetworkPolicyPort{tcp(int32(promPort))}},
 				},
 			},
 		})
@@ -167,7 +180,10 @@ func (p Profile) NetworkPolicySummary() string {
 		out = append(out, strconv.Itoa(int(port)))
 	}
 	s := fmt.Sprintf("in: %d/%d from %s, UDP %d/%d between replicas; out: DNS, TCP %s, the replicas", ContainerHTTP, ContainerHTTPS, from, RateLimitPort, HeartbeatPort, strings.Join(out, "/"))
-	if p.StatsdImage != "" {
+	switch {
+	case p.CollectorImage != "":
+		s += ", the OpenTelemetry Collector (which takes metrics from the gateway only and serves them to pods labelled " + ScrapeLabel + "=true)"
+	case p.StatsdImage != "":
 		s += ", the statsd exporter (which takes metrics from the gateway only and serves them to pods labelled " + ScrapeLabel + "=true)"
 	}
 	if len(np.Backends) > 0 {

@@ -250,7 +250,7 @@ func cleanYAMLOf(o runtime.Object, m map[string]any) ([]string, error) {
 // managed lists what apimdev made for this gateway in its namespace (the
 // gateway's objects and its statsd exporter's), each as a deletion.
 func (p Profile) managed(ctx context.Context, cs kubernetes.Interface) ([]Change, error) {
-	sel := metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,app in (%s,%s)", LabelManagedBy, ManagedBy, p.Gateway, p.StatsdName())}
+	sel := metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,app in (%s,%s,%s)", LabelManagedBy, ManagedBy, p.Gateway, p.StatsdName(), p.CollectorName())}
 	ns := p.Namespace
 	bg := metav1.DeletePropagationBackground
 	del := metav1.DeleteOptions{PropagationPolicy: &bg}

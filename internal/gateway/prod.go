@@ -113,8 +113,11 @@ func Prod(c config.Config) (Profile, error) {
 		}
 	}
 	p.LogFormat, p.LogLevel = "json", pr.LogLevel
-	if pr.Metrics {
+	switch pr.Metrics {
+	case config.MetricsStatsd:
 		p.StatsdImage = pr.StatsdImage
+	case config.MetricsOpenTelemetry:
+		p.CollectorImage = pr.CollectorImage
 	}
 	p.Proxy = pr.Proxy
 	return p, nil

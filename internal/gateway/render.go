@@ -68,9 +68,12 @@ type Profile struct {
 	Backup          *BackupVolume        `json:"backup,omitempty"`
 	LogFormat       string               `json:"logFormat,omitempty"`   // telemetry.logs.std
 	LogLevel        string               `json:"logLevel,omitempty"`    // telemetry.logs.std.level
-	StatsdImage     string               `json:"statsdImage,omitempty"` // "" = no local metrics
-	NonRoot         bool                 `json:"nonRoot,omitempty"`     // UID/GID 1001, fsGroup 1001, own ServiceAccount without token
-	Proxy           config.Proxy         `json:"proxy,omitempty"`
+	StatsdImage     string               `json:"statsdImage,omitempty"` // "" = no statsd exporter
+	// CollectorImage runs an OpenTelemetry Collector the gateway sends its
+	// metrics to instead ("" = none).
+	CollectorImage string       `json:"collectorImage,omitempty"`
+	NonRoot        bool         `json:"nonRoot,omitempty"` // UID/GID 1001, fsGroup 1001, own ServiceAccount without token
+	Proxy          config.Proxy `json:"proxy,omitempty"`
 	// Auth is how the gateway authenticates to the configuration endpoint;
 	// zero is the portal's token.
 	Auth Auth `json:"auth,omitzero"`
@@ -288,6 +291,10 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 			cm.Data["telemetry.logs.local."+l.Local+".facility"] = l.Facility
 		}
 	}
+	if p.CollectorImage != "" {
+		cm.Data["observability.opentelemetry.enabled"] = "true"
+		cm.Data["observability.opentelemetry.collector.uri"] = p.CollectorURI()
+	}
 	if p.CloudMetrics != nil {
 		cm.Data["telemetry.metrics.cloud"] = fmt.Sprint(*p.CloudMetrics)
 	}
@@ -324,6 +331,9 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 	}
 	if p.StatsdImage != "" {
 		objs = append(objs, p.statsdDeployment(), p.statsdService())
+	}
+	if p.CollectorImage != "" {
+		objs = append(objs, p.collectorConfigMap(), p.collectorDeployment(), p.collectorService())
 	}
 	if p.NetworkPolicy != nil {
 		for _, np := range p.networkPolicies() {

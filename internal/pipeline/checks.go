@@ -16,6 +16,9 @@ import (
 	"github.com/apimdev/apimdev/internal/token"
 )
 
+// otelWait bounds the wait for the gateway's first OpenTelemetry export.
+const otelWait = 75 * time.Second
+
 // CheckResult is one proof on the cluster.
 type CheckResult struct {
 	Name   string `json:"name"`
@@ -78,8 +81,17 @@ func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token)
 		ok, detail := s.checkNetworkPolicy(ctx, p)
 		add("network policy", ok, "%s", detail)
 	}
-	if p.StatsdImage != "" {
-		m, err := s.ScrapeMetrics(ctx)
+	if sink, _, _ := p.MetricsSink(); sink != "" {
+		m, err := s.scrapeFrom(ctx, p)
+		if p.CollectorImage != "" && (err != nil || m.Requests == 0) {
+			// The gateway exports OpenTelemetry metrics every minute: the
+			// first export may not have happened yet.
+			st.Progress("waiting up to %s for the gateway's first OpenTelemetry export (it exports every minute)", otelWait)
+			for deadline := time.Now().Add(otelWait); (err != nil || m.Requests == 0) && time.Now().Before(deadline) && ctx.Err() == nil; {
+				time.Sleep(3 * time.Second)
+				m, err = s.scrapeFrom(ctx, p)
+			}
+		}
 		if err != nil {
 			add("local metrics", false, "%v", err)
 		} else {

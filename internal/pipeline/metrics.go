@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -17,22 +18,52 @@ import (
 	"github.com/apimdev/apimdev/internal/gateway"
 )
 
-// Metrics is what the statsd exporter has seen from the gateway.
+// Metrics is what the statsd exporter or the OpenTelemetry Collector has
+// seen from the gateway.
 type Metrics struct {
 	Requests float64 `json:"requests"`
 	P50MS    float64 `json:"p50Ms"`
 	P99MS    float64 `json:"p99Ms"`
+	// Source is what counted them.
+	Source string `json:"source,omitempty"`
 }
 
 func (m Metrics) String() string {
-	return fmt.Sprintf("%.0f requests seen by the statsd exporter, latency p50 %.1fms p99 %.1fms", m.Requests, m.P50MS, m.P99MS)
+	src := m.Source
+	if src == "" {
+		src = "the statsd exporter"
+	}
+	return fmt.Sprintf("%.0f requests seen by %s, latency p50 %.1fms p99 %.1fms", m.Requests, src, m.P50MS, m.P99MS)
 }
 
-// ScrapeMetrics reads the exporter's Prometheus endpoint through a
-// port-forward to its pod.
-func (s *Session) ScrapeMetrics(ctx context.Context) (Metrics, error) {
+// metricsProfile is the profile that says where the metrics are: the one
+// the cluster records, else the session's with the default exporter.
+func (s *Session) metricsProfile() gateway.Profile {
+	if r := s.Recorded; r != nil && r.Spec.Gateway != "" {
+		return r.Spec
+	}
 	p := s.Profile
-	pods, err := s.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + p.StatsdName()})
+	p.StatsdImage = s.Config.Prod.StatsdImage
+	return p
+}
+
+// ScrapeMetrics reads the metrics of the gateway the cluster records.
+func (s *Session) ScrapeMetrics(ctx context.Context) (Metrics, error) {
+	return s.scrapeFrom(ctx, s.metricsProfile())
+}
+
+// scrapeFrom reads p's metrics sink's Prometheus endpoint through a
+// port-forward to its pod.
+func (s *Session) scrapeFrom(ctx context.Context, p gateway.Profile) (Metrics, error) {
+	sink, _, port := p.MetricsSink()
+	if sink == "" {
+		return Metrics{}, errors.New("the gateway sends no local metrics (prod.metrics: none)")
+	}
+	source := "the statsd exporter"
+	if p.CollectorImage != "" {
+		source = "the OpenTelemetry Collector"
+	}
+	pods, err := s.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + sink})
 	if err != nil {
 		return Metrics{}, err
 	}
@@ -45,14 +76,14 @@ func (s *Session) ScrapeMetrics(ctx context.Context) (Metrics, error) {
 		}
 	}
 	if pod == "" {
-		return Metrics{}, errors.New("no ready statsd exporter pod")
+		return Metrics{}, fmt.Errorf("no ready %s pod", source[len("the "):])
 	}
 	t, err := s.dialer(p.Namespace).Dial(ctx, pod)
 	if err != nil {
 		return Metrics{}, err
 	}
 	defer t.Close()
-	stream, err := t.Open(gateway.MetricsPort)
+	stream, err := t.Open(port)
 	if err != nil {
 		return Metrics{}, err
 	}
@@ -69,7 +100,9 @@ func (s *Session) ScrapeMetrics(ctx context.Context) (Metrics, error) {
 	if err != nil {
 		return Metrics{}, err
 	}
-	return ParseMetrics(string(body)), nil
+	m := ParseMetrics(string(body))
+	m.Source = source
+	return m, nil
 }
 
 // ParseMetrics sums the gateway's request counter and takes the slowest
@@ -77,6 +110,7 @@ func (s *Session) ScrapeMetrics(ctx context.Context) (Metrics, error) {
 func ParseMetrics(text string) Metrics {
 	var m Metrics
 	var p50s, p99s []float64
+	buckets := map[float64]float64{}
 	for _, line := range strings.Split(text, "\n") {
 		if line == "" || line[0] == '#' {
 			continue
@@ -89,6 +123,19 @@ func ParseMetrics(text string) Metrics {
 		}
 		if !strings.Contains(line, "{") {
 			name = strings.Fields(line)[0]
+		}
+		switch {
+		case strings.HasPrefix(name, "durationInMs") && strings.HasSuffix(name, "_bucket"):
+			// The collector's histogram in milliseconds, cumulative per le.
+			if le, ok := label(rest, "le"); ok {
+				if bound, err := strconv.ParseFloat(le, 64); err == nil || le == "+Inf" {
+					if le == "+Inf" {
+						bound = math.Inf(1)
+					}
+					buckets[bound] += v
+				}
+			}
+			continue
 		}
 		switch name {
 		case "requests", "requests_total":
@@ -110,5 +157,50 @@ func ParseMetrics(text string) Metrics {
 		return xs[len(xs)-1]
 	}
 	m.P50MS, m.P99MS = pick(p50s), pick(p99s)
+	if len(buckets) > 0 {
+		m.P50MS, m.P99MS = quantile(buckets, 0.5), quantile(buckets, 0.99)
+	}
 	return m
+}
+
+// label is the value of one label in a series' {...} part.
+func label(series, name string) (string, bool) {
+	i := strings.Index(series, name+`="`)
+	if i < 0 || i > 0 && series[i-1] != ',' && series[i-1] != '{' {
+		return "", false
+	}
+	rest := series[i+len(name)+2:]
+	j := strings.IndexByte(rest, '"')
+	if j < 0 {
+		return "", false
+	}
+	return rest[:j], true
+}
+
+// quantile estimates q from cumulative buckets summed over every series: the
+// upper bound of the first bucket holding q of the requests (the largest
+// finite bound when that is +Inf).
+func quantile(buckets map[float64]float64, q float64) float64 {
+	bounds := make([]float64, 0, len(buckets))
+	for b := range buckets {
+		bounds = append(bounds, b)
+	}
+	sort.Float64s(bounds)
+	total := buckets[bounds[len(bounds)-1]]
+	if total == 0 {
+		return 0
+	}
+	last := 0.0
+	for _, b := range bounds {
+		if buckets[b] >= q*total {
+			if math.IsInf(b, 1) {
+				return last
+			}
+			return b
+		}
+		if !math.IsInf(b, 1) {
+			last = b
+		}
+	}
+	return last
 }

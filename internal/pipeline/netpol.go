@@ -39,7 +39,10 @@ func (s *Session) policyEnforcer(ctx context.Context) (string, error) {
 // in the cluster, and whether anything enforces them.
 func (s *Session) checkNetworkPolicy(ctx context.Context, p gateway.Profile) (bool, string) {
 	n := 0
-	for _, name := range []string{p.NetworkPolicyName(), p.StatsdPolicyName()} {
+	for _, name := range []string{p.NetworkPolicyName(), p.SinkPolicyName()} {
+		if name == "" {
+			continue
+		}
 		if _, err := s.Client.NetworkingV1().NetworkPolicies(p.Namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
 			n++
 		} else if name == p.NetworkPolicyName() {

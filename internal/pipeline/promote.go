@@ -147,7 +147,7 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (*PromoteResult
 	}
 	if s.localCluster {
 		// The node never pulls what this machine already has.
-		for _, img := range []string{plan.Target.Image, plan.Target.StatsdImage} {
+		for _, img := range []string{plan.Target.Image, plan.Target.StatsdImage, plan.Target.CollectorImage} {
 			if img == "" {
 				continue
 			}

@@ -54,19 +54,21 @@ func (s *Session) waitRollout(ctx context.Context, plan *Plan, timeout time.Dura
 	// Ready pods mount a bound claim, so the fix is done or about to be:
 	// let it finish rather than cut it short.
 	wg.Wait()
-	if p.StatsdImage != "" {
-		sw := &gateway.Waiter{Client: s.Client, Profile: statsdProfile(p), Timeout: timeout, Interval: t.Poll}
+	if name, _, _ := p.MetricsSink(); name != "" {
+		sw := &gateway.Waiter{Client: s.Client, Profile: sinkProfile(p), Timeout: timeout, Interval: t.Poll}
 		if err := sw.Wait(ctx); err != nil {
-			return fmt.Errorf("statsd exporter: %w", err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-// statsdProfile lets the rollout waiter watch the exporter's Deployment.
-func statsdProfile(p gateway.Profile) gateway.Profile {
+// sinkProfile lets the rollout waiter watch the Deployment that receives
+// the gateway's metrics (the statsd exporter or the collector).
+func sinkProfile(p gateway.Profile) gateway.Profile {
 	q := p
-	q.Gateway, q.Image, q.Replicas = p.StatsdName(), p.StatsdImage, 1
+	q.Gateway, q.Image, _ = p.MetricsSink()
+	q.Replicas = 1
 	return q
 }
 

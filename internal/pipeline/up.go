@@ -278,7 +278,7 @@ func (u *upRun) image(ctx context.Context, st *events.Step) (string, error) {
 	}
 	u.plan = p
 	var what []string
-	for i, img := range []string{p.Target.Image, p.Target.StatsdImage} {
+	for i, img := range []string{p.Target.Image, p.Target.StatsdImage, p.Target.CollectorImage} {
 		if img == "" {
 			continue
 		}

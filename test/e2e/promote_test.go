@@ -394,6 +394,37 @@ func TestPromote(t *testing.T) {
 		}
 	})
 
+	t.Run("promote with metrics to an OpenTelemetry Collector, read by status", func(t *testing.T) {
+		start := time.Now()
+		code, out, errs := r.apimdev(t, append([]string{"promote", "--metrics", "opentelemetry", "--yes", "-o", "json", "--rate", "50"}, traffic...)...)
+		r.time("promote, metrics to OpenTelemetry", start)
+		if code != 0 {
+			t.Fatalf("promote --metrics opentelemetry exited %d\n%s\n%s", code, out, errs)
+		}
+		var res promoteResult
+		lastJSON(t, out, &res)
+		ok := false
+		for _, c := range res.Checks {
+			if c.Name == "local metrics" {
+				ok = c.OK && strings.Contains(c.Detail, "seen by the OpenTelemetry Collector")
+				t.Logf("local metrics: %s (%s after the promote began)", c.Detail, time.Since(start).Round(100*time.Millisecond))
+			}
+			if !c.OK {
+				t.Errorf("check %s: %s", c.Name, c.Detail)
+			}
+		}
+		if !ok {
+			t.Errorf("no OpenTelemetry metrics in the checks: %+v", res.Checks)
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "configmap", gwName+"-env", "-o", `jsonpath={.data.observability\.opentelemetry\.collector\.uri}`); got != "http://contoso-gw-otel:4317" {
+			t.Errorf("collector uri %q", got)
+		}
+		code, text, _ := r.apimdev(t, "status")
+		if code != 0 || !strings.Contains(text, "requests seen by the OpenTelemetry Collector") {
+			t.Errorf("status with OpenTelemetry:\n%s", text)
+		}
+	})
+
 	t.Run("down; the user's kubeconfig untouched; the token nowhere", func(t *testing.T) {
 		if code, out, errs := r.apimdev(t, "down"); code != 0 {
 			t.Fatalf("down exited %d\n%s\n%s", code, out, errs)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/configservice"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/gateway"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/otlp"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/selfsigned"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/statsd"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/token"
@@ -20,6 +21,8 @@ func runGateway(ctx context.Context, s settings, stdout io.Writer) error {
 	log, problems := s.logger(stdout, "gateway")
 	opts := s.gatewayOptions(log, &problems)
 	endpoint := s.statsdEndpoint(&problems)
+	collector := s.otelCollector(&problems)
+	interval := s.duration(envOTLPInterval, 10*time.Second, &problems)
 	for _, p := range problems {
 		log.Warn(p)
 	}
@@ -30,7 +33,23 @@ func runGateway(ctx context.Context, s settings, stdout io.Writer) error {
 	// Metrics outlive ctx: requests served during the drain are counted too.
 	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopMetrics()
-	if endpoint != "" {
+	switch {
+	case collector != "":
+		m, err := otlp.New(metricsCtx, collector, interval, opts.PodName)
+		if err != nil {
+			return err
+		}
+		opts.Metrics = m
+		defer func() {
+			// Flush what the drain counted; bounded, as a pod's grace period is.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := m.Shutdown(sctx); err != nil {
+				log.Warn("last OpenTelemetry export failed", "error", err.Error())
+			}
+		}()
+		log.Info("sending metrics to the OpenTelemetry collector", "uri", collector, "interval", interval.String())
+	case endpoint != "":
 		m := statsd.New(endpoint, log)
 		opts.Metrics = m
 		go m.Run(metricsCtx)

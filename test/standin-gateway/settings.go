@@ -50,6 +50,11 @@ const (
 	// The CA that signs the config service's certificate (PEM contents);
 	// unset, the stand-in's well-known CA every stand-in gateway trusts.
 	envVersion   = "STANDIN_VERSION"
+	// OpenTelemetry metrics (the real gateway's names), and how often the
+	// stand-in exports them (the real gateway: every minute).
+	envOTelEnabled  = "observability.opentelemetry.enabled"
+	envOTelURI      = "observability.opentelemetry.collector.uri"
+	envOTLPInterval = "STANDIN_OTLP_INTERVAL"
 	envTLSCACert = "STANDIN_TLS_CA_CERT"
 	envTLSCAKey  = "STANDIN_TLS_CA_KEY"
 )
@@ -159,6 +164,18 @@ func (s settings) configServiceOptions(log *slog.Logger, problems *[]string) con
 		ShutdownTimeout:  s.duration(envShutdown, 5*time.Second, problems),
 		Logger:           log,
 	}
+}
+
+// otelCollector is the collector's URI when OpenTelemetry metrics are on, "".
+func (s settings) otelCollector(problems *[]string) string {
+	if !strings.EqualFold(s.get(envOTelEnabled), "true") {
+		return ""
+	}
+	uri := s.get(envOTelURI)
+	if uri == "" {
+		*problems = append(*problems, envOTelEnabled+"=true but "+envOTelURI+" is not set; no OpenTelemetry metrics")
+	}
+	return uri
 }
 
 // statsdEndpoint is where to send metrics, or "" when local metrics are off.
