@@ -77,7 +77,7 @@ type Prod struct {
 	StatsdImage string      `yaml:"statsdImage" json:"statsdImage"`
 	// CollectorImage is the OpenTelemetry Collector's, with metrics: opentelemetry.
 	CollectorImage string `yaml:"collectorImage" json:"collectorImage"`
-	Proxy       Proxy  `yaml:"proxy,omitempty" json:"proxy,omitempty"`
+	Proxy          Proxy  `yaml:"proxy,omitempty" json:"proxy,omitempty"`
 	// CloudMetrics is telemetry.metrics.cloud: metrics to Azure Monitor.
 	CloudMetrics bool `yaml:"cloudMetrics" json:"cloudMetrics"`
 	// Logs are the gateway's local logs besides its standard output.

@@ -52,3 +52,35 @@ func TestTrafficTarget(t *testing.T) {
 		t.Fatalf("%s %v", path, hdr)
 	}
 }
+
+// The OpenTelemetry Collector's Prometheus exporter: requests_total and a
+// histogram in milliseconds (with the unit suffix it adds), summed over
+// series; quantiles from the buckets.
+func TestParseCollectorMetrics(t *testing.T) {
+	t.Parallel()
+	text := `# HELP requests_total requests the gateway served
+# TYPE requests_total counter
+requests_total{apiName="echo",job="apim-self-hosted-gateway-standin",method="GET",otel_scope_name="apimdev-standin-gateway",statusCode="200"} 90
+requests_total{apiName="echo",job="apim-self-hosted-gateway-standin",method="GET",otel_scope_name="apimdev-standin-gateway",statusCode="401"} 10
+# TYPE durationInMs_milliseconds histogram
+durationInMs_milliseconds_bucket{apiName="echo",statusCode="200",le="1"} 10
+durationInMs_milliseconds_bucket{apiName="echo",statusCode="200",le="2"} 60
+durationInMs_milliseconds_bucket{apiName="echo",statusCode="200",le="5"} 89
+durationInMs_milliseconds_bucket{apiName="echo",statusCode="200",le="+Inf"} 90
+durationInMs_milliseconds_bucket{apiName="echo",statusCode="401",le="1"} 10
+durationInMs_milliseconds_bucket{apiName="echo",statusCode="401",le="2"} 10
+durationInMs_milliseconds_bucket{apiName="echo",statusCode="401",le="5"} 10
+durationInMs_milliseconds_bucket{apiName="echo",statusCode="401",le="+Inf"} 10
+durationInMs_milliseconds_sum{apiName="echo"} 200
+durationInMs_milliseconds_count{apiName="echo"} 100
+`
+	m := ParseMetrics(text)
+	// 100 requests; 70 at ≤ 2 ms (p50 → 2), 99 at ≤ 5 ms (p99 → 5).
+	if m.Requests != 100 || m.P50MS != 2 || m.P99MS != 5 {
+		t.Fatalf("%+v", m)
+	}
+	m.Source = "the OpenTelemetry Collector"
+	if !strings.Contains(m.String(), "100 requests seen by the OpenTelemetry Collector") {
+		t.Errorf("%s", m)
+	}
+}

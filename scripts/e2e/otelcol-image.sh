@@ -4,14 +4,15 @@
 # only (collector core v0.165.0 / v1.71.0 and contrib v0.165.0, from the Go
 # module proxy) into a FROM scratch image under the upstream name and tag,
 # because nothing can be pulled on the rig. The distribution is
-# _gosrc/otelcol (its own module: otlp receiver, batch processor, prometheus
+# scripts/e2e/otelcol (its own module, outside _gosrc so the node image's hash
+# does not cover it: otlp receiver, batch processor, prometheus
 # and debug exporters), laid out as the upstream image is: /otelcol-contrib,
 # --config /etc/otelcol-contrib/config.yaml. Cached: a second run only checks
 # the image exists. Prints the image reference as the last line of stdout.
 set -euo pipefail
 VERSION=0.165.0
 IMAGE=otel/opentelemetry-collector-contrib:$VERSION
-SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/_gosrc/otelcol
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/otelcol
 CACHE=${APIMDEV_E2E_CACHE:-$HOME/.cache/apimdev-e2e}
 OUT=$CACHE/out/otelcol-$VERSION
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then

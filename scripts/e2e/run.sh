@@ -37,7 +37,7 @@ if ! rig_lock_held; then
 fi
 
 stage docker scripts/ci/ensure-docker.sh
-node_image=""; gateway_image=""; statsd_image=""
+node_image=""; gateway_image=""; statsd_image=""; otelcol_image=""
 # The node image is built by apimdev itself (`apimdev node-image build` runs
 # the embedded copy of scripts/e2e/node-image.sh), as a user without a
 # registry would build it.
@@ -50,15 +50,18 @@ build_node() {
 }
 build_gateway() { gateway_image=$(scripts/e2e/standin-image.sh | tail -n 1); }
 build_statsd() { statsd_image=$(scripts/e2e/statsd-image.sh | tail -n 1); }
+build_otelcol() { otelcol_image=$(scripts/e2e/otelcol-image.sh | tail -n 1); }
 stage node-image build_node
 stage standin-image build_gateway
 stage statsd-image build_statsd
+stage otelcol-image build_otelcol
 [ -n "$node_image" ] && [ -n "$gateway_image" ] || { echo "rig: an image reference is missing" >&2; exit 1; }
 
 export APIMDEV_E2E_NODE_IMAGE=$node_image
 export APIMDEV_E2E_GATEWAY_IMAGE=$gateway_image
 export APIMDEV_E2E_KUBECTL=$CACHE/bin/kubectl
 export APIMDEV_E2E_STATSD_IMAGE=$statsd_image
+export APIMDEV_E2E_COLLECTOR_IMAGE=$otelcol_image
 export PATH=$CACHE/bin:$PATH
 start=$SECONDS
 go test -tags e2e -count=1 -v -timeout 65m ./test/e2e/ "$@"

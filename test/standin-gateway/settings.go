@@ -49,14 +49,14 @@ const (
 	envEntraSecrets = "STANDIN_ENTRA_CLIENT_SECRETS"
 	// The CA that signs the config service's certificate (PEM contents);
 	// unset, the stand-in's well-known CA every stand-in gateway trusts.
-	envVersion   = "STANDIN_VERSION"
+	envVersion = "STANDIN_VERSION"
 	// OpenTelemetry metrics (the real gateway's names), and how often the
 	// stand-in exports them (the real gateway: every minute).
 	envOTelEnabled  = "observability.opentelemetry.enabled"
 	envOTelURI      = "observability.opentelemetry.collector.uri"
 	envOTLPInterval = "STANDIN_OTLP_INTERVAL"
-	envTLSCACert = "STANDIN_TLS_CA_CERT"
-	envTLSCAKey  = "STANDIN_TLS_CA_KEY"
+	envTLSCACert    = "STANDIN_TLS_CA_CERT"
+	envTLSCAKey     = "STANDIN_TLS_CA_KEY"
 )
 
 // settings reads the environment and collects problems to log once a logger exists.
