@@ -24,6 +24,8 @@ type Metrics struct {
 	Requests float64 `json:"requests"`
 	P50MS    float64 `json:"p50Ms"`
 	P99MS    float64 `json:"p99Ms"`
+	// Classes counts the requests by status class (2xx, 4xx, 5xx, ...).
+	Classes map[string]float64 `json:"classes,omitempty"`
 	// Source is what counted them.
 	Source string `json:"source,omitempty"`
 }
@@ -140,6 +142,12 @@ func ParseMetrics(text string) Metrics {
 		switch name {
 		case "requests", "requests_total":
 			m.Requests += v
+			if c := statusClass(rest); c != "" {
+				if m.Classes == nil {
+					m.Classes = map[string]float64{}
+				}
+				m.Classes[c] += v
+			}
 		case "request_duration":
 			switch {
 			case strings.Contains(rest, `quantile="0.5"`):
@@ -161,6 +169,17 @@ func ParseMetrics(text string) Metrics {
 		m.P50MS, m.P99MS = quantile(buckets, 0.5), quantile(buckets, 0.99)
 	}
 	return m
+}
+
+// statusClass is a series' status class from its status (statsd) or
+// statusCode (OpenTelemetry) label, "" when it has none.
+func statusClass(series string) string {
+	for _, k := range []string{"status", "statusCode"} {
+		if v, ok := label(series, k); ok && len(v) == 3 && v[0] >= '1' && v[0] <= '5' {
+			return v[:1] + "xx"
+		}
+	}
+	return ""
 }
 
 // label is the value of one label in a series' {...} part.

@@ -24,7 +24,7 @@ request_duration_count{api="echo"} 123
 statsd_exporter_build_info{version="0.31.0"} 1
 `
 	m := ParseMetrics(text)
-	if m.Requests != 123 || m.P50MS != 2.1 || m.P99MS != 12.3 {
+	if m.Requests != 123 || m.P50MS != 2.1 || m.P99MS != 12.3 || m.Classes["2xx"] != 120 || m.Classes["4xx"] != 3 {
 		t.Fatalf("%+v", m)
 	}
 	if z := ParseMetrics("garbage\n"); z.Requests != 0 {
@@ -76,7 +76,7 @@ durationInMs_milliseconds_count{apiName="echo"} 100
 `
 	m := ParseMetrics(text)
 	// 100 requests; 70 at ≤ 2 ms (p50 → 2), 99 at ≤ 5 ms (p99 → 5).
-	if m.Requests != 100 || m.P50MS != 2 || m.P99MS != 5 {
+	if m.Requests != 100 || m.P50MS != 2 || m.P99MS != 5 || m.Classes["2xx"] != 90 || m.Classes["4xx"] != 10 {
 		t.Fatalf("%+v", m)
 	}
 	m.Source = "the OpenTelemetry Collector"

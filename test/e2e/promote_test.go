@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -110,6 +111,11 @@ func TestPromote(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("up exited %d\n%s\n%s", code, out, errs)
 		}
+		// The dev profile sends no local metrics: top says so and how.
+		code, out, errs = r.apimdev(t, "top", "--once")
+		if code != 0 || !strings.Contains(out, "1/1 pod(s) ready") || !strings.Contains(out, "`apimdev promote` adds a statsd exporter") {
+			t.Errorf("top on the dev profile: exit %d\n%s\n%s", code, out, errs)
+		}
 	})
 
 	t.Run("promote without --yes and without a terminal changes nothing", func(t *testing.T) {
@@ -204,6 +210,20 @@ func TestPromote(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "3/3 ready") || !strings.Contains(out, "requests seen by the statsd exporter") {
 			t.Errorf("status after promote:\n%s", out)
 		}
+		// top --once -o json: the count the exporter has, a rate over its
+		// second, the pods.
+		code, out, errs = r.apimdev(t, "top", "--once", "-o", "json")
+		var top struct {
+			Metrics *struct{ Requests float64 }
+			Rate    *struct{ RequestsPerSecond float64 }
+			Pods    []struct{ Ready bool }
+			Missing string
+		}
+		if code != 0 || json.Unmarshal([]byte(strings.TrimSpace(out)), &top) != nil || top.Metrics == nil || top.Metrics.Requests < 1000 || top.Rate == nil || len(top.Pods) != 3 {
+			t.Errorf("top --once -o json after promote: exit %d\n%s\n%s", code, out, errs)
+		} else {
+			t.Logf("top --once: %.0f requests counted, %.1f/s now, %d pods", top.Metrics.Requests, top.Rate.RequestsPerSecond, len(top.Pods))
+		}
 	})
 
 	t.Run("a busy pod leaves rotation within readiness' window and liveness does not restart it", func(t *testing.T) {
@@ -258,9 +278,36 @@ func TestPromote(t *testing.T) {
 		if b, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("building %s: %v\n%s", next, err, b)
 		}
+		// apimdev logs -f follows the rollout: lines of the old pods and of
+		// the new, and a clean stop on Ctrl-C.
+		oldPods := strings.Fields(r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app=contoso-gw", "-o", "jsonpath={.items[*].metadata.name}"))
+		logs := r.start(t, context.Background(), "logs", "-f", "-o", "json")
+		time.Sleep(2 * time.Second)
 		start := time.Now()
 		code, out, errs := r.apimdev(t, append([]string{"upgrade", "--image-tag", "2.12.1-standin", "--yes", "-o", "json", "--rate", "100"}, traffic...)...)
 		r.time("upgrade 2.11.1 → 2.12.1 (stand-in)", start)
+		newPods := strings.Fields(r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app=contoso-gw", "-o", "jsonpath={.items[*].metadata.name}"))
+		time.Sleep(2 * time.Second)
+		logs.signal(syscall.SIGINT)
+		lcode, lout, lerrs, exited := logs.wait(15 * time.Second)
+		seen := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(lout), "\n") {
+			var l struct{ Pod string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Pod != "" {
+				seen[l.Pod]++
+			}
+		}
+		in := func(pods []string) int {
+			n := 0
+			for _, p := range pods {
+				n += seen[p]
+			}
+			return n
+		}
+		t.Logf("logs -f through the upgrade: exit %d, %d line(s): %d from the %d old pod(s), %d from the %d new", lcode, strings.Count(lout, "\n"), in(oldPods), len(oldPods), in(newPods), len(newPods))
+		if !exited || lcode != 0 || in(oldPods) == 0 || in(newPods) == 0 {
+			t.Errorf("logs -f: exited %v, code %d, old-pod lines %d, new-pod lines %d\n%s", exited, lcode, in(oldPods), in(newPods), lerrs)
+		}
 		if code != 0 {
 			t.Fatalf("upgrade exited %d\n%s\n%s", code, out, errs)
 		}

@@ -1,0 +1,100 @@
+package pipeline
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TopSample is one moment of the gateway's traffic, as `apimdev top` shows
+// it: what its metrics sink has counted so far and its pods' readiness.
+type TopSample struct {
+	Time    time.Time `json:"time"`
+	Gateway string    `json:"gateway"`
+	Profile string    `json:"profile,omitempty"`
+	// Metrics is nil when there are none to read; Missing says why and how
+	// to get them.
+	Metrics *Metrics  `json:"metrics,omitempty"`
+	Missing string    `json:"missing,omitempty"`
+	Pods    []TopPod  `json:"pods"`
+	Rate    *TopRates `json:"rate,omitempty"`
+}
+
+// TopPod is one gateway pod.
+type TopPod struct {
+	Name     string `json:"name"`
+	Ready    bool   `json:"ready"`
+	Restarts int32  `json:"restarts"`
+	Node     string `json:"node,omitempty"`
+}
+
+// TopRates are what changed between two samples, per second.
+type TopRates struct {
+	Seconds  float64            `json:"seconds"`
+	Requests float64            `json:"requestsPerSecond"`
+	Classes  map[string]float64 `json:"classesPerSecond,omitempty"`
+}
+
+// noLocalMetrics is what top says on a gateway without a metrics sink.
+const noLocalMetrics = "no local metrics: the dev profile (as the portal's YAML) sends none; `apimdev promote` adds a statsd exporter (or `--metrics opentelemetry`, a collector)"
+
+// Top reads one sample. The session must be connected and resolved.
+func (s *Session) Top(ctx context.Context) TopSample {
+	p := s.metricsProfile()
+	ts := TopSample{Time: s.now(), Gateway: p.Gateway, Profile: p.Name}
+	if s.Recorded != nil {
+		ts.Profile = s.Recorded.Profile
+	}
+	if pods, err := s.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + p.Gateway}); err == nil {
+		for _, x := range pods.Items {
+			if x.DeletionTimestamp != nil {
+				continue
+			}
+			tp := TopPod{Name: x.Name, Node: x.Spec.NodeName}
+			for _, c := range x.Status.Conditions {
+				tp.Ready = tp.Ready || c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue
+			}
+			for _, c := range x.Status.ContainerStatuses {
+				tp.Restarts += c.RestartCount
+			}
+			ts.Pods = append(ts.Pods, tp)
+		}
+		sort.Slice(ts.Pods, func(i, j int) bool { return ts.Pods[i].Name < ts.Pods[j].Name })
+	}
+	if sink, _, _ := p.MetricsSink(); sink == "" || ts.Profile == "dev" {
+		ts.Missing = noLocalMetrics
+		return ts
+	}
+	m, err := s.scrapeFrom(ctx, p)
+	if err != nil {
+		ts.Missing = "the metrics cannot be read now: " + err.Error()
+		return ts
+	}
+	ts.Metrics = &m
+	return ts
+}
+
+// RatesBetween fills b's rates from a, the sample before it. Counters that
+// went down (the sink restarted) give no rate.
+func RatesBetween(a, b *TopSample) {
+	if a == nil || a.Metrics == nil || b.Metrics == nil {
+		return
+	}
+	secs := b.Time.Sub(a.Time).Seconds()
+	if secs <= 0 || b.Metrics.Requests < a.Metrics.Requests {
+		return
+	}
+	r := &TopRates{Seconds: secs, Requests: (b.Metrics.Requests - a.Metrics.Requests) / secs}
+	for c, v := range b.Metrics.Classes {
+		if d := v - a.Metrics.Classes[c]; d >= 0 {
+			if r.Classes == nil {
+				r.Classes = map[string]float64{}
+			}
+			r.Classes[c] = d / secs
+		}
+	}
+	b.Rate = r
+}

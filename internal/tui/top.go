@@ -1,0 +1,190 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/apimdev/apimdev/internal/pipeline"
+)
+
+// Sampler reads one moment of the gateway's traffic (pipeline.Session.Top
+// behind a seam, so the view needs no cluster to be tested).
+type Sampler func(ctx context.Context) pipeline.TopSample
+
+// topHistory is how many samples the sparklines remember (at one a second,
+// two minutes).
+const topHistory = 120
+
+// TopModel is `apimdev top`: a view of the gateway's traffic refreshed every
+// interval, from its local metrics, with the pods' readiness.
+type TopModel struct {
+	ctx      context.Context
+	sample   Sampler
+	interval time.Duration
+	st       styles
+	width    int
+
+	last    *pipeline.TopSample
+	rates   []float64 // requests/s
+	p50s    []float64
+	p99s    []float64
+	samples int
+}
+
+// NewTop is the top view over sample, refreshed every interval.
+func NewTop(ctx context.Context, sample Sampler, interval time.Duration) TopModel {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	return TopModel{ctx: ctx, sample: sample, interval: interval, st: newStyles(), width: 80}
+}
+
+type topSampled struct{ s pipeline.TopSample }
+
+type topTick struct{}
+
+func (m TopModel) take() tea.Cmd {
+	return func() tea.Msg { return topSampled{m.sample(m.ctx)} }
+}
+
+// Init takes the first sample at once.
+func (m TopModel) Init() tea.Cmd { return m.take() }
+
+// Update takes a sample each interval; q, Esc and Ctrl-C quit.
+func (m TopModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		switch msg.String() {
+		case "q", "esc", "ctrl+c":
+			return m, tea.Quit
+		}
+	case tea.WindowSizeMsg:
+		m.width = msg.Width
+	case topSampled:
+		s := msg.s
+		pipeline.RatesBetween(m.last, &s)
+		if s.Rate != nil {
+			m.rates = keep(m.rates, s.Rate.Requests)
+		}
+		if s.Metrics != nil && s.Metrics.Requests > 0 {
+			m.p50s, m.p99s = keep(m.p50s, s.Metrics.P50MS), keep(m.p99s, s.Metrics.P99MS)
+		}
+		m.last = &s
+		m.samples++
+		return m, tea.Tick(m.interval, func(time.Time) tea.Msg { return topTick{} })
+	case topTick:
+		if m.ctx.Err() != nil {
+			return m, tea.Quit
+		}
+		return m, m.take()
+	}
+	return m, nil
+}
+
+func keep(xs []float64, v float64) []float64 {
+	xs = append(xs, v)
+	if len(xs) > topHistory {
+		xs = xs[len(xs)-topHistory:]
+	}
+	return xs
+}
+
+// View draws the last sample and the history.
+func (m TopModel) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	return v
+}
+
+func (m TopModel) render() string {
+	var b strings.Builder
+	st := m.st
+	s := m.last
+	if s == nil {
+		return st.faint.Render("reading the gateway's metrics…") + "\n"
+	}
+	spark := max(10, m.width-24)
+	profile := s.Profile
+	if profile == "" {
+		profile = "?"
+	}
+	fmt.Fprintf(&b, "%s  %s (%s profile)  %s\n\n", st.brand.Render("apimdev top"), st.title.Render(s.Gateway), profile, st.faint.Render(s.Time.Local().Format("15:04:05")))
+	ready := 0
+	for _, p := range s.Pods {
+		if p.Ready {
+			ready++
+		}
+	}
+	fmt.Fprintf(&b, "%s %d/%d ready\n", st.key.Render("pods     "), ready, len(s.Pods))
+	for _, p := range s.Pods {
+		mark, tone := "✓", st.ok
+		if !p.Ready {
+			mark, tone = "✗", st.bad
+		}
+		line := fmt.Sprintf("  %s %s", mark, p.Name)
+		if p.Node != "" {
+			line += "  " + st.faint.Render("on "+p.Node)
+		}
+		if p.Restarts > 0 {
+			line += "  " + st.warn.Render(fmt.Sprintf("%d restart(s)", p.Restarts))
+		}
+		b.WriteString(tone.Render(line) + "\n")
+	}
+	b.WriteString("\n")
+	if s.Metrics == nil {
+		b.WriteString(st.warn.Render(s.Missing) + "\n")
+	} else {
+		rate := "-"
+		if s.Rate != nil {
+			rate = fmt.Sprintf("%.1f/s", s.Rate.Requests)
+		}
+		fmt.Fprintf(&b, "%s %-9s %s\n", st.key.Render("requests "), rate, st.accent.Render(sparkline(m.rates, spark)))
+		fmt.Fprintf(&b, "%s %s\n", st.key.Render("classes  "), classes(s))
+		fmt.Fprintf(&b, "%s %-9s %s\n", st.key.Render("p50      "), fmt.Sprintf("%.1fms", s.Metrics.P50MS), st.accent.Render(sparkline(m.p50s, spark)))
+		fmt.Fprintf(&b, "%s %-9s %s\n", st.key.Render("p99      "), fmt.Sprintf("%.1fms", s.Metrics.P99MS), st.accent.Render(sparkline(m.p99s, spark)))
+		fmt.Fprintf(&b, "%s %.0f requests counted by %s\n", st.key.Render("total    "), s.Metrics.Requests, s.Metrics.Source)
+		if strings.Contains(s.Metrics.Source, "OpenTelemetry") {
+			b.WriteString(st.faint.Render("  (the gateway exports OpenTelemetry metrics every minute: rates move in steps)") + "\n")
+		}
+	}
+	b.WriteString("\n" + st.faint.Render("q quits · latencies are the sink's (statsd: the slowest series' quantiles; OpenTelemetry: histogram bounds)") + "\n")
+	return b.String()
+}
+
+// classes is the status classes' rates, or their totals before a rate.
+func classes(s *pipeline.TopSample) string {
+	src := s.Metrics.Classes
+	unit := ""
+	if s.Rate != nil && s.Rate.Classes != nil {
+		src, unit = s.Rate.Classes, "/s"
+	}
+	if len(src) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(src))
+	for k := range src {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.1f%s", k, src[k], unit))
+	}
+	return strings.Join(parts, " · ")
+}
+
+// RunTop runs the top view until q or ctx ends.
+func RunTop(ctx context.Context, sample Sampler, interval time.Duration, in io.Reader, out io.Writer) error {
+	p := tea.NewProgram(NewTop(ctx, sample, interval), tea.WithInput(in), tea.WithOutput(out), tea.WithContext(ctx), tea.WithoutSignalHandler())
+	_, err := p.Run()
+	if ctx.Err() != nil {
+		return nil // Ctrl-C: a clean stop
+	}
+	return err
+}
