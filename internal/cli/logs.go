@@ -99,4 +99,3 @@ never shown: they are scrubbed from every line.`,
 	f.BoolVar(&previous, "previous", false, "the logs of each pod's previous container (after a crash)")
 	return cmd
 }
-

@@ -100,7 +100,11 @@ func TestFollowPicksUpNewPods(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Stream(ctx, Options{Client: cs, Namespace: "gw", Selector: "app=contoso-gw", Follow: true, Reorder: 100 * time.Millisecond, Open: st.open,
-			Events: func(p string, started bool) { mu.Lock(); events = append(events, fmt.Sprintf("%s %v", p, started)); mu.Unlock() }},
+			Events: func(p string, started bool) {
+				mu.Lock()
+				events = append(events, fmt.Sprintf("%s %v", p, started))
+				mu.Unlock()
+			}},
 			func(l Line) { mu.Lock(); got = append(got, l.Text); mu.Unlock() })
 	}()
 	waitFor := func(what string, cond func() bool) {
