@@ -76,17 +76,23 @@ func (a *app) uncordonCommand() *cobra.Command {
 // uncordon act on the nodes now, so a cluster that does not answer is an
 // error, not a stale answer.
 func (a *app) connected(cmd *cobra.Command) (*pipeline.Session, *state.Lock, error) {
-	s, lock, err := a.existing(cmd, true)
+	return a.connectedTo(cmd, true)
+}
+
+// connectedTo is connected with the cluster's lock only when lock is true
+// (commands that only read, such as logs and top, do not take it).
+func (a *app) connectedTo(cmd *cobra.Command, lock bool) (*pipeline.Session, *state.Lock, error) {
+	s, l, err := a.existing(cmd, lock)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := s.Connect(); err != nil {
-		lock.Release()
+		l.Release()
 		return nil, nil, err
 	}
 	if err := s.Resolve(cmd.Context()); err != nil {
-		lock.Release()
+		l.Release()
 		return nil, nil, err
 	}
-	return s, lock, nil
+	return s, l, nil
 }

@@ -36,14 +36,8 @@ never shown: they are scrubbed from every line.`,
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			s, _, err := a.existing(cmd, false)
+			s, _, err := a.connectedTo(cmd, false)
 			if err != nil {
-				return err
-			}
-			if err := s.Connect(); err != nil {
-				return err
-			}
-			if err := s.Resolve(cmd.Context()); err != nil {
 				return err
 			}
 			// The credential is scrubbed from every line, whatever logs it.

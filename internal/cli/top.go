@@ -29,14 +29,8 @@ for scripts. q or Ctrl-C quits.`,
   apimdev top --once -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, _, err := a.existing(cmd, false)
+			s, _, err := a.connectedTo(cmd, false)
 			if err != nil {
-				return err
-			}
-			if err := s.Connect(); err != nil {
-				return err
-			}
-			if err := s.Resolve(cmd.Context()); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
