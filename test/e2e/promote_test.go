@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -286,7 +287,19 @@ func TestPromote(t *testing.T) {
 		start := time.Now()
 		code, out, errs := r.apimdev(t, append([]string{"upgrade", "--image-tag", "2.12.1-standin", "--yes", "-o", "json", "--rate", "100"}, traffic...)...)
 		r.time("upgrade 2.11.1 → 2.12.1 (stand-in)", start)
-		newPods := strings.Fields(r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app=contoso-gw", "-o", "jsonpath={.items[*].metadata.name}"))
+		var newPods []string
+		for _, p := range strings.Fields(r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app=contoso-gw", "-o", "jsonpath={.items[*].metadata.name}")) {
+			if !slices.Contains(oldPods, p) {
+				newPods = append(newPods, p)
+			}
+		}
+		// The prod profile logs at warn: a new pod says something when the
+		// busy hook is called on it (a warning).
+		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+r.httpPort+"/standin/busy?for=1s", nil)
+		req.Header.Set("Ocp-Apim-Subscription-Key", subKey)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
 		time.Sleep(2 * time.Second)
 		logs.signal(syscall.SIGINT)
 		lcode, lout, lerrs, exited := logs.wait(15 * time.Second)
@@ -326,7 +339,7 @@ func TestPromote(t *testing.T) {
 		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/contoso-gw", "-o", "jsonpath={.status.readyReplicas}/{.spec.replicas} {.spec.template.spec.containers[0].image}"); got != "3/3 "+next {
 			t.Errorf("after the upgrade: %q", got)
 		}
-		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+r.httpPort+"/echo/version", nil)
+		req, _ = http.NewRequest(http.MethodGet, "http://127.0.0.1:"+r.httpPort+"/echo/version", nil)
 		req.Header.Set("Ocp-Apim-Subscription-Key", subKey)
 		if resp, err := http.DefaultClient.Do(req); err != nil {
 			t.Error(err)
