@@ -318,6 +318,9 @@ func TestPromote(t *testing.T) {
 			return n
 		}
 		t.Logf("logs -f through the upgrade: exit %d, %d line(s): %d from the %d old pod(s), %d from the %d new", lcode, strings.Count(lout, "\n"), in(oldPods), len(oldPods), in(newPods), len(newPods))
+		if _, text, _ := r.apimdev(t, "logs", "--since", "5m"); text != "" {
+			t.Logf("apimdev logs --since 5m after the upgrade (text):\n%s", text)
+		}
 		if !exited || lcode != 0 || in(oldPods) == 0 || in(newPods) == 0 {
 			t.Errorf("logs -f: exited %v, code %d, old-pod lines %d, new-pod lines %d\n%s", exited, lcode, in(oldPods), in(newPods), lerrs)
 		}

@@ -199,7 +199,7 @@ func TestTUI(t *testing.T) {
 	// The pane's shell: the rig's environment, no token file (the token is
 	// pasted), the offline node image and the smoke calls; the exit code is
 	// printed after apimdev leaves, and the pane stays for the last capture.
-	writeScript := func(name string, env []string) string {
+	writeScript := func(name string, env []string, args ...string) string {
 		var script strings.Builder
 		for _, kv := range env {
 			k, v, ok := strings.Cut(kv, "=")
@@ -208,7 +208,11 @@ func TestTUI(t *testing.T) {
 			}
 			fmt.Fprintf(&script, "export %s=%s\n", k, shellQuote(v))
 		}
-		fmt.Fprintf(&script, "%s\necho \"apimdev exited $?\"\nsleep 600\n", shellQuote(r.bin))
+		cmd := shellQuote(r.bin)
+		for _, a := range args {
+			cmd += " " + shellQuote(a)
+		}
+		fmt.Fprintf(&script, "%s\necho \"apimdev exited $?\"\nsleep 600\n", cmd)
 		p := filepath.Join(t.TempDir(), name)
 		os.WriteFile(p, []byte(script.String()), 0o700)
 		return p
@@ -395,6 +399,16 @@ func TestTUI(t *testing.T) {
 	tm.waitFor(10*time.Second, "answers on 127.0.0.1")
 	tm.keys("q")
 	tm.waitFor(30*time.Second, "promoted to prod", "apimdev exited 0")
+
+	// 5. apimdev top on the promoted demo: the pods and the exporter's
+	// figures, live; q leaves.
+	topScript := writeScript("top.sh", append(append([]string(nil), r.env...), "APIMDEV_TOKEN_FILE="), "top")
+	tm.open("top", topScript, tuiWidth, tuiHeight)
+	tm.waitFor(30*time.Second, "apimdev top", "pods      3/3 ready", "requests", "counted by the statsd exporter", "p99")
+	time.Sleep(3 * time.Second)
+	tm.save("17-top", tm.screen())
+	tm.keys("q")
+	tm.waitFor(10*time.Second, "apimdev exited 0")
 
 	// The token appears on no screen and in no file but the Secret.
 	for _, s := range tm.screens {
