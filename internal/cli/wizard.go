@@ -65,6 +65,7 @@ func (a *app) wizard(cmd *cobra.Command) error {
 		Getenv:     a.getenv,
 		Runner:     runner,
 		Promoter:   runner.Promoter(),
+		Sampler:    runner.Sampler(),
 	}
 	run := tui.Run
 	accessible, _ := cmd.Flags().GetBool("accessible")

@@ -13,6 +13,7 @@ type keyMap struct {
 	Edit      key.Binding
 	Smoke     key.Binding
 	Promote   key.Binding
+	Top       key.Binding
 	Continue  key.Binding
 	Yes       key.Binding
 	No        key.Binding
@@ -37,6 +38,7 @@ func newKeyMap() keyMap {
 		Edit:      key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "edit settings")),
 		Smoke:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "smoke again")),
 		Promote:   key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "promote")),
+		Top:       key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "traffic (top)")),
 		Continue:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "continue")),
 		Yes:       key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
 		No:        key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "no")),
@@ -88,9 +90,18 @@ func (k keyMap) forState(m Model) bindings {
 			full:  [][]key.Binding{keys, scroll, {k.Help, k.Quit, k.Interrupt}},
 		}
 	case stateResult:
+		short := []key.Binding{k.Smoke, k.Logs, promote}
+		if m.opts.Sampler != nil {
+			short = append(short, k.Top)
+		}
 		return bindings{
-			short: []key.Binding{k.Smoke, k.Logs, promote, k.Help, k.Quit},
-			full:  [][]key.Binding{{k.Smoke, k.Logs, promote}, scroll, {k.Help, k.Quit, k.Interrupt}},
+			short: append(short, k.Help, k.Quit),
+			full:  [][]key.Binding{{k.Smoke, k.Logs, promote, k.Top}, scroll, {k.Help, k.Quit, k.Interrupt}},
+		}
+	case stateTop:
+		return bindings{
+			short: []key.Binding{k.Back, k.Help, k.Quit},
+			full:  [][]key.Binding{{k.Back, k.Top}, {k.Help, k.Quit, k.Interrupt}},
 		}
 	case statePromoteDiff:
 		return bindings{
@@ -110,7 +121,7 @@ func (k keyMap) forState(m Model) bindings {
 	case statePromoteDone:
 		return bindings{
 			short: []key.Binding{k.Back, k.Logs, k.Help, k.Quit},
-			full:  [][]key.Binding{{k.Back, k.Logs}, scroll, {k.Help, k.Quit, k.Interrupt}},
+			full:  [][]key.Binding{{k.Back, k.Logs, k.Top}, scroll, {k.Help, k.Quit, k.Interrupt}},
 		}
 	}
 	return bindings{short: []key.Binding{k.Interrupt}, full: [][]key.Binding{{k.Interrupt}}}

@@ -33,9 +33,10 @@ const (
 	statePromoteConfirm
 	statePromoting
 	statePromoteDone
+	stateTop
 )
 
-var stateNames = [...]string{"form", "running", "failed", "result", "promote-diff", "promote-confirm", "promoting", "promote-done"}
+var stateNames = [...]string{"form", "running", "failed", "result", "promote-diff", "promote-confirm", "promoting", "promote-done", "top"}
 
 func (s state) String() string { return stateNames[s] }
 
@@ -51,6 +52,8 @@ type Options struct {
 	Runner     Runner
 	// Promoter drives the promote view; nil disables it, with a note.
 	Promoter Promoter
+	// Sampler feeds the traffic view (t, as `apimdev top`); nil disables it.
+	Sampler Sampler
 	// Context is the parent of every run; its end stops the run as Ctrl-C does.
 	Context context.Context
 	// Now is the clock; nil means time.Now.
@@ -108,6 +111,10 @@ type Model struct {
 
 	state         state
 	width, height int
+	// top is the traffic view while state is stateTop; topFrom is the
+	// screen it was opened from, where esc goes back to.
+	top     *TopModel
+	topFrom state
 	showHelp      bool
 	showLogs      bool
 	note          string // a one-line notice, cleared by the next key
@@ -221,6 +228,14 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case diffMsg, promoteSampleMsg, promoteDoneMsg:
 		return m.onPromoteMsg(msg)
+	case topSampled, topTick:
+		if m.state != stateTop || m.top == nil {
+			return m, nil // the view was left: its ticks end here
+		}
+		nm, cmd := m.top.Update(msg)
+		t := nm.(TopModel)
+		m.top = &t
+		return m, cmd
 	case interruptMsg:
 		return m.interrupt()
 	case closedMsg:
@@ -276,8 +291,18 @@ func (m Model) onKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		case key.Matches(k, m.keys.Quit):
 			return m.leave()
 		}
+	case stateTop:
+		switch {
+		case key.Matches(k, m.keys.Back), key.Matches(k, m.keys.Top):
+			m.state, m.top = m.topFrom, nil
+		case key.Matches(k, m.keys.Quit):
+			return m.leave()
+		}
+		return m, nil
 	case stateResult:
 		switch {
+		case key.Matches(k, m.keys.Top) && !m.busy:
+			return m.startTop()
 		case key.Matches(k, m.keys.Smoke) && !m.busy:
 			return m.startSmoke()
 		case key.Matches(k, m.keys.Promote) && !m.busy:
@@ -310,6 +335,22 @@ func (m *Model) scrollLogs(k tea.KeyPressMsg) bool {
 		return false
 	}
 	return true
+}
+
+// startTop opens the traffic view over the result screen.
+func (m Model) startTop() (tea.Model, tea.Cmd) {
+	if m.opts.Sampler == nil {
+		m.note = "the traffic view is not available in this wizard: quit (q), then run `apimdev top`"
+		return m, nil
+	}
+	ctx := m.opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	t := NewTop(ctx, m.opts.Sampler, time.Second)
+	t.width = m.width
+	m.top, m.topFrom, m.state = &t, m.state, stateTop
+	return m, t.Init()
 }
 
 // interrupt is Ctrl-C (or a signal): stop what runs, then leave cleanly. A

@@ -175,6 +175,8 @@ func (m Model) onPromoteKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		}
 	case statePromoteDone:
 		switch {
+		case key.Matches(k, m.keys.Top):
+			return m.startTop()
 		case key.Matches(k, m.keys.Back, m.keys.Continue):
 			m.state = stateResult
 		case key.Matches(k, m.keys.Quit):

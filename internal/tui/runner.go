@@ -181,6 +181,20 @@ func (r *PipelineRunner) stopForward() {
 	}
 }
 
+// Sampler reads the traffic view's samples through this runner's session,
+// once a run has connected it.
+func (r *PipelineRunner) Sampler() Sampler {
+	return func(ctx context.Context) pipeline.TopSample {
+		r.mu.Lock()
+		s := r.session
+		r.mu.Unlock()
+		if s == nil || s.Client == nil {
+			return pipeline.TopSample{Time: time.Now(), Missing: "the gateway is not up yet"}
+		}
+		return s.Top(ctx)
+	}
+}
+
 // Promoter is the promote view's driver over this runner's session: the
 // cluster lock, the token and the forward of the last Up. Promote follows a
 // finished Up; there is no second lock to take (it would wait for this one).

@@ -107,3 +107,28 @@ func TestTopWithoutMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The wizard's result screen opens the same traffic view with t; esc goes
+// back; without a sampler, t says where to find it.
+func TestWizardTrafficView(t *testing.T) {
+	t.Parallel()
+	f := &fakeRunner{}
+	traffic := &fakeTraffic{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	opts := testOptions(f, nil)
+	opts.Sampler = traffic.sample
+	h := newHarness(t, opts)
+	fillForm(h)
+	h.waitFor("the result", func() bool { return h.m.state == stateResult })
+	mustContain(t, h.screen(), "t traffic (top)")
+	h.key("t")
+	h.waitFor("the traffic view", func() bool { return strings.Contains(h.screen(), "requests  50.0/s") })
+	mustContain(t, h.screen(), "apimdev top", "contoso-gw (prod profile)", "esc back")
+	h.key("esc")
+	h.waitFor("the result again", func() bool { return h.m.state == stateResult })
+
+	h2 := newHarness(t, testOptions(&fakeRunner{}, nil))
+	fillForm(h2)
+	h2.waitFor("the result", func() bool { return h2.m.state == stateResult })
+	h2.key("t")
+	mustContain(t, h2.screen(), "quit (q), then run `apimdev top`")
+}

@@ -90,6 +90,11 @@ func (m Model) body() string {
 		return m.failedView()
 	case stateResult:
 		return m.resultView()
+	case stateTop:
+		if m.top != nil {
+			return m.top.render()
+		}
+		return ""
 	default:
 		return m.promoteBody()
 	}
