@@ -113,11 +113,11 @@ type Model struct {
 	width, height int
 	// top is the traffic view while state is stateTop; topFrom is the
 	// screen it was opened from, where esc goes back to.
-	top     *TopModel
-	topFrom state
-	showHelp      bool
-	showLogs      bool
-	note          string // a one-line notice, cleared by the next key
+	top      *TopModel
+	topFrom  state
+	showHelp bool
+	showLogs bool
+	note     string // a one-line notice, cleared by the next key
 
 	form *settingsForm
 
