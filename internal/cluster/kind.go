@@ -106,9 +106,12 @@ func (m *Manager) Inspect(ctx context.Context) (ClusterState, string) {
 		}
 		return ClusterBroken, shortErr(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// The read has a deadline of its own: starting's look at the node must
+	// not inherit what is left of it (an API server that takes seconds to
+	// say 403 would leave none, and a starting cluster would read broken).
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err = cs.CoreV1().ConfigMaps(MarkerNamespace).Get(ctx, MarkerName, metav1.GetOptions{})
+	_, err = cs.CoreV1().ConfigMaps(MarkerNamespace).Get(gctx, MarkerName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return ClusterForeign, ""
