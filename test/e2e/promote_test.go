@@ -318,6 +318,7 @@ func TestPromote(t *testing.T) {
 			return n
 		}
 		t.Logf("logs -f through the upgrade: exit %d, %d line(s): %d from the %d old pod(s), %d from the %d new", lcode, strings.Count(lout, "\n"), in(oldPods), len(oldPods), in(newPods), len(newPods))
+		t.Logf("logs -f -o json through the upgrade:\n%s", lout)
 		if _, text, _ := r.apimdev(t, "logs", "--since", "5m"); text != "" {
 			t.Logf("apimdev logs --since 5m after the upgrade (text):\n%s", text)
 		}
