@@ -153,7 +153,7 @@ func (m TopModel) render() string {
 			b.WriteString(st.faint.Render("  (the gateway exports OpenTelemetry metrics every minute: rates move in steps)") + "\n")
 		}
 	}
-	b.WriteString("\n" + st.faint.Render("q quits · latencies are the sink's (statsd: the slowest series' quantiles; OpenTelemetry: histogram bounds)") + "\n")
+	b.WriteString("\n" + st.faint.Render("q quits · latency: statsd, the slowest series' quantiles; OpenTelemetry, bucket bounds") + "\n")
 	return b.String()
 }
 
