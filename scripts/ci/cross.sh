@@ -25,7 +25,7 @@ for target in $targets; do
   # gRPC dependencies) only ever runs in Linux containers: vetted for Linux
   # only, which spares compiling gRPC for four more targets.
   pkgs=./...
-  [[ $os == linux ]] || pkgs=$("$GO" list ./... | grep -v '/test/standin-gateway')
+  [[ $os == linux ]] || pkgs=$(GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" list ./... | grep -v '/test/standin-gateway')
   # shellcheck disable=SC2086 # one package per word
   t "vet $target" env GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" vet $pkgs
   t "build $target" env GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" build -o "$out/apimdev-$os-$arch$ext" .
