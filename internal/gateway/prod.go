@@ -269,60 +269,26 @@ func (p Profile) disruptionBudget() *policyv1.PodDisruptionBudget {
 	}
 }
 
-func (p Profile) statsdLabels() map[string]string {
-	return map[string]string{"app": p.StatsdName(), LabelManagedBy: ManagedBy, LabelProfile: p.Name}
-}
-
 func (p Profile) statsdDeployment() *appsv1.Deployment {
-	meta := p.meta(p.StatsdName())
-	meta.Labels = p.statsdLabels()
-	return &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: meta,
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": p.StatsdName()}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: p.statsdLabels()},
-				Spec: corev1.PodSpec{
-					AutomountServiceAccountToken: ptr.To(false),
-					SecurityContext:              &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65534)},
-					Containers: []corev1.Container{{
-						Name:            "statsd-exporter",
-						Image:           p.StatsdImage,
-						ImagePullPolicy: corev1.PullIfNotPresent,
-						Args: []string{fmt.Sprintf("--statsd.listen-udp=:%d", StatsdPort), fmt.Sprintf("--statsd.listen-tcp=:%d", StatsdPort),
-							fmt.Sprintf("--web.listen-address=:%d", MetricsPort)},
-						Ports: []corev1.ContainerPort{
-							{Name: "statsd", ContainerPort: StatsdPort, Protocol: corev1.ProtocolUDP},
-							{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},
-						},
-						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/metrics", Port: intstr.FromString("metrics")}}, PeriodSeconds: 5},
-						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-							corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")}},
-						SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
-							Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
-					}},
-				},
-			},
+	return p.sinkDeployment(p.StatsdName(), 65534, corev1.Container{
+		Name:  "statsd-exporter",
+		Image: p.StatsdImage,
+		Args: []string{fmt.Sprintf("--statsd.listen-udp=:%d", StatsdPort), fmt.Sprintf("--statsd.listen-tcp=:%d", StatsdPort),
+			fmt.Sprintf("--web.listen-address=:%d", MetricsPort)},
+		Ports: []corev1.ContainerPort{
+			{Name: "statsd", ContainerPort: StatsdPort, Protocol: corev1.ProtocolUDP},
+			{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},
 		},
-	}
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")}},
+	}, nil)
 }
 
 func (p Profile) statsdService() *corev1.Service {
-	meta := p.meta(p.StatsdName())
-	meta.Labels = p.statsdLabels()
-	return &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: meta,
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": p.StatsdName()},
-			Ports: []corev1.ServicePort{
-				{Name: "statsd", Port: StatsdPort, TargetPort: intstr.FromInt32(StatsdPort), Protocol: corev1.ProtocolUDP},
-				{Name: "metrics", Port: MetricsPort, TargetPort: intstr.FromInt32(MetricsPort), Protocol: corev1.ProtocolTCP},
-			},
-		},
-	}
+	return p.sinkService(p.StatsdName(), []corev1.ServicePort{
+		{Name: "statsd", Port: StatsdPort, TargetPort: intstr.FromInt32(StatsdPort), Protocol: corev1.ProtocolUDP},
+		{Name: "metrics", Port: MetricsPort, TargetPort: intstr.FromInt32(MetricsPort), Protocol: corev1.ProtocolTCP},
+	})
 }
 
 // Fit shrinks the per-pod requests so replicas plus the rollout's surge,
