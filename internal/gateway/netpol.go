@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,12 +55,7 @@ func (p Profile) egressPorts() []int32 {
 	ports := []int32{443}
 	add := func(hostport string) {
 		if _, port, err := net.SplitHostPort(hostport); err == nil {
-			if n, err := strconv.Atoi(port); err == nil && n > 0 && n < 65536 {
-				for _, x := range ports {
-					if x == int32(n) {
-						return
-					}
-				}
+			if n, err := strconv.Atoi(port); err == nil && n > 0 && n < 65536 && !slices.Contains(ports, int32(n)) {
 				ports = append(ports, int32(n))
 			}
 		}

@@ -87,10 +87,17 @@ func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token)
 			// The gateway exports OpenTelemetry metrics every minute: the
 			// first export may not have happened yet.
 			st.Progress("waiting up to %s for the gateway's first OpenTelemetry export (it exports every minute)", otelWait)
-			for deadline := time.Now().Add(otelWait); (err != nil || m.Requests == 0) && time.Now().Before(deadline) && ctx.Err() == nil; {
-				time.Sleep(3 * time.Second)
-				m, err = s.scrapeFrom(ctx, p)
+			wait, cancel := context.WithTimeout(ctx, otelWait)
+			for err != nil || m.Requests == 0 {
+				select {
+				case <-wait.Done():
+				case <-time.After(3 * time.Second):
+					m, err = s.scrapeFrom(ctx, p)
+					continue
+				}
+				break
 			}
+			cancel()
 		}
 		if err != nil {
 			add("local metrics", false, "%v", err)
