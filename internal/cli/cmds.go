@@ -343,7 +343,8 @@ func (a *app) preflightCommand() *cobra.Command {
 }
 
 func (a *app) forwardCommand() *cobra.Command {
-	return &cobra.Command{
+	var via string
+	c := &cobra.Command{
 		Use:   "forward",
 		Short: "Forward the local ports to the gateway until stopped (what `up --detach` runs in the background)",
 		Args:  cobra.NoArgs,
@@ -354,6 +355,9 @@ func (a *app) forwardCommand() *cobra.Command {
 			}
 			if err := s.Connect(); err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("via") {
+				s.ForwardVia = via
 			}
 			cfg := s.Config
 			stop, _, err := s.StartForward(cmd.Context(), cfg.Forward.HTTPPort, cfg.Forward.HTTPSPort)
@@ -366,4 +370,6 @@ func (a *app) forwardCommand() *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().StringVar(&via, "via", pipeline.ViaAuto, "how to reach the gateway: auto (the node's published ports on a cluster apimdev made, else the API server), tunnel (the API server only), node (the node's ports, or fail); also APIMDEV_FORWARD_VIA")
+	return c
 }

@@ -233,7 +233,11 @@ func (a *app) open(cmd *cobra.Command, lock bool, wait time.Duration) (*pipeline
 		return nil, nil, err
 	}
 	intent := func(base config.Config) (config.Config, error) { return a.overlay(cmd, base) }
-	return pipeline.Open(pipeline.SessionOptions{Getenv: a.getenv, Version: Version, Rep: a.reporter(first), Intent: intent}, first.Cluster.Name, lock, wait)
+	s, l, err := pipeline.Open(pipeline.SessionOptions{Getenv: a.getenv, Version: Version, Rep: a.reporter(first), Intent: intent}, first.Cluster.Name, lock, wait)
+	if s != nil {
+		s.ForwardVia = a.getenv("APIMDEV_FORWARD_VIA")
+	}
+	return s, l, err
 }
 
 // existing opens a session on what is deployed (see open) and resolves it

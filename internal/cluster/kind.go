@@ -562,7 +562,7 @@ func (m *Manager) mark(ctx context.Context) error {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: MarkerName, Namespace: MarkerNamespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "apimdev"}},
 		Data: map[string]string{"createdBy": "apimdev", "version": m.Version, "created": time.Now().UTC().Format(time.RFC3339),
-			"workers": fmt.Sprint(max(m.Shape.Workers, 0))},
+			"workers": fmt.Sprint(max(m.Shape.Workers, 0)), markerDirect: directMarkerValue()},
 	}
 	_, err := cs.CoreV1().ConfigMaps(MarkerNamespace).Create(ctx, cm, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {

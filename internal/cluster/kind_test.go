@@ -7,7 +7,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/docker/go-connections/nat"
 
 	"github.com/apimdev/apimdev/internal/testdir"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
@@ -75,5 +78,45 @@ func TestOwnKubeconfigSparesTheNodeRead(t *testing.T) {
 				t.Errorf("kubeconfig read out of the node %d time(s), want %d", k.reads, want)
 			}
 		})
+	}
+}
+
+func TestLoopbackBindings(t *testing.T) {
+	pm := nat.PortMap{
+		"31080/tcp": {{HostIP: "0.0.0.0", HostPort: "1234"}, {HostIP: "127.0.0.1", HostPort: "43039"}},
+		"31443/tcp": {{HostIP: "127.0.0.1", HostPort: "46861"}},
+		"6443/tcp":  {{HostIP: "127.0.0.1", HostPort: "44279"}},
+	}
+	got, err := loopbackBindings(pm, DirectNodePorts[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[31080] != "127.0.0.1:43039" || got[31443] != "127.0.0.1:46861" || len(got) != 2 {
+		t.Fatalf("bindings: %v", got)
+	}
+	// Only a non-loopback binding, or none: no direct path, and the error
+	// names the port and the fix.
+	_, err = loopbackBindings(nat.PortMap{"31080/tcp": {{HostIP: "0.0.0.0", HostPort: "1234"}}}, DirectNodePorts[:])
+	if err == nil || !strings.Contains(err.Error(), "31080, 31443") || !strings.Contains(err.Error(), "--recreate") {
+		t.Fatalf("error: %v", err)
+	}
+}
+
+func TestNewClusterPublishesTheDirectPath(t *testing.T) {
+	for _, workers := range []int{0, 2} {
+		m := &Manager{Shape: Shape{Workers: workers}, SharedDir: testdir.New(t)}
+		ns := m.nodes("img")
+		if got := ns[0].ExtraPortMappings; len(got) != 2 || got[0].ContainerPort != 31080 || got[1].ContainerPort != 31443 ||
+			got[0].ListenAddress != "127.0.0.1" || got[0].HostPort != 0 {
+			t.Fatalf("workers=%d: control plane's mappings %+v", workers, got)
+		}
+		for _, w := range ns[1:] {
+			if len(w.ExtraPortMappings) != 0 {
+				t.Fatalf("a worker publishes ports: %+v", w.ExtraPortMappings)
+			}
+		}
+	}
+	if !HasDirect(map[string]string{"directNodePorts": "31080,31443"}) || HasDirect(map[string]string{"workers": "0"}) {
+		t.Fatal("HasDirect")
 	}
 }

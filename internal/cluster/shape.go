@@ -39,7 +39,7 @@ const SharedMount = "/var/lib/apimdev/shared"
 
 // nodes is the kind configuration's node list for the shape.
 func (m *Manager) nodes(img string) []v1alpha4.Node {
-	cp := v1alpha4.Node{Role: v1alpha4.ControlPlaneRole, Image: img}
+	cp := v1alpha4.Node{Role: v1alpha4.ControlPlaneRole, Image: img, ExtraPortMappings: directMappings()}
 	if m.Shape.Workers <= 0 {
 		return []v1alpha4.Node{cp}
 	}

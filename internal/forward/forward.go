@@ -60,6 +60,7 @@ type Stats struct {
 	Retried   atomic.Int64 // pod attempts that failed and moved to another pod
 	Redials   atomic.Int64 // tunnels opened after the first
 	Active    atomic.Int64
+	Direct    atomic.Int64 // connections sent by the direct path
 	tunnelsUp atomic.Int64
 }
 
@@ -74,6 +75,12 @@ type Forwarder struct {
 	WaitReady time.Duration
 	Log       func(format string, args ...any)
 	Stats     Stats
+	// Direct, if set, is a path to the Service that skips the API server;
+	// connections take it while it is up (see Direct) and the tunnels
+	// otherwise.
+	Direct *Direct
+
+	directUp atomic.Bool // written by watchDirect (and open, on a failed dial)
 
 	mu      sync.Mutex
 	tunnels map[string]Tunnel
@@ -117,6 +124,13 @@ func (f *Forwarder) Serve(ctx context.Context, ls []net.Listener) error {
 		return fmt.Errorf("forward: %d listeners for %d mappings", len(ls), len(f.Mappings))
 	}
 	var wg sync.WaitGroup
+	if f.Direct != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.watchDirect(ctx)
+		}()
+	}
 	for i, l := range ls {
 		wg.Add(1)
 		go func(l net.Listener, m Mapping) {
@@ -196,6 +210,9 @@ func (f *Forwarder) open(ctx context.Context, m Mapping) (Stream, string, error)
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
+	if s, ok := f.openDirect(m); ok {
+		return s, "", nil
+	}
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		changed := f.Backends.Changed()

@@ -507,3 +507,32 @@ func cleanYAML(s string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// DirectServiceName is the Service of the forward's direct path.
+func (p Profile) DirectServiceName() string { return p.Gateway + "-direct" }
+
+// DirectService is the NodePort Service behind the forward's direct path on
+// a cluster apimdev made: the node ports its control-plane node publishes
+// on 127.0.0.1, to the gateway's pods. It is local plumbing of the forward,
+// like the forward itself: not part of the profile, never exported, and its
+// app label keeps it out of the profile's pruning (the namespace goes with
+// `down`). Unlike the live-traffic Service, external traffic is not kept
+// on the node: the control-plane node of a multi-node cluster runs no
+// gateway pod.
+func (p Profile) DirectService(httpNodePort, httpsNodePort int) *corev1.Service {
+	m := p.meta(p.DirectServiceName())
+	m.Labels = map[string]string{"app": p.DirectServiceName(), LabelManagedBy: ManagedBy, "apimdev.io/part": "forward"}
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: m,
+		Spec: corev1.ServiceSpec{
+			Type:                  corev1.ServiceTypeNodePort,
+			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
+			Selector:              p.Selector(),
+			Ports: []corev1.ServicePort{
+				{Name: "http", Port: ServiceHTTP, TargetPort: intstr.FromInt32(ContainerHTTP), NodePort: int32(httpNodePort), Protocol: corev1.ProtocolTCP},
+				{Name: "https", Port: ServiceHTTPS, TargetPort: intstr.FromInt32(ContainerHTTPS), NodePort: int32(httpsNodePort), Protocol: corev1.ProtocolTCP},
+			},
+		},
+	}
+}

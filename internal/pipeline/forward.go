@@ -43,6 +43,13 @@ func (s *Session) StartForward(ctx context.Context, httpPort, httpsPort int) (st
 		cancel()
 		return nil, nil, err
 	}
+	if f.Direct, err = s.directPath(fctx); err != nil {
+		cancel()
+		for _, l := range ls {
+			l.Close()
+		}
+		return nil, nil, err
+	}
 	done := make(chan struct{})
 	go func() { _ = f.Serve(fctx, ls); close(done) }()
 	return func() { cancel(); <-done }, &f.Stats, nil
@@ -119,6 +126,9 @@ func (s *Session) StartDetachedForward(ctx context.Context, self, configFile str
 		"--endpoint", c.Gateway.Endpoint}
 	if configFile != "" {
 		args = append(args, "--config", configFile)
+	}
+	if s.ForwardVia != "" {
+		args = append(args, "--via", s.ForwardVia)
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = logf, logf, nil

@@ -118,6 +118,9 @@ type Session struct {
 	// Dial opens tunnels to the gateway's pods (nil: client-go's SPDY
 	// port-forward through the API server).
 	Dial forward.Dialer
+	// ForwardVia is how forwards reach the gateway: "auto" (or ""), "tunnel"
+	// or "node"; see directPath.
+	ForwardVia string
 	// Pin resolves floating image tags; its HTTP client is injected.
 	Pin imagepin.Pinner
 	Now func() time.Time

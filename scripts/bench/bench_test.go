@@ -103,8 +103,12 @@ func TestReportTables(t *testing.T) {
 				rd.Cmp = rd.Up
 			}
 			rd.Manual = coldRun{Total: 30 * time.Second, Stages: []stage{{"kind-create", 11 * time.Second}, {"kind-load", time.Second}, {"rollout-status", 17 * time.Second}}}
-			for _, via := range []string{"NodePort (extraPortMapping)", "kubectl port-forward", "apimdev forward"} {
-				rd.Loads = append(rd.Loads, namedLoad{via, loadResult{KeepOpen: true, Sent: 5000, P50: 5 * time.Millisecond, Dur: 2 * time.Second}})
+			for _, l := range []struct {
+				via      string
+				p50, dur time.Duration
+			}{{viaNodePort, 2 * time.Millisecond, 800 * time.Millisecond}, {viaKubectl, 6 * time.Millisecond, 2500 * time.Millisecond},
+				{viaTunnel, 5500 * time.Microsecond, 2 * time.Second}, {viaDirect, 2600 * time.Microsecond, time.Second}} {
+				rd.Loads = append(rd.Loads, namedLoad{l.via, loadResult{KeepOpen: true, Sent: 5000, P50: l.p50, Dur: l.dur}})
 			}
 			b.rounds = append(b.rounds, rd)
 		}
@@ -123,6 +127,13 @@ func TestReportTables(t *testing.T) {
 				cols = n
 			} else if n != cols {
 				t.Errorf("compare=%v: row with %d bars in a table of %d:\n%s", withCmp, n, cols, l)
+			}
+		}
+		for _, want := range []string{"| direct p50 ≤ 1.5 × NodePort | 2.60 ms vs 2.00 ms | 1.30× | met |",
+			"| direct req/s ≥ 2 × kubectl port-forward | 5000 vs 2000 | 2.50× | met |",
+			"| tunnel p50 ≤ 1.2 × kubectl port-forward | 5.50 ms vs 6.00 ms | 0.92× | met |"} {
+			if !strings.Contains(rep, want) {
+				t.Errorf("compare=%v: no %q in:\n%s", withCmp, want, rep)
 			}
 		}
 		if !strings.Contains(rep, "0.83×") {

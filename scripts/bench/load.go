@@ -137,3 +137,11 @@ func medianF(fs []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
+
+// The forward comparison's paths, as the tables name them.
+const (
+	viaNodePort = "NodePort (extraPortMapping)"
+	viaKubectl  = "kubectl port-forward"
+	viaTunnel   = "apimdev forward, tunnel"
+	viaDirect   = "apimdev forward, direct"
+)

@@ -220,3 +220,22 @@ func waitHTTP(ctx context.Context, url string, hdr http.Header, want int, limit 
 		}
 	}
 }
+
+// waitLog waits until the file at path holds the line part, for at most d.
+func waitLog(ctx context.Context, path, part string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), part) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: no %q after %s:\n%s", path, part, d, b)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -258,9 +258,9 @@ func (b *bench) loadTable() string {
 	p("| path | connections | requests | p50 | p99 | req/s | failed | forwarder CPU per request | p50 vs kubectl port-forward | p50 vs NodePort |")
 	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, keep := range []bool{true, false} {
-		base := figs[key{"kubectl port-forward", keep}]
-		floor := figs[key{"NodePort (extraPortMapping)", keep}]
-		for _, via := range []string{"NodePort (extraPortMapping)", "kubectl port-forward", "apimdev forward"} {
+		base := figs[key{viaKubectl, keep}]
+		floor := figs[key{viaNodePort, keep}]
+		for _, via := range []string{viaNodePort, viaKubectl, viaTunnel, viaDirect} {
 			k := key{via, keep}
 			f, ok := figs[k]
 			if !ok {
@@ -285,7 +285,29 @@ func (b *bench) loadTable() string {
 		}
 	}
 	p("")
-	p("Target: apimdev forward's p50 overhead ≤ 20 %% over kubectl port-forward (both tunnel through the API server to the kubelet's port-forward).")
+	p("Targets (keep-alive): the direct path's p50 ≤ 1.5 × the NodePort floor's, its throughput ≥ 2 × kubectl port-forward's; the tunnel's p50 overhead ≤ 20 %% over kubectl port-forward (both tunnel through the API server to the kubelet).")
+	p("")
+	dir, fl, kc, tun := figs[key{viaDirect, true}], figs[key{viaNodePort, true}], figs[key{viaKubectl, true}], figs[key{viaTunnel, true}]
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**not met**"
+	}
+	p("| target | figure | ratio | |")
+	p("| --- | --- | --- | --- |")
+	if dir.p50 > 0 && fl.p50 > 0 {
+		r := dir.p50 / fl.p50
+		p("| direct p50 ≤ 1.5 × NodePort | %.2f ms vs %.2f ms | %.2f× | %s |", dir.p50, fl.p50, r, met(r <= 1.5))
+	}
+	if dir.rps > 0 && kc.rps > 0 {
+		r := dir.rps / kc.rps
+		p("| direct req/s ≥ 2 × kubectl port-forward | %.0f vs %.0f | %.2f× | %s |", dir.rps, kc.rps, r, met(r >= 2))
+	}
+	if tun.p50 > 0 && kc.p50 > 0 {
+		r := tun.p50 / kc.p50
+		p("| tunnel p50 ≤ 1.2 × kubectl port-forward | %.2f ms vs %.2f ms | %.2f× | %s |", tun.p50, kc.p50, r, met(r <= 1.2))
+	}
 	p("")
 	return w.String()
 }

@@ -36,8 +36,10 @@ const (
 	nodePort        = 30080
 	portPFHTTP      = 48083 // kubectl port-forward for the load runs
 	portPFHTTPS     = 48446
-	portFwdHTTP     = 48084 // apimdev forward for the load runs
+	portFwdHTTP     = 48084 // apimdev forward --via tunnel for the load runs
 	portFwdHTTPS    = 48447
+	portDirHTTP     = 48085 // apimdev forward --via node for the load runs
+	portDirHTTPS    = 48448
 	portConfigProbe = 48099 // the config service's health, published on 127.0.0.1
 )
 
@@ -141,6 +143,9 @@ nodes:
 - role: control-plane
   extraPortMappings:
   - {containerPort: %d, hostPort: %d, listenAddress: 127.0.0.1, protocol: TCP}
+  # apimdev's direct path, as a cluster apimdev creates publishes it (kind picks the host ports)
+  - {containerPort: 31080, hostPort: 0, listenAddress: 127.0.0.1, protocol: TCP}
+  - {containerPort: 31443, hostPort: 0, listenAddress: 127.0.0.1, protocol: TCP}
 `, nodePort, portNodePort)
 	return r, os.WriteFile(r.kindConfig, []byte(kc), 0o600)
 }

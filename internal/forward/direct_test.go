@@ -1,0 +1,126 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// startDirect is startForwarder with a direct path to node (an httptest
+// server standing in for the node's published port) whose probe fails
+// while probeFails is set.
+func startDirect(t *testing.T, be Backends, d Dialer, node string, probeFails *atomic.Bool) (*Forwarder, string, func()) {
+	t.Helper()
+	f := &Forwarder{Host: "127.0.0.1", Mappings: []Mapping{{LocalPort: 0, ServicePort: 80}}, Backends: be, Dialer: d, WaitReady: 3 * time.Second,
+		Direct: &Direct{Addr: map[int]string{80: node}, Settle: 150 * time.Millisecond, Retry: 50 * time.Millisecond, Recheck: time.Hour,
+			Probe: func(context.Context) error {
+				if probeFails.Load() {
+					return errors.New("connection reset")
+				}
+				return nil
+			}}}
+	ls, err := f.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Serve(ctx, ls); close(done) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return f, "http://" + ls[0].Addr().String(), stop
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDirectPathWhenKnownGood(t *testing.T) {
+	t.Parallel()
+	pod, node := podServer(t, "via-tunnel"), podServer(t, "via-node")
+	d := &fakeDialer{pods: map[string]string{"pod-a": pod.Listener.Addr().String(), "pod-b": pod.Listener.Addr().String()}, broken: map[string]bool{}, dials: map[string]int{}}
+	be := newFakeBackends(Backend{"pod-a", 8080})
+	var probeFails atomic.Bool
+	f, url, _ := startDirect(t, be, d, node.Listener.Addr().String(), &probeFails)
+
+	waitFor(t, "the direct path up", f.DirectUp)
+	for range 3 {
+		if got := get(t, url); got != "via-node" {
+			t.Fatalf("with the direct path up, a connection went %s", got)
+		}
+	}
+	if n := f.Stats.Direct.Load(); n != 3 {
+		t.Fatalf("Stats.Direct = %d, want 3", n)
+	}
+
+	// The ready pods change (a rollout): until they have been quiet for
+	// Settle and a probe answered, connections take the tunnel.
+	be.set(Backend{"pod-a", 8080}, Backend{"pod-b", 8080})
+	waitFor(t, "the direct path paused", func() bool { return !f.DirectUp() })
+	if got := get(t, url); got != "via-tunnel" {
+		t.Fatalf("during a change, a connection went %s", got)
+	}
+	waitFor(t, "the direct path back", f.DirectUp)
+	if got := get(t, url); got != "via-node" {
+		t.Fatalf("after the change settled, a connection went %s", got)
+	}
+
+	// A probe that fails after a change keeps it on the tunnel.
+	probeFails.Store(true)
+	be.set(Backend{"pod-b", 8080})
+	waitFor(t, "the direct path paused", func() bool { return !f.DirectUp() })
+	time.Sleep(400 * time.Millisecond) // settled, probed, failed
+	if f.DirectUp() {
+		t.Fatal("the direct path came up although its probe fails")
+	}
+	if got := get(t, url); got != "via-tunnel" {
+		t.Fatalf("with a failing probe, a connection went %s", got)
+	}
+	probeFails.Store(false)
+	waitFor(t, "the direct path back after the probe answers", f.DirectUp)
+
+	// No ready pod: the path is not used, whatever the probe says.
+	be.set()
+	time.Sleep(400 * time.Millisecond)
+	if f.DirectUp() {
+		t.Fatal("the direct path is up with no ready pod")
+	}
+	if f.Stats.Failed.Load() != 0 {
+		t.Fatalf("failed connections: %d", f.Stats.Failed.Load())
+	}
+}
+
+func TestDirectPathDialFailureFallsBack(t *testing.T) {
+	t.Parallel()
+	pod, node := podServer(t, "via-tunnel"), podServer(t, "via-node")
+	d := &fakeDialer{pods: map[string]string{"pod-a": pod.Listener.Addr().String()}, broken: map[string]bool{}, dials: map[string]int{}}
+	be := newFakeBackends(Backend{"pod-a", 8080})
+	var probeFails atomic.Bool
+	f, url, stop := startDirect(t, be, d, node.Listener.Addr().String(), &probeFails)
+	waitFor(t, "the direct path up", f.DirectUp)
+	// The node's port goes away (the engine restarts): the dial fails, the
+	// connection takes the tunnel, and the path stays down while probes fail.
+	probeFails.Store(true)
+	node.Close()
+	if got := get(t, url); got != "via-tunnel" {
+		t.Fatalf("with the node's port gone, a connection went %s", got)
+	}
+	if f.DirectUp() {
+		t.Fatal("the direct path stayed up after a failed dial")
+	}
+	if f.Stats.Failed.Load() != 0 {
+		t.Fatalf("failed connections: %d", f.Stats.Failed.Load())
+	}
+	stop()
+	if f.DirectUp() {
+		t.Fatal("the direct path is up after Serve returned")
+	}
+}
