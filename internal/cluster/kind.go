@@ -59,6 +59,10 @@ type Manager struct {
 	// SharedDir is the host directory every node of a multi-node cluster
 	// mounts at SharedMount.
 	SharedDir string
+	// PatchesDir is a host directory for the kubeadm patches a new
+	// cluster's control plane reads at init (see kubeadmPatches); "" means
+	// none.
+	PatchesDir string
 
 	ready       kubernetes.Interface // the client waitReady last saw the nodes Ready with
 	fileCurrent bool                 // Inspect reached the cluster through the Kubeconfig file
@@ -402,6 +406,9 @@ func (m *Manager) create(ctx context.Context, progress Progress) error {
 		// The API server listens on loopback only.
 		Networking:           v1alpha4.Networking{APIServerAddress: "127.0.0.1"},
 		KubeadmConfigPatches: []string{controlPlaneTuning},
+	}
+	if err := m.withKubeadmPatches(cfg); err != nil {
+		return err
 	}
 	m.ready = nil
 	if r, ok := m.Kind.(interface{ Report(Progress) func() }); ok {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/docker/go-connections/nat"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 
 	"github.com/apimdev/apimdev/internal/testdir"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
@@ -118,5 +119,30 @@ func TestNewClusterPublishesTheDirectPath(t *testing.T) {
 	}
 	if !HasDirect(map[string]string{"directNodePorts": "31080,31443"}) || HasDirect(map[string]string{"workers": "0"}) {
 		t.Fatal("HasDirect")
+	}
+}
+
+func TestKubeadmPatches(t *testing.T) {
+	dir := filepath.Join(testdir.New(t), "patches")
+	m := &Manager{PatchesDir: dir}
+	cfg := &v1alpha4.Cluster{Nodes: m.nodes("img"), KubeadmConfigPatches: []string{controlPlaneTuning}}
+	if err := m.withKubeadmPatches(cfg); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "corednsdeployment+strategic.yaml"))
+	if err != nil || !strings.Contains(string(b), "name: coredns") || !strings.Contains(string(b), "periodSeconds: 1") {
+		t.Fatalf("CoreDNS patch: %q, %v", b, err)
+	}
+	mounts := cfg.Nodes[0].ExtraMounts
+	if len(mounts) != 1 || mounts[0].ContainerPath != "/kind/apimdev-patches" || !mounts[0].Readonly || !filepath.IsAbs(mounts[0].HostPath) {
+		t.Fatalf("mounts: %+v", mounts)
+	}
+	if got := cfg.KubeadmConfigPatches; len(got) != 2 || !strings.Contains(got[1], "kind: InitConfiguration") || !strings.Contains(got[1], "directory: /kind/apimdev-patches") {
+		t.Fatalf("kubeadm config patches: %q", got)
+	}
+	// No directory, no patches (and nothing mounted).
+	cfg = &v1alpha4.Cluster{Nodes: (&Manager{}).nodes("img")}
+	if err := (&Manager{}).withKubeadmPatches(cfg); err != nil || len(cfg.Nodes[0].ExtraMounts) != 0 || len(cfg.KubeadmConfigPatches) != 0 {
+		t.Fatalf("without PatchesDir: %+v, %v", cfg, err)
 	}
 }
