@@ -225,6 +225,14 @@ func (u *upRun) cluster(ctx context.Context, st *events.Step) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if created && u.ownForward {
+		// A background forward outlived its cluster (deleted by hand, say):
+		// it follows an API server and node ports that are gone.
+		if rec, ok := s.Files.StopForward(); ok {
+			st.Progress("stopped the background forward (pid %d): it served the cluster this one replaces", rec.PID)
+		}
+		u.ownForward = false
+	}
 	if u.o.Merge {
 		if err := s.Cluster.MergeKubeconfig(); err != nil {
 			st.Warn("could not merge into your kubeconfig: "+err.Error(), "")
