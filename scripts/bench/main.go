@@ -39,7 +39,7 @@ type options struct {
 	write, cache, apimdev, compare, compareLabel  string
 	args                                          string // as given, for the report
 	timeout                                       time.Duration
-	skipPromote, skipLoad                         bool
+	skipPromote, skipLoad, skipRestart            bool
 }
 
 func main() {
@@ -58,6 +58,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 90*time.Minute, "bound on the whole run")
 	flag.BoolVar(&o.skipPromote, "skip-promote", false, "skip promote (quicker runs while tuning)")
 	flag.BoolVar(&o.skipLoad, "skip-load", false, "skip the forward load runs (quicker runs while tuning)")
+	flag.BoolVar(&o.skipRestart, "skip-restart", false, "skip the Docker engine restart (it stops every container on the machine)")
 	flag.Parse()
 	o.args = strings.Join(os.Args[1:], " ")
 	keepInheritedFDs()
@@ -210,6 +211,7 @@ type round struct {
 	Status, Ver  []time.Duration
 	StatusRSSKB  int64
 	Promote      *promoteRun
+	Restart      *restartRun
 	Down         time.Duration
 	Loads        []namedLoad
 	FwdRSSKB     int64
@@ -271,6 +273,13 @@ func (b *bench) upArm(ctx context.Context, rd *round) error {
 		rd.Ver = append(rd.Ver, res.Dur)
 	}
 	logf("round %d: apimdev status %s, version %s", rd.N, durs(rd.Status), durs(rd.Ver))
+
+	if !b.o.skipRestart {
+		kc := filepath.Join(b.upHome(rd.N), "state", "clusters", clusterUp, "kubeconfig")
+		if rd.Restart, err = b.engineRestart(ctx, rd, env, kc); err != nil {
+			return err
+		}
+	}
 
 	if !b.o.skipPromote {
 		p, err := b.promote(ctx, env)

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -179,10 +180,20 @@ func (r *rig) startConfigService(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := run(ctx, time.Minute, env, "docker", "run", "-d", "--name", configContainer, "--network", "kind",
-		"--network-alias", configAlias, "-p", fmt.Sprintf("127.0.0.1:%d:8080", portConfigProbe),
-		"-e", "STANDIN_GATEWAY_KEY="+r.gatewayKey, "-e", "STANDIN_SUBSCRIPTION_KEYS="+subKey,
-		r.image, "config-service"); err != nil {
+	// A fixed address at the top of kind's subnet: after an engine restart
+	// (the bench restarts it), containers get addresses again in the order
+	// they start, and a kind node that comes back with another address than
+	// its etcd and API server were made for never comes up (kind's own
+	// limit). With this container off the dynamic range, the node gets its
+	// address back.
+	args := []string{"run", "-d", "--name", configContainer, "--network", "kind", "--network-alias", configAlias,
+		"-p", fmt.Sprintf("127.0.0.1:%d:8080", portConfigProbe), "-e", "STANDIN_GATEWAY_KEY=" + r.gatewayKey, "-e", "STANDIN_SUBSCRIPTION_KEYS=" + subKey}
+	if ip, err := topOfKindSubnet(ctx); err == nil {
+		args = append(args, "--ip", ip)
+	} else {
+		logf("config service: no fixed address (%v); an engine restart may give the node another one", err)
+	}
+	if _, err := run(ctx, time.Minute, env, "docker", append(args, r.image, "config-service")...); err != nil {
 		return err
 	}
 	_, err := waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", portConfigProbe), nil, 200, 30*time.Second)
@@ -252,4 +263,26 @@ func machine(ctx context.Context, r *rig) []string {
 		fmt.Sprintf("node image %s, gateway image %s (the stand-in: test infrastructure, not Azure)", r.nodeImage, r.image),
 		fmt.Sprintf("at the start: load average %s; %d kind node(s) of other users running (idle, theirs)", strings.Join(strings.Fields(string(load))[:3], " "), others),
 	}
+}
+
+// topOfKindSubnet is an IPv4 address 5 below the broadcast address of kind's
+// network, which dynamic allocation reaches last.
+func topOfKindSubnet(ctx context.Context) (string, error) {
+	res, err := run(ctx, time.Minute, os.Environ(), "docker", "network", "inspect", "kind", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}")
+	if err != nil {
+		return "", err
+	}
+	for _, f := range strings.Fields(res.Out) {
+		_, n, err := net.ParseCIDR(f)
+		if err != nil || n.IP.To4() == nil {
+			continue
+		}
+		ip := n.IP.To4()
+		ones, bits := n.Mask.Size()
+		v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+		v |= (1<<(bits-ones) - 1)
+		v -= 5
+		return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).String(), nil
+	}
+	return "", fmt.Errorf("kind's network has no IPv4 subnet: %q", res.Out)
 }
