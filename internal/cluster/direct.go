@@ -46,7 +46,7 @@ func directMappings() []v1alpha4.PortMapping {
 // the control-plane node. An error says why there is no direct path (no
 // such mapping: a cluster kind made without it).
 func (m *Manager) DirectAddrs(ctx context.Context) (map[int]string, error) {
-	ns, err := m.Kind.ListNodes(m.Name)
+	ns, err := m.listNodes()
 	if err != nil {
 		return nil, err
 	}

@@ -66,19 +66,48 @@ type Manager struct {
 
 	ready       kubernetes.Interface // the client waitReady last saw the nodes Ready with
 	fileCurrent bool                 // Inspect reached the cluster through the Kubeconfig file
+
+	memoMu    sync.Mutex
+	memoNodes []nodes.Node // the cluster's node containers, as listNodes last found them
+	memoAt    time.Time
+}
+
+// nodesMemoFor is how long one listing of the node containers serves: kind
+// lists them with the docker CLI (a process and a round trip, ~30 ms), and a
+// warm `up` asked five times. apimdev's own creates and deletes forget it.
+const nodesMemoFor = 10 * time.Second
+
+// listNodes is kind's ListNodes for this cluster, remembered briefly.
+func (m *Manager) listNodes() ([]nodes.Node, error) {
+	m.memoMu.Lock()
+	defer m.memoMu.Unlock()
+	if m.memoNodes != nil && time.Since(m.memoAt) < nodesMemoFor {
+		return m.memoNodes, nil
+	}
+	ns, err := m.Kind.ListNodes(m.Name)
+	if err != nil {
+		return nil, err
+	}
+	m.memoNodes, m.memoAt = ns, time.Now()
+	return ns, nil
+}
+
+// forgetNodes drops the remembered listing (the nodes were created or deleted).
+func (m *Manager) forgetNodes() {
+	m.memoMu.Lock()
+	m.memoNodes = nil
+	m.memoMu.Unlock()
 }
 
 // Inspect tells what exists under the cluster's name without changing anything.
 func (m *Manager) Inspect(ctx context.Context) (ClusterState, string) {
-	names, err := m.Kind.List()
+	m.forgetNodes() // Inspect looks afresh
+	ns, err := m.listNodes()
 	if err != nil {
 		return ClusterBroken, "listing kind clusters: " + shortErr(err)
 	}
-	found := false
-	for _, n := range names {
-		found = found || n == m.Name
-	}
-	if !found {
+	if len(ns) == 0 {
+		m.forgetNodes()
 		return ClusterAbsent, ""
 	}
 	stopped, err := m.stoppedNodes(ctx)
@@ -139,7 +168,7 @@ func (m *Manager) startingWindow() time.Duration {
 // restartedWithin says whether a node container was started again (not
 // created) less than window ago, and when: the node restarted.
 func (m *Manager) restartedWithin(ctx context.Context, window time.Duration) (time.Time, bool) {
-	ns, err := m.Kind.ListNodes(m.Name)
+	ns, err := m.listNodes()
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -164,7 +193,7 @@ func (m *Manager) restartedWithin(ctx context.Context, window time.Duration) (ti
 // startedWithin says whether the cluster's newest node container started
 // less than window ago, and how long ago.
 func (m *Manager) startedWithin(ctx context.Context, window time.Duration) (time.Duration, bool) {
-	ns, err := m.Kind.ListNodes(m.Name)
+	ns, err := m.listNodes()
 	if err != nil {
 		return 0, false
 	}
@@ -186,7 +215,7 @@ func (m *Manager) startedWithin(ctx context.Context, window time.Duration) (time
 }
 
 func (m *Manager) stoppedNodes(ctx context.Context) ([]string, error) {
-	ns, err := m.Kind.ListNodes(m.Name)
+	ns, err := m.listNodes()
 	if err != nil {
 		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
@@ -283,6 +312,7 @@ func (m *Manager) Ensure(ctx context.Context, st ClusterState, recreate bool, pr
 			return false, fmt.Errorf("cluster %q exists (%s); refusing to touch it without --recreate", m.Name, st)
 		}
 		progress("deleting cluster %q (--recreate)", m.Name)
+		defer m.forgetNodes()
 		m.clearShared(ctx)
 		if err := m.Kind.Delete(m.Name, m.Kubeconfig); err != nil {
 			return false, fmt.Errorf("deleting cluster %q: %w", m.Name, err)
@@ -411,6 +441,7 @@ func (m *Manager) create(ctx context.Context, progress Progress) error {
 		return err
 	}
 	m.ready = nil
+	defer m.forgetNodes()
 	if r, ok := m.Kind.(interface{ Report(Progress) func() }); ok {
 		defer r.Report(progress)()
 	}
@@ -485,7 +516,7 @@ func (e *CreateError) Hint() string {
 
 func (m *Manager) restart(ctx context.Context, progress Progress) error {
 	m.fileCurrent = false // a restarted node's API server has a new port
-	ns, err := m.Kind.ListNodes(m.Name)
+	ns, err := m.listNodes()
 	if err != nil {
 		return err
 	}
@@ -627,7 +658,7 @@ func (m *Manager) MergeKubeconfig() error { return m.Kind.ExportKubeConfig(m.Nam
 // Exec runs a command in the cluster's control plane node, writing its stdout
 // to out (nil: discarded).
 func (m *Manager) Exec(ctx context.Context, out io.Writer, name string, args ...string) error {
-	nodes, err := m.Kind.ListNodes(m.Name)
+	nodes, err := m.listNodes()
 	if err != nil || len(nodes) == 0 {
 		return fmt.Errorf("no kind node: %v", err)
 	}
@@ -647,6 +678,7 @@ func (m *Manager) Exec(ctx context.Context, out io.Writer, name string, args ...
 // Delete removes the cluster. kind deletes its context from m.Kubeconfig;
 // what `up --merge-kubeconfig` added to the user's kubeconfig goes too.
 func (m *Manager) Delete() error {
+	defer m.forgetNodes()
 	server := m.apiServer()
 	m.clearShared(context.Background())
 	if err := m.Kind.Delete(m.Name, m.Kubeconfig); err != nil {
@@ -667,7 +699,7 @@ func (m *Manager) LoadImage(ctx context.Context, image string, progress Progress
 		}
 		return "", false, fmt.Errorf("inspecting image %s: %w", image, err)
 	}
-	ns, err := m.Kind.ListNodes(m.Name)
+	ns, err := m.listNodes()
 	if err != nil {
 		return "", false, err
 	}

@@ -91,7 +91,7 @@ func (m *Manager) clearShared(ctx context.Context) {
 	if _, err := os.Stat(m.SharedDir); err != nil {
 		return
 	}
-	if ns, err := m.Kind.ListNodes(m.Name); err == nil {
+	if ns, err := m.listNodes(); err == nil {
 		for _, n := range ns {
 			if r, _ := n.Role(); r == constants.ControlPlaneNodeRoleValue {
 				_ = n.CommandContext(ctx, "sh", "-c", "rm -rf "+SharedMount+"/* "+SharedMount+"/.[!.]*").Run()
@@ -104,7 +104,7 @@ func (m *Manager) clearShared(ctx context.Context) {
 // Workers counts the existing cluster's worker nodes (kind's roles, read
 // from the node containers: no API server needed).
 func (m *Manager) Workers(ctx context.Context) (int, error) {
-	ns, err := m.Kind.ListNodes(m.Name)
+	ns, err := m.listNodes()
 	if err != nil {
 		return 0, err
 	}

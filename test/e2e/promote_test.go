@@ -169,6 +169,29 @@ func TestPromote(t *testing.T) {
 		if res.Traffic.Sent < 1000 || res.Traffic.Failed != 0 {
 			t.Errorf("traffic: %d sent, %d failed; want ≥ 1000 sent and 0 failed", res.Traffic.Sent, res.Traffic.Failed)
 		}
+		// The traffic went through the background forward on the cluster
+		// apimdev created: the direct path, paused while the pods changed
+		// (the tunnel took those connections) and back once they settled.
+		fwdLog, _ := os.ReadFile(filepath.Join(r.state, "clusters", r.cluster, "forward.log"))
+		for _, want := range []string{"direct through the node's ports 127.0.0.1:", "direct path up", "direct path paused"} {
+			if !strings.Contains(string(fwdLog), want) {
+				t.Errorf("forward log has no %q:\n%s", want, fwdLog)
+			}
+		}
+		if i := strings.LastIndex(string(fwdLog), "direct path "); i < 0 || !strings.HasPrefix(string(fwdLog)[i:], "direct path up") {
+			// Settled pods: the last word is the path's being up again.
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				fwdLog, _ = os.ReadFile(filepath.Join(r.state, "clusters", r.cluster, "forward.log"))
+				if i = strings.LastIndex(string(fwdLog), "direct path "); i >= 0 && strings.HasPrefix(string(fwdLog)[i:], "direct path up") {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if i < 0 || !strings.HasPrefix(string(fwdLog)[i:], "direct path up") {
+				t.Errorf("the direct path is not up again 10 s after the rollout:\n%s", fwdLog)
+			}
+		}
 		if res.Image != r.gatewayImage || !strings.Contains(res.PinnedHow, "tag of the same local image") {
 			t.Errorf("v2 pinned to %s (%s), want %s", res.Image, res.PinnedHow, r.gatewayImage)
 		}
