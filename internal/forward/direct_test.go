@@ -21,16 +21,8 @@ func startDirect(t *testing.T, be Backends, d Dialer, node string, probeFails *a
 				}
 				return nil
 			}}}
-	ls, err := f.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.Serve(ctx, ls); close(done) }()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return f, "http://" + ls[0].Addr().String(), stop
+	url, stop := serve(t, f)
+	return f, url, stop
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -111,6 +111,14 @@ func podServer(t *testing.T, name string) *httptest.Server {
 func startForwarder(t *testing.T, b Backends, d Dialer) (*Forwarder, string) {
 	t.Helper()
 	f := &Forwarder{Host: "127.0.0.1", Mappings: []Mapping{{LocalPort: 0, ServicePort: 80}}, Backends: b, Dialer: d, WaitReady: 3 * time.Second}
+	url, _ := serve(t, f)
+	return f, url
+}
+
+// serve runs f on a free port until the test ends (or stop is called, which
+// waits for Serve to return) and gives its URL.
+func serve(t *testing.T, f *Forwarder) (url string, stop func()) {
+	t.Helper()
 	ls, err := f.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -118,8 +126,9 @@ func startForwarder(t *testing.T, b Backends, d Dialer) (*Forwarder, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { f.Serve(ctx, ls); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return f, "http://" + ls[0].Addr().String()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return "http://" + ls[0].Addr().String(), stop
 }
 
 func get(t *testing.T, url string) string {
