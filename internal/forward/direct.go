@@ -74,6 +74,10 @@ func (f *Forwarder) openDirect(m Mapping) (Stream, bool) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		f.setDirect(false, "dial "+addr+": "+err.Error())
+		select {
+		case f.directKick <- struct{}{}: // probe again on the retry schedule
+		default:
+		}
 		return nil, false
 	}
 	f.Stats.Direct.Add(1)
@@ -99,6 +103,14 @@ func (f *Forwarder) watchDirect(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+			continue
+		case <-f.directKick:
+			// A dial failed (the engine or the node restarting): probe on
+			// the retry schedule, not the recheck's.
+			t.Stop()
+			if !sleepCtx(ctx, retry) {
+				return
+			}
 			continue
 		case <-changed:
 			t.Stop()
@@ -135,4 +147,16 @@ func (f *Forwarder) probeDirect(ctx context.Context) (bool, string) {
 		return false, "probe: " + err.Error()
 	}
 	return true, "a probe through it answered"
+}
+
+// sleepCtx waits d, or less when ctx ends; it says whether ctx is still on.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -111,6 +111,10 @@ func TestDirectPathDialFailureFallsBack(t *testing.T) {
 	if f.Stats.Failed.Load() != 0 {
 		t.Fatalf("failed connections: %d", f.Stats.Failed.Load())
 	}
+	// The failed dial asked for a probe on the retry schedule (50 ms here),
+	// not the recheck's (an hour): once probes answer, the path is back.
+	probeFails.Store(false)
+	waitFor(t, "the direct path back after a failed dial", f.DirectUp)
 	stop()
 	if f.DirectUp() {
 		t.Fatal("the direct path is up after Serve returned")

@@ -80,7 +80,8 @@ type Forwarder struct {
 	// otherwise.
 	Direct *Direct
 
-	directUp atomic.Bool // written by watchDirect (and open, on a failed dial)
+	directUp   atomic.Bool   // written by watchDirect (and open, on a failed dial)
+	directKick chan struct{} // a failed dial asks watchDirect to probe again soon
 
 	mu      sync.Mutex
 	tunnels map[string]Tunnel
@@ -125,6 +126,7 @@ func (f *Forwarder) Serve(ctx context.Context, ls []net.Listener) error {
 	}
 	var wg sync.WaitGroup
 	if f.Direct != nil {
+		f.directKick = make(chan struct{}, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
