@@ -3,6 +3,8 @@ package forward
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,5 +120,42 @@ func TestDirectPathDialFailureFallsBack(t *testing.T) {
 	stop()
 	if f.DirectUp() {
 		t.Fatal("the direct path is up after Serve returned")
+	}
+}
+
+func TestWaitingConnectionTakesTheDirectPathWhenItComesUp(t *testing.T) {
+	t.Parallel()
+	pod, node := podServer(t, "via-tunnel"), podServer(t, "via-node")
+	// The pod's tunnel is broken (its node restarting) and the direct path's
+	// probe fails: a new connection waits.
+	d := &fakeDialer{pods: map[string]string{"pod-a": pod.Listener.Addr().String()}, broken: map[string]bool{"pod-a": true}, dials: map[string]int{}}
+	be := newFakeBackends(Backend{"pod-a", 8080})
+	var probeFails atomic.Bool
+	probeFails.Store(true)
+	f, url, _ := startDirect(t, be, d, node.Listener.Addr().String(), &probeFails)
+	got := make(chan string, 1)
+	go func() {
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+		r, err := c.Get(url)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	probeFails.Store(false) // the node's port answers again
+	select {
+	case g := <-got:
+		if g != "via-node" {
+			t.Fatalf("the waiting connection went %s", g)
+		}
+	case <-time.After(2500 * time.Millisecond): // before WaitReady (3 s) would fail it
+		t.Fatal("the waiting connection did not take the direct path once it was up")
+	}
+	if f.Stats.Failed.Load() != 0 {
+		t.Fatalf("failed connections: %d", f.Stats.Failed.Load())
 	}
 }

@@ -212,11 +212,14 @@ func (f *Forwarder) open(ctx context.Context, m Mapping) (Stream, string, error)
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	if s, ok := f.openDirect(m); ok {
-		return s, "", nil
-	}
 	var lastErr error
 	for attempt := 0; ; attempt++ {
+		// The direct path first, on every look: a connection that waits for
+		// a ready pod takes it as soon as it is up again (after an engine
+		// restart it is often up before the tunnels work).
+		if s, ok := f.openDirect(m); ok {
+			return s, "", nil
+		}
 		changed := f.Backends.Changed()
 		ready := f.healthy(f.Backends.Ready(m.ServicePort))
 		for i := 0; i < len(ready); i++ {
