@@ -200,7 +200,7 @@ func (m *Manager) startedWithin(ctx context.Context, window time.Duration) (time
 	var newest time.Time
 	for _, n := range ns {
 		ci, err := m.Docker.ContainerInspect(ctx, n.String())
-		if err != nil || ci.State == nil {
+		if err != nil || ci.ContainerJSONBase == nil || ci.State == nil {
 			continue
 		}
 		if t, err := time.Parse(time.RFC3339Nano, ci.State.StartedAt); err == nil && t.After(newest) {
@@ -225,7 +225,7 @@ func (m *Manager) stoppedNodes(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("inspecting node %s: %w", n, err)
 		}
-		if ci.State == nil || !ci.State.Running {
+		if ci.ContainerJSONBase == nil || ci.State == nil || !ci.State.Running {
 			stopped = append(stopped, n.String())
 		}
 	}

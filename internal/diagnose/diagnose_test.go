@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
@@ -140,8 +141,10 @@ type fakeKind struct {
 	collected string
 }
 
-func (k *fakeKind) List() ([]string, error)                          { return []string{k.name}, nil }
-func (k *fakeKind) ListNodes(string) ([]nodes.Node, error)           { return nil, nil }
+func (k *fakeKind) List() ([]string, error) { return []string{k.name}, nil }
+func (k *fakeKind) ListNodes(string) ([]nodes.Node, error) {
+	return []nodes.Node{oneNode(k.name + "-control-plane")}, nil
+}
 func (k *fakeKind) Create(string, ...kindcluster.CreateOption) error { return nil }
 func (k *fakeKind) Delete(string, string) error                      { return nil }
 func (k *fakeKind) KubeConfig(string, bool) (string, error) {
@@ -320,3 +323,14 @@ func keys(m map[string]string) []string {
 	}
 	return out
 }
+
+// oneNode is a kind node that is only named: as kind lists it, a cluster
+// that exists has nodes.
+type oneNode string
+
+func (n oneNode) String() string                                                 { return string(n) }
+func (n oneNode) Role() (string, error)                                          { return "control-plane", nil }
+func (n oneNode) IP() (string, string, error)                                    { return "172.18.0.2", "", nil }
+func (n oneNode) SerialLogs(io.Writer) error                                     { return nil }
+func (n oneNode) Command(string, ...string) kindexec.Cmd                         { return nil }
+func (n oneNode) CommandContext(context.Context, string, ...string) kindexec.Cmd { return nil }
