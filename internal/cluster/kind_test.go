@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -132,6 +133,17 @@ func TestKubeadmPatches(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "corednsdeployment+strategic.yaml"))
 	if err != nil || !strings.Contains(string(b), "name: coredns") || !strings.Contains(string(b), "periodSeconds: 1") {
 		t.Fatalf("CoreDNS patch: %q, %v", b, err)
+	}
+	if runtime.GOOS != "windows" {
+		for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "corednsdeployment+strategic.yaml"): 0o600} {
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != want {
+				t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), want)
+			}
+		}
 	}
 	mounts := cfg.Nodes[0].ExtraMounts
 	if len(mounts) != 1 || mounts[0].ContainerPath != "/kind/apimdev-patches" || !mounts[0].Readonly || !filepath.IsAbs(mounts[0].HostPath) {

@@ -36,7 +36,8 @@ var kubeadmPatches = map[string]string{
 `,
 }
 
-// withKubeadmPatches writes the patches into PatchesDir, mounts it into the
+// withKubeadmPatches writes the patches into PatchesDir (0700/0600, as all of
+// apimdev's state: the node reads them as root), mounts it into the
 // control-plane node and points kubeadm's init at it.
 func (m *Manager) withKubeadmPatches(cfg *v1alpha4.Cluster) error {
 	if m.PatchesDir == "" {
@@ -46,13 +47,16 @@ func (m *Manager) withKubeadmPatches(cfg *v1alpha4.Cluster) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return fmt.Errorf("kubeadm patches: %w", err)
 	}
+	_ = os.Chmod(abs, 0o700) // made by an earlier build with another mode
 	for name, body := range kubeadmPatches {
-		if err := os.WriteFile(filepath.Join(abs, name), []byte(body), 0o644); err != nil {
+		path := filepath.Join(abs, name)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 			return fmt.Errorf("kubeadm patches: %w", err)
 		}
+		_ = os.Chmod(path, 0o600)
 	}
 	cp := &cfg.Nodes[0]
 	cp.ExtraMounts = append(cp.ExtraMounts, v1alpha4.Mount{HostPath: abs, ContainerPath: patchesMount, Readonly: true})

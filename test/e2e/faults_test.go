@@ -1016,7 +1016,9 @@ func (s *suite) interrupts(t *testing.T) {
 			{[]string{"-n=apim-gateway", "get", "deployments"}, 1},
 			{[]string{"-n=apim-gateway", "get", "replicasets"}, 1},
 			{[]string{"-n=apim-gateway", "get", "pods", "-l", "app=" + gwName}, 1},
-			{[]string{"-n=apim-gateway", "get", "services"}, 2},
+			// live-traffic, instance-discovery and the forward's direct path
+			{[]string{"-n=apim-gateway", "get", "services"}, 3},
+			{[]string{"-n=apim-gateway", "get", "services", "--field-selector", "metadata.name=" + gwName + "-direct"}, 1},
 			{[]string{"-n=apim-gateway", "get", "secrets", "--field-selector", "metadata.name=" + gwName + "-token"}, 1},
 			{[]string{"-n=apim-gateway", "get", "configmaps", "--field-selector", "metadata.name=" + gwName + "-env"}, 1},
 			{[]string{"-n=kube-system", "get", "configmaps", "--field-selector", "metadata.name=apimdev"}, 1},
