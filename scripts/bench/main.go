@@ -525,16 +525,16 @@ func (b *bench) forwardLoads(ctx context.Context, rd *round, dir, kubeconfig str
 		return err
 	}
 	defer fwd.stop()
-	dir2, err := startFwd("forward-direct", "node", portDirHTTP, portDirHTTPS)
+	directFwd, err := startFwd("forward-direct", "node", portDirHTTP, portDirHTTPS)
 	if err != nil {
 		return err
 	}
-	defer dir2.stop()
+	defer directFwd.stop()
 	paths := []struct {
 		via  string
 		port int
 		pid  int // the forwarding process, for its CPU time; 0: none of ours
-	}{{viaNodePort, portNodePort, 0}, {viaKubectl, portPFHTTP, pf.pid()}, {viaTunnel, portFwdHTTP, fwd.pid()}, {viaDirect, portDirHTTP, dir2.pid()}}
+	}{{viaNodePort, portNodePort, 0}, {viaKubectl, portPFHTTP, pf.pid()}, {viaTunnel, portFwdHTTP, fwd.pid()}, {viaDirect, portDirHTTP, directFwd.pid()}}
 	for _, p := range paths {
 		if err := green(ctx, p.port); err != nil {
 			return fmt.Errorf("%s: %w", p.via, err)
@@ -569,7 +569,7 @@ func (b *bench) forwardLoads(ctx context.Context, rd *round, dir, kubeconfig str
 				lr.Sent, lr.Failed, ms(lr.P50), ms(lr.P99), lr.RPS(), float64(lr.ProxyCPU.Microseconds())/float64(max(1, lr.Sent)))
 		}
 	}
-	rd.FwdRSSKB = max(vmHWM(fwd.pid()), vmHWM(dir2.pid()))
+	rd.FwdRSSKB = max(vmHWM(fwd.pid()), vmHWM(directFwd.pid()))
 	rd.KubectlRSSKB = vmHWM(pf.pid())
 	return nil
 }
