@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -335,10 +336,7 @@ func newWorld(t *testing.T) *world {
 	cfg := config.Default()
 	cfg.Gateway.Name = "contoso-gw"
 	cfg.Gateway.Endpoint = "contoso.configuration.azure-api.net"
-	free, err := listenFree()
-	if err != nil {
-		t.Fatal(err)
-	}
+	free := testPorts(t)
 	cfg.Forward.HTTPPort, cfg.Forward.HTTPSPort = free[0], free[1]
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	tok, err := token.Parse("GatewayKey contoso-gw&202612301200&" + testCanary)
@@ -400,3 +398,51 @@ func (w *world) up(o UpOptions) (*UpResult, error) {
 	}
 	return res, err
 }
+
+// testPorts hands each world two local ports of its own. They come from
+// below every system's ephemeral range (Linux 32768-60999, Windows and
+// macOS 49152-65535), so neither another test's port-0 listener (the
+// session forwards, a smoke call's source port) can take them between the
+// pick and the test's own listen: a port picked by binding port 0 and
+// released could, and did in CI. A process-wide set keeps parallel tests
+// apart; the start is random so two test binaries rarely meet, and a port
+// is only handed out after it was bound and released here.
+func testPorts(t *testing.T) [2]int {
+	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	if portsNext == 0 {
+		portsNext = 20000 + rand.IntN(10000)
+	}
+	var ps [2]int
+	for i := range ps {
+		for tries := 0; ; tries++ {
+			if tries > 2000 {
+				t.Fatal("no free local port below the ephemeral range")
+			}
+			p := portsNext
+			portsNext++
+			if portsNext >= 32000 {
+				portsNext = 20000
+			}
+			if portsUsed[p] {
+				continue
+			}
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				continue
+			}
+			l.Close()
+			portsUsed[p] = true
+			ps[i] = p
+			break
+		}
+	}
+	return ps
+}
+
+var (
+	portsMu   sync.Mutex
+	portsNext int
+	portsUsed = map[int]bool{}
+)
