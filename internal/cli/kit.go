@@ -60,7 +60,7 @@ this machine.`,
 			if err := cfg.ValidateExisting(); err != nil {
 				return err
 			}
-			d, err := pipeline.Docker()
+			d, err := pipeline.Engine(cfg, a.getenv)
 			if err != nil {
 				return err
 			}
@@ -166,7 +166,7 @@ func (a *app) kitLoadCommand(verifyOnly bool) *cobra.Command {
 				m, err = kit.Verify(cmd.Context(), args[0], st.Progress)
 				what = fmt.Sprintf("%d image(s) and the configuration match their checksums", len(m.Images))
 			} else {
-				d, derr := pipeline.Docker()
+				d, derr := pipeline.Engine(cfg, a.getenv)
 				if derr != nil {
 					return derr
 				}

@@ -164,6 +164,7 @@ func (a *app) bindFlags(fs *pflag.FlagSet) {
 	str("namespace", "n", "gateway.namespace", "namespace for the gateway (default "+config.DefaultNamespace+")")
 	str("cluster-name", "", "cluster.name", "kind cluster name (default "+config.DefaultCluster+")")
 	str("node-image", "", "cluster.nodeImage", "kind node image (default: kind's own)")
+	str("runtime", "", "cluster.runtime", "container runtime for the kind cluster: auto (default: what your environment names, else what answers, Docker first), docker or podman")
 	str("kubeconfig", "", "cluster.kubeconfig", "apimdev's kubeconfig file for the cluster (default: in apimdev's state directory; never ~/.kube/config)")
 	str("http-port", "", "forward.httpPort", fmt.Sprintf("local port forwarded to the gateway Service's port 80 (default %d)", config.DefaultHTTPPort))
 	str("https-port", "", "forward.httpsPort", fmt.Sprintf("local port forwarded to the gateway Service's port 443 (default %d)", config.DefaultHTTPSPort))

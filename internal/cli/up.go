@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/pipeline"
@@ -89,7 +90,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 		return err
 	}
 	defer lock.Release()
-	if s.Config.Output == "text" && a.streams.Terminal && isTerminal(a.streams.In) {
+	if s.Config.Output == "text" && a.streams.Terminal && isTerminal(a.streams.In) && s.Endpoint.RuntimeIs(cluster.RuntimeDocker) {
 		a.offerDocker(ctx, s.Config.Output) // at a terminal: may install one, with consent
 	}
 	// What the cluster records is the base, when it answers now.

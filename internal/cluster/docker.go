@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
@@ -42,6 +43,35 @@ func NewDockerAt(ep Endpoint) (*client.Client, error) {
 		opts = append(opts, client.WithHost(ep.Host))
 	}
 	return client.NewClientWithOpts(opts...)
+}
+
+// ProbeEngine is the Probe of a real engine: ping, then the version, whose
+// components name the Podman Engine when Podman serves the socket.
+func ProbeEngine(ctx context.Context, ep Endpoint) (answers, podman bool) {
+	d, err := NewDockerAt(ep)
+	if err != nil {
+		return false, false
+	}
+	defer d.Close()
+	if _, err := d.Ping(ctx); err != nil {
+		return false, false
+	}
+	v, err := d.ServerVersion(ctx)
+	if err != nil {
+		return true, false
+	}
+	return true, IsPodman(v)
+}
+
+// IsPodman says whether a version answer is Podman's: its compatible API
+// names the "Podman Engine" among the components.
+func IsPodman(v types.Version) bool {
+	for _, c := range v.Components {
+		if strings.Contains(strings.ToLower(c.Name), "podman") {
+			return true
+		}
+	}
+	return strings.Contains(strings.ToLower(v.Platform.Name), "podman")
 }
 
 // LocalEndpoint is FindDocker for this process: its environment, OS and

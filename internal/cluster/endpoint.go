@@ -23,6 +23,25 @@ type Endpoint struct {
 	Source string
 	// Engine names the engine product when the socket or context says it.
 	Engine string
+	// Runtime is what runs there: Docker, or Podman through its
+	// Docker-compatible API. "" reads as Docker.
+	Runtime Runtime
+}
+
+// RuntimeIs says whether the endpoint is r's.
+func (e Endpoint) RuntimeIs(r Runtime) bool {
+	if e.Runtime == "" {
+		return r == RuntimeDocker
+	}
+	return e.Runtime == r
+}
+
+// Runs is the endpoint's runtime, Docker when unset.
+func (e Endpoint) Runs() Runtime {
+	if e.Runtime == "" {
+		return RuntimeDocker
+	}
+	return e.Runtime
 }
 
 // Describe is the endpoint in a few words, for preflight.

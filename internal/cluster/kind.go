@@ -405,17 +405,24 @@ func (t *tailBuffer) add(s string) {
 	}
 }
 
-// KindProvider is kind's provider for Docker with a logger that reports its
-// stages to whichever create is running.
+// KindProvider is kind's provider for a runtime with a logger that reports
+// its stages to whichever create is running.
 type KindProvider struct {
 	*kindcluster.Provider
 	relay *relay
 }
 
 // NewKind returns kind's provider for Docker.
-func NewKind() *KindProvider {
+func NewKind() *KindProvider { return NewKindOn(RuntimeDocker) }
+
+// NewKindOn returns kind's provider for the runtime: docker or podman.
+func NewKindOn(rt Runtime) *KindProvider {
 	r := &relay{}
-	return &KindProvider{Provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(),
+	which := kindcluster.ProviderWithDocker()
+	if rt == RuntimePodman {
+		which = kindcluster.ProviderWithPodman()
+	}
+	return &KindProvider{Provider: kindcluster.NewProvider(which,
 		kindcluster.ProviderWithLogger(stageLogger{relay: r, tail: &tailBuffer{}})), relay: r}
 }
 

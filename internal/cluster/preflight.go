@@ -80,8 +80,13 @@ type Preflight struct {
 	// NodeImage is the image a new cluster would be made from; "" means the
 	// configuration's, else kind's.
 	NodeImage string
-	// Endpoint is where the engine is, for the docker check's line.
+	// Endpoint is where the engine is, and which runtime it is (Docker or
+	// Podman), for the runtime check.
 	Endpoint Endpoint
+	// RuntimeWhy says what chose the runtime, for the runtime check's line.
+	RuntimeWhy string
+	// GOOS is the OS whose fixes are given ("" is this one's).
+	GOOS     string
 	Recreate bool
 	// ForwardRunning is true when apimdev's own detached forward holds the
 	// local ports, which is then expected, not a conflict.
@@ -114,12 +119,19 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 	// Docker first: when it does not answer, the checks that need it are
 	// skipped instead of failing a second time for the same reason.
 	dctx, dcancel := context.WithTimeout(ctx, 4*time.Second)
-	docker, engineUp := p.checkDocker(dctx, look)
+	rt := p.Endpoint.Runs()
+	var docker Check
+	var engineUp bool
+	if rt == RuntimePodman {
+		docker, engineUp = p.checkPodman(dctx, look)
+	} else {
+		docker, engineUp = p.checkDocker(dctx, look)
+	}
 	dcancel()
-	docker.Name = "docker"
+	docker.Name = string(rt)
 	skipped := func() func(context.Context) Check {
 		return func(context.Context) Check {
-			return Check{OK: true, Warn: true, Detail: "not checked: it needs Docker"}
+			return Check{OK: true, Warn: true, Detail: "not checked: it needs " + rt.Title()}
 		}
 	}
 	resources, inspect := p.checkResources, func(ctx context.Context) Check {
@@ -132,7 +144,7 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 		res.Cluster = ClusterUnknown
 	}
 	jobs := []job{
-		{"docker", func(context.Context) Check { return docker }},
+		{string(rt), func(context.Context) Check { return docker }},
 		{"resources", resources},
 		{"ports", func(context.Context) Check { return p.checkPorts() }},
 		{"token", func(context.Context) Check { return p.checkToken(now()) }},
@@ -209,8 +221,13 @@ func (p *Preflight) checkDocker(ctx context.Context, look func(string) (string, 
 	if p.Endpoint.Source != "" && p.Endpoint.Source != "the default" {
 		detail += " via " + p.Endpoint.Describe() + " (" + p.Endpoint.Source + ")"
 	}
+	if p.RuntimeWhy != "" && p.RuntimeWhy != "it answers" {
+		detail += "; runtime: " + p.RuntimeWhy
+	}
 	return Check{OK: true, Detail: detail}, true
 }
+
+var currentGOOS = runtime.GOOS
 
 // DockerFix says how to get a Docker engine running on this OS: the desktop
 // engines people use on macOS and Windows, the distribution's engine on
@@ -258,8 +275,11 @@ func (p *Preflight) checkResources(ctx context.Context) Check {
 		return Check{OK: true, Warn: true, Detail: "could not read the engine's resources: " + shortErr(err)}
 	}
 	gib := float64(info.MemTotal) / (1 << 30)
-	d := fmt.Sprintf("%d CPUs, %.1f GiB memory for Docker", info.NCPU, gib)
+	d := fmt.Sprintf("%d CPUs, %.1f GiB memory for %s", info.NCPU, gib, p.Endpoint.Runs().Title())
 	more := ResourceFix(p.Endpoint.Engine)
+	if p.Endpoint.RuntimeIs(RuntimePodman) {
+		more = PodmanResourceFix(p.Endpoint.Engine)
+	}
 	switch {
 	case info.MemTotal > 0 && gib < 2:
 		return Check{Problem: d + ": a kind node and the gateway need at least 2 GiB", Fix: more + ", or close other containers"}

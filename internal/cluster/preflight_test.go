@@ -22,6 +22,8 @@ import (
 
 type fakeDocker struct {
 	down   bool
+	podman bool // answers as Podman's compatible API
+	info   system.Info
 	images map[string]bool
 	mem    int64
 	cpus   int
@@ -34,10 +36,15 @@ func (f *fakeDocker) Ping(context.Context) (types.Ping, error) {
 	return types.Ping{APIVersion: "1.41"}, nil
 }
 func (f *fakeDocker) ServerVersion(context.Context) (types.Version, error) {
+	if f.podman {
+		return types.Version{Version: "4.3.1", APIVersion: "1.41", Os: "linux", Arch: "amd64", Components: []types.ComponentVersion{{Name: "Podman Engine", Version: "4.3.1"}}}, nil
+	}
 	return types.Version{Version: "20.10.24", APIVersion: "1.41", Os: "linux", Arch: "amd64"}, nil
 }
 func (f *fakeDocker) Info(context.Context) (system.Info, error) {
-	return system.Info{NCPU: f.cpus, MemTotal: f.mem}, nil
+	i := f.info
+	i.NCPU, i.MemTotal = f.cpus, f.mem
+	return i, nil
 }
 func (f *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
 	if f.images[ref] {
@@ -197,5 +204,53 @@ func TestDockerFixNamesWhatToInstallPerOS(t *testing.T) {
 	}
 	if DebianLike(fedora) || !DebianLike(debian) {
 		t.Error("DebianLike")
+	}
+}
+
+// On Podman the runtime check is Podman's: its version and mode, the
+// podman CLI kind needs, rootless Podman's needs; the other checks run on
+// its compatible API as on Docker's.
+func TestPreflightOnPodman(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	c := cfg()
+	c.Forward.HTTPPort, c.Forward.HTTPSPort = freePort(t), freePort(t)
+	ep := Endpoint{Host: "unix:///run/podman/podman.sock", Runtime: RuntimePodman, Engine: "Podman"}
+	var looked []string
+	look := func(c string) (string, error) { looked = append(looked, c); return "/usr/bin/" + c, nil }
+	p := &Preflight{Docker: &fakeDocker{podman: true, mem: 8 << 30, cpus: 4}, Inspect: inspect(ClusterAbsent), Config: c, Token: tok(t, now.Add(20*24*time.Hour)),
+		Now: func() time.Time { return now }, LookPath: look, Endpoint: ep, RuntimeWhy: "cluster.runtime podman", GOOS: "linux"}
+	res, err := p.Run(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := res.Checks[0]
+	if rt.Name != "podman" || !strings.Contains(rt.Detail, "Podman 4.3.1 (rootful") || !strings.Contains(rt.Detail, "unix:///run/podman/podman.sock") || !strings.Contains(rt.Detail, "cluster.runtime podman") {
+		t.Errorf("runtime check: %+v", rt)
+	}
+	if strings.Join(looked, ",") != "podman" {
+		t.Errorf("looked for %v, want podman only", looked)
+	}
+	if r := res.Checks[1]; !strings.Contains(r.Detail, "memory for Podman") {
+		t.Errorf("resources: %+v", r)
+	}
+
+	// Rootless on cgroup v1: named, with the way out.
+	p.Docker = &fakeDocker{podman: true, mem: 8 << 30, cpus: 4, info: system.Info{CgroupVersion: "1", SecurityOptions: []string{"name=rootless"}}}
+	_, err = p.Run(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "rootless Podman on cgroup v1") || !strings.Contains(err.Error(), "sudo") {
+		t.Errorf("rootless on v1: %v", err)
+	}
+
+	// Its API service down: the fix starts it, and nothing needing it runs.
+	p.Docker = &fakeDocker{podman: true, down: true}
+	_, err = p.Run(context.Background(), nil)
+	var pe *PreflightError
+	if !errors.As(err, &pe) || len(pe.Failed) != 1 || pe.Failed[0].Name != "podman" || !strings.Contains(pe.Failed[0].Fix, "podman.socket") {
+		t.Fatalf("podman down: %v", err)
+	}
+	p.GOOS = "darwin"
+	if _, err = p.Run(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "podman machine start") {
+		t.Fatalf("podman machine down: %v", err)
 	}
 }

@@ -283,6 +283,10 @@ type Cluster struct {
 	// round-robin, in Region; empty means DefaultZones.
 	Zones  []string `yaml:"zones,omitempty" json:"zones,omitempty"`
 	Region string   `yaml:"region,omitempty" json:"region,omitempty"`
+	// Runtime is the container runtime the nodes run on: auto (or empty),
+	// docker or podman. It is this machine's, not the gateway's: it is
+	// never part of what the cluster records.
+	Runtime string `yaml:"runtime,omitempty" json:"-"`
 }
 
 // DefaultRegion and DefaultZones label a multi-node cluster's nodes as a
@@ -515,6 +519,7 @@ var EnvVars = map[string]string{
 	"APIMDEV_CA_CERTS":           "gateway.caCertificates",
 	"APIMDEV_CLUSTER_NAME":       "cluster.name",
 	"APIMDEV_NODE_IMAGE":         "cluster.nodeImage",
+	"APIMDEV_RUNTIME":            "cluster.runtime",
 	"APIMDEV_KUBECONFIG":         "cluster.kubeconfig",
 	"APIMDEV_WORKERS":            "cluster.workers",
 	"APIMDEV_HTTP_PORT":          "forward.httpPort",
@@ -574,6 +579,12 @@ func (c *Config) Set(field, value string) error {
 		c.Cluster.NodeImage = value
 	case "cluster.kubeconfig":
 		c.Cluster.Kubeconfig = value
+	case "cluster.runtime":
+		v := strings.ToLower(strings.TrimSpace(value))
+		if v != "" && v != "auto" && v != "docker" && v != "podman" {
+			return fmt.Errorf("%s: %q is not a container runtime apimdev drives (auto, docker or podman)", field, value)
+		}
+		c.Cluster.Runtime = v
 	case "cluster.workers":
 		n, err := strconv.Atoi(strings.TrimSpace(value))
 		if err != nil {

@@ -95,6 +95,11 @@ func (c Config) validate(needEndpoint bool) error {
 		add("gateway.probePath", fmt.Sprintf("%q must start with '/'", g.ProbePath), "use "+DefaultProbePath)
 	}
 	ps = append(ps, g.Auth.problems()...)
+	switch strings.ToLower(c.Cluster.Runtime) {
+	case "", "auto", "docker", "podman":
+	default:
+		add("cluster.runtime", fmt.Sprintf("%q is not a container runtime apimdev drives", c.Cluster.Runtime), "use auto (the default: what answers), docker or podman, e.g. --runtime podman")
+	}
 	if c.Cluster.Name == "" || !kindName.MatchString(c.Cluster.Name) || len(c.Cluster.Name) > 50 {
 		add("cluster.name", fmt.Sprintf("%q is not a valid kind cluster name (lower-case letters, digits, '-' and '.')", c.Cluster.Name), "use e.g. --cluster-name "+DefaultCluster)
 	}

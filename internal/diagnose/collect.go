@@ -47,7 +47,10 @@ type Collector struct {
 	Config  config.Config
 	Files   state.Cluster
 	Docker  cluster.Docker // nil: the Docker checks say so
-	Cluster Cluster        // nil: no cluster state, no node logs
+	// Endpoint is where Docker's API (or Podman's compatible one) is, and
+	// which runtime it is.
+	Endpoint cluster.Endpoint
+	Cluster  Cluster // nil: no cluster state, no node logs
 	// Client talks to the cluster; nil when there is none, ClientErr says why.
 	Client    kubernetes.Interface
 	ClientErr error
@@ -208,9 +211,9 @@ func (c *Collector) version(ctx context.Context, add func(string, []byte) error)
 	var errs []error
 	if c.Docker != nil {
 		if v, err := c.Docker.ServerVersion(ctx); err == nil {
-			fmt.Fprintf(&b, "docker engine %s (API %s, %s/%s, kernel %s)\n", v.Version, v.APIVersion, v.Os, v.Arch, v.KernelVersion)
+			fmt.Fprintf(&b, "%s engine %s (API %s, %s/%s, kernel %s) at %s\n", c.Endpoint.Runs(), v.Version, v.APIVersion, v.Os, v.Arch, v.KernelVersion, orDefaultHost(c.Endpoint.Host))
 		} else {
-			fmt.Fprintf(&b, "docker engine: does not answer: %v\n", firstLine(err.Error()))
+			fmt.Fprintf(&b, "%s engine: does not answer: %v\n", c.Endpoint.Runs(), firstLine(err.Error()))
 			errs = append(errs, fmt.Errorf("docker: %w", err))
 		}
 	}
@@ -237,7 +240,7 @@ func (c *Collector) config(_ context.Context, add func(string, []byte) error) er
 
 func (c *Collector) preflight(ctx context.Context, add func(string, []byte) error) error {
 	fwd, running := c.Files.Forward()
-	pf := &cluster.Preflight{Docker: c.Docker, Config: c.Config, Token: c.Token, LookPath: c.LookPath,
+	pf := &cluster.Preflight{Docker: c.Docker, Endpoint: c.Endpoint, Config: c.Config, Token: c.Token, LookPath: c.LookPath,
 		ForwardRunning: running && fwd.HTTPPort == c.Config.Forward.HTTPPort && fwd.HTTPSPort == c.Config.Forward.HTTPSPort}
 	if c.Cluster != nil {
 		pf.Inspect = c.Cluster.Inspect
@@ -666,7 +669,7 @@ func (c *Collector) nodeLogs(ctx context.Context, add func(string, []byte) error
 	}
 	if c.Docker != nil {
 		if _, err := c.Docker.Ping(ctx); err != nil {
-			return add("kind-logs/skipped.txt", []byte("no node logs: the Docker engine does not answer: "+err.Error()+"\n"))
+			return add("kind-logs/skipped.txt", []byte("no node logs: the "+c.Endpoint.Runs().Title()+" engine does not answer: "+err.Error()+"\n"))
 		}
 	}
 	st, detail := c.Cluster.Inspect(ctx)
@@ -731,4 +734,11 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+func orDefaultHost(h string) string {
+	if h == "" {
+		return "the default socket"
+	}
+	return h
 }

@@ -111,10 +111,14 @@ type Session struct {
 
 	Cluster Cluster
 	Docker  cluster.Docker // nil: no engine client (preflight says so)
-	// Endpoint is where Docker is, and how it was found.
+	// Endpoint is where the container runtime's API is (Docker's, or
+	// Podman's Docker-compatible one), how it was found and which it is.
 	Endpoint cluster.Endpoint
-	Client   kubernetes.Interface
-	REST     *rest.Config
+	// RuntimeWhy says what chose the runtime (cluster.runtime, the
+	// environment, what answers), for preflight's line.
+	RuntimeWhy string
+	Client     kubernetes.Interface
+	REST       *rest.Config
 	// Dial opens tunnels to the gateway's pods (nil: client-go's SPDY
 	// port-forward through the API server).
 	Dial forward.Dialer
@@ -196,18 +200,22 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	if kubeconfig == "" {
 		kubeconfig = files.Kubeconfig()
 	}
-	ep := cluster.LocalEndpoint()
-	if ep.FromSocketFallback() {
+	choice, err := chooseRuntime(cfg, files, o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	ep := choice.Endpoint
+	if ep.RuntimeIs(cluster.RuntimeDocker) && ep.FromSocketFallback() {
 		// kind drives the engine through the docker CLI, which would not
 		// find a desktop engine's socket by itself.
 		_ = os.Setenv("DOCKER_HOST", ep.Host)
 	}
 	d, err := cluster.NewDockerAt(ep)
 	if err != nil {
-		return nil, fmt.Errorf("docker client: %w", err)
+		return nil, fmt.Errorf("%s client: %w", ep.Runs().CLI(), err)
 	}
-	s.Docker, s.Endpoint = d, ep
-	kind := cluster.NewKind()
+	s.Docker, s.Endpoint, s.RuntimeWhy = d, ep, choice.Why
+	kind := cluster.NewKindOn(ep.Runs())
 	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
 		Shape: shapeOf(cfg), SharedDir: filepath.Join(dir, "shared", cfg.Cluster.Name), PatchesDir: filepath.Join(dir, "kubeadm-patches")}
 	s.Pin = imagepin.Pinner{HTTP: o.HTTP, Local: dockerImages{d}}

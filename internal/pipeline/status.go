@@ -191,6 +191,6 @@ func changedLines(ls []string) []string {
 func (s *Session) Preflight(ctx context.Context, tok token.Token, tokErr error) (cluster.Result, error) {
 	fwd, running := s.Files.Forward()
 	pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: s.Config, Token: tok, TokenErr: tokErr,
-		ForwardRunning: running && fwd.HTTPPort == s.Config.Forward.HTTPPort, LookPath: s.LookPath, Endpoint: s.Endpoint}
+		ForwardRunning: running && fwd.HTTPPort == s.Config.Forward.HTTPPort, LookPath: s.LookPath, Endpoint: s.Endpoint, RuntimeWhy: s.RuntimeWhy}
 	return pf.Run(ctx, nil)
 }

@@ -143,7 +143,7 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 	}
 	chose := s.chooseNodeImage(ctx)
 	pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: cfg, Token: u.o.Token, TokenErr: u.o.TokenErr,
-		NoToken: u.o.NoToken, Recreate: u.o.Recreate, ForwardRunning: u.ownForward, LookPath: s.LookPath, NodeImage: s.Cluster.NodeImage(), Endpoint: s.Endpoint}
+		NoToken: u.o.NoToken, Recreate: u.o.Recreate, ForwardRunning: u.ownForward, LookPath: s.LookPath, NodeImage: s.Cluster.NodeImage(), Endpoint: s.Endpoint, RuntimeWhy: s.RuntimeWhy}
 	if u.o.Workshop.demo() {
 		pf.NoToken, pf.TokenErr = false, nil
 		pf.TokenNote = "the demo's, minted on this machine once the cluster answers (" + demo.Label + ")"
@@ -225,6 +225,7 @@ func (u *upRun) cluster(ctx context.Context, st *events.Step) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	s.rememberRuntime()
 	if created && u.ownForward {
 		// A background forward outlived its cluster (deleted by hand, say):
 		// it follows an API server and node ports that are gone.

@@ -16,6 +16,7 @@ import (
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/kit"
+	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -315,12 +316,21 @@ func (e *KitPinError) Error() string {
 	return fmt.Sprintf("the gateway image %s has a floating tag and no local image says which version it is: a kit pins it; pass --image %s:<major.minor.patch> (pull it first)", e.Ref, gateway.Repo(e.Ref))
 }
 
-// Docker is the engine from the environment, for commands that need only it
-// (kit create and load).
-func Docker() (cluster.Docker, error) {
-	d, err := cluster.NewDocker()
+// Engine is the container runtime's API for cfg's cluster (Docker, or
+// Podman's Docker-compatible API), chosen as a session chooses it, for the
+// commands that need only it (kit create and load).
+func Engine(cfg config.Config, getenv func(string) string) (cluster.Docker, error) {
+	var files state.Cluster
+	if dir, err := state.Dir(getenv); err == nil {
+		files = state.Cluster{Dir: filepath.Join(dir, "clusters", cfg.Cluster.Name)}
+	}
+	choice, err := chooseRuntime(cfg, files, getenv)
 	if err != nil {
-		return nil, fmt.Errorf("docker client: %w", err)
+		return nil, err
+	}
+	d, err := cluster.NewDockerAt(choice.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("%s client: %w", choice.Endpoint.Runs().CLI(), err)
 	}
 	return d, nil
 }

@@ -244,3 +244,23 @@ func WriteFile(path string, data []byte) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// SaveRuntime remembers which container runtime the cluster runs on
+// ("docker", "podman"), so a later command with cluster.runtime auto looks
+// there first.
+func (c Cluster) SaveRuntime(r string) error {
+	if old, _ := c.Runtime(); old == r {
+		return nil
+	}
+	return os.WriteFile(filepath.Join(c.Dir, "runtime"), []byte(r+"\n"), 0o600)
+}
+
+// Runtime is the runtime SaveRuntime remembered; "" when none.
+func (c Cluster) Runtime() (string, bool) {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "runtime"))
+	if err != nil {
+		return "", false
+	}
+	r := strings.TrimSpace(string(b))
+	return r, r != ""
+}

@@ -1,0 +1,49 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/apimdev/apimdev/internal/cluster"
+	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/state"
+)
+
+// chooseRuntime picks the container runtime for the session's cluster:
+// cluster.runtime as asked, else (auto) what the environment names, the one
+// the state directory remembers the cluster on, or what answers.
+func chooseRuntime(cfg config.Config, files state.Cluster, getenv func(string) string) (cluster.RuntimeChoice, error) {
+	env := cluster.LocalRuntimeEnv()
+	if getenv != nil {
+		env.Getenv = getenv
+	}
+	remembered, _ := files.Runtime()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	has := func(ep cluster.Endpoint) bool { return holdsCluster(ctx, ep, cfg.Cluster.Name) }
+	return cluster.ChooseRuntime(ctx, cfg.Cluster.Runtime, env, cluster.Runtime(remembered), cluster.ProbeEngine, has)
+}
+
+// holdsCluster says whether the engine at ep has a node of the kind cluster
+// name (its containers carry kind's cluster label).
+func holdsCluster(ctx context.Context, ep cluster.Endpoint, name string) bool {
+	d, err := cluster.NewDockerAt(ep)
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	cs, err := d.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "io.x-k8s.kind.cluster="+name))})
+	return err == nil && len(cs) > 0
+}
+
+// rememberRuntime writes down the runtime the cluster is on, once it is
+// known to be there (created or found).
+func (s *Session) rememberRuntime() {
+	if s.Endpoint.Runtime == "" {
+		return // a session NewSession did not wire (tests)
+	}
+	_ = s.Files.SaveRuntime(string(s.Endpoint.Runs()))
+}
