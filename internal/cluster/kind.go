@@ -44,7 +44,9 @@ const (
 type Manager struct {
 	Kind   Kind
 	Docker Docker
-	Name   string
+	// Runtime is what the nodes run on (Docker when empty).
+	Runtime Runtime
+	Name    string
 	// Kubeconfig is apimdev's own kubeconfig file for this cluster.
 	Kubeconfig string
 	// NodeImageRef is the node image to create the cluster from; "" means kind's.
@@ -732,6 +734,9 @@ func (m *Manager) LoadImage(ctx context.Context, image string, progress Progress
 	rc, err := m.Docker.ImageSave(ctx, []string{image})
 	if err != nil {
 		return "", false, fmt.Errorf("saving image %s: %w", image, err)
+	}
+	if m.Runtime == RuntimePodman {
+		rc = NameArchive(rc, image)
 	}
 	defer rc.Close()
 	if err := loadInto(ns, need, rc); err != nil {

@@ -1,6 +1,8 @@
 package kit
 
 import (
+	"github.com/apimdev/apimdev/internal/cluster"
+
 	"archive/tar"
 	"context"
 	"crypto/sha256"
@@ -278,6 +280,9 @@ func (c *Creator) save(ctx context.Context, w io.Writer, img Image, progress Pro
 	if err != nil {
 		return "", 0, fmt.Errorf("docker save %s: %w", img.Ref, err)
 	}
+	// Named as the kit names it whichever engine saved it (Podman says
+	// localhost/<name> for an image without a registry).
+	rc = cluster.NameArchive(rc, img.Ref)
 	defer rc.Close()
 	h := sha256.New()
 	mt := newMeter(fmt.Sprintf("saving %s image %s", img.Role, img.Ref), img.Size, progress)

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -99,7 +100,11 @@ func (d *fakeDocker) ImageLoad(_ context.Context, r io.Reader, _ ...client.Image
 		}
 		if h.Name == "manifest.json" {
 			m, _ := io.ReadAll(tr)
-			ref := strings.Split(string(m), `"`)[3]
+			var man []struct{ RepoTags []string }
+			if json.Unmarshal(m, &man) != nil || len(man) != 1 || len(man[0].RepoTags) != 1 {
+				return image.LoadResponse{}, fmt.Errorf("manifest.json: %s", m)
+			}
+			ref := man[0].RepoTags[0]
 			d.mu.Lock()
 			d.images[ref] = fakeImage{id: d.removed[ref], archive: b}
 			d.loaded++

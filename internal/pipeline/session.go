@@ -216,7 +216,7 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	}
 	s.Docker, s.Endpoint, s.RuntimeWhy = d, ep, choice.Why
 	kind := cluster.NewKindOn(ep.Runs())
-	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
+	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Runtime: ep.Runs(), Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
 		Shape: shapeOf(cfg), SharedDir: filepath.Join(dir, "shared", cfg.Cluster.Name), PatchesDir: filepath.Join(dir, "kubeadm-patches")}
 	s.Pin = imagepin.Pinner{HTTP: o.HTTP, Local: dockerImages{d}}
 	return s, nil
