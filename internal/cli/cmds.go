@@ -71,6 +71,9 @@ func (a *app) statusCommand() *cobra.Command {
 func (a *app) printStatus(st pipeline.Status) error {
 	tw := tabwriter.NewWriter(a.streams.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "cluster\t%s (%s)%s\n", st.Cluster, st.State, prefixed(" ", st.Detail))
+	if st.Runtime != "" {
+		fmt.Fprintf(tw, "runtime\t%s\n", st.Runtime)
+	}
 	fmt.Fprintf(tw, "kubeconfig\t%s\n", st.Kubeconfig)
 	if st.Node != "" {
 		fmt.Fprintf(tw, "node\t%s\n", st.Node)

@@ -28,6 +28,7 @@ type Docker interface {
 	ImageList(ctx context.Context, opts image.ListOptions) ([]image.Summary, error)
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
 	ContainerStart(ctx context.Context, id string, opts container.StartOptions) error
+	ContainerKill(ctx context.Context, id, signal string) error
 }
 
 var _ Docker = (*client.Client)(nil)

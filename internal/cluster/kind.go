@@ -436,6 +436,9 @@ func (m *Manager) create(ctx context.Context, progress Progress) error {
 	if err := m.prepareShared(); err != nil {
 		return err
 	}
+	if m.Runtime == RuntimePodman {
+		img = m.podmanLocalName(ctx, img)
+	}
 	if m.Shape.Workers > 0 {
 		progress("creating %s", DescribeShape(m.Shape))
 	}
@@ -690,6 +693,9 @@ func (m *Manager) Delete() error {
 	defer m.forgetNodes()
 	server := m.apiServer()
 	m.clearShared(context.Background())
+	if m.Runtime == RuntimePodman {
+		m.killNodes(context.Background())
+	}
 	if err := m.Kind.Delete(m.Name, m.Kubeconfig); err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/system"
@@ -158,4 +160,62 @@ func PodmanResourceFix(engine string) string {
 		return "give the Podman machine more: `podman machine stop && podman machine set --cpus 4 --memory 8192 && podman machine start`"
 	}
 	return "free CPUs and memory on this machine (Podman's containers use the host's)"
+}
+
+// podmanLocalName is the name kind's podman provider finds ref under.
+// kind qualifies a name without a registry as docker.io/<name> and pulls
+// it when Podman has none; Podman names what it built or loaded without a
+// registry localhost/<name>. So when Podman holds ref only as
+// localhost/<name>, that is the name to give kind.
+func (m *Manager) podmanLocalName(ctx context.Context, ref string) string {
+	if strings.Contains(ref, "@") || hasDomain(ref) {
+		return ref
+	}
+	info, err := m.Docker.ImageInspect(ctx, ref)
+	if err != nil {
+		return ref
+	}
+	local := ""
+	for _, t := range info.RepoTags {
+		switch t {
+		case "docker.io/" + ref, "docker.io/library/" + ref:
+			return ref
+		case "localhost/" + ref:
+			local = t
+		}
+	}
+	if local != "" {
+		return local
+	}
+	return ref
+}
+
+// hasDomain says whether an image name starts with a registry host.
+func hasDomain(ref string) bool {
+	first, _, ok := strings.Cut(ref, "/")
+	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
+}
+
+// killNodes kills the cluster's node containers before kind deletes them.
+// kind's podman provider removes a node with `podman rm -f`, which first
+// asks it to stop with its stop signal (SIGRTMIN+3, systemd's) and waits
+// the whole 10 s timeout for a node's systemd that does not exit on it;
+// the cluster is being deleted, so nothing in it needs a clean stop.
+// Errors are kind's to report: it deletes whatever is left.
+func (m *Manager) killNodes(ctx context.Context) {
+	ns, err := m.listNodes()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, n := range ns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = m.Docker.ContainerKill(ctx, n.String(), "SIGKILL")
+		}()
+	}
+	wg.Wait()
 }

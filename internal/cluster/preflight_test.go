@@ -254,3 +254,5 @@ func TestPreflightOnPodman(t *testing.T) {
 		t.Fatalf("podman machine down: %v", err)
 	}
 }
+
+func (f *fakeDocker) ContainerKill(context.Context, string, string) error { return nil }

@@ -176,9 +176,10 @@ type Probe func(ctx context.Context, ep Endpoint) (answers, podman bool)
 // "podman"). A named one is taken as asked. auto takes what the user's
 // environment names (KIND_EXPERIMENTAL_PROVIDER, DOCKER_HOST,
 // CONTAINER_HOST, a docker context other than the default), else the one
-// the cluster was made on (remembered), else the first that answers of
-// Docker then Podman; when both answer, the one holding the cluster
-// (hasCluster, may be nil) wins, so a lost state directory still finds it.
+// the cluster was made on (remembered), answering or not, else the first
+// that answers of Docker then Podman; when both answer, the one holding the
+// cluster (hasCluster, may be nil) wins, so a lost state directory still
+// finds it.
 // An endpoint that answers as Podman is driven as Podman whatever its
 // address says (podman-docker, Podman Desktop's Docker compatibility).
 func ChooseRuntime(ctx context.Context, want string, env RuntimeEnv, remembered Runtime, probe Probe, hasCluster func(Endpoint) bool) (RuntimeChoice, error) {
@@ -223,12 +224,18 @@ func ChooseRuntime(ctx context.Context, want string, env RuntimeEnv, remembered 
 	if docker.Context != "" && docker.Context != "default" {
 		return identify(docker, "the docker context "+docker.Context), nil
 	}
+	// The cluster was made on one: it is there, answering or not (a
+	// stopped engine is started, not replaced by the other one, which
+	// would make a second cluster).
+	switch remembered {
+	case RuntimePodman:
+		return RuntimeChoice{Endpoint: podman, Why: "the cluster was made on it"}, nil
+	case RuntimeDocker:
+		return identify(docker, "the cluster was made on it"), nil
+	}
 	// Both candidates, asked at once: each is a local socket, so an absent
 	// one answers at once too.
 	cands := []Endpoint{docker, podman}
-	if remembered == RuntimePodman {
-		cands = []Endpoint{podman, docker}
-	}
 	type answer struct{ ok, podman bool }
 	answers := make([]answer, len(cands))
 	var wg sync.WaitGroup
@@ -255,9 +262,6 @@ func ChooseRuntime(ctx context.Context, want string, env RuntimeEnv, remembered 
 			continue // Podman's Docker-compatible socket next to its own: one engine
 		}
 		why := "it answers"
-		if remembered != "" && ep.Runtime == remembered {
-			why = "the cluster was made on it"
-		}
 		if answers[i].podman && ep.Runtime != RuntimePodman {
 			ep.Runtime, ep.Engine = RuntimePodman, "Podman"
 			why += "; the engine there is Podman"
@@ -268,7 +272,7 @@ func ChooseRuntime(ctx context.Context, want string, env RuntimeEnv, remembered 
 	case len(up) == 1:
 		return up[0], nil
 	case len(up) > 1:
-		if remembered == "" && hasCluster != nil {
+		if hasCluster != nil {
 			for _, c := range up {
 				if hasCluster(c.Endpoint) {
 					c.Why = "the cluster is there"
@@ -276,11 +280,11 @@ func ChooseRuntime(ctx context.Context, want string, env RuntimeEnv, remembered 
 				}
 			}
 		}
-		up[0].Why += fmt.Sprintf(" (%s answers too: --runtime %s takes it)", up[1].Endpoint.Runtime.Title(), up[1].Endpoint.Runtime)
+		up[0].Why += fmt.Sprintf("; %s answers too: --runtime %s takes it", up[1].Endpoint.Runtime.Title(), up[1].Endpoint.Runtime)
 		return up[0], nil
 	}
 	// Nothing answers: preflight says how to start what this machine has.
-	if remembered == RuntimePodman || (!env.look("docker") && env.look("podman")) {
+	if !env.look("docker") && env.look("podman") {
 		return RuntimeChoice{Endpoint: podman, Why: "no engine answers; podman is installed"}, nil
 	}
 	return RuntimeChoice{Endpoint: docker, Why: "no engine answers"}, nil

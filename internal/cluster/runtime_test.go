@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/apimdev/apimdev/internal/testdir"
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
 )
 
 // A machine for runtime detection: env, which commands exist, and which
@@ -61,6 +66,8 @@ func TestChooseRuntime(t *testing.T) {
 		{name: "both answer, docker first", answers: map[string]string{"": "docker", rootful: "podman"}, cmds: []string{"docker", "podman"}, rt: RuntimeDocker, why: "--runtime podman takes it"},
 		{name: "both answer, the cluster is on podman", answers: map[string]string{"": "docker", rootful: "podman"}, cmds: []string{"docker", "podman"}, holds: rootful, rt: RuntimePodman, host: rootful, why: "the cluster is there"},
 		{name: "remembered podman", answers: map[string]string{"": "docker", rootful: "podman"}, cmds: []string{"docker", "podman"}, remembered: RuntimePodman, rt: RuntimePodman, host: rootful, why: "the cluster was made on it"},
+		{name: "remembered docker, stopped, podman answers: still docker", answers: map[string]string{rootful: "podman"}, cmds: []string{"docker", "podman"}, remembered: RuntimeDocker, rt: RuntimeDocker, why: "the cluster was made on it"},
+		{name: "remembered podman, stopped", answers: map[string]string{"": "docker"}, cmds: []string{"docker", "podman"}, remembered: RuntimePodman, rt: RuntimePodman, host: rootful, why: "the cluster was made on it"},
 		{name: "docker's socket is podman's", answers: map[string]string{"": "podman", rootful: "podman"}, cmds: []string{"docker", "podman"}, rt: RuntimePodman, host: rootful, why: "it answers"},
 		{name: "podman-docker alone", answers: map[string]string{"": "podman"}, cmds: []string{"docker", "podman"}, rt: RuntimePodman, host: "", why: "the engine there is Podman"},
 		{name: "KIND_EXPERIMENTAL_PROVIDER", env: map[string]string{"KIND_EXPERIMENTAL_PROVIDER": "podman"}, answers: map[string]string{"": "docker"}, cmds: []string{"docker", "podman"}, rt: RuntimePodman, host: rootful, why: "KIND_EXPERIMENTAL_PROVIDER=podman"},
@@ -173,5 +180,72 @@ func TestRootlessPodmanNeeds(t *testing.T) {
 	}
 	if !rootless(v2) || rootless(system.Info{SecurityOptions: []string{"name=seccomp,profile=default"}}) {
 		t.Error("rootless")
+	}
+}
+
+type taggedDocker struct {
+	fakeDocker
+	tags map[string][]string
+}
+
+func (d *taggedDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
+	if t, ok := d.tags[ref]; ok {
+		return image.InspectResponse{ID: "sha256:abc", RepoTags: t}, nil
+	}
+	return image.InspectResponse{}, errdefs.NotFound(errors.New("no such image"))
+}
+
+// kind qualifies a bare name as docker.io/<name>; Podman holds what it
+// loaded as localhost/<name>: kind is given the name Podman has.
+func TestPodmanNodeImageName(t *testing.T) {
+	t.Parallel()
+	m := &Manager{Runtime: RuntimePodman, Docker: &taggedDocker{tags: map[string][]string{
+		"apimdev-e2e/kind-node:v1.34.4": {"localhost/apimdev-e2e/kind-node:v1.34.4"},
+		"kindest/node:v1.34.0":          {"docker.io/kindest/node:v1.34.0", "localhost/kindest/node:v1.34.0"},
+	}}}
+	ctx := context.Background()
+	for ref, want := range map[string]string{
+		"apimdev-e2e/kind-node:v1.34.4":            "localhost/apimdev-e2e/kind-node:v1.34.4",
+		"kindest/node:v1.34.0":                     "kindest/node:v1.34.0",
+		"absent/node:v1":                           "absent/node:v1",
+		"registry.example.com/node:v1":             "registry.example.com/node:v1",
+		"kindest/node:v1.34.0@sha256:0123456789ab": "kindest/node:v1.34.0@sha256:0123456789ab",
+	} {
+		if got := m.podmanLocalName(ctx, ref); got != want {
+			t.Errorf("%s: got %s, want %s", ref, got, want)
+		}
+	}
+}
+
+type killDocker struct {
+	fakeDocker
+	mu     sync.Mutex
+	killed []string
+}
+
+func (d *killDocker) ContainerKill(_ context.Context, id, sig string) error {
+	d.mu.Lock()
+	d.killed = append(d.killed, id+" "+sig)
+	d.mu.Unlock()
+	return nil
+}
+
+// On Podman, down kills the nodes before kind removes them (podman rm -f
+// would wait out its stop timeout on each); on Docker kind's rm -f kills.
+func TestDeleteKillsPodmanNodesFirst(t *testing.T) {
+	t.Parallel()
+	for _, rt := range []Runtime{RuntimePodman, RuntimeDocker} {
+		d := &killDocker{}
+		m := &Manager{Kind: startingKind{server: "https://127.0.0.1:1"}, Docker: d, Runtime: rt, Name: "apimdev", Kubeconfig: testdir.New(t) + "/kubeconfig"}
+		if err := m.Delete(); err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if rt == RuntimePodman {
+			want = "apimdev-control-plane SIGKILL"
+		}
+		if got := strings.Join(d.killed, ","); got != want {
+			t.Errorf("%s: killed %q, want %q", rt, got, want)
+		}
 	}
 }

@@ -27,6 +27,12 @@ func Arch(binary []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("not a Linux program: %w", err)
 	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			// The image is FROM scratch: no dynamic loader, no libc.
+			return "", errors.New("a dynamically linked program, which cannot start in the demo's image (FROM scratch, no libc): build it static, `CGO_ENABLED=0 go build ./test/standin-gateway` (`make demo-image` does)")
+		}
+	}
 	switch f.Machine {
 	case elf.EM_X86_64:
 		return "amd64", nil

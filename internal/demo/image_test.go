@@ -89,3 +89,26 @@ func TestArchOfTheProgram(t *testing.T) {
 		t.Error("i386 taken")
 	}
 }
+
+// A dynamically linked program (cgo on, say) has a PT_INTERP header: it
+// cannot start FROM scratch, and is refused with the way to build it.
+func TestArchRefusesADynamicProgram(t *testing.T) {
+	t.Parallel()
+	h := make([]byte, 64+56)
+	copy(h, []byte{0x7f, 'E', 'L', 'F', 2, 1, 1})
+	binary.LittleEndian.PutUint16(h[16:], 2)  // ET_EXEC
+	binary.LittleEndian.PutUint16(h[18:], 62) // x86-64
+	binary.LittleEndian.PutUint32(h[20:], 1)
+	binary.LittleEndian.PutUint64(h[32:], 64) // e_phoff
+	binary.LittleEndian.PutUint16(h[52:], 64) // e_ehsize
+	binary.LittleEndian.PutUint16(h[54:], 56) // e_phentsize
+	binary.LittleEndian.PutUint16(h[56:], 1)  // e_phnum
+	binary.LittleEndian.PutUint32(h[64:], 3)  // p_type PT_INTERP
+	if _, err := Arch(h); err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
+		t.Fatalf("a dynamic program: %v", err)
+	}
+	binary.LittleEndian.PutUint32(h[64:], 1) // PT_LOAD: static
+	if a, err := Arch(h); err != nil || a != "amd64" {
+		t.Fatalf("a static program: %s %v", a, err)
+	}
+}

@@ -334,3 +334,5 @@ func (n oneNode) IP() (string, string, error)                                   
 func (n oneNode) SerialLogs(io.Writer) error                                     { return nil }
 func (n oneNode) Command(string, ...string) kindexec.Cmd                         { return nil }
 func (n oneNode) CommandContext(context.Context, string, ...string) kindexec.Cmd { return nil }
+
+func (f *fakeDocker) ContainerKill(context.Context, string, string) error { return nil }

@@ -446,3 +446,5 @@ var (
 	portsNext int
 	portsUsed = map[int]bool{}
 )
+
+func (d *fakeDocker) ContainerKill(context.Context, string, string) error { return nil }

@@ -47,3 +47,19 @@ func (s *Session) rememberRuntime() {
 	}
 	_ = s.Files.SaveRuntime(string(s.Endpoint.Runs()))
 }
+
+// runtimeLine is status's word on the runtime: which, where, why.
+func (s *Session) runtimeLine() string {
+	if s.Endpoint.Runtime == "" {
+		return ""
+	}
+	where := s.Endpoint.Host
+	if where == "" {
+		where = "the default socket"
+	}
+	line := s.Endpoint.Runs().Title() + " at " + where
+	if s.RuntimeWhy != "" {
+		line += " (" + s.RuntimeWhy + ")"
+	}
+	return line
+}

@@ -23,7 +23,10 @@ type Status struct {
 	State      string `json:"state"`
 	Detail     string `json:"detail,omitempty"`
 	Kubeconfig string `json:"kubeconfig"`
-	Node       string `json:"node,omitempty"`
+	// Runtime is the container runtime the nodes run on, where its API is
+	// and why it was chosen.
+	Runtime string `json:"runtime,omitempty"`
+	Node    string `json:"node,omitempty"`
 	// Nodes, Spread and NodePorts tell where the gateway runs: on a
 	// multi-node cluster, which zone and node each pod is on, and which
 	// nodes answer the live Service's NodePorts.
@@ -83,7 +86,7 @@ type ForwardState struct {
 // any drift from it, the forward, the token's expiry and the local metrics.
 // It changes nothing.
 func (s *Session) Status(ctx context.Context) Status {
-	st := Status{Cluster: s.Config.Cluster.Name, Kubeconfig: s.Kubeconfig(), Namespace: s.Profile.Namespace, Gateway: s.Profile.DeploymentName(), Forward: &ForwardState{}}
+	st := Status{Cluster: s.Config.Cluster.Name, Kubeconfig: s.Kubeconfig(), Runtime: s.runtimeLine(), Namespace: s.Profile.Namespace, Gateway: s.Profile.DeploymentName(), Forward: &ForwardState{}}
 	cs, detail := s.Cluster.Inspect(ctx)
 	st.State, st.Detail = string(cs), detail
 	if rec, ok := s.Files.Forward(); ok {

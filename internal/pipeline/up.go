@@ -89,10 +89,10 @@ func (s *Session) UpSteps(o UpOptions) []string { return names((&upRun{s: s, o: 
 func (u *upRun) steps() []step {
 	var steps []step
 	if u.o.Workshop.hasKit() {
-		steps = append(steps, step{StepKit, "verifying the offline kit, then loading it into Docker", u.kit})
+		steps = append(steps, step{StepKit, "verifying the offline kit, then loading it into " + u.s.Endpoint.Runs().Title(), u.kit})
 	}
 	steps = append(steps,
-		step{StepPreflight, "checking Docker, ports, token and cluster", u.preflight},
+		step{StepPreflight, "checking " + u.s.Endpoint.Runs().Title() + ", ports, token and cluster", u.preflight},
 		step{StepCluster, "", u.cluster},
 		step{StepImage, u.s.Config.Gateway.Image, u.image})
 	if u.o.Workshop.demo() {

@@ -25,8 +25,8 @@ CI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PIDFILE=${APIMDEV_DOCKERD_PIDFILE:-/run/apimdev-dockerd.pid}
 LOGFILE=${APIMDEV_DOCKERD_LOG:-/var/log/apimdev-dockerd.log}
 WAIT_SECONDS=${APIMDEV_DOCKERD_WAIT:-90}
-CAPDROP_DIR=/usr/local/libexec/apimdev
-CAPDROP_BIN=$CAPDROP_DIR/runc-capdrop
+# shellcheck source=scripts/ci/lib-capdrop.sh
+. "$CI_DIR/lib-capdrop.sh" # lacks_cap_sys_resource, find_go, apt_install, install_capdrop
 CHECK=false
 
 for arg in "$@"; do
@@ -53,40 +53,6 @@ describe_engine() {
   fi
 }
 
-# True when CAP_SYS_RESOURCE (bit 24) is missing from this process's bounding set.
-lacks_cap_sys_resource() {
-  local bnd
-  bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
-  (( (16#$bnd >> 24 & 1) == 0 ))
-}
-
-find_go() {
-  if command -v go >/dev/null 2>&1; then command -v go
-  elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
-  else return 1
-  fi
-}
-
-APT_UPDATED=false
-apt_install() {
-  export DEBIAN_FRONTEND=noninteractive
-  if ! $APT_UPDATED; then
-    apt-get update -qq >&2
-    APT_UPDATED=true
-  fi
-  # A policy-rc.d that forbids starting services: the package must not launch its own
-  # dockerd (through its init script) with settings other than ours.
-  local policy=/usr/sbin/policy-rc.d own_policy=false
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=true
-  fi
-  local rc=0
-  apt-get install -y -qq --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >&2 || rc=$?
-  if $own_policy; then rm -f "$policy"; fi
-  return "$rc"
-}
-
 install_packages() {
   local missing=()
   command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
@@ -100,27 +66,6 @@ install_packages() {
   fi
   # Debian's docker.io ships a 20.10 CLI in /usr/bin; a newer one earlier in PATH is fine too.
   command -v docker >/dev/null 2>&1 || die "no docker CLI after installing docker.io"
-}
-
-# Build the runc wrapper (static, stdlib only) in a throwaway module, never with the project's
-# go.mod; rebuilt only when its source changes.
-install_capdrop() {
-  local src=$CI_DIR/runc-capdrop/main.go sum go tmp
-  sum=$(sha256sum <"$src" | cut -c1-16)
-  if [[ -x $CAPDROP_BIN && $(cat "$CAPDROP_BIN.sum" 2>/dev/null) == "$sum" ]]; then
-    return
-  fi
-  go=$(find_go) || die "CAP_SYS_RESOURCE is missing and no Go toolchain is installed to build runc-capdrop"
-  log "building $CAPDROP_BIN (runc wrapper dropping capabilities outside the bounding set)"
-  tmp=$(mktemp -d)
-  cp "$src" "$tmp/main.go"
-  printf 'module apimdev/runc-capdrop\n\ngo 1.24\n' >"$tmp/go.mod"
-  mkdir -p "$CAPDROP_DIR"
-  (cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local \
-    "$go" build -trimpath -ldflags "-s -w" -o "$CAPDROP_BIN.new" .) >&2
-  mv "$CAPDROP_BIN.new" "$CAPDROP_BIN"
-  echo "$sum" >"$CAPDROP_BIN.sum"
-  rm -rf "$tmp"
 }
 
 start_dockerd() {
@@ -177,30 +122,10 @@ isolate_egress() {
 # A FROM-scratch image with a static Go binary, run privileged: proves the engine can start
 # privileged containers here (nothing can be pulled on this machine).
 check_privileged_run() {
-  local go tmp out
-  go=$(find_go) || { log "no Go toolchain: skipping the privileged-run check"; return; }
+  local tmp out
+  find_go >/dev/null || { log "no Go toolchain: skipping the privileged-run check"; return; }
   tmp=$(mktemp -d)
-  cat >"$tmp/main.go" <<'EOF'
-package main
-
-import (
-	"fmt"
-	"os"
-	"strings"
-)
-
-func main() {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "CapEff:") {
-			fmt.Println("privileged container ok,", l)
-		}
-	}
-}
-EOF
-  printf 'module apimdev/dockercheck\n\ngo 1.24\n' >"$tmp/go.mod"
-  printf 'FROM scratch\nCOPY check /check\nENTRYPOINT ["/check"]\n' >"$tmp/Dockerfile"
-  (cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local "$go" build -o check .) >&2
+  build_check_context "$tmp"
   DOCKER_BUILDKIT=0 docker build -q -t apimdev-ci/docker-check:local "$tmp" >/dev/null 2>&1 \
     || { rm -rf "$tmp"; die "docker build of the check image failed"; }
   rm -rf "$tmp"

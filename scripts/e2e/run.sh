@@ -37,6 +37,9 @@ if ! rig_lock_held; then
 fi
 
 stage docker scripts/ci/ensure-docker.sh
+# Rootful Podman beside it, for TestPodman (kind's podman provider; its
+# Docker-compatible API on /run/podman/podman.sock).
+stage podman scripts/ci/ensure-podman.sh
 node_image=""; gateway_image=""; statsd_image=""; otelcol_image=""
 # The node image is built by apimdev itself (`apimdev node-image build` runs
 # the embedded copy of scripts/e2e/node-image.sh), as a user without a
@@ -56,6 +59,23 @@ stage standin-image build_gateway
 stage statsd-image build_statsd
 stage otelcol-image build_otelcol
 [ -n "$node_image" ] && [ -n "$gateway_image" ] || { echo "rig: an image reference is missing" >&2; exit 1; }
+
+# Podman gets the node image and the statsd exporter's as a user would put
+# them there (podman load; Podman names them localhost/<name>), copied from
+# Docker only when Podman's copy is not the same image. The demo's image is
+# not copied: TestPodman has apimdev make it on Podman.
+copy_to_podman() {
+  local ref want have
+  for ref in "$@"; do
+    want=$(docker image inspect -f '{{.Id}}' "$ref")
+    have=$(podman image inspect -f '{{.Id}}' "localhost/$ref" 2>/dev/null || true)
+    if [ "sha256:${have#sha256:}" != "$want" ]; then
+      docker save "$ref" | podman load -q >&2
+    fi
+  done
+}
+stage podman-images copy_to_podman "$node_image" "$statsd_image"
+export APIMDEV_E2E_PODMAN_SOCKET=unix:///run/podman/podman.sock
 
 export APIMDEV_E2E_NODE_IMAGE=$node_image
 export APIMDEV_E2E_GATEWAY_IMAGE=$gateway_image

@@ -55,6 +55,11 @@ func buildTools(t *testing.T) *tools {
 			args = []string{"build", "-race", "-o", out, pkg}
 		}
 		cmd := exec.Command("go", args...)
+		if out == tl.standin {
+			// Static, as a release archive's: TestPodman's up --demo makes
+			// the demo's image (FROM scratch) from it.
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("building %s: %v\n%s", pkg, err, b)
 		}

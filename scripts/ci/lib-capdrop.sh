@@ -1,0 +1,104 @@
+# lib-capdrop.sh — helpers shared by scripts/ci/ensure-docker.sh and ensure-podman.sh.
+# Source it (it runs nothing by itself). The sourcing script defines log() and die() and sets
+# CI_DIR to scripts/ci.
+#
+#   lacks_cap_sys_resource  true when CAP_SYS_RESOURCE is missing from the bounding set
+#   find_go                 prints the Go toolchain to use
+#   apt_install PKG...      apt-get install (update once first) without starting services
+#   install_capdrop         builds scripts/ci/runc-capdrop into $CAPDROP_BIN (when changed)
+#   build_check_context DIR writes a FROM-scratch image context (Dockerfile + static /check
+#                           binary printing its CapEff) into DIR
+# shellcheck shell=bash
+
+CAPDROP_DIR=/usr/local/libexec/apimdev
+CAPDROP_BIN=$CAPDROP_DIR/runc-capdrop
+
+# True when CAP_SYS_RESOURCE (bit 24) is missing from this process's bounding set.
+lacks_cap_sys_resource() {
+  local bnd
+  bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+  (( (16#$bnd >> 24 & 1) == 0 ))
+}
+
+find_go() {
+  if command -v go >/dev/null 2>&1; then command -v go
+  elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
+  else return 1
+  fi
+}
+
+APT_UPDATED=false
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $APT_UPDATED; then
+    apt-get update -qq >&2
+    APT_UPDATED=true
+  fi
+  # A policy-rc.d that forbids starting services: a package must not launch its own
+  # daemon (through its init script) with settings other than ours.
+  local policy=/usr/sbin/policy-rc.d own_policy=false
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=true
+  fi
+  local rc=0
+  apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >&2 || rc=$?
+  if $own_policy; then rm -f "$policy"; fi
+  return "$rc"
+}
+
+# Build the runc wrapper (static, stdlib only) in a throwaway module, never with the project's
+# go.mod; rebuilt only when its source changes.
+install_capdrop() {
+  local src=$CI_DIR/runc-capdrop/main.go sum go tmp
+  sum=$(sha256sum <"$src" | cut -c1-16)
+  if [[ -x $CAPDROP_BIN && $(cat "$CAPDROP_BIN.sum" 2>/dev/null) == "$sum" ]]; then
+    return
+  fi
+  go=$(find_go) || die "CAP_SYS_RESOURCE is missing and no Go toolchain is installed to build runc-capdrop"
+  log "building $CAPDROP_BIN (runc wrapper dropping capabilities outside the bounding set)"
+  tmp=$(mktemp -d)
+  cp "$src" "$tmp/main.go"
+  printf 'module apimdev/runc-capdrop\n\ngo 1.24\n' >"$tmp/go.mod"
+  mkdir -p "$CAPDROP_DIR"
+  (cd "$tmp" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local \
+    "$go" build -trimpath -ldflags "-s -w" -o "$CAPDROP_BIN.new" .) >&2
+  mv "$CAPDROP_BIN.new" "$CAPDROP_BIN"
+  echo "$sum" >"$CAPDROP_BIN.sum"
+  rm -rf "$tmp"
+}
+
+# A FROM-scratch image context with a static Go binary that prints its CapEff (or, as
+# `/check sleep`, stays up 5 minutes for an exec check): running it --privileged proves the
+# engine can start privileged containers here (nothing can be pulled on this machine).
+# Needs a Go toolchain (check find_go first).
+build_check_context() {
+  local dir=$1 go
+  go=$(find_go) || die "no Go toolchain to build the check image"
+  cat >"$dir/main.go" <<'EOF'
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "sleep" { // stay up, for an exec check
+		time.Sleep(5 * time.Minute)
+		return
+	}
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "CapEff:") {
+			fmt.Println("privileged container ok,", l)
+		}
+	}
+}
+EOF
+  printf 'module apimdev/dockercheck\n\ngo 1.24\n' >"$dir/go.mod"
+  printf 'FROM scratch\nCOPY check /check\nENTRYPOINT ["/check"]\n' >"$dir/Dockerfile"
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local "$go" build -o check .) >&2
+}

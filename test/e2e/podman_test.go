@@ -1,0 +1,154 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPodman is a Podman user's day, on this machine's rootful Podman
+// (scripts/ci/ensure-podman.sh; rootless cannot work here: kind's rootless
+// nodes need cgroup v2 and this host has v1): `up --demo --runtime podman`
+// makes the cluster with kind's podman provider and the demo's image with
+// Podman's API (no Docker involved: the image is made from the stand-in's
+// program), smoke, status and doctor find it on Podman by themselves (the
+// state directory remembers the runtime, and Docker answers here too),
+// promote loses no request, and down leaves nothing in Podman.
+func TestPodman(t *testing.T) {
+	tl := buildTools(t)
+	socket := need(t, "APIMDEV_E2E_PODMAN_SOCKET")
+	const cluster = "apimdev-podman"
+	r := newRig(t, tl, rigOptions{cluster: cluster, httpPort: "19080", httpsPort: "19443"})
+	podman := func(args ...string) (string, error) {
+		b, err := exec.Command("podman", args...).CombinedOutput()
+		return strings.TrimSpace(string(b)), err
+	}
+	nodes := func() string {
+		out, _ := podman("ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+cluster, "--format", "{{.Names}}")
+		return out
+	}
+	t.Cleanup(func() {
+		if _, err := os.Stat(r.kubeconfig); err == nil {
+			r.apimdev(t, "down")
+		}
+		if n := nodes(); n != "" {
+			exec.Command("env", "KIND_EXPERIMENTAL_PROVIDER=podman", tl.kind, "delete", "cluster", "--name", cluster).Run()
+		}
+		if t.Failed() {
+			os.MkdirAll("artifacts", 0o755)
+			os.WriteFile("artifacts/podman-transcript.txt", r.transcript.Bytes(), 0o644)
+		}
+		t.Logf("\n%s", r.table())
+	})
+	step := func(name string, f func(t *testing.T)) {
+		if !t.Run(name, f) {
+			t.FailNow() // each step builds on the one before
+		}
+	}
+	demoImage := "apimdev-e2e/standin-gateway:2.11.1-standin"
+	// The demo's image must be made on Podman from the program, not copied:
+	// remove it from Podman first (the rig's copy is Docker's).
+	podman("rmi", "-f", demoImage)
+
+	step("up --demo --runtime podman", func(t *testing.T) {
+		start := time.Now()
+		code, out, errs := r.apimdev(t, "up", "--demo", "--detach", "--runtime", "podman", "--node-image", tl.nodeImage,
+			"--http-port", r.httpPort, "--https-port", r.httpsPort, "--timeout", "5m")
+		r.time("up --demo (Podman, cold)", start)
+		t.Logf("up --demo on Podman, %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), errs, out)
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		mustContain(t, "up's progress", errs, "✓ podman: Podman ", "rootful", socket, "cluster.runtime podman",
+			"memory for Podman", "created "+cluster, "✓ demo", "✓ smoke")
+		mustContain(t, "up's summary", out, "0 failed", "demo subscription key for the echo API: ")
+		if n := nodes(); n != cluster+"-control-plane" {
+			t.Fatalf("Podman's kind nodes: %q", n)
+		}
+		if b, _ := exec.Command("docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+cluster, "-q").Output(); len(strings.TrimSpace(string(b))) > 0 {
+			t.Fatalf("a node of %s is in Docker: %s", cluster, b)
+		}
+		// The demo's image was made in Podman from the stand-in's program.
+		info, err := podman("image", "inspect", "--format", `{{.Created}} {{index .Labels "org.opencontainers.image.title"}}`, demoImage)
+		if err != nil || !strings.HasPrefix(info, "2026-01-01") || !strings.Contains(info, "apimdev stand-in gateway") {
+			t.Errorf("the demo image in Podman: %s %v", info, err)
+		}
+		// The forward takes the node's published ports (Podman's port
+		// bindings, read through its API) on 127.0.0.1.
+		deadline := time.Now().Add(20 * time.Second)
+		var fwd []byte
+		for time.Now().Before(deadline) {
+			fwd, _ = os.ReadFile(filepath.Join(r.state, "clusters", cluster, "forward.log"))
+			if strings.Contains(string(fwd), "direct path up") {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		mustContain(t, "forward.log", string(fwd), "direct through the node's ports 127.0.0.1:", "direct path up")
+	})
+
+	step("smoke and status find the cluster on Podman by themselves", func(t *testing.T) {
+		code, out, errs := r.apimdev(t, "smoke")
+		if code != 0 || !strings.Contains(out, "0 failed") {
+			t.Fatalf("smoke: exit %d\n%s\n%s", code, out, errs)
+		}
+		code, out, errs = r.apimdev(t, "status")
+		if code != 0 {
+			t.Fatalf("status: exit %d\n%s\n%s", code, out, errs)
+		}
+		mustContain(t, "status", out, "Podman at "+socket+" (the cluster was made on it)", "1/1 ready")
+	})
+
+	step("promote loses no request", func(t *testing.T) {
+		start := time.Now()
+		code, out, errs := r.apimdev(t, "promote", "--yes", "-o", "json", "--rate", "50", "--timeout", "6m")
+		r.time("promote (Podman)", start)
+		if code != 0 {
+			t.Fatalf("promote exited %d\n%s\n%s", code, out, errs)
+		}
+		var res promoteResult
+		lastJSON(t, out, &res)
+		t.Logf("promote on Podman: rollout %.1fs, traffic %d sent, %d failed, p50 %.1fms, p99 %.1fms",
+			res.RolloutSeconds, res.Traffic.Sent, res.Traffic.Failed, res.Traffic.P50Ms, res.Traffic.P99Ms)
+		if res.Traffic.Sent < 200 || res.Traffic.Failed != 0 {
+			t.Errorf("traffic: %d sent, %d failed; want ≥ 200 sent and 0 failed", res.Traffic.Sent, res.Traffic.Failed)
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/apimdev-gw", "-o", "jsonpath={.status.readyReplicas}"); got != "3" {
+			t.Errorf("ready replicas after promote: %s", got)
+		}
+	})
+
+	step("doctor collects through Podman", func(t *testing.T) {
+		bundle := filepath.Join(t.TempDir(), "bundle.tar.gz")
+		code, out, errs := r.apimdev(t, "doctor", "--bundle", bundle)
+		if code != 0 {
+			t.Fatalf("doctor: exit %d\n%s\n%s", code, out, errs)
+		}
+		b, err := exec.Command("tar", "-xzOf", bundle).Output()
+		if err != nil {
+			t.Fatalf("reading the bundle: %v", err)
+		}
+		mustContain(t, "the bundle", string(b), "podman engine ", socket)
+		if strings.Contains(string(b), r.canary) {
+			t.Error("the doctor bundle holds the token")
+		}
+	})
+
+	step("down leaves nothing in Podman", func(t *testing.T) {
+		code, out, errs := r.apimdev(t, "down")
+		if code != 0 {
+			t.Fatalf("down: exit %d\n%s\n%s", code, out, errs)
+		}
+		if n := nodes(); n != "" {
+			t.Fatalf("Podman still has %s", n)
+		}
+		if _, err := os.Stat(r.kubeconfig); !os.IsNotExist(err) {
+			t.Errorf("the kubeconfig survived down: %v", err)
+		}
+	})
+}
