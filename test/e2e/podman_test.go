@@ -123,6 +123,36 @@ func TestPodman(t *testing.T) {
 		}
 	})
 
+	// A laptop's power cut: the node dies (Podman has no daemon to restart
+	// it) and comes back, at the next up, with another address on kind's
+	// network, which the node's entrypoint writes into its Kubernetes
+	// files. up starts it, keeps the prod profile it records, and is green.
+	step("after the node died, up brings it back as it was", func(t *testing.T) {
+		node := cluster + "-control-plane"
+		before, _ := podman("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", node)
+		if out, err := podman("kill", node); err != nil {
+			t.Fatalf("podman kill: %v %s", err, out)
+		}
+		start := time.Now()
+		code, out, errs := r.apimdev(t, "up", "--demo", "--detach", "--http-port", r.httpPort, "--https-port", r.httpsPort, "--timeout", "5m")
+		r.time("up after the node died (Podman)", start)
+		t.Logf("up after the node died, %s:\n%s%s", time.Since(start).Round(100*time.Millisecond), errs, out)
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		mustContain(t, "up's progress", errs, "✓ podman: Podman ", "the cluster was made on it", "starting stopped node "+node, "✓ smoke")
+		mustContain(t, "up's summary", out, "profile: prod", "0 failed")
+		after, _ := podman("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", node)
+		logs, _ := podman("logs", node)
+		t.Logf("node address %s → %s", before, after)
+		if before != after && !strings.Contains(logs, "the node's address changed from "+before+" to "+after) {
+			t.Errorf("the node's address changed (%s → %s) and its entrypoint did not say it rewrote it:\n%s", before, after, logs)
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/apimdev-gw", "-o", "jsonpath={.status.readyReplicas}"); got != "3" {
+			t.Errorf("ready replicas after the restart: %s", got)
+		}
+	})
+
 	step("doctor collects through Podman", func(t *testing.T) {
 		bundle := filepath.Join(t.TempDir(), "bundle.tar.gz")
 		code, out, errs := r.apimdev(t, "doctor", "--bundle", bundle)
