@@ -5,10 +5,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/apimdev/apimdev/internal/cluster"
+	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/pipeline"
 )
 
@@ -16,10 +19,23 @@ func (a *app) dockerCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "docker", Short: "The Docker engine apimdev needs", Args: cobra.NoArgs}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check",
-		Short: "Exit 0 when a Docker engine answers; else offer to install one (Debian, Ubuntu) or say what to install",
+		Short: "Exit 0 when the container runtime answers (Docker, or Podman when cluster.runtime or the environment chooses it), printing which; else offer to install Docker (Debian, Ubuntu) or say what to install",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.overlay(cmd, config.Default())
+			if err != nil {
+				return err
+			}
+			if choice, up := pipeline.RuntimeAnswers(cmd.Context(), cfg, a.getenv); choice.Endpoint.RuntimeIs(cluster.RuntimePodman) {
+				if !up {
+					return &shownError{err: fmt.Errorf("Podman does not answer at %s (%s): %s", choice.Endpoint.Host, choice.Why, cluster.PodmanFix(runtime.GOOS, os.Geteuid())), code: ExitFailure}
+				}
+				fmt.Fprintf(a.streams.Err, "Podman answers at %s (%s)\n", choice.Endpoint.Host, choice.Why)
+				fmt.Fprintln(a.streams.Out, "podman")
+				return nil
+			}
 			if a.offerDocker(cmd.Context(), "text") {
+				fmt.Fprintln(a.streams.Out, "docker")
 				return nil
 			}
 			return &shownError{err: fmt.Errorf("no Docker engine"), code: ExitFailure}

@@ -18,6 +18,7 @@ import (
 // A machine for runtime detection: env, which commands exist, and which
 // endpoints answer as what.
 type rtMachine struct {
+	mu      sync.Mutex
 	env     map[string]string
 	cmds    map[string]bool
 	answers map[string]string // host ("" for Docker's default) → "docker" or "podman"
@@ -36,6 +37,8 @@ func (m *rtMachine) runtimeEnv(goos string, euid int) RuntimeEnv {
 }
 
 func (m *rtMachine) probe(_ context.Context, ep Endpoint) (bool, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.asked = append(m.asked, ep.Host)
 	what, ok := m.answers[ep.Host]
 	return ok, what == "podman"

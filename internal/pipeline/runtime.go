@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -15,11 +16,12 @@ import (
 // chooseRuntime picks the container runtime for the session's cluster:
 // cluster.runtime as asked, else (auto) what the environment names, the one
 // the state directory remembers the cluster on, or what answers.
-func chooseRuntime(cfg config.Config, files state.Cluster, getenv func(string) string) (cluster.RuntimeChoice, error) {
+func chooseRuntime(cfg config.Config, files state.Cluster) (cluster.RuntimeChoice, error) {
+	// The machine's variables (DOCKER_HOST, CONTAINER_HOST,
+	// KIND_EXPERIMENTAL_PROVIDER...) are the process's, as the engine client
+	// and kind read them; getenv is for apimdev's own settings, which cfg
+	// already holds (APIMDEV_RUNTIME is cluster.runtime).
 	env := cluster.LocalRuntimeEnv()
-	if getenv != nil {
-		env.Getenv = getenv
-	}
 	remembered, _ := files.Runtime()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 	defer cancel()
@@ -62,4 +64,26 @@ func (s *Session) runtimeLine() string {
 		line += " (" + s.RuntimeWhy + ")"
 	}
 	return line
+}
+
+// RuntimeAnswers is the runtime a session on cfg's cluster would use, and
+// whether it answers now.
+func RuntimeAnswers(ctx context.Context, cfg config.Config, getenv func(string) string) (cluster.RuntimeChoice, bool) {
+	choice, err := chooseRuntime(cfg, clusterFiles(cfg, getenv))
+	if err != nil {
+		return choice, false
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	up, _ := cluster.ProbeEngine(pctx, choice.Endpoint)
+	return choice, up
+}
+
+// clusterFiles is the state directory's files of cfg's cluster, without
+// creating them (zero when there is no state directory).
+func clusterFiles(cfg config.Config, getenv func(string) string) state.Cluster {
+	if dir, err := state.Dir(getenv); err == nil {
+		return state.Cluster{Dir: filepath.Join(dir, "clusters", cfg.Cluster.Name)}
+	}
+	return state.Cluster{}
 }

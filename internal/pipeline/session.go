@@ -200,7 +200,7 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	if kubeconfig == "" {
 		kubeconfig = files.Kubeconfig()
 	}
-	choice, err := chooseRuntime(cfg, files, o.Getenv)
+	choice, err := chooseRuntime(cfg, files)
 	if err != nil {
 		return nil, err
 	}

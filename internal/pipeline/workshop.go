@@ -16,7 +16,6 @@ import (
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/kit"
-	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -320,11 +319,7 @@ func (e *KitPinError) Error() string {
 // Podman's Docker-compatible API), chosen as a session chooses it, for the
 // commands that need only it (kit create and load).
 func Engine(cfg config.Config, getenv func(string) string) (cluster.Docker, error) {
-	var files state.Cluster
-	if dir, err := state.Dir(getenv); err == nil {
-		files = state.Cluster{Dir: filepath.Join(dir, "clusters", cfg.Cluster.Name)}
-	}
-	choice, err := chooseRuntime(cfg, files, getenv)
+	choice, err := chooseRuntime(cfg, clusterFiles(cfg, getenv))
 	if err != nil {
 		return nil, err
 	}

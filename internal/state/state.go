@@ -257,6 +257,9 @@ func (c Cluster) SaveRuntime(r string) error {
 
 // Runtime is the runtime SaveRuntime remembered; "" when none.
 func (c Cluster) Runtime() (string, bool) {
+	if c.Dir == "" {
+		return "", false
+	}
 	b, err := os.ReadFile(filepath.Join(c.Dir, "runtime"))
 	if err != nil {
 		return "", false
