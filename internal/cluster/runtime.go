@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -101,7 +102,7 @@ func FindPodman(env RuntimeEnv) Endpoint {
 		if rt == "" {
 			rt = "/run/user/" + strconv.Itoa(env.Euid)
 		}
-		ep.Host, ep.Source, ep.Engine = "unix://"+filepath.Join(rt, "podman", "podman.sock"), "Podman's rootless socket", "rootless Podman"
+		ep.Host, ep.Source, ep.Engine = "unix://"+path.Join(rt, "podman", "podman.sock"), "Podman's rootless socket", "rootless Podman"
 		return ep
 	case "darwin", "windows":
 		if env.PodmanMachine != nil {
@@ -122,16 +123,16 @@ func FindPodman(env RuntimeEnv) Endpoint {
 			return ep
 		}
 		for _, p := range []string{
-			filepath.Join(env.Getenv("TMPDIR"), "podman", "podman-machine-default-api.sock"), // Podman 5
-			filepath.Join(env.Home, ".local", "share", "containers", "podman", "machine", "podman.sock"),
-			filepath.Join(env.Home, ".local", "share", "containers", "podman", "machine", "qemu", "podman.sock"),
+			path.Join(env.Getenv("TMPDIR"), "podman", "podman-machine-default-api.sock"), // Podman 5
+			path.Join(env.Home, ".local", "share", "containers", "podman", "machine", "podman.sock"),
+			path.Join(env.Home, ".local", "share", "containers", "podman", "machine", "qemu", "podman.sock"),
 		} {
 			if env.Exists(p) {
 				ep.Host = "unix://" + p
 				return ep
 			}
 		}
-		ep.Host = "unix://" + filepath.Join(env.Home, ".local", "share", "containers", "podman", "machine", "podman.sock")
+		ep.Host = "unix://" + path.Join(env.Home, ".local", "share", "containers", "podman", "machine", "podman.sock")
 		return ep
 	}
 	ep.Host, ep.Source = "unix:///run/podman/podman.sock", "Podman's rootful socket"
