@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/errdefs"
 
 	"github.com/apimdev/apimdev/internal/config"
@@ -93,6 +94,10 @@ type Preflight struct {
 	ForwardRunning bool
 	Now            func() time.Time
 	LookPath       func(string) (string, error)
+
+	// info is the engine's Info when the runtime check read it (before the
+	// other checks start), for the resources check.
+	info *system.Info
 }
 
 // Result of preflight: the checks and what exists.
@@ -119,6 +124,7 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 	// Docker first: when it does not answer, the checks that need it are
 	// skipped instead of failing a second time for the same reason.
 	dctx, dcancel := context.WithTimeout(ctx, 4*time.Second)
+	p.info = nil // this run's answer only
 	rt := p.Endpoint.Runs()
 	var docker Check
 	var engineUp bool
@@ -270,9 +276,14 @@ func (p *Preflight) checkResources(ctx context.Context) Check {
 	if p.Docker == nil {
 		return Check{OK: true, Warn: true, Detail: "skipped: no Docker"}
 	}
-	info, err := p.Docker.Info(ctx)
-	if err != nil {
-		return Check{OK: true, Warn: true, Detail: "could not read the engine's resources: " + shortErr(err)}
+	var info system.Info
+	if p.info != nil {
+		info = *p.info
+	} else {
+		var err error
+		if info, err = p.Docker.Info(ctx); err != nil {
+			return Check{OK: true, Warn: true, Detail: "could not read the engine's resources: " + shortErr(err)}
+		}
 	}
 	gib := float64(info.MemTotal) / (1 << 30)
 	d := fmt.Sprintf("%d CPUs, %.1f GiB memory for %s", info.NCPU, gib, p.Endpoint.Runs().Title())

@@ -189,11 +189,8 @@ func ChooseRuntime(ctx context.Context, want string, env RuntimeEnv, remembered 
 	podman := FindPodman(env)
 	// identify turns an answering endpoint into the runtime it really is.
 	identify := func(ep Endpoint, why string) RuntimeChoice {
-		if ok, isPodman := probe(ctx, ep); ok && isPodman && ep.Runtime != RuntimePodman {
-			ep.Runtime, ep.Engine = RuntimePodman, "Podman"
-			why += "; the engine there is Podman"
-		}
-		return RuntimeChoice{Endpoint: ep, Why: why}
+		ok, isPodman := probe(ctx, ep)
+		return choiceOf(ep, why, ok && isPodman)
 	}
 	switch strings.TrimSpace(want) {
 	case string(RuntimeDocker):
@@ -262,12 +259,7 @@ func ChooseRuntime(ctx context.Context, want string, env RuntimeEnv, remembered 
 		if answers[i].podman && ep.Runtime == RuntimeDocker && answers[1-i].ok && cands[1-i].Runtime == RuntimePodman {
 			continue // Podman's Docker-compatible socket next to its own: one engine
 		}
-		why := "it answers"
-		if answers[i].podman && ep.Runtime != RuntimePodman {
-			ep.Runtime, ep.Engine = RuntimePodman, "Podman"
-			why += "; the engine there is Podman"
-		}
-		up = append(up, RuntimeChoice{Endpoint: ep, Why: why})
+		up = append(up, choiceOf(ep, "it answers", answers[i].podman))
 	}
 	switch {
 	case len(up) == 1:
@@ -289,4 +281,14 @@ func ChooseRuntime(ctx context.Context, want string, env RuntimeEnv, remembered 
 		return RuntimeChoice{Endpoint: podman, Why: "no engine answers; podman is installed"}, nil
 	}
 	return RuntimeChoice{Endpoint: docker, Why: "no engine answers"}, nil
+}
+
+// choiceOf is ep chosen for why; an endpoint that answered as Podman
+// (isPodman) is driven as Podman whatever its address says.
+func choiceOf(ep Endpoint, why string, isPodman bool) RuntimeChoice {
+	if isPodman && ep.Runtime != RuntimePodman {
+		ep.Runtime, ep.Engine = RuntimePodman, "Podman"
+		why += "; the engine there is Podman"
+	}
+	return RuntimeChoice{Endpoint: ep, Why: why}
 }

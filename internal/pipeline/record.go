@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/gateway"
-	"github.com/apimdev/apimdev/internal/state"
 )
 
 // Record is what apimdev applied to a cluster, kept by the cluster itself (a
@@ -113,8 +111,7 @@ func withoutSecretSources(c config.Config) config.Config {
 // cluster (from its copy of the record, or what an older apimdev saved), or
 // the defaults.
 func Remembered(getenv func(string) string, name string) config.Config {
-	if dir, err := state.Dir(getenv); err == nil {
-		files := state.Cluster{Dir: filepath.Join(dir, "clusters", name)}
+	if files := namedClusterFiles(getenv, name); files.Dir != "" {
 		var r Record
 		if b, ok := files.CachedRecord(); ok && r.decode(b) == nil {
 			return r.Config

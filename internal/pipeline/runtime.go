@@ -82,8 +82,13 @@ func RuntimeAnswers(ctx context.Context, cfg config.Config, getenv func(string) 
 // clusterFiles is the state directory's files of cfg's cluster, without
 // creating them (zero when there is no state directory).
 func clusterFiles(cfg config.Config, getenv func(string) string) state.Cluster {
+	return namedClusterFiles(getenv, cfg.Cluster.Name)
+}
+
+// namedClusterFiles is clusterFiles for a cluster's name.
+func namedClusterFiles(getenv func(string) string, name string) state.Cluster {
 	if dir, err := state.Dir(getenv); err == nil {
-		return state.Cluster{Dir: filepath.Join(dir, "clusters", cfg.Cluster.Name)}
+		return state.Cluster{Dir: filepath.Join(dir, "clusters", name)}
 	}
 	return state.Cluster{}
 }
