@@ -76,19 +76,8 @@ start_dockerd() {
     # Lowering an OOM score needs CAP_SYS_RESOURCE too: keep dockerd's own at 0.
     args+=(--add-runtime "capdrop=$CAPDROP_BIN" --default-runtime capdrop --oom-score-adjust 0)
   fi
-  mkdir -p "$(dirname "$LOGFILE")" "$(dirname "$PIDFILE")"
   log "starting dockerd ${args[*]} (log: $LOGFILE)"
-  # setsid + nohup: the daemon outlives this script and the CI step that ran it.
-  # It must not keep what this script inherited beyond stdio: the lock file of
-  # `flock FILE make e2e` held by dockerd would never be released.
-  (
-    for fd in /proc/$BASHPID/fd/*; do
-      fd=${fd##*/}
-      if ((fd > 2)); then eval "exec ${fd}>&-"; fi
-    done
-    exec setsid nohup dockerd "${args[@]}" </dev/null >>"$LOGFILE" 2>&1
-  ) &
-  echo $! >"$PIDFILE"
+  start_daemon "$LOGFILE" "$PIDFILE" dockerd "${args[@]}"
 }
 
 # wait_for_docker PID: 0 once docker answers, 1 if PID exits first, 2 on timeout.

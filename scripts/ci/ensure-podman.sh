@@ -228,21 +228,11 @@ EOF
 }
 
 start_service() {
-  mkdir -p "$(dirname "$LOGFILE")" "$(dirname "$PIDFILE")" "$(dirname "$SOCK")"
+  mkdir -p "$(dirname "$SOCK")"
   # Nobody answers on it (checked by the caller): a socket file left by a dead service.
   rm -f "$SOCK"
   log "starting podman system service --time=0 unix://$SOCK (log: $LOGFILE)"
-  # setsid + nohup: the service outlives this script and the CI step that ran it.
-  # It must not keep what this script inherited beyond stdio: the lock file of
-  # `flock FILE make e2e` held by the service would never be released.
-  (
-    for fd in /proc/$BASHPID/fd/*; do
-      fd=${fd##*/}
-      if ((fd > 2)); then eval "exec ${fd}>&-"; fi
-    done
-    exec setsid nohup podman --log-level=warn system service --time=0 "unix://$SOCK" </dev/null >>"$LOGFILE" 2>&1
-  ) &
-  echo $! >"$PIDFILE"
+  start_daemon "$LOGFILE" "$PIDFILE" podman --log-level=warn system service --time=0 "unix://$SOCK"
 }
 
 # wait_for_podman PID: 0 once the socket answers, 1 if PID exits first, 2 on timeout.

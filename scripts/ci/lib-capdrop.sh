@@ -8,6 +8,8 @@
 #   install_capdrop         builds scripts/ci/runc-capdrop into $CAPDROP_BIN (when changed)
 #   build_check_context DIR writes a FROM-scratch image context (Dockerfile + static /check
 #                           binary printing its CapEff) into DIR
+#   start_daemon LOG PIDFILE CMD...  starts CMD detached (setsid, nohup, only stdio kept),
+#                           appending to LOG, its pid written to PIDFILE
 # shellcheck shell=bash
 
 CAPDROP_DIR=/usr/local/libexec/apimdev
@@ -101,4 +103,21 @@ EOF
   printf 'module apimdev/dockercheck\n\ngo 1.24\n' >"$dir/go.mod"
   printf 'FROM scratch\nCOPY check /check\nENTRYPOINT ["/check"]\n' >"$dir/Dockerfile"
   (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local "$go" build -o check .) >&2
+}
+
+# start_daemon LOG PIDFILE CMD...: the daemon outlives this script and the CI step that ran
+# it (setsid + nohup). It must not keep what this script inherited beyond stdio: the lock file
+# of `flock FILE make e2e` held by a daemon would never be released.
+start_daemon() {
+  local logfile=$1 pidfile=$2
+  shift 2
+  mkdir -p "$(dirname "$logfile")" "$(dirname "$pidfile")"
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec ${fd}>&-"; fi
+    done
+    exec setsid nohup "$@" </dev/null >>"$logfile" 2>&1
+  ) &
+  echo $! >"$pidfile"
 }
