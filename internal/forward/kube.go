@@ -29,8 +29,18 @@ type ServiceBackends struct {
 	present map[string]bool   // every pod in any slice, terminating included
 	changed chan struct{}
 	svcPort map[int]string // service port -> port name
-	// OnChange, if set, is called after every change with the pods present.
-	OnChange func(present map[string]bool)
+	// onChange, if set, is called after every change with the pods present.
+	onChange func(present map[string]bool)
+}
+
+// SetOnChange makes fn be called after every change with the pods present.
+// The informer calls it from its own goroutine: it is set under the lock
+// that guards every read of it, so what fn's owner built before the call is
+// seen by the informer too.
+func (sb *ServiceBackends) SetOnChange(fn func(present map[string]bool)) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.onChange = fn
 }
 
 // WatchService starts following namespace/service. It returns once the
@@ -97,7 +107,7 @@ func (sb *ServiceBackends) recompute(store cache.Store) {
 	sb.ready, sb.present = ready, present
 	close(sb.changed)
 	sb.changed = make(chan struct{})
-	cb := sb.OnChange
+	cb := sb.onChange
 	sb.mu.Unlock()
 	if cb != nil {
 		cb(present)

@@ -37,7 +37,7 @@ func (s *Session) StartForward(ctx context.Context, httpPort, httpsPort int) (st
 		Dialer:   s.dialer(s.Profile.Namespace),
 		Log:      func(f string, a ...any) { s.Rep.Info("forward", fmt.Sprintf(f, a...)) },
 	}
-	backends.OnChange = f.Prune
+	backends.SetOnChange(f.Prune)
 	ls, err := f.Listen()
 	if err != nil {
 		cancel()
