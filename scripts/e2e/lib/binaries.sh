@@ -9,7 +9,9 @@ COREDNS_OUT=$CACHE/out/coredns-$COREDNS_VERSION
 CRICTL_OUT=$CACHE/out/crictl-$CRICTL_VERSION
 KIND_OUT=$CACHE/out/kind-$KIND_VERSION
 PAUSE_OUT=$CACHE/out/pause-$(sha256_of_files "$E2E_DIR/_gosrc/pause/main.go")
-CAPDROP_OUT=$CACHE/out/runc-capdrop-$(sha256_of_files "$CI_DIR/runc-capdrop/main.go")
+# shellcheck source=scripts/ci/lib-capdrop.sh
+. "$CI_DIR/lib-capdrop.sh" # CAPDROP_SOURCES, build_capdrop
+CAPDROP_OUT=$CACHE/out/runc-capdrop-$(sha256_of_files "${CAPDROP_SOURCES[@]}")
 
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl)
 
@@ -147,9 +149,19 @@ build_small() {
   finish_out "$tmp" "$out"
 }
 
+# build_capdrop_out OUTDIR: the runc wrapper, cached like the other small programs.
+build_capdrop_out() {
+  local out=$1 tmp=$CACHE/out/.runc-capdrop.tmp
+  if [[ -x $out/runc-capdrop ]]; then log "runc-capdrop: cached"; return; fi
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  build_capdrop "$tmp/runc-capdrop" "$GO" >"$CACHE/logs/runc-capdrop.log" 2>&1 \
+    || { cat "$CACHE/logs/runc-capdrop.log" >&2; die "building runc-capdrop failed"; }
+  finish_out "$tmp" "$out"
+}
+
 build_all_binaries() {
   stage pause build_small "$PAUSE_OUT" pause "$E2E_DIR/_gosrc/pause/main.go"
-  stage runc-capdrop build_small "$CAPDROP_OUT" runc-capdrop "$CI_DIR/runc-capdrop/main.go"
+  stage runc-capdrop build_capdrop_out "$CAPDROP_OUT"
   stage kind build_kind
   stage etcd build_etcd
   stage crictl build_crictl

@@ -94,6 +94,6 @@ rig_files() {
   {
     printf '%s\n' "$E2E_DIR/node-image.sh"
     find "$E2E_DIR/lib" "$E2E_DIR/node" "$E2E_DIR/images" "$E2E_DIR/_gosrc" -type f
-    printf '%s\n' "$CI_DIR/runc-capdrop/main.go"
+    printf '%s\n' "$CI_DIR/runc-capdrop/main.go" "$CI_DIR/runc-capdrop/capdrop/capdrop.go"
   } | LC_ALL=C sort
 }
