@@ -35,7 +35,7 @@ func (b *bench) engineRestart(ctx context.Context, rd *round, env []string, kube
 	if _, err := run(ctx, 3*time.Minute, os.Environ(), filepath.Join(scripts, "stop-docker.sh")); err != nil {
 		return nil, fmt.Errorf("stopping the engine: %w", err)
 	}
-	if _, err := run(ctx, 3*time.Minute, os.Environ(), filepath.Join(scripts, "ensure-docker.sh")); err != nil {
+	if _, err := run(ctx, 3*time.Minute, os.Environ(), filepath.Join(scripts, "ensure-docker.sh"), "--isolate-egress"); err != nil {
 		return nil, fmt.Errorf("starting the engine: %w", err)
 	}
 	t0 := time.Now()

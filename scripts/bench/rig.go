@@ -73,16 +73,16 @@ func lastLine(s string) string {
 func prepare(ctx context.Context, root, tmp, cache, prebuilt string, logf func(string, ...any)) (*rig, error) {
 	r := &rig{root: root, tmp: tmp, kind: filepath.Join(cache, "bin", "kind"), kubectl: filepath.Join(cache, "bin", "kubectl")}
 	env := os.Environ()
-	script := func(name string) (string, error) {
+	script := func(name string, args ...string) (string, error) {
 		start := time.Now()
-		res, err := run(ctx, 40*time.Minute, env, filepath.Join(root, name))
+		res, err := run(ctx, 40*time.Minute, env, filepath.Join(root, name), args...)
 		if err != nil {
 			return "", err
 		}
 		logf("rig: %s (%.1fs)", name, time.Since(start).Seconds())
 		return lastLine(res.Out), nil
 	}
-	if _, err := script("scripts/ci/ensure-docker.sh"); err != nil {
+	if _, err := script("scripts/ci/ensure-docker.sh", "--isolate-egress"); err != nil {
 		return nil, err
 	}
 	var err error

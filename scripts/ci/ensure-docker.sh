@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# ensure-docker.sh — make sure a Docker engine answers, starting one if needed.
+# ensure-docker.sh — the e2e rig's Docker engine: make sure one answers, starting one if needed.
+# This is the rig's script (CI, `make e2e`, the bench), never a user's: `apimdev docker install`
+# installs and starts the distribution's own service instead (internal/hostsetup).
 #
 # If `docker info` already answers, this prints which engine it is and does nothing else.
 # Otherwise (as root, e.g. in CI on a fresh Debian 12) it:
 #   1. installs Debian's docker.io (+ iptables) with apt-get, without letting the package
-#      start a daemon of its own;
+#      start a daemon of its own (a policy-rc.d for the duration of apt-get, removed on every
+#      way out);
 #   2. only when the capability bounding set lacks CAP_SYS_RESOURCE (some VMs): builds
 #      scripts/ci/runc-capdrop (a static Go runc wrapper) and makes it dockerd's default
 #      runtime, so privileged containers (kind nodes) can start at all;
 #   3. starts dockerd in the background (log: $APIMDEV_DOCKERD_LOG), waits until it answers,
 #      and records its pid in $APIMDEV_DOCKERD_PIDFILE so scripts/ci/stop-docker.sh stops
 #      only a daemon that this script started;
-#   4. for a daemon it started: rejects traffic that containers would route out of the
-#      machine (DOCKER-USER rules on the default-route interfaces). Tests here must only talk
-#      to local addresses, and a kind cluster otherwise leaks e.g. Service IP traffic sent
-#      before kube-proxy is ready. APIMDEV_DOCKER_EGRESS=allow skips this.
+#   4. with --isolate-egress, for a daemon it started: rejects traffic that containers would
+#      route out of the machine (DOCKER-USER rules on the default-route interfaces). Tests on
+#      the rig must only talk to local addresses, and a kind cluster otherwise leaks e.g.
+#      Service IP traffic sent before kube-proxy is ready. Without it, the rules an earlier
+#      run added are taken out again.
 # Idempotent: a second run finds the engine answering and returns at once.
 #
-# Usage: scripts/ci/ensure-docker.sh [--check]
-#   --check  also build a tiny FROM-scratch image locally and `docker run --privileged` it.
+# Usage: scripts/ci/ensure-docker.sh [--isolate-egress] [--check]
+#   --isolate-egress  containers may not send traffic out of this machine (the rig passes it)
+#   --check           also build a tiny FROM-scratch image locally and `docker run --privileged` it.
 set -euo pipefail
 
 CI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,11 +33,13 @@ WAIT_SECONDS=${APIMDEV_DOCKERD_WAIT:-90}
 # shellcheck source=scripts/ci/lib-capdrop.sh
 . "$CI_DIR/lib-capdrop.sh" # lacks_cap_sys_resource, find_go, apt_install, install_capdrop
 CHECK=false
+ISOLATE=false
 
 for arg in "$@"; do
   case $arg in
     --check) CHECK=true ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    --isolate-egress) ISOLATE=true ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "ensure-docker: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -92,20 +99,34 @@ wait_for_docker() {
 
 # Containers may talk to each other and to this machine, but nothing they send may leave it
 # through the default-route interfaces. Idempotent (-C before -I); dockerd keeps DOCKER-USER
-# rules while it runs, and this runs again on every call for a daemon we started.
-isolate_egress() {
-  [[ ${APIMDEV_DOCKER_EGRESS:-reject} == allow ]] && return
-  local ext bridge added=false
+# rules while it runs, and this runs again on every call for a daemon we started. Without
+# --isolate-egress the same rules are deleted, so the engine converges to what was asked.
+egress_rules() { # the rules of --isolate-egress, one per line
+  local ext bridge
   for ext in $(ip -4 route show default | awk '{for (i = 1; i < NF; i++) if ($i == "dev") print $(i + 1)}' | sort -u); do
     for bridge in docker0 br-+; do
-      local rule=(DOCKER-USER -i "$bridge" -o "$ext" -j REJECT --reject-with icmp-net-unreachable)
+      echo "DOCKER-USER -i $bridge -o $ext -j REJECT --reject-with icmp-net-unreachable"
+    done
+  done
+}
+
+isolate_egress() {
+  local rule added=false removed=false
+  while read -r -a rule; do
+    if $ISOLATE; then
       if ! iptables -C "${rule[@]}" 2>/dev/null; then
         iptables -I "${rule[@]}"
         added=true
       fi
-    done
-  done
-  if $added; then log "containers cannot send traffic out of this machine (DOCKER-USER; APIMDEV_DOCKER_EGRESS=allow to skip)"; fi
+    else
+      while iptables -C "${rule[@]}" 2>/dev/null; do
+        iptables -D "${rule[@]}"
+        removed=true
+      done
+    fi
+  done < <(egress_rules)
+  if $added; then log "containers cannot send traffic out of this machine (DOCKER-USER; --isolate-egress)"; fi
+  if $removed; then log "removed the DOCKER-USER rules of an earlier --isolate-egress"; fi
 }
 
 # A FROM-scratch image with a static Go binary, run privileged: proves the engine can start

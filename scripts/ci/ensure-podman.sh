@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ensure-podman.sh — make rootful Podman (Debian's package, as root) able to run kind clusters,
-# and start its Docker-compatible API service.
+# ensure-podman.sh — the e2e rig's Podman: make rootful Podman (Debian's package, as root) able to
+# run kind clusters, and start its Docker-compatible API service. This is the rig's script (CI,
+# `make e2e`), never a user's: apimdev only tells a user how to start Podman's own socket.
 #
 # As root (e.g. in CI on a fresh Debian 12) it:
 #   1. installs the pinned Debian packages below (podman, conmon, containers-common, netavark,
@@ -13,10 +14,10 @@
 #      default OCI runtime "capdrop" (50-apimdev-capdrop.conf; conmon runs it for create and
 #      for exec --process, so `podman exec` goes through it too), with default ulimits no
 #      higher than the ones podman itself runs with (raising them needs that capability);
-#   3. rejects traffic that containers on Podman's bridges (podman*, cni-podman*) would route
-#      out of the machine through the default-route interfaces, IPv4 and IPv6 (nft table
-#      inet apimdev_podman_egress, hooked before iptables' FORWARD so netavark's ACCEPT rules
-#      cannot overtake it). APIMDEV_PODMAN_EGRESS=allow removes/skips it;
+#   3. with --isolate-egress: rejects traffic that containers on Podman's bridges (podman*,
+#      cni-podman*) would route out of the machine through the default-route interfaces, IPv4
+#      and IPv6 (nft table inet apimdev_podman_egress, hooked before iptables' FORWARD so
+#      netavark's ACCEPT rules cannot overtake it); without it, that table is removed;
 #   4. starts `podman system service` in the background on $APIMDEV_PODMAN_SOCK (log:
 #      $APIMDEV_PODMAN_LOG), waits until /_ping answers OK, and records its pid in
 #      $APIMDEV_PODMAN_PIDFILE so scripts/ci/stop-podman.sh stops only a service started here.
@@ -26,7 +27,8 @@
 # kind then needs KIND_EXPERIMENTAL_PROVIDER=podman (it runs the podman CLI); Docker-API
 # clients use DOCKER_HOST=unix:///run/podman/podman.sock.
 #
-# Usage: scripts/ci/ensure-podman.sh [--check]
+# Usage: scripts/ci/ensure-podman.sh [--isolate-egress] [--check]
+#   --isolate-egress  containers may not send traffic out of this machine (the rig passes it)
 #   --check  also build a tiny FROM-scratch image locally, `podman run --privileged` it and
 #            `podman exec` into it (prints CapEff of both), and ping the API socket.
 set -euo pipefail
@@ -55,11 +57,13 @@ CHECK_IMAGE=localhost/apimdev-ci/podman-check:local
 # shellcheck source=scripts/ci/lib-capdrop.sh
 . "$CI_DIR/lib-capdrop.sh" # lacks_cap_sys_resource, find_go, apt_install, install_capdrop
 CHECK=false
+ISOLATE=false
 
 for arg in "$@"; do
   case $arg in
     --check) CHECK=true ;;
-    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
+    --isolate-egress) ISOLATE=true ;;
+    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "ensure-podman: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -198,10 +202,10 @@ configure() {
 # its subnets) at the top of FORWARD whenever it is missing, so an iptables rule of ours could
 # end up behind it; a reject in any base chain is final. Replaced atomically on every run.
 isolate_egress() {
-  if [[ ${APIMDEV_PODMAN_EGRESS:-reject} == allow ]]; then
+  if ! $ISOLATE; then
     if nft list table inet "$NFT_TABLE" >/dev/null 2>&1; then
       nft delete table inet "$NFT_TABLE"
-      log "APIMDEV_PODMAN_EGRESS=allow: removed nft table inet $NFT_TABLE"
+      log "no --isolate-egress: removed nft table inet $NFT_TABLE"
     fi
     return
   fi
@@ -223,7 +227,7 @@ $rules  }
 }
 EOF
   if ! $existed; then
-    log "containers on podman bridges cannot send traffic out of this machine (nft table inet $NFT_TABLE; APIMDEV_PODMAN_EGRESS=allow to skip)"
+    log "containers on podman bridges cannot send traffic out of this machine (nft table inet $NFT_TABLE; --isolate-egress)"
   fi
 }
 

@@ -13,8 +13,8 @@
 # hash exists the script only prints its name. A cold run takes about 15–20 minutes on 2 cores.
 #
 # Output: the image reference as the LAST line of stdout; progress and per-stage timings go to
-# stderr. Needs root (debootstrap, chroot, mounts) and Docker (scripts/ci/ensure-docker.sh is
-# run when `docker info` does not answer). Environment:
+# stderr. Needs root (debootstrap, chroot, mounts) and a Docker engine that answers (the e2e
+# rig starts its own first; this script never starts one). Environment:
 #   APIMDEV_E2E_CACHE        cache directory
 #   APIMDEV_E2E_NODE_IMAGE   image reference to produce (default apimdev-e2e/kind-node:v1.34.4)
 #   APIMDEV_E2E_FORCE=1      rebuild the image even when the hash matches (cached parts reused)
@@ -32,11 +32,11 @@ source "$E2E_DIR/lib/images.sh"
 # shellcheck source=lib/node.sh
 source "$E2E_DIR/lib/node.sh"
 
+# The engine is the caller's: the rig starts its own (scripts/ci/ensure-docker.sh) before this
+# runs, and `apimdev node-image build` on a user's machine never starts one behind their back.
 ensure_docker() {
-  if ! timeout 15 docker info >/dev/null 2>&1; then
-    [[ $(id -u) == 0 ]] || die "docker does not answer (and starting it needs root)"
-    "$CI_DIR/ensure-docker.sh" >&2
-  fi
+  timeout 15 docker info >/dev/null 2>&1 ||
+    die "docker does not answer: start it (sudo systemctl start docker), or install one with sudo apimdev docker install"
 }
 
 ensure_tools() {

@@ -36,10 +36,12 @@ if ! rig_lock_held; then
   fi
 fi
 
-stage docker scripts/ci/ensure-docker.sh
+# The rig's engines keep test traffic on this machine (--isolate-egress): the suites must only
+# talk to local addresses.
+stage docker scripts/ci/ensure-docker.sh --isolate-egress
 # Rootful Podman beside it, for TestPodman (kind's podman provider; its
 # Docker-compatible API on /run/podman/podman.sock).
-stage podman scripts/ci/ensure-podman.sh
+stage podman scripts/ci/ensure-podman.sh --isolate-egress
 node_image=""; gateway_image=""; statsd_image=""; otelcol_image=""
 # The node image is built by apimdev itself (`apimdev node-image build` runs
 # the embedded copy of scripts/e2e/node-image.sh), as a user without a

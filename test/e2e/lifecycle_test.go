@@ -180,7 +180,7 @@ func TestLifecycle(t *testing.T) {
 		if b, err := exec.Command("../../scripts/ci/stop-docker.sh").CombinedOutput(); err != nil {
 			t.Fatalf("stopping Docker: %v\n%s", err, b)
 		}
-		if b, err := exec.Command("../../scripts/ci/ensure-docker.sh").CombinedOutput(); err != nil {
+		if b, err := exec.Command("../../scripts/ci/ensure-docker.sh", "--isolate-egress").CombinedOutput(); err != nil {
 			t.Fatalf("starting Docker: %v\n%s", err, b)
 		}
 		// A status every 300 ms for the first 12 s (each one may wait on the
