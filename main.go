@@ -7,14 +7,22 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"golang.org/x/term"
 
 	"github.com/apimdev/apimdev/internal/cli"
+	"github.com/apimdev/apimdev/scripts/ci/runc-capdrop/capdrop"
 )
 
 func main() {
+	// Installed as Docker's runc wrapper (apimdev docker install
+	// --runtime-wrapper, only where the machine lacks CAP_SYS_RESOURCE), this
+	// program is runc-capdrop and nothing else.
+	if filepath.Base(os.Args[0]) == capdrop.Name {
+		os.Exit(capdrop.Main(os.Args[1:]))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
