@@ -1,19 +1,18 @@
 // Package scripts carries the shell scripts apimdev runs itself, so a binary
 // without the repository can: the offline kind node image build
 // (e2e/node-image.sh with its lib/, node/, images/ and _gosrc/ files, the same
-// scripts the e2e rig uses) and the Docker engine set-up (ci/).
+// scripts the e2e rig uses, and the runc wrapper's source from ci/).
 package scripts
 
 import (
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/apimdev/apimdev/internal/safedir"
 )
 
 // FS holds e2e/ and ci/ as they are in the repository.
@@ -21,59 +20,46 @@ import (
 //go:embed all:e2e ci
 var FS embed.FS
 
-// Extract writes the embedded scripts under parent/<hash of them>, once,
-// and returns that directory; shell scripts are made executable (the embed
-// keeps no modes).
-func Extract(parent string) (string, error) {
-	h := sha256.New()
-	var files []string
-	err := fs.WalkDir(FS, ".", func(p string, d fs.DirEntry, err error) error {
+// Private writes the embedded scripts into a new private directory (0700,
+// an unpredictable name, under a temporary directory only this user and
+// root can change: see package safedir) and returns it with the function
+// that removes it. Every run writes them afresh: nothing a run executes,
+// possibly as root, is ever read back from a place someone else could have
+// written to.
+func Private() (dir string, remove func(), err error) {
+	dir, err = safedir.MkdirTemp("", "apimdev-scripts-")
+	if err != nil {
+		return "", nil, fmt.Errorf("a private directory for apimdev's scripts: %w", err)
+	}
+	remove = func() { _ = os.RemoveAll(dir) }
+	if err := writeAll(dir); err != nil {
+		remove()
+		return "", nil, err
+	}
+	return dir, remove, nil
+}
+
+// writeAll writes every embedded file under dir; shell scripts are made
+// executable (the embed keeps no modes).
+func writeAll(dir string) error {
+	return fs.WalkDir(FS, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		files = append(files, p)
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	sort.Strings(files)
-	for _, f := range files {
-		b, err := FS.ReadFile(f)
+		b, err := FS.ReadFile(p)
 		if err != nil {
-			return "", err
+			return err
 		}
-		fmt.Fprintf(h, "%s\n%d\n", f, len(b))
-		h.Write(b)
-	}
-	dir := filepath.Join(parent, hex.EncodeToString(h.Sum(nil))[:16])
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir, nil
-	}
-	tmp := dir + ".tmp"
-	_ = os.RemoveAll(tmp)
-	for _, f := range files {
-		b, _ := FS.ReadFile(f)
-		mode := os.FileMode(0o644)
-		if executable(f, b) {
-			mode = 0o755
+		mode := os.FileMode(0o600)
+		if executable(p, b) {
+			mode = 0o700
 		}
-		p := filepath.Join(tmp, filepath.FromSlash(f))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return "", err
+		out := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
+			return err
 		}
-		if err := os.WriteFile(p, b, mode); err != nil {
-			return "", err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
-		return "", err
-	}
-	_ = os.RemoveAll(dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", err
-	}
-	return dir, nil
+		return os.WriteFile(out, b, mode)
+	})
 }
 
 // executable says which embedded files run as programs: scripts with a

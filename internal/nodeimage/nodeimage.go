@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apimdev/apimdev/internal/safedir"
 	"github.com/apimdev/apimdev/scripts"
 )
 
@@ -121,10 +122,44 @@ func (b *Builder) Check() error {
 	return nil
 }
 
+// checkCache refuses, for root, a cache another user could change: what is
+// built there runs as root and goes into a node image that runs privileged.
+func (b *Builder) checkCache() error {
+	uid := b.UID
+	if b.GOOS == "" {
+		uid = os.Geteuid()
+	}
+	if uid != 0 {
+		return nil
+	}
+	if err := safedir.Check(b.Cache); err != nil {
+		var ue *safedir.UntrustedError
+		if errors.As(err, &ue) {
+			return &RequirementError{Problem: "the node image cache " + ue.Error(),
+				Fix: "pass --cache with a directory only root can change, e.g. --cache /var/cache/apimdev/node-image (under sudo -E, HOME and its cache are your user's)"}
+		}
+		return err
+	}
+	return nil
+}
+
+// systemBash is bash from the system's directories: root runs it, so never
+// one a PATH entry of a user's could put first.
+func systemBash() (string, error) {
+	for _, p := range []string{"/usr/bin/bash", "/bin/bash"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", &RequirementError{Problem: "building a node image needs bash in /usr/bin or /bin", Fix: "install bash"}
+}
+
 var stageRE = regexp.MustCompile(`^\[node-image [0-9:]+\] stage (\S+): (start|done in (\d+)s)$`)
 
 // Build runs the build and returns the image reference. The scripts are
-// written out under Cache first (once per version of them).
+// written afresh into a private directory for this run (never read back
+// from the cache, which root's build trusts only when only root can change
+// it), and removed after it.
 func (b *Builder) Build(ctx context.Context) (string, error) {
 	if err := b.Check(); err != nil {
 		return "", err
@@ -133,14 +168,22 @@ func (b *Builder) Build(ctx context.Context) (string, error) {
 	if image == "" {
 		image = DefaultImage
 	}
+	if err := b.checkCache(); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(b.Cache, 0o755); err != nil {
 		return "", err
 	}
-	dir, err := scripts.Extract(filepath.Join(b.Cache, "scripts"))
+	dir, remove, err := scripts.Private()
 	if err != nil {
 		return "", fmt.Errorf("writing the build scripts: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(dir, "e2e", "node-image.sh"))
+	defer remove()
+	bash, err := systemBash()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, bash, filepath.Join(dir, "e2e", "node-image.sh"))
 	cmd.Env = append(os.Environ(), "APIMDEV_E2E_CACHE="+b.Cache, "APIMDEV_E2E_NODE_IMAGE="+image)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

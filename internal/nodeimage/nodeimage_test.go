@@ -3,9 +3,13 @@ package nodeimage
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 func TestCheckSaysWhatThisMachineLacks(t *testing.T) {
@@ -61,5 +65,45 @@ func TestFindTakesTheNewestBuiltImage(t *testing.T) {
 	}
 	if _, ok, _ := Find(context.Background(), images{}); ok {
 		t.Fatal("found an image in none")
+	}
+}
+
+// Root's build never runs, nor builds into, what another user could have
+// put in its cache: a cache under a directory of another owner is refused
+// before anything runs, and a script planted where the build once kept its
+// scripts is not run.
+func TestRootRefusesACacheAnotherUserCanChange(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a directory to another user (CI runs as root)")
+	}
+	home := filepath.Join(testdir.New(t), "home-of-nobody")
+	cache := filepath.Join(home, ".cache", "apimdev", "node-image")
+	planted := filepath.Join(cache, "scripts", "0123456789abcdef", "e2e")
+	if err := os.MkdirAll(planted, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(home, "ran-as-root")
+	script := "#!/bin/sh\ntouch " + marker + "\n"
+	if err := os.WriteFile(filepath.Join(planted, "node-image.sh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(planted, "..", ".complete"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := filepath.Walk(home, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, 65534, 65534)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := (&Builder{Cache: cache, GOOS: "linux", UID: 0}).Build(context.Background())
+	var re *RequirementError
+	if !errors.As(err, &re) || !strings.Contains(re.Problem, "owned by uid 65534") || !strings.Contains(re.Fix, "--cache") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the planted script ran")
 	}
 }
