@@ -19,20 +19,23 @@ func (a *app) doctorCommand() *cobra.Command {
 		Long: `doctor collects what it takes to understand a problem into one tar.gz file,
 readable by you only (0600): apimdev's version, the preflight checks, the state
 of the cluster and of the background forward, the gateway namespace's events,
-a describe-like summary of its pods and workloads, their logs, and kind's
-exported node logs (journal, kubelet, containerd, /var/log).
+a describe-like summary of its pods and workloads, their logs, and the nodes'
+logs (journal, kubelet, containerd, /var/log), streamed straight into the
+bundle.
 
-The gateway token, and anything shaped like a token, is replaced by <redacted>
-in every file, so the bundle can be attached to an issue. doctor only reads:
-it changes nothing, and it works when Docker or the cluster is down (the
-bundle then says what could not be collected).`,
+The gateway token and client secret, and anything shaped like a secret
+(tokens, private keys, JWTs, Entra client secrets, passwords in URLs,
+kubeconfig credentials, Authorization and subscription-key headers), are
+replaced by <redacted> in every file, so the bundle can be attached to an
+issue. doctor only reads: it changes nothing, and it works when Docker or the
+cluster is down (the bundle then says what could not be collected).`,
 		Example: `  apimdev doctor
   apimdev doctor --bundle /tmp/apimdev-doctor.tar.gz --node-logs=false`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.doctor(cmd, bundle, nodeLogs) },
 	}
 	cmd.Flags().StringVar(&bundle, "bundle", "", "where to write the bundle (default ./apimdev-doctor-<cluster>-<time>.tar.gz)")
-	cmd.Flags().BoolVar(&nodeLogs, "node-logs", true, "include kind's exported node logs (takes a few seconds)")
+	cmd.Flags().BoolVar(&nodeLogs, "node-logs", true, "include the nodes' logs (takes a few seconds)")
 	return cmd
 }
 

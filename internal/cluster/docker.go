@@ -90,7 +90,6 @@ type Kind interface {
 	Delete(name, kubeconfigPath string) error
 	KubeConfig(name string, internal bool) (string, error)
 	ExportKubeConfig(name, path string, internal bool) error
-	CollectLogs(name, dir string) error
 }
 
 var _ Kind = (*cluster.Provider)(nil)

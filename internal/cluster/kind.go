@@ -638,9 +638,6 @@ func (m *Manager) writeKubeconfig() error {
 	return state.WriteFile(m.Kubeconfig, []byte(raw))
 }
 
-// CollectLogs exports kind's node logs (journal, kubelet, containerd) into dir.
-func (m *Manager) CollectLogs(dir string) error { return m.Kind.CollectLogs(m.Name, dir) }
-
 // NodeImage is the image a new cluster is made from (kind's default when
 // none was named).
 func (m *Manager) NodeImage() string {

@@ -31,7 +31,6 @@ func (k *readKind) KubeConfig(string, bool) (string, error) {
 	return "apiVersion: v1\nkind: Config\n", nil
 }
 func (k *readKind) ExportKubeConfig(string, string, bool) error { return nil }
-func (k *readKind) CollectLogs(string, string) error            { return nil }
 
 // An API server that has (or has not) apimdev's marker.
 func markerServer(t *testing.T, marked bool) string {

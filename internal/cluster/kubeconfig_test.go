@@ -25,7 +25,6 @@ func (k *deleteKind) Delete(name, _ string) error {
 }
 func (k *deleteKind) KubeConfig(string, bool) (string, error)     { return "", nil }
 func (k *deleteKind) ExportKubeConfig(string, string, bool) error { return nil }
-func (k *deleteKind) CollectLogs(string, string) error            { return nil }
 
 const usersOwn = `apiVersion: v1
 kind: Config

@@ -30,7 +30,6 @@ func (k startingKind) KubeConfig(string, bool) (string, error) {
 	return fmt.Sprintf("apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: %q}\nusers:\n- name: u\n  user: {}\n", k.server), nil
 }
 func (k startingKind) ExportKubeConfig(string, string, bool) error { return nil }
-func (k startingKind) CollectLogs(string, string) error            { return nil }
 
 type fakeNode string
 

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,8 +34,9 @@ import (
 type Cluster interface {
 	Inspect(ctx context.Context) (cluster.ClusterState, string)
 	KubeconfigPath() string
-	// CollectLogs exports kind's node logs into dir.
-	CollectLogs(dir string) error
+	// NodeLogs streams the nodes' logs to add, one file at a time, and
+	// returns soon after ctx ends, having stopped what it started.
+	NodeLogs(ctx context.Context, add func(name string, r io.Reader) error) error
 }
 
 var _ Cluster = (*cluster.Manager)(nil)
@@ -60,11 +62,15 @@ type Collector struct {
 	// is scrubbed. Secrets are further values to scrub.
 	Token    token.Token
 	Secrets  []string
-	NodeLogs bool // include kind's exported node logs (slow: a few seconds)
+	NodeLogs bool // include the nodes' logs (slow: a few seconds)
 	Now      func() time.Time
 	Progress func(format string, args ...any)
-	// Timeout bounds each section; 0 means 20 s (node logs get 3 min).
+	// Timeout bounds each section but the node logs; 0 means 20 s.
 	Timeout time.Duration
+	// NodeLogTimeout bounds the node logs; 0 means 3 min. When it passes,
+	// the bundle is written with the node logs read until then, and its
+	// README says they were cut short.
+	NodeLogTimeout time.Duration
 	// LogLines is how many lines of each container log to keep; 0 means 2000.
 	LogLines int64
 	// LookPath finds the docker command for the preflight (nil: exec.LookPath).
@@ -138,7 +144,7 @@ func (c *Collector) Write(ctx context.Context, dest string) (Summary, error) {
 		{"preflight", 0, c.preflight},
 		{"state", 0, c.state},
 		{"kubernetes", 0, c.kubernetes},
-		{"node logs", 3 * time.Minute, c.nodeLogs},
+		{"node logs", c.nodeLogTimeout(), c.nodeLogs},
 	}
 	for _, s := range sections {
 		if ctx.Err() != nil {
@@ -178,6 +184,13 @@ func (c *Collector) Write(ctx context.Context, dest string) (Summary, error) {
 	return sum, nil
 }
 
+func (c *Collector) nodeLogTimeout() time.Duration {
+	if c.NodeLogTimeout == 0 {
+		return 3 * time.Minute
+	}
+	return c.NodeLogTimeout
+}
+
 func (c *Collector) progress(s Section) {
 	if c.Progress == nil {
 		return
@@ -192,7 +205,7 @@ func (c *Collector) progress(s Section) {
 func readme(c *Collector, secs []Section, at time.Time) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "apimdev doctor bundle for cluster %q, written %s.\n\n", c.Config.Cluster.Name, at.UTC().Format(time.RFC3339))
-	b.WriteString("The gateway token and anything shaped like a token were replaced by <redacted>\nin every file before it was written here.\n\nsections:\n")
+	b.WriteString(redactionNote + "\nsections:\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, s := range secs {
 		res := "ok"
@@ -204,6 +217,18 @@ func readme(c *Collector, secs []Section, at time.Time) []byte {
 	tw.Flush()
 	return b.Bytes()
 }
+
+// redactionNote opens the README: what was replaced in every file.
+const redactionNote = `Before any file was written here, these were replaced by <redacted> in it:
+the gateway token and the Entra client secret (as is, escaped, and in base64),
+and anything shaped like a secret: gateway tokens (their gateway id and
+expiry kept), PEM private keys (their BEGIN and END lines kept), also in
+base64 as in a kubeconfig's client-key-data or a Secret's data, JWTs (their
+header kept), Entra client secrets (their 3-character hint kept), passwords
+in URLs (scheme, user and host kept), kubeconfig credentials (token,
+client-key-data, password...), and the values of Authorization and
+Ocp-Apim-Subscription-Key headers.
+`
 
 func (c *Collector) version(ctx context.Context, add func(string, []byte) error) error {
 	var b bytes.Buffer
@@ -321,12 +346,19 @@ func tail(path string, n int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if info.Size() > n {
-		if _, err := f.Seek(info.Size()-n, io.SeekStart); err != nil {
-			return nil, err
-		}
+	if info.Size() <= n {
+		return io.ReadAll(io.LimitReader(f, n))
 	}
-	return io.ReadAll(io.LimitReader(f, n))
+	if _, err := f.Seek(info.Size()-n, io.SeekStart); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, n))
+	// The first line is cut: drop it, as a secret cut in two might not
+	// be recognised.
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	return b, err
 }
 
 func (c *Collector) kubernetes(ctx context.Context, add func(string, []byte) error) error {
@@ -655,17 +687,25 @@ func eventLines(es []corev1.Event, object string) []byte {
 	return b.Bytes()
 }
 
-// nodeLogs adds what `kind export logs` writes: each node's journal, kubelet
-// and containerd logs, /var/log (pod logs included), and docker inspect.
-// kind writes world-readable files, so it writes into a private directory
-// under the state directory, which is removed once the files are in the
-// bundle.
+// nodeLogs adds the nodes' logs as the cluster streams them (see
+// cluster.Manager.NodeLogs), each file scrubbed like every other one:
+// nothing unredacted is written to disk, and nothing is left running when
+// the section's time is up. A gzip file is added uncompressed; binary files
+// cannot be scrubbed and are only listed.
 func (c *Collector) nodeLogs(ctx context.Context, add func(string, []byte) error) error {
 	if !c.NodeLogs {
 		return add("kind-logs/skipped.txt", []byte("node logs were not asked for (--node-logs=false)\n"))
 	}
 	if c.Cluster == nil {
 		return errors.New("no cluster manager")
+	}
+	// An apimdev before this one exported kind's logs, unredacted, into
+	// doctor-kind-logs-* directories of the state directory, and an
+	// interrupted doctor could leave one behind: never keep them.
+	if old, _ := filepath.Glob(filepath.Join(c.Files.Dir, "doctor-kind-logs-*")); len(old) > 0 {
+		for _, o := range old {
+			_ = os.RemoveAll(o)
+		}
 	}
 	if c.Docker != nil {
 		if _, err := c.Docker.Ping(ctx); err != nil {
@@ -676,57 +716,64 @@ func (c *Collector) nodeLogs(ctx context.Context, add func(string, []byte) error
 	if st == cluster.ClusterAbsent || st == cluster.ClusterUnknown {
 		return add("kind-logs/skipped.txt", []byte(fmt.Sprintf("no node logs: cluster %q is %s %s\n", c.Config.Cluster.Name, st, detail)))
 	}
-	// A doctor interrupted before cleaning up leaves its directory; it is
-	// private, but there is no reason to keep it.
-	if old, _ := filepath.Glob(filepath.Join(c.Files.Dir, "doctor-kind-logs-*")); len(old) > 0 {
-		for _, o := range old {
-			_ = os.RemoveAll(o)
-		}
-	}
-	tmp, err := os.MkdirTemp(c.Files.Dir, "doctor-kind-logs-")
-	if err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Cluster.CollectLogs(tmp) }()
-	var collectErr error
-	select {
-	case collectErr = <-done:
-	case <-ctx.Done():
-		// kind cannot be stopped; remove its files once it is done.
-		go func() { <-done; _ = os.RemoveAll(tmp) }()
-		return fmt.Errorf("kind's log export did not finish in time: %w", ctx.Err())
-	}
-	defer os.RemoveAll(tmp)
-	var errs []error
-	if collectErr != nil {
-		errs = append(errs, fmt.Errorf("kind export logs: %s", firstLine(collectErr.Error())))
-	}
-	err = filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
+	var binary []string
+	err := c.Cluster.NodeLogs(ctx, func(name string, r io.Reader) error {
+		name, b, ok := readLog(name, r)
+		if !ok {
+			binary = append(binary, name)
 			return nil
 		}
-		rel, _ := filepath.Rel(tmp, p)
-		b, rerr := readCapped(p, maxFile)
-		if rerr != nil {
-			b = []byte("could not read: " + rerr.Error() + "\n")
-		}
-		return add("kind-logs/"+filepath.ToSlash(rel), b)
+		return add("kind-logs/"+name, b)
 	})
+	var errs []error
+	if len(binary) > 0 {
+		errs = append(errs, add("kind-logs/not-included.txt", []byte("binary files, left out because they cannot be scrubbed of secrets:\n  "+strings.Join(binary, "\n  ")+"\n")))
+	}
+	if ctx.Err() != nil {
+		why := fmt.Sprintf("reading them took longer than %s", c.nodeLogTimeout())
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			why = "doctor was interrupted"
+		}
+		return errors.Join(append(errs, fmt.Errorf("the node logs were cut short: %s; the files read before then are in kind-logs/", why))...)
+	}
 	return errors.Join(append(errs, err)...)
 }
 
-func readCapped(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// readLog reads one node file for the bundle, uncompressed when it is
+// gzip. ok is false for a binary file (or a gzip file that is not one).
+func readLog(name string, r io.Reader) (string, []byte, bool) {
+	if gzName, isGz := strings.CutSuffix(name, ".gz"); isGz {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return name, nil, false
+		}
+		defer zr.Close()
+		name, r = gzName, zr
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, n+1))
-	if int64(len(b)) > n {
-		b = append(b[:n], []byte("\n(truncated by apimdev doctor)\n")...)
+	b := readCapped(r, maxFile)
+	if bytes.IndexByte(b, 0) >= 0 {
+		return name, nil, false
 	}
-	return b, err
+	return name, b, true
+}
+
+// readCapped reads r up to n bytes. Text cut short (at n bytes, or by an
+// error such as the end of the section's time) loses its last, partial
+// line, as a secret cut in two might not be recognised, and says so.
+func readCapped(r io.Reader, n int64) []byte {
+	b, err := io.ReadAll(io.LimitReader(r, n+1))
+	switch {
+	case int64(len(b)) > n:
+		return append(wholeLines(b[:n]), "\n(truncated by apimdev doctor)\n"...)
+	case err != nil:
+		return append(wholeLines(b), "\n(reading stopped: "+err.Error()+")\n"...)
+	}
+	return b
+}
+
+// wholeLines is b up to its last line break.
+func wholeLines(b []byte) []byte {
+	return b[:bytes.LastIndexByte(b, '\n')+1]
 }
 
 func firstLine(s string) string {

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,9 +24,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
-	kindcluster "sigs.k8s.io/kind/pkg/cluster"
-	"sigs.k8s.io/kind/pkg/cluster/nodes"
-	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
@@ -134,31 +133,91 @@ func (f *fakeDocker) ContainerStart(context.Context, string, container.StartOpti
 	return nil
 }
 
-// fakeKind has one cluster whose exported logs quote the token, as a
-// containerd debug log could.
-type fakeKind struct {
-	name      string
-	collected string
+// nodeFile is one file a fakeNodes hands to add; a stalled one's reader
+// waits for the context after its body, as a stuck node's stream would.
+type nodeFile struct {
+	name, body string
+	stall      bool
 }
 
-func (k *fakeKind) List() ([]string, error) { return []string{k.name}, nil }
-func (k *fakeKind) ListNodes(string) ([]nodes.Node, error) {
-	return []nodes.Node{oneNode(k.name + "-control-plane")}, nil
+// fakeNodes is the cluster as doctor reads it, its node logs scripted.
+type fakeNodes struct {
+	state cluster.ClusterState
+	files []nodeFile
+	// after is called once the files are handed over (a test's Ctrl-C);
+	// then, with block, NodeLogs waits for its context to end.
+	after func()
+	block bool
+
+	mu      sync.Mutex
+	running int // NodeLogs calls not returned yet
 }
-func (k *fakeKind) Create(string, ...kindcluster.CreateOption) error { return nil }
-func (k *fakeKind) Delete(string, string) error                      { return nil }
-func (k *fakeKind) KubeConfig(string, bool) (string, error) {
-	return "", errors.New("no kubeconfig in this test")
+
+func (f *fakeNodes) Inspect(context.Context) (cluster.ClusterState, string) {
+	return f.state, "(1 node)"
 }
-func (k *fakeKind) ExportKubeConfig(string, string, bool) error { return nil }
-func (k *fakeKind) CollectLogs(name, dir string) error {
-	k.collected = dir
-	node := filepath.Join(dir, name+"-control-plane")
-	if err := os.MkdirAll(node, 0o755); err != nil {
-		return err
+func (f *fakeNodes) KubeconfigPath() string { return "/nowhere/kubeconfig" }
+func (f *fakeNodes) NodeLogs(ctx context.Context, add func(string, io.Reader) error) error {
+	f.mu.Lock()
+	f.running++
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.running--
+		f.mu.Unlock()
+	}()
+	for _, nf := range f.files {
+		var r io.Reader = strings.NewReader(nf.body)
+		if nf.stall {
+			r = &stallReader{ctx: ctx, data: strings.NewReader(nf.body)}
+		}
+		if err := add(nf.name, r); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
-	os.WriteFile(filepath.Join(node, "containerd.log"), []byte(`level=debug msg="CreateContainer" env="config.service.auth=GatewayKey contoso-gw&202612301200&`+sig+`"`+"\n"), 0o644)
-	return os.WriteFile(filepath.Join(dir, "docker-info.txt"), []byte("Server Version: 20.10.24\n"), 0o644)
+	if f.after != nil {
+		f.after()
+	}
+	if f.block {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (f *fakeNodes) stillRunning() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.running
+}
+
+type stallReader struct {
+	ctx  context.Context
+	data *strings.Reader
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.data.Len() > 0 {
+		return s.data.Read(p)
+	}
+	<-s.ctx.Done()
+	return 0, s.ctx.Err()
+}
+
+func gzipped(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := io.WriteString(zw, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 func TestWriteBundle(t *testing.T) {
@@ -183,10 +242,16 @@ func TestWriteBundle(t *testing.T) {
 		&corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e1", Namespace: profile.Namespace}, InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "contoso-gw-1"},
 			Type: corev1.EventTypeWarning, Reason: "BackOff", Message: "Back-off restarting failed container", Count: 3, LastTimestamp: start},
 	)
-	kind := &fakeKind{name: "apimdev"}
+	quoted := `level=debug msg="CreateContainer" env="config.service.auth=GatewayKey contoso-gw&202612301200&` + sig + `"` + "\n"
+	nodes := &fakeNodes{state: cluster.ClusterOurs, files: []nodeFile{
+		{name: "engine-info.json", body: `{"NCPU": 4}` + "\n"},
+		{name: "apimdev-control-plane/containerd.log", body: quoted},
+		{name: "apimdev-control-plane/var/log/pods/apim-gateway_gw-1_uid/gw/0.log.20260101-000000.gz", body: gzipped(t, "rotated: "+quoted)},
+		{name: "apimdev-control-plane/var/log/wtmp", body: "\x00\x00\x01binary"},
+	}}
 	c := &Collector{
 		Version: "v-test", Config: cfg, Files: files, Docker: &fakeDocker{}, Client: cs, Profile: profile,
-		Cluster:  &cluster.Manager{Kind: kind, Docker: &fakeDocker{}, Name: "apimdev", Kubeconfig: files.Kubeconfig()},
+		Cluster:  nodes,
 		Token:    canaryToken(t),
 		NodeLogs: true,
 		LookPath: func(string) (string, error) { return "/usr/bin/docker", nil },
@@ -203,7 +268,8 @@ func TestWriteBundle(t *testing.T) {
 	got := readBundle(t, dest)
 	for _, want := range []string{"version.txt", "config.json", "preflight.txt", "state.txt", "forward.log", "kubernetes/nodes.txt", "kubernetes/all-pods.txt",
 		"apim-gateway/events.txt", "apim-gateway/pods.txt", "apim-gateway/workloads.txt", "apim-gateway/logs/contoso-gw-1/contoso-gw.log",
-		"apim-gateway/logs/contoso-gw-1/contoso-gw.previous.log", "kind-logs/apimdev-control-plane/containerd.log", "kind-logs/docker-info.txt", "README.txt"} {
+		"apim-gateway/logs/contoso-gw-1/contoso-gw.previous.log", "kind-logs/apimdev-control-plane/containerd.log", "kind-logs/engine-info.json",
+		"kind-logs/apimdev-control-plane/var/log/pods/apim-gateway_gw-1_uid/gw/0.log.20260101-000000", "kind-logs/not-included.txt", "README.txt"} {
 		if _, ok := got[want]; !ok {
 			t.Errorf("bundle lacks %s (has %v)", want, keys(got))
 		}
@@ -229,8 +295,14 @@ func TestWriteBundle(t *testing.T) {
 	if !strings.Contains(got["kind-logs/apimdev-control-plane/containerd.log"], "contoso-gw&202612301200&<redacted>") {
 		t.Errorf("containerd.log: %s", got["kind-logs/apimdev-control-plane/containerd.log"])
 	}
-	if _, err := os.Stat(kind.collected); !os.IsNotExist(err) && !testdir.UnderWine() {
-		t.Errorf("kind's unredacted log directory was left behind: %v", err)
+	if got := got["kind-logs/apimdev-control-plane/var/log/pods/apim-gateway_gw-1_uid/gw/0.log.20260101-000000"]; !strings.Contains(got, "rotated: level=debug") {
+		t.Errorf("the rotated log was not uncompressed: %q", got)
+	}
+	if _, ok := got["kind-logs/apimdev-control-plane/var/log/wtmp"]; ok || !strings.Contains(got["kind-logs/not-included.txt"], "apimdev-control-plane/var/log/wtmp") {
+		t.Errorf("a binary file went into the bundle, or is not listed: %v\n%s", keys(got), got["kind-logs/not-included.txt"])
+	}
+	if nodes.stillRunning() != 0 {
+		t.Error("NodeLogs had not returned when Write did")
 	}
 	if sum.Redactions < 2 || sum.Files != len(got) {
 		t.Errorf("summary %+v", sum)
@@ -324,15 +396,5 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-// oneNode is a kind node that is only named: as kind lists it, a cluster
-// that exists has nodes.
-type oneNode string
-
-func (n oneNode) String() string                                                 { return string(n) }
-func (n oneNode) Role() (string, error)                                          { return "control-plane", nil }
-func (n oneNode) IP() (string, string, error)                                    { return "172.18.0.2", "", nil }
-func (n oneNode) SerialLogs(io.Writer) error                                     { return nil }
-func (n oneNode) Command(string, ...string) kindexec.Cmd                         { return nil }
-func (n oneNode) CommandContext(context.Context, string, ...string) kindexec.Cmd { return nil }
-
 func (f *fakeDocker) ContainerKill(context.Context, string, string) error { return nil }
+func (f *fakeDocker) ImageTag(context.Context, string, string) error      { return nil }

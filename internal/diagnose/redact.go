@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -17,15 +16,12 @@ const Redacted = "<redacted>"
 // ordinary words into <redacted>.
 const minSecret = 8
 
-// tokenShape matches anything that looks like a gateway token
-// (<id>&<yyyyMMddHHmm>&<signature>), also with JSON's \u0026 for '&', so a
-// token the Redactor was not told about is scrubbed as well. The gateway id
-// and expiry are kept: they are not secret and they help the reader.
-var tokenShape = regexp.MustCompile(`([A-Za-z0-9][A-Za-z0-9._-]{0,79})(&|\\u0026)([0-9]{12})(&|\\u0026)[A-Za-z0-9+/=_-]{8,}`)
-
-// Redactor scrubs secrets from text in every form a log is likely to quote
-// them in: as is, JSON-escaped, URL-escaped and inside base64 at any
-// alignment (a Secret's data, a dumped object).
+// Redactor scrubs the secrets it is told from text, in every form a log is
+// likely to quote them in: as is, JSON-escaped, URL-escaped and inside
+// base64 at any alignment (a Secret's data, a dumped object). It also
+// scrubs what it was not told but recognises by its shape: gateway tokens,
+// PEM private keys (also in base64), JWTs, Entra client secrets, URL
+// passwords, kubeconfig credentials and credential headers.
 type Redactor struct {
 	mu    sync.Mutex
 	forms []string // longest first
@@ -108,20 +104,15 @@ func base64Inner(enc *base64.Encoding, secret string, k int) string {
 	return s[start:end]
 }
 
-// Scrub returns b with every known secret and every token-shaped string
-// replaced.
+// Scrub returns b with every known secret, and everything shaped like a
+// secret (see scrubShapes), replaced.
 func (r *Redactor) Scrub(b []byte) []byte {
 	r.mu.Lock()
 	forms := r.forms
 	r.mu.Unlock()
-	n := 0
-	// Token shapes first, so a quoted token keeps its readable gateway id and
+	// Shapes first, so a quoted token keeps its readable gateway id and
 	// expiry; then every form of the known secrets, wherever they are.
-	b = tokenShape.ReplaceAllFunc(b, func(m []byte) []byte {
-		n++
-		sm := tokenShape.FindSubmatch(m)
-		return []byte(string(sm[1]) + "&" + string(sm[3]) + "&" + Redacted)
-	})
+	b, n := scrubShapes(b, 0)
 	for _, f := range forms {
 		if c := bytes.Count(b, []byte(f)); c > 0 {
 			n += c
