@@ -126,6 +126,8 @@ func (a *app) printStatus(st pipeline.Status) error {
 	}
 	if st.Forward.Running {
 		fmt.Fprintf(tw, "forward\tbackground pid %d: http://127.0.0.1:%d https://127.0.0.1:%d\n", st.Forward.PID, st.Forward.HTTPPort, st.Forward.HTTPSPort)
+	} else if st.Forward.Note != "" {
+		fmt.Fprintf(tw, "forward\t%s\n", st.Forward.Note)
 	} else {
 		fmt.Fprintf(tw, "forward\tnone in the background (`apimdev up` forwards in the foreground)\n")
 	}

@@ -112,12 +112,16 @@ func TestUpReplacesTheForwardOfADeletedCluster(t *testing.T) {
 	if err := helper.Start(); err != nil {
 		t.Fatal(err)
 	}
+	id, idErr := state.ProcessIdentity(helper.Process.Pid) // as StartDetachedForward records it
 	exited := make(chan struct{})
 	go func() { _ = helper.Wait(); close(exited) }()
 	t.Cleanup(func() { _ = helper.Process.Kill(); <-exited })
+	if idErr != nil {
+		t.Fatal(idErr)
+	}
 	// The forward of an earlier up, on the ports this one asks for; its
 	// cluster was deleted by hand (the world's cluster is absent).
-	if err := w.files.SaveForward(state.ForwardRecord{PID: helper.Process.Pid, HTTPPort: w.cfg.Forward.HTTPPort, HTTPSPort: w.cfg.Forward.HTTPSPort, Started: time.Now()}); err != nil {
+	if err := w.files.SaveForward(state.ForwardRecord{PID: helper.Process.Pid, Process: id, HTTPPort: w.cfg.Forward.HTTPPort, HTTPSPort: w.cfg.Forward.HTTPSPort, Started: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := w.files.Forward(); !ok {

@@ -19,6 +19,8 @@ func (s *Session) Down(ctx context.Context, keepCluster bool) error {
 	return s.runSteps(ctx, []step{{"down", "", func(ctx context.Context, st *events.Step) (string, error) {
 		if rec, ok := s.Files.StopForward(); ok {
 			st.Progress("stopped the background forward (pid %d)", rec.PID)
+		} else if rec.Note != "" {
+			st.Progress("%s", rec.Note)
 		}
 		state, detail := s.Cluster.Inspect(ctx)
 		name := s.Config.Cluster.Name

@@ -113,7 +113,9 @@ func (s *Session) SmokeNow(ctx context.Context) ([]smoke.Result, error) {
 }
 
 // StartDetachedForward starts `apimdev forward` (self) as a background process
-// of its own session, waits until it holds both ports, and records it.
+// of its own session, waits until it holds both ports, and records it with
+// its pid and start time (state.Identity), which is what lets a later
+// command stop it and never another process that has its pid by then.
 func (s *Session) StartDetachedForward(ctx context.Context, self, configFile string) (int, error) {
 	logf, err := os.OpenFile(s.Files.ForwardLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -139,8 +141,15 @@ func (s *Session) StartDetachedForward(ctx context.Context, self, configFile str
 		return 0, fmt.Errorf("starting the background forward: %w", err)
 	}
 	pid := cmd.Process.Pid
+	// The parent reads the child's start time, before anything waits for
+	// it: until then its pid cannot name another process. The record then
+	// proves, to every later command, which process is the forward.
+	id, idErr := state.ProcessIdentity(pid)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	if idErr != nil {
+		return 0, unproven(cmd, exited, idErr, s.Files.ForwardLog())
+	}
 	deadline := time.After(s.Timeouts.orDefault().ForwardStart)
 	for !portAnswers(c.Forward.HTTPPort) || !portAnswers(c.Forward.HTTPSPort) {
 		select {
@@ -149,14 +158,31 @@ func (s *Session) StartDetachedForward(ctx context.Context, self, configFile str
 			return 0, fmt.Errorf("the background forward exited (%v): %s", err, lastLines(string(log), 5))
 		case <-deadline:
 			_ = cmd.Process.Kill()
+			<-exited
 			return 0, errors.New("the background forward did not open its ports in time")
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
+			<-exited
 			return 0, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return pid, s.Files.SaveForward(state.ForwardRecord{PID: pid, HTTPPort: c.Forward.HTTPPort, HTTPSPort: c.Forward.HTTPSPort, Started: time.Now()})
+	return pid, s.Files.SaveForward(state.ForwardRecord{PID: pid, Process: id, HTTPPort: c.Forward.HTTPPort, HTTPSPort: c.Forward.HTTPSPort, Started: time.Now()})
+}
+
+// unproven ends a background forward whose start time could not be read
+// (it exited at once, most likely: then its log says why), so that no
+// record is left that would not prove which process it is.
+func unproven(cmd *exec.Cmd, exited <-chan error, idErr error, logFile string) error {
+	select {
+	case err := <-exited:
+		log, _ := os.ReadFile(logFile)
+		return fmt.Errorf("the background forward exited (%v): %s", err, lastLines(string(log), 5))
+	case <-time.After(200 * time.Millisecond):
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+	return fmt.Errorf("reading the background forward's start time: %w (apimdev stopped it: a record that cannot prove which process is the forward would let a later command signal another process)", idErr)
 }
 
 func portAnswers(port int) bool {

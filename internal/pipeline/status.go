@@ -79,6 +79,8 @@ type ForwardState struct {
 	PID       int  `json:"pid,omitempty"`
 	HTTPPort  int  `json:"httpPort,omitempty"`
 	HTTPSPort int  `json:"httpsPort,omitempty"`
+	// Note says why a recorded forward is not running, in one line.
+	Note string `json:"note,omitempty"`
 }
 
 // Status tells the cluster's state (starting, not broken, for a while after
@@ -89,8 +91,10 @@ func (s *Session) Status(ctx context.Context) Status {
 	st := Status{Cluster: s.Config.Cluster.Name, Kubeconfig: s.Kubeconfig(), Runtime: s.runtimeLine(), Namespace: s.Profile.Namespace, Gateway: s.Profile.DeploymentName(), Forward: &ForwardState{}}
 	cs, detail := s.Cluster.Inspect(ctx)
 	st.State, st.Detail = string(cs), detail
-	if rec, ok := s.Files.Forward(); ok {
-		st.Forward = &ForwardState{Running: true, PID: rec.PID, HTTPPort: rec.HTTPPort, HTTPSPort: rec.HTTPSPort}
+	if fwd := s.Files.CheckForward(); fwd.Running {
+		st.Forward = &ForwardState{Running: true, PID: fwd.PID, HTTPPort: fwd.HTTPPort, HTTPSPort: fwd.HTTPSPort}
+	} else {
+		st.Forward.Note = fwd.Note // a record that was stale or cannot be proven
 	}
 	if cs == cluster.ClusterOurs && s.Connect() == nil {
 		if err := s.Resolve(ctx); err != nil {

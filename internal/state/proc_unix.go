@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -22,17 +21,5 @@ func tryLock(f *os.File) (busy bool, err error) {
 
 func unlock(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
 
-// terminate asks the process to stop (the forward drains its connections).
-func terminate(pid int) { _ = syscall.Kill(pid, syscall.SIGTERM) }
-
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	// A zombie or a reused pid of another program is not our forward.
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return true // no /proc (macOS): trust kill(0)
-	}
-	return strings.Contains(string(b), "forward")
-}
+// stopByHand is the command that stops pid.
+func stopByHand(pid int) string { return "kill " + strconv.Itoa(pid) }

@@ -1,17 +1,16 @@
 // Package state owns apimdev's files on the user's machine: the state
 // directory (0700), each cluster's kubeconfig (0600), the lock that keeps two
-// runs on one cluster apart, and the record of a detached forward.
+// runs on one cluster apart, and the record of a detached forward (its pid
+// and start time: only the process it names is ever signalled).
 //
 // Nothing here ever writes to ~/.kube/config. It imports nothing from the
 // rest of apimdev.
 package state
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -52,8 +51,7 @@ func (c Cluster) Kubeconfig() string { return filepath.Join(c.Dir, "kubeconfig")
 // ForwardLog is where a detached forward writes its lines.
 func (c Cluster) ForwardLog() string { return filepath.Join(c.Dir, "forward.log") }
 
-func (c Cluster) forwardFile() string { return filepath.Join(c.Dir, "forward.json") }
-func (c Cluster) lockFile() string    { return filepath.Join(c.Dir, "lock") }
+func (c Cluster) lockFile() string { return filepath.Join(c.Dir, "lock") }
 
 // LockedError says another apimdev holds the cluster.
 type LockedError struct {
@@ -114,85 +112,6 @@ func (l *Lock) Release() {
 		unlock(l.f)
 		l.f.Close()
 	}
-}
-
-// ForwardRecord describes a detached forward process.
-type ForwardRecord struct {
-	PID       int       `json:"pid"`
-	HTTPPort  int       `json:"httpPort"`
-	HTTPSPort int       `json:"httpsPort"`
-	Started   time.Time `json:"started"`
-}
-
-// SaveForward records a detached forward (0600).
-func (c Cluster) SaveForward(r ForwardRecord) error {
-	b, _ := json.Marshal(r)
-	return WriteFile(c.forwardFile(), b)
-}
-
-// Forward returns the recorded detached forward if its process still runs.
-// Without a record (the state directory was lost) a background forward of
-// this cluster that still runs is found by its command line, and recorded
-// again.
-func (c Cluster) Forward() (ForwardRecord, bool) {
-	b, err := os.ReadFile(c.forwardFile())
-	var r ForwardRecord
-	if err == nil && json.Unmarshal(b, &r) == nil && r.PID > 0 && alive(r.PID) {
-		return r, true
-	}
-	if stray, ok := findForward(filepath.Base(c.Dir)); ok {
-		_ = c.SaveForward(stray)
-		return stray, true
-	}
-	return r, false
-}
-
-// findForward looks through /proc for `apimdev forward --cluster-name
-// <cluster>` and reads its ports from its arguments (Linux only).
-func findForward(cluster string) (ForwardRecord, bool) {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) < 2 || args[1] != "forward" || filepath.Base(args[0]) == "" {
-			continue
-		}
-		r := ForwardRecord{}
-		name := ""
-		for i := 2; i+1 < len(args); i++ {
-			switch args[i] {
-			case "--cluster-name":
-				name = args[i+1]
-			case "--http-port":
-				r.HTTPPort, _ = strconv.Atoi(args[i+1])
-			case "--https-port":
-				r.HTTPSPort, _ = strconv.Atoi(args[i+1])
-			}
-		}
-		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		if name != cluster || err != nil || pid == os.Getpid() || r.HTTPPort == 0 {
-			continue
-		}
-		r.PID = pid
-		return r, true
-	}
-	return ForwardRecord{}, false
-}
-
-// StopForward ends a detached forward, if any, and forgets it.
-func (c Cluster) StopForward() (ForwardRecord, bool) {
-	r, ok := c.Forward()
-	if ok {
-		terminate(r.PID)
-		for i := 0; i < 50 && alive(r.PID); i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	_ = os.Remove(c.forwardFile())
-	return r, ok
 }
 
 // SaveRecord keeps a copy of what the cluster records apimdev applied (its

@@ -32,14 +32,3 @@ func TestLockExcludesASecondHolder(t *testing.T) {
 	}
 	l2.Release()
 }
-
-func TestForwardRecordOfDeadProcess(t *testing.T) {
-	t.Parallel()
-	c, _ := ForCluster(testdir.New(t), "x")
-	if err := c.SaveForward(ForwardRecord{PID: 1 << 22, HTTPPort: 8080}); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.Forward(); ok {
-		t.Fatal("a dead pid reported alive")
-	}
-}
