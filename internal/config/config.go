@@ -272,9 +272,16 @@ var AuthModes = map[string]string{
 type Cluster struct {
 	Name      string `yaml:"name" json:"name"`
 	NodeImage string `yaml:"nodeImage,omitempty" json:"nodeImage,omitempty"`
-	// Kubeconfig is the tool's own kubeconfig file for this cluster; empty
-	// means a file under apimdev's state directory, never ~/.kube/config.
+	// Kubeconfig is apimdev's own kubeconfig file for this cluster: empty
+	// means a file under apimdev's state directory. apimdev writes it only
+	// when it is its own (absent, or holding nothing but this cluster's
+	// entries); a user's file it merges into, only with MergeKubeconfig.
 	Kubeconfig string `yaml:"kubeconfig,omitempty" json:"kubeconfig,omitempty"`
+	// MergeKubeconfig adds this cluster's context to a user's kubeconfig:
+	// Kubeconfig when it names one, else the one kubectl uses ($KUBECONFIG,
+	// ~/.kube/config). apimdev keeps its own file in its state directory.
+	// It is this machine's choice: never part of what the cluster records.
+	MergeKubeconfig bool `yaml:"mergeKubeconfig,omitempty" json:"-"`
 	// Workers is how many worker nodes a new cluster gets beside its control
 	// plane; 0 (the default) is one node that runs everything. kind cannot
 	// add nodes to a running cluster: another count means a new cluster.
@@ -372,7 +379,7 @@ var sections = map[string]struct {
 	"Proxy":         {"prod.proxy", []string{"http", "https", "noProxy"}},
 	"Gateway":       {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath", "auth", "caCertificates"}},
 	"Auth":          {"gateway.auth", []string{"type", "tenantId", "clientId", "clientSecretFile", "authority"}},
-	"Cluster":       {"cluster", []string{"name", "nodeImage", "kubeconfig", "workers", "zones", "region"}},
+	"Cluster":       {"cluster", []string{"name", "nodeImage", "kubeconfig", "mergeKubeconfig", "workers", "zones", "region", "runtime"}},
 	"Forward":       {"forward", []string{"httpPort", "httpsPort"}},
 	"Smoke":         {"smoke", []string{"file"}},
 }
@@ -503,6 +510,13 @@ func LoadFileOnto(path string, optional bool, base Config) (Config, bool, error)
 	return cfg, true, err
 }
 
+// SecretVars are the variables that carry secrets rather than settings: the
+// gateway token, the Entra app's client secret, and the password of a kit
+// signing key. apimdev reads them once and takes them out of its own
+// environment, so no program it starts inherits them, and never expands
+// them into anything it sends (smoke calls, rollout traffic).
+var SecretVars = []string{"APIMDEV_TOKEN", "APIMDEV_CLIENT_SECRET", "APIMDEV_KIT_PASSWORD"}
+
 // EnvVars lists the APIMDEV_* variables and the field each one sets.
 var EnvVars = map[string]string{
 	"APIMDEV_NAME":               "gateway.name",
@@ -521,6 +535,7 @@ var EnvVars = map[string]string{
 	"APIMDEV_NODE_IMAGE":         "cluster.nodeImage",
 	"APIMDEV_RUNTIME":            "cluster.runtime",
 	"APIMDEV_KUBECONFIG":         "cluster.kubeconfig",
+	"APIMDEV_MERGE_KUBECONFIG":   "cluster.mergeKubeconfig",
 	"APIMDEV_WORKERS":            "cluster.workers",
 	"APIMDEV_HTTP_PORT":          "forward.httpPort",
 	"APIMDEV_HTTPS_PORT":         "forward.httpsPort",
@@ -579,6 +594,12 @@ func (c *Config) Set(field, value string) error {
 		c.Cluster.NodeImage = value
 	case "cluster.kubeconfig":
 		c.Cluster.Kubeconfig = value
+	case "cluster.mergeKubeconfig":
+		b, err := strconv.ParseBool(strings.TrimSpace(value))
+		if err != nil {
+			return fmt.Errorf("%s: %q is not true or false", field, value)
+		}
+		c.Cluster.MergeKubeconfig = b
 	case "cluster.runtime":
 		v := strings.ToLower(strings.TrimSpace(value))
 		if v != "" && v != "auto" && v != "docker" && v != "podman" {
@@ -621,4 +642,33 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Line is the line of a config file's text on which field (a dotted YAML
+// path, e.g. gateway.tokenFile) is set; 0 when it is not there.
+func Line(data []byte, field string) int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return 0
+	}
+	n := doc.Content[0]
+	for _, key := range strings.Split(field, ".") {
+		if n.Kind != yaml.MappingNode {
+			return 0
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+				if next.Kind != yaml.MappingNode {
+					return n.Content[i].Line
+				}
+			}
+		}
+		if next == nil {
+			return 0
+		}
+		n = next
+	}
+	return n.Line
 }

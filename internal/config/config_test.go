@@ -10,6 +10,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/apimdev/apimdev/internal/testdir"
+	"reflect"
+	"sort"
 )
 
 func TestValidFixtures(t *testing.T) {
@@ -253,5 +255,40 @@ func TestMetricsModeReadsTheOlderBool(t *testing.T) {
 	c.Prod.Metrics = "prometheus"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"prometheus" is not where metrics can go`) {
 		t.Errorf("bad mode: %v", err)
+	}
+}
+
+// The known-field lists that typo errors offer are the structs' YAML keys,
+// every one of them (cluster.runtime was once missing).
+func TestKnownFieldsAreEveryYAMLKey(t *testing.T) {
+	for _, v := range []any{Config{}, Prod{}, Logs{}, NetworkPolicy{}, Backup{}, Proxy{}, Gateway{}, Auth{}, Cluster{}, Forward{}, Smoke{}} {
+		typ := reflect.TypeOf(v)
+		var keys []string
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("yaml"), ",")
+			if name != "" && name != "-" {
+				keys = append(keys, name)
+			}
+		}
+		sec, ok := sections[typ.Name()]
+		if !ok {
+			t.Errorf("%s has no entry in sections", typ.Name())
+			continue
+		}
+		got, want := append([]string(nil), sec.keys...), keys
+		sort.Strings(got)
+		sort.Strings(want)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: sections lists %v, the struct has %v", typ.Name(), got, want)
+		}
+	}
+}
+
+func TestLineFindsWhereAFieldIsSet(t *testing.T) {
+	data := []byte("apiVersion: apimdev.io/v1alpha1\nkind: Config\ngateway:\n  name: gw\n  auth:\n    type: entraApp\n    clientSecretFile: secret.txt\n  tokenFile: gw.token\n")
+	for field, want := range map[string]int{"gateway.tokenFile": 8, "gateway.auth.clientSecretFile": 7, "gateway.name": 4, "cluster.name": 0, "gateway.nothing": 0} {
+		if got := Line(data, field); got != want {
+			t.Errorf("Line(%s) = %d, want %d", field, got, want)
+		}
 	}
 }
