@@ -20,22 +20,30 @@ import (
 )
 
 // prepareWorkshop reads `up --kit` and `up --demo` before the configuration
-// is loaded: the kit's manifest (and its apimdev.yaml when the user has
-// none), the demo's own endpoint and stand-in image as flags, and what the
-// kit brings as the last layer of every configuration (a.adjust). nil is a
-// plain up.
-func (a *app) prepareWorkshop(cmd *cobra.Command, o upOptions) (*pipeline.Workshop, error) {
+// is loaded: the kit, verified whole (signature first, before any of its
+// content is used, and before anything touches the engine), its
+// apimdev.yaml when the user has none, the demo's own endpoint and
+// stand-in image as flags, and what the kit brings as the last layer of
+// every configuration (a.adjust). nil is a plain up; the caller closes
+// the workshop (its open kit).
+func (a *app) prepareWorkshop(cmd *cobra.Command, o upOptions) (ws *pipeline.Workshop, err error) {
+	if o.kit == "" && (cmd.Flags().Changed("trust") || cmd.Flags().Changed("allow-unsigned")) {
+		return nil, &usageError{"--trust and --allow-unsigned say which kits may load: add --kit FILE, or leave them out"}
+	}
 	if o.kit == "" && !o.demo {
 		return nil, nil
 	}
-	ws := &pipeline.Workshop{KitPath: o.kit, Demo: o.demo}
+	ws = &pipeline.Workshop{KitPath: o.kit, Demo: o.demo}
+	defer func() {
+		if err != nil {
+			ws.Close()
+		}
+	}()
 	fl := cmd.Flags()
 	if o.kit != "" {
-		m, err := kit.ReadManifest(o.kit)
-		if err != nil {
+		if err := a.openKit(cmd, ws); err != nil {
 			return nil, err
 		}
-		ws.Manifest = &m
 		if err := a.useKitConfig(ws); err != nil {
 			return nil, err
 		}
@@ -74,21 +82,44 @@ func (a *app) prepareWorkshop(cmd *cobra.Command, o upOptions) (*pipeline.Worksh
 	return ws, nil
 }
 
-// useKitConfig makes the kit's apimdev.yaml the configuration file when the
-// user names none and has no ./apimdev.yaml: an instructor's settings travel
-// with the images. It is copied to apimdev's state directory so the
-// background forward can read it later.
+// openKit opens and verifies `up --kit`'s kit with --trust, APIMDEV_KIT_TRUST
+// and --allow-unsigned, reporting it as a step of its own: the up steps
+// that follow load the same open file.
+func (a *app) openKit(cmd *cobra.Command, ws *pipeline.Workshop) error {
+	trust, err := a.kitTrust(cmd)
+	if err != nil {
+		return err
+	}
+	first, err := a.overlay(cmd, config.Default())
+	if err != nil {
+		return err
+	}
+	rep := a.reporter(first)
+	st := rep.Start("kit", "verifying "+ws.KitPath)
+	k, err := kit.Open(cmd.Context(), ws.KitPath, trust, st.Progress)
+	if err != nil {
+		st.Fail(err)
+		return &shownError{err: err, code: ExitFailure}
+	}
+	a.warnUnsigned(rep, k)
+	m := k.Manifest()
+	st.Done(fmt.Sprintf("%s; %d image(s), the configuration and the layout check out", kit.SignedBy(k.Signer()), len(m.Images)))
+	ws.Kit, ws.Manifest = k, &m
+	return nil
+}
+
+// useKitConfig makes the kit's apimdev.yaml (verified) the configuration
+// file when the user names none and has no ./apimdev.yaml: an instructor's
+// settings travel with the images. It is copied to apimdev's state
+// directory so the background forward can read it later.
 func (a *app) useKitConfig(ws *pipeline.Workshop) error {
-	if a.configFile != "" || ws.Manifest.Config == nil {
+	if a.configFile != "" || ws.Kit.Config() == nil {
 		return nil
 	}
 	if _, err := os.Stat(config.DefaultFile); err == nil {
 		return nil
 	}
-	b, err := kit.ReadConfig(ws.KitPath, *ws.Manifest)
-	if err != nil {
-		return err
-	}
+	b := ws.Kit.Config()
 	dir, err := state.Dir(a.getenv)
 	if err != nil {
 		return err

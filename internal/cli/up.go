@@ -59,7 +59,7 @@ directory) and up returns; 'apimdev down' stops it.`,
   apimdev up -o json --token-file - < gw.token
   apimdev up --detach                         # again, after a reboot: resumes what runs
   apimdev up --demo --detach                  # no Azure, no token: the stand-in gateway
-  apimdev up --demo --detach --kit kit.tar    # the same with no network (apimdev kit create)
+  apimdev up --demo --detach --kit kit.tar --trust SHA256:…   # the same with no network, from a signed kit
   apimdev up --demo --detach --workers 3      # a control plane and three workers in three zones`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.up(cmd, o) },
@@ -71,7 +71,8 @@ directory) and up returns; 'apimdev down' stops it.`,
 	f.BoolVarP(&o.yes, "yes", "y", false, "apply changes to what runs without asking (your settings differ from it, or it was changed by hand)")
 	f.DurationVar(&o.deployTimeout, "timeout", 3*time.Minute, "how long to wait for the gateway to become ready")
 	f.DurationVar(&o.lockWait, "lock-wait", 2*time.Second, "how long to wait for another apimdev working on the same cluster")
-	f.StringVar(&o.kit, "kit", "", "load this offline kit (apimdev kit create) into Docker first, checksums verified: no registry needed")
+	f.StringVar(&o.kit, "kit", "", "load this offline kit (apimdev kit create) into Docker first, its signature (--trust) and checksums verified: no registry needed")
+	kitTrustFlags(f)
 	f.BoolVar(&o.buildNodeImage, "build-node-image", false, "when no node image can be had (kind's cannot be pulled, none was built here), build one here first (about 11 min on 2 cores; Linux, root)")
 	f.String("workers", "", "worker nodes beside the control plane when up creates the cluster, spread over cluster.zones (default 0: one node; 3 shows the prod profile's zone spread and drains)")
 	a.flagFields["workers"] = "cluster.workers"
@@ -85,6 +86,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 	if err != nil {
 		return err
 	}
+	defer ws.Close()
 	s, lock, err := a.open(cmd, true, o.lockWait)
 	if err != nil {
 		return err
@@ -115,6 +117,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 	s.Timeouts.Deploy = o.deployTimeout
 	a.labelled(ws, s, cfg)
 	res, err := s.Up(ctx, uo)
+	ws.Close() // the kit step is over: its file need not stay open while we forward
 	if res != nil && res.Smoke != nil {
 		a.printSmoke(s, res.Smoke)
 	}

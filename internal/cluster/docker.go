@@ -24,6 +24,7 @@ type Docker interface {
 	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
 	ImageSave(ctx context.Context, refs []string, opts ...client.ImageSaveOption) (io.ReadCloser, error)
 	ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (image.LoadResponse, error)
+	ImageTag(ctx context.Context, source, target string) error
 	ImagePull(ctx context.Context, ref string, opts image.PullOptions) (io.ReadCloser, error)
 	ImageList(ctx context.Context, opts image.ListOptions) ([]image.Summary, error)
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)

@@ -256,3 +256,4 @@ func TestPreflightOnPodman(t *testing.T) {
 }
 
 func (f *fakeDocker) ContainerKill(context.Context, string, string) error { return nil }
+func (f *fakeDocker) ImageTag(context.Context, string, string) error      { return nil }

@@ -1,9 +1,8 @@
 package kit
 
 import (
-	"github.com/apimdev/apimdev/internal/cluster"
-
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,6 +19,9 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+
+	"github.com/apimdev/apimdev/internal/cluster"
+	"github.com/apimdev/apimdev/internal/events"
 )
 
 // APIVersion and Kind identify a kit's manifest.
@@ -29,7 +30,8 @@ const (
 	Kind       = "Kit"
 )
 
-// Files of a kit besides its images.
+// Files of a kit besides its images (and, signed, SignatureFile and
+// SignerFile).
 const (
 	ManifestFile = "manifest.json"
 	ConfigFile   = "apimdev.yaml"
@@ -96,6 +98,8 @@ type Docker interface {
 	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
 	ImageSave(ctx context.Context, refs []string, opts ...client.ImageSaveOption) (io.ReadCloser, error)
 	ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (image.LoadResponse, error)
+	// ImageTag puts a name back on the image it named before a failed load.
+	ImageTag(ctx context.Context, source, target string) error
 }
 
 var _ Docker = (*client.Client)(nil)
@@ -137,6 +141,8 @@ type Creator struct {
 	Version  string // apimdev's version, in the manifest
 	Now      func() time.Time
 	Progress Progress
+	// Key signs the kit; nil makes an unsigned kit.
+	Key *SigningKey
 }
 
 // Resolve names each wanted image by a tag: `docker load` restores tags,
@@ -195,9 +201,16 @@ func (e *UntaggedError) Hint() string {
 }
 
 // Create saves want's images and config (apimdev.yaml's text; nil for none)
-// into the kit at out. Nothing is left at out unless the whole kit was
-// written. It returns the manifest and the kit's size in bytes.
+// into the kit at out, signed with c.Key when it is set. A config that
+// names files on this machine is refused before anything is saved. Nothing
+// is left at out unless the whole kit was written. It returns the manifest
+// and the kit's size in bytes.
 func (c *Creator) Create(ctx context.Context, out string, want []Want, config []byte) (Manifest, int64, error) {
+	if config != nil {
+		if _, err := checkConfig(out, config); err != nil {
+			return Manifest{}, 0, err
+		}
+	}
 	now := time.Now
 	if c.Now != nil {
 		now = c.Now
@@ -258,7 +271,7 @@ func (c *Creator) Create(ctx context.Context, out string, want []Want, config []
 		if err != nil {
 			return m, 0, err
 		}
-		if err := checkArchive(spooled[i]); err != nil {
+		if err := checkArchive(spooled[i], img.Ref); err != nil {
 			return m, 0, fmt.Errorf("docker save of %s gave a damaged archive: %w", img.Ref, err)
 		}
 		img.SHA256, img.Size = sum, n
@@ -271,7 +284,15 @@ func (c *Creator) Create(ctx context.Context, out string, want []Want, config []
 	if _, ok := m.Image(RoleDemo); ok {
 		m.Note = "the demo image is apimdev's stand-in gateway: stand-in, not Azure API Management"
 	}
-	size, err := writeKit(ctx, out, m, cfg, spooled, progress)
+	manifest, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return m, 0, err
+	}
+	files := kitFiles{m: m, manifest: manifest, cfg: cfg}
+	if c.Key != nil {
+		files.sig, files.pub = c.Key.sign(manifest, now())
+	}
+	size, err := writeKit(ctx, out, files, spooled, progress)
 	return m, size, err
 }
 
@@ -295,36 +316,40 @@ func (c *Creator) save(ctx context.Context, w io.Writer, img Image, progress Pro
 }
 
 // checkArchive reads a saved image archive to its end: a save cut short by
-// the engine shows up here, not on the attendee's machine.
-func checkArchive(p string) error {
+// the engine, or an archive naming another image than the kit's ref for it
+// (an OCI index.json the engine did not rename), shows up here, not on the
+// attendee's machine.
+func checkArchive(p, ref string) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	tr := tar.NewReader(f)
-	found := false
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		found = found || h.Name == "manifest.json"
+	names, err := archiveNames(f)
+	if err != nil {
+		return err
 	}
-	if !found {
-		return errors.New("no manifest.json in it")
+	if len(names) == 0 {
+		return errors.New("it names no image")
+	}
+	for _, n := range names {
+		if !n.is(ref) {
+			return fmt.Errorf("it names %s (in its %s), not %s", n.name, n.where, ref)
+		}
 	}
 	return nil
 }
 
-func writeKit(ctx context.Context, out string, m Manifest, cfg []byte, spooled []string, progress Progress) (int64, error) {
-	mb, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return 0, err
-	}
+// kitFiles are a kit's files besides its images.
+type kitFiles struct {
+	m                       Manifest
+	manifest, sig, pub, cfg []byte // sig and pub nil for an unsigned kit
+}
+
+// writeKit writes the tar: manifest.json first, its signature and the
+// signer's key right after it, SHA256SUMS, apimdev.yaml, then the images.
+func writeKit(ctx context.Context, out string, k kitFiles, spooled []string, progress Progress) (int64, error) {
+	m := k.m
 	partial := out + ".partial"
 	f, err := os.OpenFile(partial, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -345,15 +370,15 @@ func writeKit(ctx context.Context, out string, m Manifest, cfg []byte, spooled [
 		_, err := io.Copy(tw, ctxReader{ctx, r})
 		return err
 	}
-	if err := add(ManifestFile, int64(len(mb)), strings.NewReader(string(mb))); err != nil {
-		return 0, fmt.Errorf("kit: %w", err)
-	}
-	sums := sumsFile(m)
-	if err := add(SumsFile, int64(len(sums)), strings.NewReader(sums)); err != nil {
-		return 0, fmt.Errorf("kit: %w", err)
-	}
-	if cfg != nil {
-		if err := add(ConfigFile, int64(len(cfg)), strings.NewReader(string(cfg))); err != nil {
+	small := []struct {
+		name string
+		b    []byte
+	}{{ManifestFile, k.manifest}, {SignatureFile, k.sig}, {SignerFile, k.pub}, {SumsFile, []byte(sumsFile(m))}, {ConfigFile, k.cfg}}
+	for _, s := range small {
+		if s.b == nil {
+			continue
+		}
+		if err := add(s.name, int64(len(s.b)), bytes.NewReader(s.b)); err != nil {
 			return 0, fmt.Errorf("kit: %w", err)
 		}
 	}
@@ -406,189 +431,10 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// ReadManifest reads a kit's manifest without checking anything else.
-func ReadManifest(p string) (Manifest, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return Manifest{}, fmt.Errorf("kit: %w", err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return Manifest{}, &DamagedError{Kit: p, Problem: "it has no " + ManifestFile + " (is it a file made by `apimdev kit create`?)"}
-		}
-		if err != nil {
-			return Manifest{}, &DamagedError{Kit: p, Problem: "it is not a readable tar: " + err.Error()}
-		}
-		if h.Name == ManifestFile {
-			return decodeManifest(p, tr)
-		}
-	}
-}
-
-func decodeManifest(p string, r io.Reader) (Manifest, error) {
-	var m Manifest
-	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return m, &DamagedError{Kit: p, Problem: "its " + ManifestFile + " does not decode: " + err.Error()}
-	}
-	if m.APIVersion != APIVersion || m.Kind != Kind {
-		return m, &DamagedError{Kit: p, Problem: fmt.Sprintf("its manifest is %s/%s, want %s/%s", m.APIVersion, m.Kind, APIVersion, Kind)}
-	}
-	if len(m.Images) == 0 {
-		return m, &DamagedError{Kit: p, Problem: "its manifest lists no images"}
-	}
-	for _, i := range m.Images {
-		if i.Ref == "" || i.ID == "" || len(i.SHA256) != 64 || !strings.HasPrefix(i.File, "images/") || path.Clean(i.File) != i.File {
-			return m, &DamagedError{Kit: p, Problem: fmt.Sprintf("its manifest entry for the %s image is incomplete", i.Role)}
-		}
-	}
-	return m, nil
-}
-
-// ReadConfig returns the kit's apimdev.yaml, checked against its checksum;
-// nil when the kit has none.
-func ReadConfig(p string, m Manifest) ([]byte, error) {
-	if m.Config == nil {
-		return nil, nil
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("kit: %w", err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			return nil, &DamagedError{Kit: p, Problem: "its " + ConfigFile + " is missing"}
-		}
-		if h.Name != m.Config.Name {
-			continue
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
-		if err != nil {
-			return nil, &DamagedError{Kit: p, Problem: err.Error()}
-		}
-		if sha(b) != m.Config.SHA256 {
-			return nil, &ChecksumError{Kit: p, File: m.Config.Name}
-		}
-		return b, nil
-	}
-}
-
-// DamagedError says a kit cannot be used.
-type DamagedError struct{ Kit, Problem string }
-
-func (e *DamagedError) Error() string { return fmt.Sprintf("kit %s: %s", e.Kit, e.Problem) }
-
-// Hint says what to do.
-func (e *DamagedError) Hint() string {
-	return "nothing was loaded; copy the kit again (a copy cut short is the usual cause) or make a new one with `apimdev kit create`"
-}
-
-// ChecksumError says a file in the kit is not what the manifest says.
-type ChecksumError struct {
-	Kit, File string
-	Detail    string
-}
-
-func (e *ChecksumError) Error() string {
-	s := fmt.Sprintf("kit %s: %s does not match its SHA-256 in the manifest", e.Kit, e.File)
-	if e.Detail != "" {
-		s += " (" + e.Detail + ")"
-	}
-	return s
-}
-
-// Hint says what to do.
-func (e *ChecksumError) Hint() string {
-	return "nothing was loaded into Docker; the kit is damaged: copy it again from the instructor or rebuild it with `apimdev kit create`"
-}
-
-// Verify checks every file of the kit against the manifest, reading it once.
-func Verify(ctx context.Context, p string, progress Progress) (Manifest, error) {
-	if progress == nil {
-		progress = func(string, ...any) {}
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return Manifest{}, fmt.Errorf("kit: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Manifest{}, err
-	}
-	type seen struct {
-		sum  string
-		size int64
-	}
-	got := map[string]seen{}
-	var m Manifest
-	haveManifest := false
-	mt := newMeter("verifying checksums of "+filepath.Base(p), fi.Size(), progress)
-	tr := tar.NewReader(io.TeeReader(f, mt))
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return m, &DamagedError{Kit: p, Problem: "it is not a readable tar (cut short?): " + err.Error()}
-		}
-		if h.Name == ManifestFile {
-			if m, err = decodeManifest(p, tr); err != nil {
-				return m, err
-			}
-			haveManifest = true
-			continue
-		}
-		hs := sha256.New()
-		n, err := io.Copy(hs, ctxReader{ctx, tr})
-		if err != nil {
-			if ctx.Err() != nil {
-				return m, ctx.Err()
-			}
-			return m, &DamagedError{Kit: p, Problem: fmt.Sprintf("%s is cut short: %v", h.Name, err)}
-		}
-		got[h.Name] = seen{hex.EncodeToString(hs.Sum(nil)), n}
-	}
-	mt.finish()
-	if !haveManifest {
-		return m, &DamagedError{Kit: p, Problem: "it has no " + ManifestFile}
-	}
-	check := func(name string, size int64, sum string) error {
-		g, ok := got[name]
-		switch {
-		case !ok:
-			return &DamagedError{Kit: p, Problem: name + " is missing"}
-		case g.size != size:
-			return &ChecksumError{Kit: p, File: name, Detail: fmt.Sprintf("%d bytes, the manifest says %d", g.size, size)}
-		case g.sum != sum:
-			return &ChecksumError{Kit: p, File: name}
-		}
-		return nil
-	}
-	var errs []error
-	for _, i := range m.Images {
-		errs = append(errs, check(i.File, i.Size, i.SHA256))
-	}
-	if m.Config != nil {
-		errs = append(errs, check(m.Config.Name, m.Config.Size, m.Config.SHA256))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return m, err
-	}
-	return m, nil
-}
-
 // LoadResult says what Load did.
 type LoadResult struct {
 	Manifest Manifest
+	Signer   string // the fingerprint of the trusted key that signed the kit; "" if unsigned
 	Loaded   []Image
 	Present  []Image // Docker already had them (same image ID)
 }
@@ -602,30 +448,56 @@ func (r LoadResult) String() string {
 		parts = append(parts, i.Role+" already in Docker")
 	}
 	sort.Strings(parts)
-	return fmt.Sprintf("%d image(s) verified: %s", len(r.Manifest.Images), strings.Join(parts, ", "))
+	return fmt.Sprintf("%s; %d image(s) verified: %s", SignedBy(r.Signer), len(r.Manifest.Images), strings.Join(parts, ", "))
 }
 
-// Load verifies the whole kit, then loads into Docker every image Docker
-// does not hold under the same reference and image ID. Nothing is loaded
-// from a kit that fails verification.
-func Load(ctx context.Context, d Docker, p string, progress Progress) (LoadResult, error) {
+// SignedBy says who signed a kit, by the fingerprint of a trusted key, or
+// that no one did.
+func SignedBy(fingerprint string) string {
+	if fingerprint == "" {
+		return "not signed (--allow-unsigned)"
+	}
+	return "signed by " + fingerprint
+}
+
+// Load opens and verifies the kit at p (see Open), then loads it (see
+// Kit.Load). Nothing reaches Docker from a kit that fails verification.
+func Load(ctx context.Context, d Docker, p string, trust Trust, progress Progress) (LoadResult, error) {
+	k, err := Open(ctx, p, trust, progress)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	defer k.Close()
+	return k.Load(ctx, d, progress)
+}
+
+// move is an image the kit loads, and the image its name was on before.
+type move struct {
+	img Image
+	old string // the ID the ref named before; "" when it named none
+}
+
+// Load loads into Docker every image of the verified kit that Docker does
+// not hold under the same reference and image ID, from the file Open
+// verified, checking each image's bytes again as they go. When a name the
+// user had on another image moves and a later step fails, every moved name
+// is put back on its old image before Load returns.
+func (k *Kit) Load(ctx context.Context, d Docker, progress Progress) (LoadResult, error) {
 	if progress == nil {
 		progress = func(string, ...any) {}
 	}
-	m, err := Verify(ctx, p, progress)
-	res := LoadResult{Manifest: m}
-	if err != nil {
-		return res, err
-	}
-	need := map[string]Image{}
-	for _, img := range m.Images {
+	res := LoadResult{Manifest: k.m, Signer: k.signer}
+	need := map[string]move{}
+	for _, img := range k.m.Images {
 		info, err := d.ImageInspect(ctx, img.Ref)
 		switch {
 		case err == nil && info.ID == img.ID:
 			res.Present = append(res.Present, img)
 			progress("%s image %s is already in Docker (%s)", img.Role, img.Ref, shortID(img.ID))
-		case err == nil || errdefs.IsNotFound(err):
-			need[img.File] = img
+		case err == nil:
+			need[img.File] = move{img: img, old: info.ID}
+		case errdefs.IsNotFound(err):
+			need[img.File] = move{img: img}
 		default:
 			return res, fmt.Errorf("inspecting %s: %w", img.Ref, err)
 		}
@@ -633,37 +505,107 @@ func Load(ctx context.Context, d Docker, p string, progress Progress) (LoadResul
 	if len(need) == 0 {
 		return res, nil
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		return res, fmt.Errorf("kit: %w", err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for len(need) > 0 {
-		h, err := tr.Next()
-		if err != nil {
-			return res, &DamagedError{Kit: p, Problem: "it changed while it was being loaded: " + err.Error()}
-		}
-		img, ok := need[h.Name]
+	var tried []move
+	err := k.walk(k.f, func(h *tar.Header, r io.Reader) error {
+		mv, ok := need[h.Name]
 		if !ok {
-			continue
+			return nil
 		}
 		delete(need, h.Name)
-		mt := newMeter(fmt.Sprintf("loading %s image %s into Docker", img.Role, img.Ref), img.Size, progress)
-		if err := load(ctx, d, io.TeeReader(tr, mt)); err != nil {
-			return res, fmt.Errorf("docker load of %s: %w", img.Ref, err)
+		tried = append(tried, mv)
+		if err := k.loadImage(ctx, d, mv.img, r, progress); err != nil {
+			return err
 		}
-		mt.finish()
-		info, err := d.ImageInspect(ctx, img.Ref)
-		if err != nil {
-			return res, fmt.Errorf("after docker load, %s: %w", img.Ref, err)
-		}
-		if info.ID != img.ID {
-			return res, fmt.Errorf("after docker load, %s is image %s but the kit's manifest says %s", img.Ref, shortID(info.ID), shortID(img.ID))
-		}
-		res.Loaded = append(res.Loaded, img)
+		res.Loaded = append(res.Loaded, mv.img)
+		return nil
+	})
+	if err == nil && len(need) > 0 {
+		err = &DamagedError{Kit: k.path, Problem: "it changed while it was being loaded"}
+	}
+	if err != nil {
+		return res, rollback(ctx, d, tried, err)
 	}
 	return res, nil
+}
+
+// loadImage loads one image archive, hashing it on the way, and checks the
+// engine now has the image the manifest names.
+func (k *Kit) loadImage(ctx context.Context, d Docker, img Image, r io.Reader, progress Progress) error {
+	h := sha256.New()
+	mt := newMeter(fmt.Sprintf("loading %s image %s into Docker", img.Role, img.Ref), img.Size, progress)
+	if err := load(ctx, d, io.TeeReader(io.TeeReader(r, h), mt)); err != nil {
+		return fmt.Errorf("docker load of %s: %w", img.Ref, err)
+	}
+	if _, err := io.Copy(h, ctxReader{ctx, r}); err != nil {
+		return fmt.Errorf("reading %s: %w", img.File, err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != img.SHA256 {
+		return &ChecksumError{Kit: k.path, File: img.File, Detail: "the file changed while it was being loaded"}
+	}
+	mt.finish()
+	info, err := d.ImageInspect(ctx, img.Ref)
+	if err != nil {
+		return fmt.Errorf("after docker load, %s: %w", img.Ref, err)
+	}
+	if info.ID != img.ID {
+		return fmt.Errorf("after docker load, %s is image %s but the kit's manifest says %s", img.Ref, shortID(info.ID), shortID(img.ID))
+	}
+	return nil
+}
+
+// rollback puts every name a failed load moved back on the image it named
+// before, even when ctx is cancelled (Ctrl-C), and says what it did.
+func rollback(ctx context.Context, d Docker, tried []move, cause error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	e := &LoadError{Err: cause}
+	for _, mv := range tried {
+		if mv.old == "" {
+			continue
+		}
+		if err := d.ImageTag(rctx, mv.old, mv.img.Ref); err != nil {
+			e.NotRestored = append(e.NotRestored, fmt.Sprintf("%s → %s (%v)", mv.img.Ref, shortID(mv.old), err))
+			continue
+		}
+		e.Restored = append(e.Restored, fmt.Sprintf("%s → %s", mv.img.Ref, shortID(mv.old)))
+	}
+	if len(e.Restored) == 0 && len(e.NotRestored) == 0 {
+		return cause
+	}
+	return e
+}
+
+// LoadError is a load that failed after it moved names the user had on
+// other images, and what was put back.
+type LoadError struct {
+	Err         error
+	Restored    []string // "ref → image": names back on the images they named before
+	NotRestored []string // names that could not be put back, and why
+}
+
+func (e *LoadError) Error() string {
+	s := e.Err.Error()
+	if len(e.Restored) > 0 {
+		s += "; rolled back: the names the load had moved are on your images again (" + strings.Join(e.Restored, ", ") + ")"
+	}
+	if len(e.NotRestored) > 0 {
+		s += "; NOT rolled back: " + strings.Join(e.NotRestored, ", ")
+	}
+	return s
+}
+
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// Hint says what to do, with the commands for what could not be undone.
+func (e *LoadError) Hint() string {
+	h := events.HintOf(e.Err)
+	if len(e.NotRestored) > 0 {
+		h = strings.TrimSpace(h + " Put each name not rolled back on its image again with `docker tag <image> <name>`.")
+	}
+	if h == "" {
+		h = "fix what stopped the load, then run it again: images already loaded are skipped"
+	}
+	return h
 }
 
 func load(ctx context.Context, d Docker, r io.Reader) error {

@@ -4,121 +4,189 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/apimdev/apimdev/internal/testdir"
+	"aead.dev/minisign"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
-// fakeDocker holds images as saved archives and records what it was asked.
+// fakeDocker holds images as saved archives under IDs, names on them, and
+// records every call it gets.
 type fakeDocker struct {
-	mu     sync.Mutex
-	images map[string]fakeImage // ref -> image
-	saved  []string
+	mu    sync.Mutex
+	tags  map[string]string // ref -> image ID
+	blobs map[string][]byte // image ID -> archive
+	ids   map[string]string // sha256 of an archive's layer -> the ID a load gives it (as an engine's ID is its content's)
+	calls []string
+	saved []string
+	// loaded counts loads that named an image.
 	loaded int
-	// removed remembers the IDs of removed images, so a load restores them.
-	removed map[string]string
-}
-
-type fakeImage struct {
-	id      string
-	archive []byte
+	// failLoad is the error the engine answers a load of that ref with,
+	// after the ref moved (as an engine that fails part-way).
+	failLoad map[string]string
 }
 
 // archive makes a docker-save-like tar naming ref, with size bytes of layer.
 func archive(t *testing.T, ref string, size int) []byte {
 	t.Helper()
+	return tarOf(t, map[string]string{"manifest.json": fmt.Sprintf(`[{"RepoTags":[%q],"Layers":["layer.tar"]}]`, ref)}, size, ref[:1])
+}
+
+// tarOf makes a tar of files (in name order) after a layer of size bytes.
+func tarOf(t *testing.T, files map[string]string, size int, fill string) []byte {
+	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
-	layer := bytes.Repeat([]byte(ref[:1]), size)
-	man := fmt.Sprintf(`[{"RepoTags":[%q],"Layers":["layer.tar"]}]`, ref)
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{"layer.tar", layer}, {"manifest.json", []byte(man)}} {
-		tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data))})
-		tw.Write(f.data)
+	add := func(name string, data []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	add("layer.tar", bytes.Repeat([]byte(fill), size))
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		add(name, []byte(files[name]))
 	}
 	tw.Close()
 	return b.Bytes()
 }
 
 func newFake(t *testing.T, refs ...string) *fakeDocker {
-	d := &fakeDocker{images: map[string]fakeImage{}, removed: map[string]string{}}
+	d := &fakeDocker{tags: map[string]string{}, blobs: map[string][]byte{}, ids: map[string]string{}, failLoad: map[string]string{}}
 	for i, r := range refs {
-		d.images[r] = fakeImage{id: fmt.Sprintf("sha256:%064d", i+1), archive: archive(t, r, 300<<10)}
+		d.add(fmt.Sprintf("sha256:%064d", i+1), r, archive(t, r, 300<<10))
 	}
 	return d
+}
+
+func (d *fakeDocker) add(id, ref string, arch []byte) {
+	d.tags[ref], d.blobs[id], d.ids[layerSum(arch)] = id, arch, id
+}
+
+// layerSum is the SHA-256 of an archive's layer.tar.
+func layerSum(arch []byte) string {
+	tr := tar.NewReader(bytes.NewReader(arch))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return ""
+		}
+		if h.Name == "layer.tar" {
+			b, _ := io.ReadAll(tr)
+			return sha(b)
+		}
+	}
+}
+
+func (d *fakeDocker) record(format string, args ...any) {
+	d.calls = append(d.calls, fmt.Sprintf(format, args...))
 }
 
 func (d *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	img, ok := d.images[ref]
+	d.record("inspect %s", ref)
+	id, ok := d.tags[ref]
 	if !ok {
 		return image.InspectResponse{}, errdefs.NotFound(errors.New("No such image: " + ref))
 	}
 	tags := []string{}
-	for r, other := range d.images {
-		if other.id == img.id {
+	for r, other := range d.tags {
+		if other == id {
 			tags = append(tags, r)
 		}
 	}
-	return image.InspectResponse{ID: img.id, RepoTags: tags, Size: int64(len(img.archive))}, nil
+	return image.InspectResponse{ID: id, RepoTags: tags, Size: int64(len(d.blobs[id]))}, nil
 }
 
 func (d *fakeDocker) ImageSave(_ context.Context, refs []string, _ ...client.ImageSaveOption) (io.ReadCloser, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.record("save %s", refs[0])
 	d.saved = append(d.saved, refs...)
-	return io.NopCloser(bytes.NewReader(d.images[refs[0]].archive)), nil
+	return io.NopCloser(bytes.NewReader(d.blobs[d.tags[refs[0]]])), nil
 }
 
 // ImageLoad reads the archive's manifest for the tag, as the engine does;
-// the ID comes from what was saved under that tag.
+// the ID is the one the same archive had when it was saved.
 func (d *fakeDocker) ImageLoad(_ context.Context, r io.Reader, _ ...client.ImageLoadOption) (image.LoadResponse, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return image.LoadResponse{}, err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.record("load")
 	tr := tar.NewReader(bytes.NewReader(b))
 	for {
 		h, err := tr.Next()
 		if err != nil {
 			return image.LoadResponse{Body: io.NopCloser(strings.NewReader(`{"errorDetail":{"message":"no manifest"},"error":"no manifest"}`))}, nil
 		}
-		if h.Name == "manifest.json" {
-			m, _ := io.ReadAll(tr)
-			var man []struct{ RepoTags []string }
-			if json.Unmarshal(m, &man) != nil || len(man) != 1 || len(man[0].RepoTags) != 1 {
-				return image.LoadResponse{}, fmt.Errorf("manifest.json: %s", m)
-			}
-			ref := man[0].RepoTags[0]
-			d.mu.Lock()
-			d.images[ref] = fakeImage{id: d.removed[ref], archive: b}
-			d.loaded++
-			d.mu.Unlock()
-			return image.LoadResponse{Body: io.NopCloser(strings.NewReader(`{"stream":"Loaded image: ` + ref + `\n"}`))}, nil
+		if h.Name != "manifest.json" {
+			continue
 		}
+		m, _ := io.ReadAll(tr)
+		var man []struct{ RepoTags []string }
+		if json.Unmarshal(m, &man) != nil || len(man) != 1 || len(man[0].RepoTags) != 1 {
+			return image.LoadResponse{}, fmt.Errorf("manifest.json: %s", m)
+		}
+		ref := man[0].RepoTags[0]
+		id, ok := d.ids[layerSum(b)]
+		if !ok {
+			id = "sha256:" + sha(b)
+		}
+		d.tags[ref], d.blobs[id] = id, b
+		d.loaded++
+		if msg := d.failLoad[ref]; msg != "" {
+			return image.LoadResponse{Body: io.NopCloser(strings.NewReader(`{"errorDetail":{"message":"` + msg + `"},"error":"` + msg + `"}`))}, nil
+		}
+		return image.LoadResponse{Body: io.NopCloser(strings.NewReader(`{"stream":"Loaded image: ` + ref + `\n"}`))}, nil
 	}
+}
+
+func (d *fakeDocker) ImageTag(ctx context.Context, source, target string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.record("tag %s %s", source, target)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, ok := d.blobs[source]; !ok {
+		return errdefs.NotFound(errors.New("No such image: " + source))
+	}
+	d.tags[target] = source
+	return nil
 }
 
 func (d *fakeDocker) rmi(ref string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.removed[ref] = d.images[ref].id
-	delete(d.images, ref)
+	delete(d.tags, ref)
+}
+
+// callCount is how many calls the engine got.
+func (d *fakeDocker) callCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.calls)
 }
 
 var wants = []Want{{RoleNode, "kindest/node:v1.34.4"}, {RoleGateway, "mcr.microsoft.com/azure-api-management/gateway:2.11.1"}, {RoleStatsd, "prom/statsd-exporter:v0.31.0"}}
@@ -131,11 +199,24 @@ func refsOf(ws []Want) []string {
 	return out
 }
 
-func create(t *testing.T, d *fakeDocker, cfg []byte) (string, Manifest, []string) {
+// testKey is an unencrypted signing key made for the test, and its
+// public key.
+func testKey(t *testing.T) (*SigningKey, minisign.PublicKey) {
+	t.Helper()
+	pub, priv, err := minisign.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &SigningKey{key: priv, Fingerprint: Fingerprint(pub)}, pub
+}
+
+const testConfig = "apiVersion: apimdev.io/v1alpha1\nkind: Config\ngateway:\n  endpoint: contoso.configuration.azure-api.net\n"
+
+func create(t *testing.T, d *fakeDocker, key *SigningKey, cfg []byte) (string, Manifest, []string) {
 	t.Helper()
 	out := filepath.Join(testdir.New(t), "kit.tar")
 	var lines []string
-	c := &Creator{Docker: d, Version: "test", Now: func() time.Time { return time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) },
+	c := &Creator{Docker: d, Version: "test", Now: func() time.Time { return time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) }, Key: key,
 		Progress: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }}
 	m, size, err := c.Create(context.Background(), out, wants, cfg)
 	if err != nil {
@@ -148,9 +229,12 @@ func create(t *testing.T, d *fakeDocker, cfg []byte) (string, Manifest, []string
 	return out, m, lines
 }
 
+func trusting(fingerprints ...string) Trust { return Trust{Fingerprints: fingerprints} }
+
 func TestCreateThenLoadAfterRemoval(t *testing.T) {
 	d := newFake(t, refsOf(wants)...)
-	out, m, lines := create(t, d, []byte("apiVersion: apimdev.io/v1alpha1\nkind: Config\n"))
+	key, _ := testKey(t)
+	out, m, lines := create(t, d, key, []byte(testConfig))
 	if len(m.Images) != 3 || m.Config == nil || m.Images[0].File != "images/node.tar" {
 		t.Fatalf("manifest: %+v", m)
 	}
@@ -164,17 +248,25 @@ func TestCreateThenLoadAfterRemoval(t *testing.T) {
 	if len(lines) != 4 {
 		t.Errorf("%d progress lines", len(lines))
 	}
+	// The layout: the manifest, its signature and key right after it.
+	if got := entryNames(t, out); strings.Join(got, " ") != "manifest.json manifest.json.minisig signer.pub SHA256SUMS apimdev.yaml images/node.tar images/gateway.tar images/statsd.tar" {
+		t.Errorf("entries: %v", got)
+	}
 	read, err := ReadManifest(out)
 	if err != nil || read.Images[2].SHA256 != m.Images[2].SHA256 {
 		t.Fatalf("ReadManifest: %v %+v", err, read)
 	}
-	cfg, err := ReadConfig(out, read)
-	if err != nil || !strings.Contains(string(cfg), "kind: Config") {
-		t.Fatalf("ReadConfig: %v %q", err, cfg)
+	k, err := Open(context.Background(), out, trusting(key.Fingerprint), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if !strings.Contains(string(k.Config()), "contoso") || k.Signer() != key.Fingerprint {
+		t.Errorf("config %q, signer %s", k.Config(), k.Signer())
+	}
+	k.Close()
 
 	// Nothing to load while Docker holds the same images.
-	res, err := Load(context.Background(), d, out, nil)
+	res, err := Load(context.Background(), d, out, trusting(key.Fingerprint), nil)
 	if err != nil || len(res.Loaded) != 0 || len(res.Present) != 3 || d.loaded != 0 {
 		t.Fatalf("load onto the same images: %v %+v", err, res)
 	}
@@ -182,53 +274,436 @@ func TestCreateThenLoadAfterRemoval(t *testing.T) {
 	for _, r := range []string{wants[0].Ref, wants[1].Ref} {
 		d.rmi(r)
 	}
-	res, err = Load(context.Background(), d, out, nil)
+	res, err = Load(context.Background(), d, out, trusting(key.Fingerprint), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Loaded) != 2 || len(res.Present) != 1 || d.loaded != 2 {
 		t.Fatalf("loaded %+v present %+v", res.Loaded, res.Present)
 	}
-	if got := res.String(); !strings.Contains(got, "node loaded") || !strings.Contains(got, "statsd already in Docker") {
+	if got := res.String(); !strings.Contains(got, "node loaded") || !strings.Contains(got, "statsd already in Docker") || !strings.Contains(got, "signed by "+key.Fingerprint) {
 		t.Errorf("summary: %s", got)
 	}
 }
 
-// A kit with one flipped byte loads nothing at all: every checksum is checked
-// before the first docker load.
-func TestDamagedKitLoadsNothing(t *testing.T) {
+func entryNames(t *testing.T, p string) []string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return out
+		}
+		out = append(out, h.Name)
+	}
+}
+
+// A signed kit loads with its key trusted by fingerprint, by .pub file and
+// by the public key string; the signature verifies with minisign's own
+// verification of manifest.json's bytes (what `minisign -Vm` does).
+func TestSignedKitLoadsWithEveryFormOfTrust(t *testing.T) {
 	d := newFake(t, refsOf(wants)...)
-	out, m, _ := create(t, d, nil)
-	for _, w := range wants {
-		d.rmi(w.Ref)
+	key, pub := testKey(t)
+	out, _, _ := create(t, d, key, []byte(testConfig))
+	dir := testdir.New(t)
+	pubFile := filepath.Join(dir, "instructor.pub")
+	os.WriteFile(pubFile, publicKeyText(pub), 0o644)
+	for name, value := range map[string]string{"fingerprint": key.Fingerprint, ".pub file": pubFile, "key string": pub.String()} {
+		fps, err := ParseTrust([]string{value})
+		if err != nil || len(fps) != 1 || fps[0] != key.Fingerprint {
+			t.Fatalf("%s: %v %v", name, fps, err)
+		}
+		for _, w := range wants {
+			d.rmi(w.Ref)
+		}
+		res, err := Load(context.Background(), d, out, Trust{Fingerprints: fps}, nil)
+		if err != nil || len(res.Loaded) != 3 {
+			t.Fatalf("--trust %s: %v %+v", name, err, res)
+		}
 	}
-	b, _ := os.ReadFile(out)
-	// Flip a byte inside the last image (the statsd one), far from the start.
-	last := m.Images[len(m.Images)-1]
-	i := bytes.LastIndex(b, []byte(strings.Repeat(last.Ref[:1], 64)))
-	if i < 0 {
-		t.Fatal("layer bytes not found")
+	if !minisign.Verify(pub, entry(t, out, ManifestFile), entry(t, out, SignatureFile)) {
+		t.Error("minisign does not verify manifest.json with manifest.json.minisig")
 	}
-	b[i] ^= 0xff
-	bad := filepath.Join(testdir.New(t), "bad.tar")
-	os.WriteFile(bad, b, 0o644)
-	_, err := Load(context.Background(), d, bad, nil)
-	var ce *ChecksumError
-	if !errors.As(err, &ce) || ce.File != last.File {
-		t.Fatalf("want a checksum error for %s, got %v", last.File, err)
+	var s minisign.Signature
+	if err := s.UnmarshalText(entry(t, out, SignatureFile)); err != nil || s.Algorithm != minisign.HashEdDSA || !strings.Contains(s.TrustedComment, "file:manifest.json") {
+		t.Errorf("signature: %v %+v", err, s)
 	}
-	if d.loaded != 0 {
-		t.Fatalf("%d image(s) loaded from a damaged kit", d.loaded)
+	if got := string(entry(t, out, SignerFile)); got != string(publicKeyText(pub)) {
+		t.Errorf("signer.pub: %q", got)
 	}
-	if !strings.Contains(ce.Hint(), "nothing was loaded") {
-		t.Errorf("hint: %s", ce.Hint())
+}
+
+func entry(t *testing.T, p, name string) []byte {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s not in %s", name, p)
+		}
+		if h.Name == name {
+			b, _ := io.ReadAll(tr)
+			return b
+		}
+	}
+}
+
+// part is one entry of a kit rewritten by a test.
+type part struct {
+	hdr  tar.Header
+	data []byte
+}
+
+func parts(t *testing.T, p string) []part {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []part
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		out = append(out, part{*h, b})
+	}
+}
+
+func writeParts(t *testing.T, ps []part) string {
+	t.Helper()
+	p := filepath.Join(testdir.New(t), "changed.tar")
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, x := range ps {
+		h := x.hdr
+		h.Size = int64(len(x.data))
+		if h.Typeflag != tar.TypeReg {
+			h.Size = 0
+		}
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(x.data)
+	}
+	tw.Close()
+	os.WriteFile(p, b.Bytes(), 0o644)
+	return p
+}
+
+// flipped is the kit with one byte of entry name changed.
+func flipped(t *testing.T, kitPath, name string) string {
+	t.Helper()
+	ps := parts(t, kitPath)
+	for i := range ps {
+		if ps[i].hdr.Name == name {
+			at := len(ps[i].data) / 2
+			if name == ManifestFile {
+				// Inside a value, so the JSON still decodes.
+				at = bytes.Index(ps[i].data, []byte(`"test"`)) + 2
+			}
+			ps[i].data = append([]byte(nil), ps[i].data...)
+			ps[i].data[at] ^= 0x01
+			return writeParts(t, ps)
+		}
+	}
+	t.Fatalf("no %s in the kit", name)
+	return ""
+}
+
+// refusal is a kit and the error it must get, naming the problem, with a
+// fix.
+type refusal struct {
+	name  string
+	kit   string
+	trust Trust
+	want  any    // a pointer to the error type expected
+	says  string // in the error
+	fix   string // in its hint
+}
+
+// Every refusal happens before the engine gets a single call, and says
+// what is wrong and what to do.
+func TestRefusedKitsNeverTouchTheEngine(t *testing.T) {
+	src := newFake(t, refsOf(wants)...)
+	key, _ := testKey(t)
+	other, _ := testKey(t)
+	signed, _, _ := create(t, src, key, []byte(testConfig))
+	unsigned, _, _ := create(t, src, nil, []byte(testConfig))
+	trust := trusting(key.Fingerprint)
+	cases := []refusal{
+		{"a byte of an image", flipped(t, signed, "images/gateway.tar"), trust, new(*ChecksumError), "images/gateway.tar does not match its SHA-256", "copy it again"},
+		{"a byte of the config", flipped(t, signed, ConfigFile), trust, new(*ChecksumError), "apimdev.yaml does not match its SHA-256", "copy it again"},
+		{"a byte of the manifest", flipped(t, signed, ManifestFile), trust, new(*SignatureError), "manifest.json does not match its signature", "get the kit again"},
+		{"a byte of the signature", flipped(t, signed, SignatureFile), trust, new(*SignatureError), "changed after it was signed", "get the kit again"},
+		{"a byte of the signer's key", flipped(t, signed, SignerFile), trust, new(*SignatureError), "changed after it was signed", "get the kit again"},
+		{"a byte of SHA256SUMS", flipped(t, signed, SumsFile), trust, new(*ChecksumError), "SHA256SUMS does not match", "copy it again"},
+		{"signed by another key", signed, trusting(other.Fingerprint), new(*UntrustedError), "signed by key " + key.Fingerprint + ", which is not a key you trust", "--trust"},
+		{"signed, nothing trusted", signed, Trust{}, new(*UntrustedError), "you named no key to trust", "Ask the instructor"},
+		{"signed, --allow-unsigned", signed, Trust{AllowUnsigned: true}, new(*UntrustedError), "signed by key", "--allow-unsigned never accepts a signed kit"},
+		{"unsigned", unsigned, trust, new(*UntrustedError), "is not signed", "--allow-unsigned only for a kit you made yourself"},
+		{"unsigned, tampered, --allow-unsigned", flipped(t, unsigned, "images/node.tar"), Trust{AllowUnsigned: true}, new(*ChecksumError), "images/node.tar does not match", "copy it again"},
+	}
+	for _, tc := range cases {
+		checkRefused(t, tc)
+	}
+}
+
+func checkRefused(t *testing.T, tc refusal) {
+	t.Helper()
+	d := newFake(t) // an engine with nothing: every image would load
+	_, err := Load(context.Background(), d, tc.kit, tc.trust, nil)
+	if err == nil {
+		t.Errorf("%s: loaded", tc.name)
+		return
+	}
+	if !errors.As(err, tc.want) {
+		t.Errorf("%s: got %T %v", tc.name, err, err)
+	}
+	var h interface{ Hint() string }
+	if !errors.As(err, &h) || !strings.Contains(h.Hint(), tc.fix) || !strings.Contains(h.Hint(), "nothing was loaded") {
+		t.Errorf("%s: hint lacks %q: %v", tc.name, tc.fix, h)
+	}
+	if !strings.Contains(err.Error(), tc.says) {
+		t.Errorf("%s: error lacks %q:\n%v", tc.name, tc.says, err)
+	}
+	if n := d.callCount(); n != 0 {
+		t.Errorf("%s: the engine got %d call(s): %v", tc.name, n, d.calls)
+	}
+}
+
+// An unsigned kit's refusal says what it would do: root by its node image,
+// the names it would take, the endpoint the token would go to.
+func TestUnsignedRefusalSaysWhatTheKitWouldDo(t *testing.T) {
+	key, _ := testKey(t)
+	unsigned, _, _ := create(t, newFake(t, refsOf(wants)...), nil, []byte(testConfig))
+	_, err := Verify(context.Background(), unsigned, trusting(key.Fingerprint), nil)
+	var ue *UntrustedError
+	if !errors.As(err, &ue) {
+		t.Fatalf("got %v", err)
+	}
+	for _, w := range []string{
+		"kindest/node:v1.34.4 as a privileged container, that is as root on this machine",
+		"mcr.microsoft.com/azure-api-management/gateway:2.11.1 (gateway)",
+		"gateway.endpoint: contoso.configuration.azure-api.net (where your gateway token would be sent)",
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("refusal lacks %q:\n%v", w, err)
+		}
+	}
+	// With --allow-unsigned it verifies, and says it is unsigned.
+	k, err := Verify(context.Background(), unsigned, Trust{AllowUnsigned: true}, nil)
+	if err != nil || k.Signer() != "" {
+		t.Fatalf("--allow-unsigned: %v", err)
+	}
+}
+
+// A kit holding an entry twice, an entry it does not list, a link, or a
+// name outside the kit is refused by every reader, before the engine.
+func TestKitLayoutIsExact(t *testing.T) {
+	key, _ := testKey(t)
+	signed, _, _ := create(t, newFake(t, refsOf(wants)...), key, []byte(testConfig))
+	ps := parts(t, signed)
+	node := ps[5]
+	if node.hdr.Name != "images/node.tar" {
+		t.Fatalf("entry 5 is %s", node.hdr.Name)
+	}
+	other := node
+	other.data = archive(t, "kindest/node:v1.34.4", 1000)
+	with := func(extra ...part) []part { return append(append([]part(nil), ps...), extra...) }
+	before := func(extra part) []part {
+		return append(append(append([]part(nil), ps[:5]...), extra), ps[5:]...)
+	}
+	link := part{hdr: tar.Header{Name: "images/demo.tar", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd", Mode: 0o777}}
+	trust := trusting(key.Fingerprint)
+	for _, tc := range []refusal{
+		{"a second node image after the first", writeParts(t, with(other)), trust, new(*TamperedError), "holds images/node.tar twice", "get it again from the instructor"},
+		{"a second node image before the first", writeParts(t, before(other)), trust, new(*TamperedError), "holds images/node.tar twice", "get it again"},
+		{"a second manifest", writeParts(t, with(ps[0])), trust, new(*TamperedError), "holds manifest.json twice", "get it again"},
+		{"an entry it does not list", writeParts(t, with(part{hdr: tar.Header{Name: "images/extra.tar", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("x")})), trust, new(*TamperedError), "images/extra.tar, which its manifest does not list", "get it again"},
+		{"a symlink", writeParts(t, with(link)), trust, new(*TamperedError), "not a plain file", "get it again"},
+		{"an absolute name", writeParts(t, with(part{hdr: tar.Header{Name: "/etc/cron.d/x", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("x")})), trust, new(*TamperedError), "outside the kit", "get it again"},
+		{"a .. name", writeParts(t, with(part{hdr: tar.Header{Name: "images/../../x", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("x")})), trust, new(*TamperedError), "outside the kit", "get it again"},
+	} {
+		checkRefused(t, tc)
+		if _, err := ReadManifest(tc.kit); !errors.As(err, tc.want) {
+			t.Errorf("%s: ReadManifest gives %v", tc.name, err)
+		}
+	}
+}
+
+// A kit's configuration cannot name a file: each path-valued setting is
+// refused, by key and line, even in a kit signed by a trusted key.
+func TestKitConfigCannotNameFiles(t *testing.T) {
+	key, _ := testKey(t)
+	for key2, yaml := range map[string]string{
+		"gateway.tokenFile (line 5)":             "gateway:\n  endpoint: x.configuration.azure-api.net\n  tokenFile: /home/you/gw.token\n",
+		"gateway.auth.clientSecretFile (line 6)": "gateway:\n  endpoint: x.configuration.azure-api.net\n  auth:\n    clientSecretFile: /etc/secret\n",
+		"gateway.caCertificates (line 4)":        "gateway:\n  caCertificates: [/etc/ssl/private/ca.pem]\n",
+		"cluster.kubeconfig (line 4)":            "cluster:\n  kubeconfig: ~/.kube/config\n",
+		"smoke.file (line 4)":                    "smoke:\n  file: /etc/shadow\n",
+		"cluster.mergeKubeconfig (line 4)":       "cluster:\n  mergeKubeconfig: true\n",
+	} {
+		cfg := []byte("apiVersion: apimdev.io/v1alpha1\nkind: Config\n" + yaml)
+		kitPath := kitWithConfig(t, key, cfg)
+		checkRefused(t, refusal{key2, kitPath, trusting(key.Fingerprint), new(*ConfigError), key2, "give your own files yourself with"})
+	}
+	// An alias still names the file: refused, without a line.
+	cfg := []byte("apiVersion: apimdev.io/v1alpha1\nkind: Config\nx: &k {kubeconfig: /root/.kube/config}\n")
+	if _, err := checkConfig("k.tar", cfg); err == nil {
+		t.Error("an unknown key went through")
+	}
+	cfg = []byte("apiVersion: apimdev.io/v1alpha1\nkind: Config\ncluster: &c\n  kubeconfig: /root/.kube/config\n")
+	if _, err := checkConfig("k.tar", cfg); err == nil || !strings.Contains(err.Error(), "cluster.kubeconfig") {
+		t.Errorf("got %v", err)
+	}
+	// kit create refuses it too, before saving anything.
+	d := newFake(t, refsOf(wants)...)
+	c := &Creator{Docker: d}
+	_, _, err := c.Create(context.Background(), filepath.Join(testdir.New(t), "k.tar"), wants, []byte("apiVersion: apimdev.io/v1alpha1\nkind: Config\nsmoke:\n  file: s.yaml\n"))
+	if !errors.As(err, new(*ConfigError)) || d.callCount() != 0 {
+		t.Errorf("create: %v, %d call(s)", err, d.callCount())
+	}
+}
+
+// kitWithConfig is a kit signed by key whose configuration is cfg,
+// written as kit create writes kits (create itself refuses such a config).
+func kitWithConfig(t *testing.T, key *SigningKey, cfg []byte) string {
+	t.Helper()
+	ref := "kindest/node:v1.34.4"
+	arch := archive(t, ref, 1000)
+	return writeTestKit(t, key, []Image{{Role: RoleNode, Ref: ref, ID: "sha256:" + strings.Repeat("1", 64)}}, [][]byte{arch}, cfg)
+}
+
+// writeTestKit writes a kit of images (with their archives) and cfg,
+// signed by key when it is not nil.
+func writeTestKit(t *testing.T, key *SigningKey, imgs []Image, archives [][]byte, cfg []byte) string {
+	t.Helper()
+	dir := testdir.New(t)
+	m := Manifest{APIVersion: APIVersion, Kind: Kind, Created: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), Apimdev: "test"}
+	var spooled []string
+	for i, img := range imgs {
+		p := filepath.Join(dir, img.Role+".spool")
+		os.WriteFile(p, archives[i], 0o644)
+		spooled = append(spooled, p)
+		s := sha256.Sum256(archives[i])
+		img.File, img.Size, img.SHA256 = "images/"+img.Role+".tar", int64(len(archives[i])), hex.EncodeToString(s[:])
+		m.Images = append(m.Images, img)
+	}
+	if cfg != nil {
+		m.Config = &File{Name: ConfigFile, Size: int64(len(cfg)), SHA256: sha(cfg)}
+	}
+	mb, _ := json.MarshalIndent(m, "", "  ")
+	files := kitFiles{m: m, manifest: mb, cfg: cfg}
+	if key != nil {
+		files.sig, files.pub = key.sign(mb, m.Created)
+	}
+	out := filepath.Join(dir, "kit.tar")
+	if _, err := writeKit(context.Background(), out, files, spooled, func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// An image archive that names another image than the manifest says (in any
+// of the places an engine reads names from) is refused before any call.
+func TestImageArchiveNamesWhatTheManifestSays(t *testing.T) {
+	key, _ := testKey(t)
+	ref := "kindest/node:v1.34.4"
+	img := Image{Role: RoleNode, Ref: ref, ID: "sha256:" + strings.Repeat("1", 64)}
+	index := func(annotations string) string {
+		return `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","annotations":{` + annotations + `}}]}`
+	}
+	ok := map[string]map[string]string{
+		"RepoTags":            {"manifest.json": `[{"RepoTags":["kindest/node:v1.34.4"]}]`},
+		"RepoTags, docker.io": {"manifest.json": `[{"RepoTags":["docker.io/kindest/node:v1.34.4"]}]`},
+		"an OCI index":        {"index.json": index(`"io.containerd.image.name":"docker.io/kindest/node:v1.34.4","org.opencontainers.image.ref.name":"v1.34.4"`)},
+		"repositories":        {"repositories": `{"kindest/node":{"v1.34.4":"abc"}}`},
+	}
+	for name, files := range ok {
+		k, err := Verify(context.Background(), writeTestKit(t, key, []Image{img}, [][]byte{tarOf(t, files, 10, "x")}, nil), trusting(key.Fingerprint), nil)
+		if err != nil || k == nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	bad := map[string]map[string]string{
+		"RepoTags naming another":     {"manifest.json": `[{"RepoTags":["kindest/node:v1.34.4","mcr.microsoft.com/azure-api-management/gateway:2.11.1"]}]`},
+		"repositories naming another": {"manifest.json": `[{"RepoTags":["kindest/node:v1.34.4"]}]`, "repositories": `{"prom/statsd-exporter":{"v0.31.0":"abc"}}`},
+		"an OCI image name":           {"index.json": index(`"io.containerd.image.name":"docker.io/library/nginx:latest"`)},
+		"an OCI ref.name":             {"index.json": index(`"org.opencontainers.image.ref.name":"docker.io/kindest/node:latest"`)},
+		"an OCI bare tag":             {"index.json": index(`"org.opencontainers.image.ref.name":"v9"`)},
+		"no name at all":              {"manifest.json": `[{"RepoTags":[]}]`},
+		"a second manifest.json":      {"manifest.json": `[{"RepoTags":["kindest/node:v1.34.4"]}]`, "./manifest.json": `[{"RepoTags":["busybox:latest"]}]`},
+	}
+	for name, files := range bad {
+		kitPath := writeTestKit(t, key, []Image{img}, [][]byte{tarOf(t, files, 10, "x")}, nil)
+		checkRefused(t, refusal{name, kitPath, trusting(key.Fingerprint), new(*TamperedError), "images/node.tar", "get it again"})
+	}
+}
+
+// A failed load puts back every name it moved off the user's own images,
+// and says so.
+func TestFailedLoadRollsBackTheTagsItMoved(t *testing.T) {
+	src := newFake(t, refsOf(wants)...)
+	key, _ := testKey(t)
+	out, m, _ := create(t, src, key, nil)
+	// The user's engine: their own images under the gateway's and node's
+	// names, no statsd exporter; the statsd load fails part-way.
+	d := newFake(t)
+	d.add("sha256:"+strings.Repeat("a", 64), wants[0].Ref, archive(t, "users/own:1", 10))
+	d.add("sha256:"+strings.Repeat("b", 64), wants[1].Ref, archive(t, "users/other:1", 10))
+	for i, img := range m.Images {
+		d.ids[layerSum(src.blobs[fmt.Sprintf("sha256:%064d", i+1)])] = img.ID // what a load of the kit's archive gives
+	}
+	d.failLoad[wants[2].Ref] = "write /var/lib/docker: no space left on device"
+	_, err := Load(context.Background(), d, out, trusting(key.Fingerprint), nil)
+	var le *LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("got %T %v", err, err)
+	}
+	if d.tags[wants[0].Ref] != "sha256:"+strings.Repeat("a", 64) || d.tags[wants[1].Ref] != "sha256:"+strings.Repeat("b", 64) {
+		t.Errorf("names not rolled back: %v", d.tags)
+	}
+	for _, w := range []string{"no space left on device", "rolled back", wants[0].Ref + " → aaaaaaaaaaaa", wants[1].Ref + " → bbbbbbbbbbbb"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+	// The statsd name was on no image before: nothing to put back.
+	if strings.Contains(err.Error(), wants[2].Ref+" →") {
+		t.Errorf("rolled back a name nobody had: %v", err)
 	}
 
-	// Cut short: a truncated copy.
-	short := filepath.Join(testdir.New(t), "short.tar")
-	os.WriteFile(short, b[:len(b)/2], 0o644)
-	if _, err := Load(context.Background(), d, short, nil); err == nil || d.loaded != 0 {
-		t.Fatalf("truncated kit: %v, loaded %d", err, d.loaded)
+	// Interrupted (Ctrl-C) part-way: the names still go back.
+	d.tags[wants[0].Ref] = "sha256:" + strings.Repeat("a", 64)
+	delete(d.failLoad, wants[2].Ref)
+	ctx, cancel := context.WithCancel(context.Background())
+	progress := func(f string, a ...any) {
+		if strings.HasPrefix(fmt.Sprintf(f, a...), "loading node") {
+			cancel()
+		}
+	}
+	d.tags[wants[1].Ref] = "sha256:" + strings.Repeat("b", 64)
+	_, err = Load(ctx, d, out, trusting(key.Fingerprint), progress)
+	if !errors.Is(err, context.Canceled) || d.tags[wants[0].Ref] != "sha256:"+strings.Repeat("a", 64) {
+		t.Errorf("interrupted: %v, node is %s", err, d.tags[wants[0].Ref])
 	}
 }
 
@@ -304,7 +779,7 @@ func TestResolveTagsADigestRef(t *testing.T) {
 	d := newFake(t, "kindest/node:v1.37.0")
 	digest := "kindest/node:v1.37.0@sha256:" + strings.Repeat("a", 64)
 	// The engine answers for the digest reference with the image's tags.
-	d.images[digest] = d.images["kindest/node:v1.37.0"]
+	d.tags[digest] = d.tags["kindest/node:v1.37.0"]
 	c := &Creator{Docker: d}
 	got, err := c.Resolve(context.Background(), []Want{{RoleNode, digest}, {RoleStatsd, "prom/statsd-exporter:v0.31.0"}})
 	if err != nil || got[0].Ref != "kindest/node:v1.37.0" || got[1].Ref != "prom/statsd-exporter:v0.31.0" {
@@ -314,5 +789,41 @@ func TestResolveTagsADigestRef(t *testing.T) {
 		if r := repository(ref); r != repo {
 			t.Errorf("repository(%s) = %s, want %s", ref, r, repo)
 		}
+	}
+}
+
+func TestNormalizeRef(t *testing.T) {
+	t.Parallel()
+	for ref, want := range map[string]string{
+		"busybox":                            "docker.io/library/busybox:latest",
+		"index.docker.io/library/busybox:1":  "docker.io/library/busybox:1",
+		"kindest/node:v1.34.4":               "docker.io/kindest/node:v1.34.4",
+		"localhost/standin:1":                "localhost/standin:1",
+		"localhost:5000/a/b":                 "localhost:5000/a/b:latest",
+		"mcr.microsoft.com/x/gateway:2.11.1": "mcr.microsoft.com/x/gateway:2.11.1",
+	} {
+		if got := normalizeRef(ref); got != want {
+			t.Errorf("normalizeRef(%s) = %s, want %s", ref, got, want)
+		}
+	}
+}
+
+// kit create refuses an archive the engine saved with another name in it
+// (an OCI index.json it did not rename): the instructor sees it, not the
+// attendees.
+func TestCreateRefusesAnArchiveNamingAnotherImage(t *testing.T) {
+	d := newFake(t, refsOf(wants)...)
+	id := d.tags[wants[2].Ref]
+	d.blobs[id] = tarOf(t, map[string]string{
+		"manifest.json": `[{"RepoTags":["prom/statsd-exporter:v0.31.0"]}]`,
+		"index.json":    `{"manifests":[{"annotations":{"io.containerd.image.name":"docker.io/library/busybox:latest"}}]}`,
+	}, 10, "s")
+	out := filepath.Join(testdir.New(t), "kit.tar")
+	_, _, err := (&Creator{Docker: d}).Create(context.Background(), out, wants, nil)
+	if err == nil || !strings.Contains(err.Error(), "busybox") || !strings.Contains(err.Error(), wants[2].Ref) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a kit was left: %v", err)
 	}
 }

@@ -161,7 +161,7 @@ func (r *recorder) skip(why string, names ...string) {
 	}
 }
 
-const upHint = "run `apimdev up --demo --detach` (in a room without network: `apimdev up --demo --detach --kit kit.tar`)"
+const upHint = "run `apimdev up --demo --detach` (in a room without network: `apimdev up --demo --detach --kit kit.tar --trust <the instructor's fingerprint>`)"
 
 // cluster checks the cluster is apimdev's and running, and returns its client.
 func (e *Env) cluster(ctx context.Context, r *recorder, rest ...string) kubernetes.Interface {

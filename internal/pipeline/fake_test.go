@@ -448,3 +448,4 @@ var (
 )
 
 func (d *fakeDocker) ContainerKill(context.Context, string, string) error { return nil }
+func (d *fakeDocker) ImageTag(context.Context, string, string) error      { return nil }

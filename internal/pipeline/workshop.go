@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/errdefs"
@@ -25,7 +27,12 @@ import (
 type Workshop struct {
 	KitPath  string
 	Manifest *kit.Manifest
-	Demo     bool
+	// Kit is the kit, opened and verified (signature, configuration,
+	// checksums) before anything touched the engine; the kit step loads it.
+	// When it is nil (the wizard), the kit step opens and verifies KitPath
+	// itself, trusting the keys of APIMDEV_KIT_TRUST.
+	Kit  *kit.Kit
+	Demo bool
 	// Key is the demo's subscription key for its echo API, once the demo
 	// step has run: what up prints at the end.
 	Key string
@@ -66,11 +73,33 @@ func (w *Workshop) Configure(cfg *config.Config, imageSet bool) {
 }
 
 func (w *Workshop) loadKit(ctx context.Context, d cluster.Docker, progress func(string, ...any)) (string, error) {
-	res, err := kit.Load(ctx, d, w.KitPath, progress)
+	k := w.Kit
+	if k == nil {
+		fps, err := kit.ParseTrust(strings.Split(os.Getenv(KitTrustEnv), ","))
+		if err != nil {
+			return "", err
+		}
+		if k, err = kit.Open(ctx, w.KitPath, kit.Trust{Fingerprints: fps}, progress); err != nil {
+			return "", err
+		}
+		defer k.Close()
+	}
+	res, err := k.Load(ctx, d, progress)
 	if err != nil {
 		return "", err
 	}
 	return res.String(), nil
+}
+
+// KitTrustEnv names the variable of the kit signers' keys trusted besides
+// --trust: fingerprints, public keys or .pub files, comma-separated.
+const KitTrustEnv = "APIMDEV_KIT_TRUST"
+
+// Close closes the workshop's kit, if it opened one.
+func (w *Workshop) Close() {
+	if w != nil && w.Kit != nil {
+		w.Kit.Close()
+	}
 }
 
 // checkDemoImage stops a demo before anything is created when the stand-in
@@ -285,10 +314,18 @@ func KitPlan(ctx context.Context, d cluster.Docker, cfg config.Config, withDemo,
 	if demoRef != "" {
 		want = append(want, kit.Want{Role: kit.RoleDemo, Ref: demoRef})
 	}
-	// What travels: settings, not this machine's paths, never a token.
+	// What travels: settings, never a token, never this machine's paths.
 	cfg.Cluster.NodeImage = node
-	cfg.Gateway.TokenFile, cfg.Cluster.Kubeconfig, cfg.Smoke.File, cfg.Output = "", "", "", ""
-	return want, cfg, notes, nil
+	cfg.Output = ""
+	yb, dropped, err := kit.KitConfig(cfg)
+	if err != nil {
+		return nil, cfg, nil, err
+	}
+	for _, r := range dropped {
+		notes = append(notes, fmt.Sprintf("%s names a file on this machine (or writes into yours): left out of the kit; attendees give their own with %s", r.Key, r.Flag))
+	}
+	out, err := config.Decode(kit.ConfigFile, bytes.NewReader(yb), config.Config{})
+	return want, out, notes, err
 }
 
 // pinLocal turns a floating tag into the pinned tag of the same local image.

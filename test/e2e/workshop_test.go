@@ -5,6 +5,7 @@ package e2e
 import (
 	"archive/tar"
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
@@ -28,10 +29,12 @@ const (
 	wsLabel     = "stand-in, not Azure API Management"
 )
 
-// TestWorkshop is the workshop end to end: a kit made from the rig's images,
-// those images removed from Docker, `up --kit --demo` with nothing to pull,
-// then the six labs in order, each `lab check` failing before the lab's
-// commands and passing after them, with JUnit reports.
+// TestWorkshop is the workshop end to end: the instructor's signing key, a
+// kit made from the rig's images and signed with it, those images removed
+// from Docker, the kit refused without --trust before anything is loaded,
+// `up --kit --trust --demo` with nothing to pull, then the six labs in
+// order, each `lab check` failing before the lab's commands and passing
+// after them, with JUnit reports.
 func TestWorkshop(t *testing.T) {
 	tl := buildTools(t)
 	statsd := need(t, "APIMDEV_E2E_STATSD_IMAGE")
@@ -85,15 +88,48 @@ func TestWorkshop(t *testing.T) {
 		return rep
 	}
 
-	var kitSize int64
-	step("kit create saves the three images and the config", func(t *testing.T) {
+	// The instructor's key: its password only ever in the environment.
+	keyPrefix := filepath.Join(work, "instructor")
+	kitPassword := "e2e-kit-" + strings.ReplaceAll(time.Now().Format("150405.000000000"), ".", "")
+	withPassword := []string{"APIMDEV_KIT_PASSWORD=" + kitPassword}
+	var fingerprint string
+	step("kit keygen makes the instructor's key and prints its fingerprint", func(t *testing.T) {
 		start := time.Now()
-		code, out, errs := r.apimdev(t, "kit", "create", "-o", kitPath, "--demo", "--image", tl.gatewayImage, "--node-image", tl.nodeImage)
+		code, out, errs := r.run(t, context.Background(), withPassword, "kit", "keygen", keyPrefix, "-o", "json")
+		r.time("kit keygen", start)
+		if code != 0 {
+			t.Fatalf("kit keygen exited %d\n%s\n%s", code, out, errs)
+		}
+		var got struct {
+			Fingerprint       string
+			PasswordProtected bool
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil || !strings.HasPrefix(got.Fingerprint, "SHA256:") || !got.PasswordProtected {
+			t.Fatalf("keygen's answer: %v\n%s", err, out)
+		}
+		fingerprint = got.Fingerprint
+		fi, err := os.Stat(keyPrefix + ".key")
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("secret key: %v %v", fi, err)
+		}
+		if b, _ := os.ReadFile(keyPrefix + ".key"); strings.Contains(string(b), kitPassword) || !strings.HasPrefix(string(b), "untrusted comment: minisign encrypted secret key") {
+			t.Errorf("the secret key file is not minisign's encrypted key, or holds the password")
+		}
+		// Never over an existing key.
+		if code, out, errs := r.run(t, context.Background(), withPassword, "kit", "keygen", keyPrefix); code == 0 || !strings.Contains(errs, "already exists") {
+			t.Errorf("a second keygen: exit %d\n%s\n%s", code, out, errs)
+		}
+	})
+
+	var kitSize int64
+	step("kit create saves the three images and the config, signed", func(t *testing.T) {
+		start := time.Now()
+		code, out, errs := r.run(t, context.Background(), withPassword, "kit", "create", "-o", kitPath, "--sign", keyPrefix+".key", "--demo", "--image", tl.gatewayImage, "--node-image", tl.nodeImage)
 		r.time("kit create", start)
 		if code != 0 {
 			t.Fatalf("kit create exited %d\n%s\n%s", code, out, errs)
 		}
-		for _, w := range []string{"node", "statsd", "demo", tl.nodeImage, "(no token)", "apimdev up --kit " + kitPath + " --demo --detach"} {
+		for _, w := range []string{"node", "statsd", "demo", tl.nodeImage, "(no token)", "signed by " + fingerprint, "apimdev up --kit " + kitPath + " --trust " + fingerprint + " --demo --detach"} {
 			if !strings.Contains(out, w) {
 				t.Errorf("kit create's summary lacks %q:\n%s", w, out)
 			}
@@ -117,14 +153,17 @@ func TestWorkshop(t *testing.T) {
 			}
 		}
 		// The configuration travels; no token does.
-		for _, f := range []string{"apimdev.yaml", "manifest.json", "SHA256SUMS"} {
+		for _, f := range []string{"apimdev.yaml", "manifest.json", "SHA256SUMS", "manifest.json.minisig", "signer.pub"} {
 			b := wsKitFile(t, kitPath, f)
 			if strings.Contains(string(b), r.canary) || strings.Contains(string(b), r.tokenFile) {
 				t.Errorf("%s in the kit holds the token or its path", f)
 			}
 		}
-		if code, out, errs := r.apimdev(t, "kit", "verify", kitPath); code != 0 {
+		if code, out, errs := r.apimdev(t, "kit", "verify", kitPath, "--trust", fingerprint); code != 0 || !strings.Contains(errs, "signed by "+fingerprint) {
 			t.Fatalf("kit verify: %d\n%s\n%s", code, out, errs)
+		}
+		if code, out, errs := r.apimdev(t, "kit", "verify", kitPath, "--trust", keyPrefix+".pub"); code != 0 {
+			t.Fatalf("kit verify --trust instructor.pub: %d\n%s\n%s", code, out, errs)
 		}
 	})
 
@@ -146,7 +185,7 @@ func TestWorkshop(t *testing.T) {
 		bad := filepath.Join(work, "damaged.tar")
 		wsDamagedCopy(t, kitPath, bad)
 		defer os.Remove(bad)
-		code, out, errs := r.apimdev(t, "kit", "load", bad)
+		code, out, errs := r.apimdev(t, "kit", "load", bad, "--trust", fingerprint)
 		if code == 0 || !strings.Contains(errs, "does not match its SHA-256") || !strings.Contains(errs, "nothing was loaded") {
 			t.Fatalf("kit load of a damaged kit: exit %d\n%s\n%s", code, out, errs)
 		}
@@ -157,12 +196,35 @@ func TestWorkshop(t *testing.T) {
 		}
 	})
 
+	step("the kit without --trust is refused before anything is loaded", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"kit", "load", kitPath},
+			{"up", "--demo", "--detach", "--kit", kitPath, "--http-port", wsHTTPPort, "--https-port", wsHTTPSPort},
+			{"up", "--demo", "--detach", "--kit", kitPath, "--allow-unsigned", "--http-port", wsHTTPPort, "--https-port", wsHTTPSPort},
+		} {
+			code, out, errs := r.apimdev(t, args...)
+			for _, w := range []string{"signed by key " + fingerprint, "as a privileged container, that is as root on this machine", "fix: ", "--trust " + fingerprint} {
+				if code == 0 || !strings.Contains(errs, w) {
+					t.Errorf("%v: exit %d, lacks %q\n%s\n%s", args, code, w, out, errs)
+				}
+			}
+		}
+		for role, ref := range images {
+			if exec.Command("docker", "image", "inspect", ref).Run() == nil {
+				t.Errorf("%s image %s was loaded from a kit nobody trusted", role, ref)
+			}
+		}
+		if b, _ := exec.Command(tl.kind, "get", "clusters").Output(); strings.Contains(string(b), wsCluster) {
+			t.Errorf("a refused up --kit made the cluster %s", wsCluster)
+		}
+	})
+
 	step("lab 1 fails before up", func(t *testing.T) { check(t, "1", false) })
 
 	var subKey string
 	step("up --kit --demo works with nothing to pull", func(t *testing.T) {
 		start := time.Now()
-		args := []string{"up", "--demo", "--detach", "--kit", kitPath, "--http-port", wsHTTPPort, "--https-port", wsHTTPSPort, "--timeout", "4m"}
+		args := []string{"up", "--demo", "--detach", "--kit", kitPath, "--trust", fingerprint, "--http-port", wsHTTPPort, "--https-port", wsHTTPSPort, "--timeout", "4m"}
 		code, out, errs := r.apimdev(t, args...)
 		if code != 0 && strings.Contains(errs, "failed to sync secret cache") {
 			// A kubelet transient on a busy node that the gateway waiter
@@ -180,7 +242,7 @@ func TestWorkshop(t *testing.T) {
 			t.Fatalf("up --kit --demo exited %d\n%s\n%s", code, out, errs)
 		}
 		t.Logf("up --kit --demo took %s (kit %d bytes)\n%s%s", d.Round(100*time.Millisecond), kitSize, errs, out)
-		for _, w := range []string{"✓ kit", "3 image(s) verified", "node loaded", "verifying checksums", "loading node image", "✓ preflight",
+		for _, w := range []string{"✓ kit", "signed by " + fingerprint, "3 image(s) verified", "node loaded", "verifying checksums", "loading node image", "✓ preflight",
 			"node image: " + tl.nodeImage + " is on this machine", "created " + wsCluster, "✓ image", "✓ demo", "configuration service ready", "✓ deploy", "✓ smoke", wsLabel} {
 			if !strings.Contains(errs, w) {
 				t.Errorf("up's progress lacks %q", w)
@@ -344,10 +406,10 @@ func TestWorkshop(t *testing.T) {
 		check(t, "6", true)
 	})
 
-	step("the demo's signing key and tokens appear in no output", func(t *testing.T) {
+	step("the demo's signing key and tokens, and the kit key's password, appear in no output", func(t *testing.T) {
 		text := r.transcript.String()
 		sig := func(tok string) string { return tok[strings.LastIndex(tok, "&")+1:] }
-		for what, secret := range map[string]string{"signing key": signingKey, "first token": sig(firstToken)} {
+		for what, secret := range map[string]string{"signing key": signingKey, "first token": sig(firstToken), "kit key password": kitPassword} {
 			if len(secret) < 16 {
 				t.Fatalf("%s not read from the cluster", what)
 			}
