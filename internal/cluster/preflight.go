@@ -94,10 +94,27 @@ type Preflight struct {
 	ForwardRunning bool
 	Now            func() time.Time
 	LookPath       func(string) (string, error)
+	// Platform, when set, holds the images a rollout would run to the
+	// architecture of the nodes that would run them (the "platform" check).
+	// It runs beside the other checks; in tells it what exists.
+	Platform func(ctx context.Context, in PlatformInputs) Check
 
-	// info is the engine's Info when the runtime check read it (before the
-	// other checks start), for the resources check.
-	info *system.Info
+	// info is the engine's Info once read: by the runtime check (before
+	// the other checks start), else by the first check that needs it.
+	info    *system.Info
+	infoErr error
+	infoMu  sync.Mutex
+}
+
+// PlatformInputs is what the platform check learns from the rest of
+// preflight.
+type PlatformInputs struct {
+	// Cluster waits for the cluster check and says what exists
+	// (ClusterUnknown when ctx ends first).
+	Cluster func() ClusterState
+	// EngineArch is the engine's architecture as its Info says it (x86_64,
+	// aarch64): the architecture of the nodes of a cluster it would make.
+	EngineArch func(ctx context.Context) (string, error)
 }
 
 // Result of preflight: the checks and what exists.
@@ -124,7 +141,7 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 	// Docker first: when it does not answer, the checks that need it are
 	// skipped instead of failing a second time for the same reason.
 	dctx, dcancel := context.WithTimeout(ctx, 4*time.Second)
-	p.info = nil // this run's answer only
+	p.info, p.infoErr = nil, nil // this run's answer only
 	rt := p.Endpoint.Runs()
 	var docker Check
 	var engineUp bool
@@ -140,13 +157,25 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 			return Check{OK: true, Warn: true, Detail: "not checked: it needs " + rt.Title()}
 		}
 	}
+	known := make(chan struct{}) // closed once res.Cluster is set
 	resources, inspect := p.checkResources, func(ctx context.Context) Check {
+		defer close(known)
 		c, st := p.checkCluster(ctx)
 		res.Cluster = st
 		return c
 	}
+	platform := func(ctx context.Context) Check {
+		return p.Platform(ctx, PlatformInputs{Cluster: func() ClusterState {
+			select {
+			case <-known:
+				return res.Cluster
+			case <-ctx.Done():
+				return ClusterUnknown
+			}
+		}, EngineArch: p.engineArch})
+	}
 	if !engineUp {
-		resources, inspect = skipped(), skipped()
+		resources, inspect, platform = skipped(), skipped(), skipped()
 		res.Cluster = ClusterUnknown
 	}
 	jobs := []job{
@@ -156,6 +185,9 @@ func (p *Preflight) Run(ctx context.Context, progress func(Check)) (Result, erro
 		{"token", func(context.Context) Check { return p.checkToken(now()) }},
 		{"endpoint", func(context.Context) Check { return p.checkEndpoint() }},
 		{"cluster", inspect},
+	}
+	if p.Platform != nil {
+		jobs = append(jobs, job{"platform", platform})
 	}
 	checks := make([]Check, len(jobs))
 	var wg sync.WaitGroup
@@ -276,14 +308,9 @@ func (p *Preflight) checkResources(ctx context.Context) Check {
 	if p.Docker == nil {
 		return Check{OK: true, Warn: true, Detail: "skipped: no Docker"}
 	}
-	var info system.Info
-	if p.info != nil {
-		info = *p.info
-	} else {
-		var err error
-		if info, err = p.Docker.Info(ctx); err != nil {
-			return Check{OK: true, Warn: true, Detail: "could not read the engine's resources: " + shortErr(err)}
-		}
+	info, err := p.engineInfo(ctx)
+	if err != nil {
+		return Check{OK: true, Warn: true, Detail: "could not read the engine's resources: " + shortErr(err)}
 	}
 	gib := float64(info.MemTotal) / (1 << 30)
 	d := fmt.Sprintf("%d CPUs, %.1f GiB memory for %s", info.NCPU, gib, p.Endpoint.Runs().Title())
@@ -317,6 +344,34 @@ func ResourceFix(engine string) string {
 		return "give OrbStack more in Settings > System"
 	}
 	return "give Docker more CPUs and memory (Docker Desktop: Settings > Resources; Colima: colima start --cpu 4 --memory 8)"
+}
+
+// engineInfo is the engine's Info, asked once per run however many checks
+// need it (Podman takes 0.2 s to answer).
+func (p *Preflight) engineInfo(ctx context.Context) (system.Info, error) {
+	p.infoMu.Lock()
+	defer p.infoMu.Unlock()
+	if p.info == nil && p.infoErr == nil {
+		info, err := p.Docker.Info(ctx)
+		if err != nil {
+			p.infoErr = err
+		} else {
+			p.info = &info
+		}
+	}
+	if p.infoErr != nil {
+		return system.Info{}, p.infoErr
+	}
+	return *p.info, nil
+}
+
+// engineArch is the engine's architecture as Info says it.
+func (p *Preflight) engineArch(ctx context.Context) (string, error) {
+	if p.Docker == nil {
+		return "", errors.New("no engine client")
+	}
+	info, err := p.engineInfo(ctx)
+	return info.Architecture, err
 }
 
 func (p *Preflight) checkPorts() Check {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,3 +258,59 @@ func TestPreflightOnPodman(t *testing.T) {
 
 func (f *fakeDocker) ContainerKill(context.Context, string, string) error { return nil }
 func (f *fakeDocker) ImageTag(context.Context, string, string) error      { return nil }
+
+// countingDocker counts the engine's Info calls.
+type countingDocker struct {
+	*fakeDocker
+	mu    sync.Mutex
+	infos int
+}
+
+func (c *countingDocker) Info(ctx context.Context) (system.Info, error) {
+	c.mu.Lock()
+	c.infos++
+	c.mu.Unlock()
+	return c.fakeDocker.Info(ctx)
+}
+
+// The platform check runs beside the others, learns what exists once the
+// cluster check knows, and shares the engine's Info with the resources
+// check; its problem fails preflight like any other.
+func TestPreflightPlatformCheckSeesTheClusterAndTheEngine(t *testing.T) {
+	t.Parallel()
+	c := cfg()
+	c.Forward.HTTPPort, c.Forward.HTTPSPort = freePort(t), freePort(t)
+	d := &countingDocker{fakeDocker: &fakeDocker{mem: 8 << 30, cpus: 4, info: system.Info{Architecture: "aarch64"}}}
+	slow := func(context.Context) (ClusterState, string) {
+		time.Sleep(50 * time.Millisecond)
+		return ClusterOurs, ""
+	}
+	var seen ClusterState
+	var arch string
+	p := &Preflight{Docker: d, Inspect: slow, Config: c, Token: tok(t, time.Now().Add(20*24*time.Hour)),
+		LookPath: func(string) (string, error) { return "/usr/bin/docker", nil },
+		Platform: func(ctx context.Context, in PlatformInputs) Check {
+			seen = in.Cluster()
+			arch, _ = in.EngineArch(ctx)
+			return Check{Problem: "gw:1 is built for linux/amd64 only, not linux/arm64", Fix: "use a tag built for linux/arm64"}
+		}}
+	res, err := p.Run(context.Background(), nil)
+	var pe *PreflightError
+	if !errors.As(err, &pe) || len(pe.Failed) != 1 || pe.Failed[0].Name != "platform" || !strings.Contains(err.Error(), "fix: use a tag built for linux/arm64") {
+		t.Fatalf("%v", err)
+	}
+	if seen != ClusterOurs || arch != "aarch64" || res.Checks[len(res.Checks)-1].Name != "platform" {
+		t.Fatalf("the check saw cluster %q, engine %q; checks %+v", seen, arch, res.Checks)
+	}
+	if d.infos != 1 {
+		t.Fatalf("Info asked %d times, want once", d.infos)
+	}
+	// Without an engine there is nothing to hold the images to.
+	called := false
+	p.Docker = &fakeDocker{down: true}
+	p.Platform = func(context.Context, PlatformInputs) Check { called = true; return Check{OK: true} }
+	res, _ = p.Run(context.Background(), nil)
+	if called || !strings.Contains(res.Checks[len(res.Checks)-1].Detail, "not checked") {
+		t.Fatalf("platform ran without an engine: %+v", res.Checks)
+	}
+}

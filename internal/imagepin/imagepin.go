@@ -1,7 +1,9 @@
 // Package imagepin turns a floating image tag (v2, latest, beta) into an
 // exact one (major.minor.patch, or a digest), as production wants: from the
 // registry's tag list when it answers, else from the tags or digest of the
-// same image on this machine, else it refuses with the fix.
+// same image on this machine, else it refuses with the fix. It also tells
+// which platforms (os/architecture) an image is built for: the local
+// image's, else the registry's index or manifest (PlatformsOf).
 //
 // It imports nothing of apimdev's but the tag rules in gateway, and neither
 // Docker nor Kubernetes: the registry is an *http.Client, the local images an
@@ -23,18 +25,23 @@ import (
 )
 
 // Local tells what this machine knows of an image: its other tags and its
-// digests. found is false when the image is not here at all.
+// digests, and its platform. found is false when the image is not here at
+// all.
 type Local interface {
 	Refs(ctx context.Context, image string) (tags, digests []string, found bool, err error)
+	Platform(ctx context.Context, image string) (p Platform, found bool, err error)
 }
 
 // Pinner pins images.
 type Pinner struct {
 	// Tags lists a repository's tags; nil asks the registry's v2 API with
 	// HTTP (or http.DefaultClient when HTTP is nil).
-	Tags  func(ctx context.Context, repo string) ([]string, error)
-	HTTP  *http.Client
-	Local Local // nil: no local images to ask
+	Tags func(ctx context.Context, repo string) ([]string, error)
+	// Platforms lists what an image is built for; nil asks the registry's
+	// v2 API with HTTP (see Registry.Platforms).
+	Platforms func(ctx context.Context, image string) ([]Platform, error)
+	HTTP      *http.Client
+	Local     Local // nil: no local images to ask
 	// Timeout bounds the registry's answer; 0 means 5 s.
 	Timeout time.Duration
 }

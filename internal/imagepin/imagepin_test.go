@@ -24,10 +24,15 @@ func TestNewestPatch(t *testing.T) {
 type local struct {
 	tags, digests []string
 	found         bool
+	platform      Platform
 }
 
 func (l local) Refs(context.Context, string) ([]string, []string, bool, error) {
 	return l.tags, l.digests, l.found, nil
+}
+
+func (l local) Platform(context.Context, string) (Platform, bool, error) {
+	return l.platform, l.found, nil
 }
 
 func TestPinUsesTheRegistryThenTheLocalImageThenRefusesWithTheFix(t *testing.T) {

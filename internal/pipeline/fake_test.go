@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -145,6 +146,9 @@ type fakeDocker struct {
 	builtNode string
 	// absent images are not on this machine (nor any with "missing" in it).
 	absent map[string]bool
+	// arch is the engine's architecture as Info says it ("": x86_64);
+	// imageArch the local images' ("": amd64).
+	arch, imageArch string
 }
 
 var _ cluster.Docker = (*fakeDocker)(nil)
@@ -159,14 +163,14 @@ func (d *fakeDocker) ServerVersion(context.Context) (types.Version, error) {
 	return types.Version{Version: "28.0 (fake)", APIVersion: "1.47", Os: "linux", Arch: "amd64"}, nil
 }
 func (d *fakeDocker) Info(context.Context) (system.Info, error) {
-	return system.Info{NCPU: 4, MemTotal: 8 << 30}, nil
+	return system.Info{NCPU: 4, MemTotal: 8 << 30, Architecture: cmp.Or(d.arch, "x86_64")}, nil
 }
 func (d *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
 	if strings.Contains(ref, "missing") || d.absent[ref] {
 		return image.InspectResponse{}, errdefs.NotFound(errors.New("no such image"))
 	}
 	// Every floating tag is the same image as its 2.11.1.
-	return image.InspectResponse{ID: "sha256:0123456789abcdef", RepoTags: []string{ref, strings.Split(ref, ":")[0] + ":2.11.1"}}, nil
+	return image.InspectResponse{ID: "sha256:0123456789abcdef", RepoTags: []string{ref, strings.Split(ref, ":")[0] + ":2.11.1"}, Os: "linux", Architecture: cmp.Or(d.imageArch, "amd64")}, nil
 }
 func (d *fakeDocker) ImageSave(context.Context, []string, ...client.ImageSaveOption) (io.ReadCloser, error) {
 	return io.NopCloser(strings.NewReader("")), nil
@@ -352,7 +356,8 @@ func newWorld(t *testing.T) *world {
 func (w *world) session() *Session {
 	s := &Session{Files: w.files, Rep: events.NewReporter(w.log, func() time.Time { return w.now }), Version: w.version,
 		Cluster: w.kind, Docker: w.docker, Client: w.kube, Dial: w.pods, LookPath: func(string) (string, error) { return "/usr/bin/docker", nil },
-		Pin:          imagepin.Pinner{Tags: func(context.Context, string) ([]string, error) { return nil, errors.New("offline") }, Local: dockerImages{w.docker}},
+		Pin: imagepin.Pinner{Tags: func(context.Context, string) ([]string, error) { return nil, errors.New("offline") },
+			Platforms: func(context.Context, string) ([]imagepin.Platform, error) { return nil, errors.New("offline") }, Local: dockerImages{w.docker}},
 		Now:          func() time.Time { return w.now },
 		Timeouts:     Timeouts{Deploy: 2 * time.Second, Rollout: 2 * time.Second, Settle: 20 * time.Millisecond, Poll: 5 * time.Millisecond, ForwardStart: time.Second},
 		localCluster: true}

@@ -79,7 +79,7 @@ func TestUpCreatesTheGatewayThenAReRunChangesNothing(t *testing.T) {
 		t.Fatalf("first up: %+v", res)
 	}
 	log := w.log.text()
-	for _, want := range []string{"preflight done 7 checks passed", "cluster done created apimdev", "image done loaded into the node", "deploy progress Deployment/contoso-gw created",
+	for _, want := range []string{"preflight done 8 checks passed", "cluster done created apimdev", "image done loaded into the node", "deploy progress Deployment/contoso-gw created",
 		"deploy done apim-gateway/contoso-gw ready, dev profile (6 object(s) changed, 0 unchanged)", "smoke done 2 call(s) passed"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("first up lacks %q:\n%s", want, log)

@@ -85,6 +85,10 @@ func (s *Session) PlanPromote(ctx context.Context, o PromoteOptions) (*Plan, err
 	if p.Fresh && s.localCluster {
 		return nil, fmt.Errorf("no gateway %s/%s in cluster %q to promote (run `apimdev up` first)", s.Profile.Namespace, s.Profile.DeploymentName(), s.Config.Cluster.Name)
 	}
+	// Before anything is loaded or applied: images the nodes cannot run.
+	if err := s.requirePlatforms(ctx, profileImages(p.Target), o.Context, nil, func(w string) { s.Rep.Warn("platform", w, "") }); err != nil {
+		return nil, err
+	}
 	if !s.localCluster && !o.AllowPending && p.To == "prod" {
 		// Unfitted production requests: say now if the nodes cannot hold
 		// them, rather than leave a rollout waiting for pods that never start.

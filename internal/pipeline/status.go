@@ -199,5 +199,6 @@ func (s *Session) Preflight(ctx context.Context, tok token.Token, tokErr error) 
 	fwd, running := s.Files.Forward()
 	pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: s.Config, Token: tok, TokenErr: tokErr,
 		ForwardRunning: running && fwd.HTTPPort == s.Config.Forward.HTTPPort, LookPath: s.LookPath, Endpoint: s.Endpoint, RuntimeWhy: s.RuntimeWhy}
+	pf.Platform = s.platformPreflight(s.upImages(), false, nil)
 	return pf.Run(ctx, nil)
 }

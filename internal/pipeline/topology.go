@@ -56,14 +56,7 @@ func (s *Session) topology(ctx context.Context) (Topology, error) {
 		for _, c := range n.Status.Conditions {
 			ni.Ready = ni.Ready || c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
 		}
-		ni.Workload = true
-		for _, taint := range n.Spec.Taints {
-			if taint.Effect == corev1.TaintEffectNoSchedule || taint.Effect == corev1.TaintEffectNoExecute {
-				// (a cordon's own taint, node.kubernetes.io/unschedulable, is
-				// the cordon, not a dedicated node)
-				ni.Workload = ni.Workload && taint.Key == corev1.TaintNodeUnschedulable
-			}
-		}
+		ni.Workload = runsWorkloads(&n)
 		ni.Schedulable = ni.Workload && !n.Spec.Unschedulable
 		ni.free = corev1.ResourceList{corev1.ResourceCPU: n.Status.Allocatable.Cpu().DeepCopy(), corev1.ResourceMemory: n.Status.Allocatable.Memory().DeepCopy()}
 		t.Nodes = append(t.Nodes, ni)

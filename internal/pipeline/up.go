@@ -81,6 +81,9 @@ type upRun struct {
 	ownForward bool
 	fwd        int // the recorded background forward's pid
 	pres       cluster.Result
+	// platformsChecked is the images preflight held to the nodes'
+	// architecture (or could not): the image step does not ask again.
+	platformsChecked []string
 }
 
 // UpSteps is the steps up runs with o, in order.
@@ -144,6 +147,7 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 	chose := s.chooseNodeImage(ctx)
 	pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: cfg, Token: u.o.Token, TokenErr: u.o.TokenErr,
 		NoToken: u.o.NoToken, Recreate: u.o.Recreate, ForwardRunning: u.ownForward, LookPath: s.LookPath, NodeImage: s.Cluster.NodeImage(), Endpoint: s.Endpoint, RuntimeWhy: s.RuntimeWhy}
+	pf.Platform = s.platformPreflight(s.upImages(), u.o.Recreate, &u.platformsChecked)
 	if u.o.Workshop.demo() {
 		pf.NoToken, pf.TokenErr = false, nil
 		pf.TokenNote = "the demo's, minted on this machine once the cluster answers (" + demo.Label + ")"
@@ -286,6 +290,9 @@ func (u *upRun) image(ctx context.Context, st *events.Step) (string, error) {
 		return "", err
 	}
 	u.plan = p
+	if err := s.requirePlatforms(ctx, profileImages(p.Target), "", u.platformsChecked, func(w string) { st.Warn(w, "") }); err != nil {
+		return "", err
+	}
 	var what []string
 	for i, img := range []string{p.Target.Image, p.Target.StatsdImage, p.Target.CollectorImage} {
 		if img == "" {
