@@ -165,7 +165,7 @@ func (a *app) bindFlags(fs *pflag.FlagSet) {
 	str("cluster-name", "", "cluster.name", "kind cluster name (default "+config.DefaultCluster+")")
 	str("node-image", "", "cluster.nodeImage", "kind node image (default: kind's own)")
 	str("runtime", "", "cluster.runtime", "container runtime for the kind cluster: auto (default: what your environment names, else what answers, Docker first), docker or podman")
-	str("kubeconfig", "", "cluster.kubeconfig", "apimdev's kubeconfig file for the cluster (default: in apimdev's state directory; never ~/.kube/config)")
+	str("kubeconfig", "", "cluster.kubeconfig", "apimdev's kubeconfig file for the cluster (default: in apimdev's state directory); a file apimdev did not create is refused, unless up --merge-kubeconfig adds the cluster's context to it")
 	str("http-port", "", "forward.httpPort", fmt.Sprintf("local port forwarded to the gateway Service's port 80 (default %d)", config.DefaultHTTPPort))
 	str("https-port", "", "forward.httpsPort", fmt.Sprintf("local port forwarded to the gateway Service's port 443 (default %d)", config.DefaultHTTPSPort))
 	str("smoke-file", "", "smoke.file", "YAML file of smoke calls (kind: SmokeSpec)")

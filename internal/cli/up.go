@@ -18,12 +18,12 @@ import (
 )
 
 type upOptions struct {
-	recreate, detach, merge, yes bool
-	buildNodeImage               bool
-	deployTimeout                time.Duration
-	lockWait                     time.Duration
-	kit                          string // offline kit to load first
-	demo                         bool   // the stand-in gateway and its configuration service
+	recreate, detach, switchCtx, yes bool
+	buildNodeImage                   bool
+	deployTimeout                    time.Duration
+	lockWait                         time.Duration
+	kit                              string // offline kit to load first
+	demo                             bool   // the stand-in gateway and its configuration service
 }
 
 func (a *app) upCommand() *cobra.Command {
@@ -67,7 +67,9 @@ directory) and up returns; 'apimdev down' stops it.`,
 	f := cmd.Flags()
 	f.BoolVar(&o.recreate, "recreate", false, "delete and recreate the cluster if it exists (everything in it is lost)")
 	f.BoolVar(&o.detach, "detach", false, "run the forward in the background and return once smoke passes")
-	f.BoolVar(&o.merge, "merge-kubeconfig", false, "also add the cluster to your default kubeconfig and switch its current context")
+	f.Bool("merge-kubeconfig", false, "also add the cluster's context to your kubeconfig (--kubeconfig FILE, else the one kubectl uses), keeping its other entries and current context; a backup is written beside it, and down takes out only what was added (cluster.mergeKubeconfig)")
+	a.flagFields["merge-kubeconfig"] = "cluster.mergeKubeconfig"
+	f.BoolVar(&o.switchCtx, "switch-context", false, "with --merge-kubeconfig: make the cluster's context the current one (down switches back)")
 	f.BoolVarP(&o.yes, "yes", "y", false, "apply changes to what runs without asking (your settings differ from it, or it was changed by hand)")
 	f.DurationVar(&o.deployTimeout, "timeout", 3*time.Minute, "how long to wait for the gateway to become ready")
 	f.DurationVar(&o.lockWait, "lock-wait", 2*time.Second, "how long to wait for another apimdev working on the same cluster")
@@ -106,7 +108,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	uo := pipeline.UpOptions{Recreate: o.recreate, Detach: o.detach, Self: self(), ConfigFile: a.configFile, Merge: o.merge, Yes: o.yes, Workshop: ws, BuildNodeImage: o.buildNodeImage,
+	uo := pipeline.UpOptions{Recreate: o.recreate, Detach: o.detach, Self: self(), ConfigFile: a.configFile, SwitchContext: o.switchCtx, Yes: o.yes, Workshop: ws, BuildNodeImage: o.buildNodeImage,
 		Confirm: a.confirmer(cfg, "Apply these changes to the running gateway?")}
 	if !ws.IsDemo() {
 		uo.Token, uo.TokenErr = a.loadToken(cfg)

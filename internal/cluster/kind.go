@@ -47,8 +47,12 @@ type Manager struct {
 	// Runtime is what the nodes run on (Docker when empty).
 	Runtime Runtime
 	Name    string
-	// Kubeconfig is apimdev's own kubeconfig file for this cluster.
+	// Kubeconfig is apimdev's own kubeconfig file for this cluster: a file
+	// apimdev created (see CheckOwnKubeconfig), never a user's.
 	Kubeconfig string
+	// MergeRecord is the state-directory file that records what
+	// MergeKubeconfig put into a user's kubeconfig ("" records nothing).
+	MergeRecord string
 	// NodeImageRef is the node image to create the cluster from; "" means kind's.
 	NodeImageRef string
 	Version      string // apimdev's version, written into the marker
@@ -635,6 +639,9 @@ func (m *Manager) writeKubeconfig() error {
 	if old, err := os.ReadFile(m.Kubeconfig); err == nil && bytes.Equal(old, []byte(raw)) {
 		return nil
 	}
+	if err := CheckOwnKubeconfig(m.Kubeconfig, m.Name); err != nil {
+		return err
+	}
 	return state.WriteFile(m.Kubeconfig, []byte(raw))
 }
 
@@ -660,10 +667,6 @@ func (m *Manager) RefreshKubeconfig() error {
 	return m.writeKubeconfig()
 }
 
-// MergeKubeconfig adds the cluster to the user's default kubeconfig and
-// makes it the current context (up --merge-kubeconfig).
-func (m *Manager) MergeKubeconfig() error { return m.Kind.ExportKubeConfig(m.Name, "", false) }
-
 // Exec runs a command in the cluster's control plane node, writing its stdout
 // to out (nil: discarded).
 func (m *Manager) Exec(ctx context.Context, out io.Writer, name string, args ...string) error {
@@ -685,7 +688,8 @@ func (m *Manager) Exec(ctx context.Context, out io.Writer, name string, args ...
 }
 
 // Delete removes the cluster. kind deletes its context from m.Kubeconfig;
-// what `up --merge-kubeconfig` added to the user's kubeconfig goes too.
+// what `up --merge-kubeconfig` added to a user's kubeconfig goes too, and
+// nothing else of that file.
 func (m *Manager) Delete() error {
 	defer m.forgetNodes()
 	server := m.apiServer()

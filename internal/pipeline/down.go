@@ -59,7 +59,9 @@ func (s *Session) Down(ctx context.Context, keepCluster bool) error {
 		if err := s.Cluster.Delete(); err != nil {
 			return "", fmt.Errorf("deleting cluster %q: %w", name, err)
 		}
-		if s.Config.Cluster.Kubeconfig == "" {
+		if s.Kubeconfig() == s.Files.Kubeconfig() || cluster.EmptyKubeconfig(s.Kubeconfig()) {
+			// apimdev's own file: in its state directory, or one it made
+			// that kind has just emptied.
 			_ = os.Remove(s.Kubeconfig())
 		}
 		_ = s.Files.Remove()

@@ -118,7 +118,9 @@ func (f *fakeCluster) UseShape(s cluster.Shape) {
 	f.shape = s
 }
 func (f *fakeCluster) RefreshKubeconfig() error { return nil }
-func (f *fakeCluster) MergeKubeconfig() error   { return nil }
+func (f *fakeCluster) MergeKubeconfig(target string, switchContext bool) (string, error) {
+	return "merged", f.call(fmt.Sprintf("MergeKubeconfig %s %v", target, switchContext))
+}
 func (f *fakeCluster) Exec(_ context.Context, out io.Writer, name string, args ...string) error {
 	_ = f.call("Exec " + name + " " + strings.Join(args, " "))
 	if name == "ls" && out != nil {

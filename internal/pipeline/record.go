@@ -207,7 +207,7 @@ func (s *Session) take(rec *Record) error {
 func (s *Session) adopt(rec *Record) error {
 	cfg := rec.Config
 	cfg.Cluster.Name = s.Config.Cluster.Name
-	cfg.Cluster.Kubeconfig = s.Config.Cluster.Kubeconfig
+	cfg.Cluster.Kubeconfig, cfg.Cluster.MergeKubeconfig = s.Config.Cluster.Kubeconfig, s.Config.Cluster.MergeKubeconfig
 	if s.Intent != nil {
 		var err error
 		if cfg, err = s.Intent(cfg); err != nil {

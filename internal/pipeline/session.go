@@ -56,8 +56,10 @@ type Cluster interface {
 	KubeconfigPath() string
 	// RefreshKubeconfig rewrites that file from kind, when it is missing or stale.
 	RefreshKubeconfig() error
-	// MergeKubeconfig adds the cluster to the user's kubeconfig (--merge-kubeconfig).
-	MergeKubeconfig() error
+	// MergeKubeconfig adds the cluster's context to a user's kubeconfig
+	// (target; "" is kubectl's default), switching to it only when asked,
+	// and says what it did (--merge-kubeconfig).
+	MergeKubeconfig(target string, switchContext bool) (string, error)
 	// Exec runs a command in the cluster's first node.
 	Exec(ctx context.Context, out io.Writer, name string, args ...string) error
 	// NodeImage is what a new cluster is made from; UseNodeImage changes it.
@@ -196,8 +198,12 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	}
 	s := &Session{Files: files, Rep: rep, Version: o.Version, Intent: o.Intent, Now: time.Now}
 	s.setConfig(cfg)
+	// apimdev's own kubeconfig: the one cluster.kubeconfig names when it is
+	// apimdev's own, else its state directory's. A user's file is never the
+	// session's (its current context may be another cluster altogether): up
+	// merges into it when asked, and refuses it otherwise.
 	kubeconfig := cfg.Cluster.Kubeconfig
-	if kubeconfig == "" {
+	if kubeconfig == "" || cfg.Cluster.MergeKubeconfig || cluster.CheckOwnKubeconfig(kubeconfig, cfg.Cluster.Name) != nil {
 		kubeconfig = files.Kubeconfig()
 	}
 	choice, err := chooseRuntime(cfg, files)
@@ -216,7 +222,7 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	}
 	s.Docker, s.Endpoint, s.RuntimeWhy = d, ep, choice.Why
 	kind := cluster.NewKindOn(ep.Runs())
-	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Runtime: ep.Runs(), Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
+	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Runtime: ep.Runs(), Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, MergeRecord: filepath.Join(files.Dir, "kubeconfig-merge.json"), NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
 		Shape: shapeOf(cfg), SharedDir: filepath.Join(dir, "shared", cfg.Cluster.Name), PatchesDir: filepath.Join(dir, "kubeadm-patches")}
 	s.Pin = imagepin.Pinner{HTTP: o.HTTP, Local: dockerImages{d}}
 	return s, nil

@@ -41,7 +41,9 @@ type UpOptions struct {
 	Detach     bool
 	Self       string
 	ConfigFile string
-	Merge      bool
+	// SwitchContext makes the context --merge-kubeconfig (the setting
+	// cluster.mergeKubeconfig) adds the current one of that kubeconfig.
+	SwitchContext bool
 	// Yes applies changes to what is deployed that the user did not ask for
 	// by giving a token (drift undone, settings changed); without it they
 	// are shown to Confirm, and nil Confirm declines (no terminal to ask).
@@ -138,6 +140,12 @@ func (u *upRun) kit(ctx context.Context, _ *events.Step) (string, error) {
 // preflight: every check, all problems at once, nothing created.
 func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) {
 	s, cfg := u.s, u.s.Config
+	if cfg.Cluster.Kubeconfig != "" && !cfg.Cluster.MergeKubeconfig {
+		// apimdev writes the file it names: only when it is apimdev's own.
+		if err := cluster.CheckOwnKubeconfig(cfg.Cluster.Kubeconfig, cfg.Cluster.Name); err != nil {
+			return "", err
+		}
+	}
 	fwd, running := s.Files.Forward()
 	u.ownForward = running && fwd.HTTPPort == cfg.Forward.HTTPPort && fwd.HTTPSPort == cfg.Forward.HTTPSPort
 	u.fwd = fwd.PID
@@ -238,9 +246,12 @@ func (u *upRun) cluster(ctx context.Context, st *events.Step) (string, error) {
 		}
 		u.ownForward = false
 	}
-	if u.o.Merge {
-		if err := s.Cluster.MergeKubeconfig(); err != nil {
+	if cfg.Cluster.MergeKubeconfig {
+		what, err := s.Cluster.MergeKubeconfig(cfg.Cluster.Kubeconfig, u.o.SwitchContext)
+		if err != nil {
 			st.Warn("could not merge into your kubeconfig: "+err.Error(), "")
+		} else {
+			st.Progress("kubeconfig: %s", what)
 		}
 	}
 	if err := s.Connect(); err != nil {

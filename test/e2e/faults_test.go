@@ -356,6 +356,7 @@ func (s *suite) sharedCluster(t *testing.T) {
 			t.Errorf("~/.kube/config changed:\n%s", after)
 		}
 	})
+	s.run(t, "10 --kubeconfig ~/.kube/config is refused, the file unchanged", func(t *testing.T) { s.kubeconfigRefused(t, r, userBefore) })
 	s.run(t, "10 --merge-kubeconfig changes ~/.kube/config, and only it", func(t *testing.T) { s.merge(t, r, userBefore) })
 	s.run(t, "11 promote, token rotate and export with the canary token", func(t *testing.T) { s.promoteRotateExport(t, r) })
 	s.run(t, "12 files 0600 and directories 0700", func(t *testing.T) { s.permissions(t, r) })
@@ -755,8 +756,24 @@ func readBundle(t *testing.T, path string) map[string]string {
 	}
 }
 
-// 10. --merge-kubeconfig is the one way up writes ~/.kube/config; down then
-// takes out what it added.
+// 10. --kubeconfig naming the user's own file, with entries of theirs: up
+// refuses in preflight, with the fix, and the file is byte for byte as it
+// was (apimdev writes only kubeconfig files it created).
+func (s *suite) kubeconfigRefused(t *testing.T, r *rig, userBefore []byte) {
+	code, out, errs := r.apimdev(t, append([]string{"up", "--detach", "--kubeconfig", r.userKubeconfig}, r.common()...)...)
+	if code == 0 {
+		t.Fatalf("up wrote over the user's kubeconfig\n%s\n%s", out, errs)
+	}
+	mustContain(t, "up's stderr", errs, "apimdev writes only kubeconfig files it created", "--merge-kubeconfig")
+	if after := readFile(t, r.userKubeconfig); !bytes.Equal(after, userBefore) {
+		t.Errorf("~/.kube/config changed:\n%s", after)
+	}
+	s.figure("10", "--kubeconfig ~/.kube/config", "refused in preflight, file unchanged (%d bytes)", len(userBefore))
+}
+
+// 10. --merge-kubeconfig is the one way up writes ~/.kube/config: one
+// context added, the user's current context kept, a backup beside it; down
+// then takes out what it added.
 func (s *suite) merge(t *testing.T, r *rig, userBefore []byte) {
 	code, out, errs := r.apimdev(t, append([]string{"up", "--detach", "--merge-kubeconfig"}, r.common()...)...)
 	if code != 0 {
@@ -766,11 +783,14 @@ func (s *suite) merge(t *testing.T, r *rig, userBefore []byte) {
 	if bytes.Equal(after, userBefore) {
 		t.Fatal("--merge-kubeconfig did not change ~/.kube/config")
 	}
+	if bak, err := os.ReadFile(r.userKubeconfig + ".apimdev.bak"); err != nil || !bytes.Equal(bak, userBefore) {
+		t.Errorf("no backup of the file as it was beside it: %v", err)
+	}
 	cmd := exec.Command(r.kubectl, "--kubeconfig", r.userKubeconfig, "config", "get-contexts", "-o", "name")
 	ctxs, _ := cmd.Output()
 	cur, _ := exec.Command(r.kubectl, "--kubeconfig", r.userKubeconfig, "config", "current-context").Output()
-	if !strings.Contains(string(ctxs), "users-own") || !strings.Contains(string(ctxs), "kind-apimdev-fault") || strings.TrimSpace(string(cur)) != "kind-apimdev-fault" {
-		t.Errorf("merged kubeconfig: contexts %q, current %q", ctxs, cur)
+	if !strings.Contains(string(ctxs), "users-own") || !strings.Contains(string(ctxs), "kind-apimdev-fault") || strings.TrimSpace(string(cur)) != "users-own" {
+		t.Errorf("merged kubeconfig: contexts %q, current %q (the user's own must stay current)", ctxs, cur)
 	}
 	if info, err := os.Stat(r.userKubeconfig); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("~/.kube/config mode after the merge: %v %v", info, err)
