@@ -146,7 +146,11 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 			return "", err
 		}
 	}
-	fwd, running := s.Files.Forward()
+	fwd := s.Files.CheckForward()
+	if fwd.Note != "" {
+		st.Progress("%s", fwd.Note)
+	}
+	running := fwd.Running
 	u.ownForward = running && fwd.HTTPPort == cfg.Forward.HTTPPort && fwd.HTTPSPort == cfg.Forward.HTTPSPort
 	u.fwd = fwd.PID
 	if err := u.o.Workshop.checkDemoImage(ctx, s.Docker, cfg.Gateway.Image); err != nil {
@@ -188,6 +192,8 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 		// would keep serving the old ports beside the new one.
 		if rec, ok := s.Files.StopForward(); ok {
 			st.Progress("stopped the background forward on 127.0.0.1:%d (pid %d): this run forwards 127.0.0.1:%d", rec.HTTPPort, rec.PID, cfg.Forward.HTTPPort)
+		} else if rec.Note != "" {
+			st.Progress("%s", rec.Note)
 		}
 	}
 	return fmt.Sprintf("%d checks passed", len(pres.Checks)), nil
@@ -243,6 +249,8 @@ func (u *upRun) cluster(ctx context.Context, st *events.Step) (string, error) {
 		// it follows an API server and node ports that are gone.
 		if rec, ok := s.Files.StopForward(); ok {
 			st.Progress("stopped the background forward (pid %d): it served the cluster this one replaces", rec.PID)
+		} else if rec.Note != "" {
+			st.Progress("%s", rec.Note)
 		}
 		u.ownForward = false
 	}
