@@ -23,6 +23,7 @@ func main() {
 	if filepath.Base(os.Args[0]) == capdrop.Name {
 		os.Exit(capdrop.Main(os.Args[1:]))
 	}
+	getenv := cli.ProtectSecrets() // before anything can start a process
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -36,7 +37,7 @@ func main() {
 	code := cli.Run(ctx, os.Args[1:], cli.Streams{
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		Terminal: term.IsTerminal(int(os.Stderr.Fd())),
-	}, os.Getenv)
+	}, getenv)
 	cancel()
 	os.Exit(code)
 }

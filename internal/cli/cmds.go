@@ -317,13 +317,13 @@ func (a *app) preflightCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tok, tokErr := a.loadToken(cfg)
+			tok, from, tokErr := a.loadTokenFrom(cmd, cfg)
 			s, _, err := a.open(cmd, false, 0)
 			if err != nil {
 				return err
 			}
 			st := s.Rep.Start("preflight", "")
-			res, err := s.Preflight(cmd.Context(), tok, tokErr)
+			res, err := s.Preflight(cmd.Context(), tok, from, tokErr)
 			if cfg.Output == "json" {
 				a.printJSON(res)
 			} else {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/pipeline"
+	"github.com/apimdev/apimdev/internal/smoke"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -162,7 +163,11 @@ func (a *app) trafficHeaders(hs []string) (map[string]string, error) {
 		if !ok {
 			return nil, &usageError{fmt.Sprintf("--traffic-header %q: use NAME=VALUE", h)}
 		}
-		headers[k] = os.Expand(v, a.getenv)
+		x, err := smoke.Expander{Getenv: a.getenv, Protected: config.SecretVars}.Expand("--traffic-header "+k, v)
+		if err != nil {
+			return nil, err
+		}
+		headers[k] = x
 	}
 	return headers, nil
 }

@@ -260,6 +260,12 @@ func (a *app) loadToken(cfg config.Config) (token.Token, error) {
 	return t, err
 }
 
+// loadTokenFrom is loadToken, also saying where the credential came from.
+func (a *app) loadTokenFrom(cmd *cobra.Command, cfg config.Config) (token.Token, string, error) {
+	t, src, err := config.LoadToken(cfg, a.getenv, a.streams.In)
+	return t, a.credentialFrom(cmd, cfg, src), err
+}
+
 // reporter returns the event stream's face for the output format.
 func (a *app) reporter(cfg config.Config) *events.Reporter {
 	if cfg.Output == "json" {

@@ -111,7 +111,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 	uo := pipeline.UpOptions{Recreate: o.recreate, Detach: o.detach, Self: self(), ConfigFile: a.configFile, SwitchContext: o.switchCtx, Yes: o.yes, Workshop: ws, BuildNodeImage: o.buildNodeImage,
 		Confirm: a.confirmer(cfg, "Apply these changes to the running gateway?")}
 	if !ws.IsDemo() {
-		uo.Token, uo.TokenErr = a.loadToken(cfg)
+		uo.Token, uo.TokenFrom, uo.TokenErr = a.loadTokenFrom(cmd, cfg)
 		if config.IsNoToken(uo.TokenErr) {
 			uo.NoToken, uo.TokenErr = true, nil
 		}

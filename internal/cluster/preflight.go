@@ -78,6 +78,9 @@ type Preflight struct {
 	// TokenNote, when set, passes the token check with this detail (the
 	// demo mints its token later).
 	TokenNote string
+	// TokenFrom says where the credential came from (the variable, stdin,
+	// or the file and the setting that named it), for the token's line.
+	TokenFrom string
 	// NodeImage is the image a new cluster would be made from; "" means the
 	// configuration's, else kind's.
 	NodeImage string
@@ -416,18 +419,31 @@ func (p *Preflight) checkToken(now time.Time) Check {
 		return Check{Problem: "workload identity cannot work on a local kind cluster: Microsoft Entra ID must trust the cluster's service account tokens through an OIDC issuer it can reach (AKS: --enable-oidc-issuer --enable-workload-identity, plus a federated credential on the identity), and a local cluster has none",
 			Fix: "locally, use --auth entra-app (client secret) or the token; take workload identity to AKS with `apimdev export -o DIR` or `apimdev promote --context AKS-CONTEXT`"}
 	case config.AuthEntraApp:
-		return Check{OK: true, Detail: fmt.Sprintf("Microsoft Entra app %s in tenant %s (%s), client secret given; gateway.name %s", a.ClientID, a.TenantID, config.AuthorityOr(a.Authority), p.Config.Gateway.Name)}
+		return Check{OK: true, Detail: fmt.Sprintf("Microsoft Entra app %s in tenant %s (%s), client secret %s; gateway.name %s", a.ClientID, a.TenantID, config.AuthorityOr(a.Authority), p.from("given"), p.Config.Gateway.Name)}
 	}
 	e := p.Token.ExpiryAt(now)
-	c := Check{OK: true, Detail: "gateway " + p.Token.GatewayID + ", " + e.Describe()}
+	c := Check{OK: true, Detail: "gateway " + p.Token.GatewayID + ", " + e.Describe() + p.from("")}
 	if w := e.Warning(); w != "" {
-		c.Warn, c.Detail = true, w
+		c.Warn, c.Detail = true, w+p.from("")
 	}
 	if p.Token.GatewayID != p.Config.Gateway.Name {
 		c.Warn = true
 		c.Detail += fmt.Sprintf("; note: the token is for gateway %q but --name is %q (objects are named after --name)", p.Token.GatewayID, p.Config.Gateway.Name)
 	}
 	return c
+}
+
+// from says where the credential came from ("from file gw.token, named by
+// --token-file"), with a leading separator when there is text before it;
+// or: when nobody said.
+func (p *Preflight) from(or string) string {
+	switch {
+	case p.TokenFrom == "":
+		return or
+	case or == "":
+		return "; from " + p.TokenFrom
+	}
+	return "from " + p.TokenFrom
 }
 
 // checkNoToken is the token check when none was given.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/forward"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/smoke"
@@ -94,9 +95,31 @@ func (s *Session) Smoke(ctx context.Context, tok token.Token, httpPort, httpsPor
 		HTTPBase:     fmt.Sprintf("http://127.0.0.1:%d", httpPort),
 		HTTPSBase:    fmt.Sprintf("https://127.0.0.1:%d", httpsPort),
 		ProbePath:    s.Profile.ProbePath,
+		Expand:       expander(tok),
 		TokenExpired: tok.ExpiryAt(s.now()).State == token.ExpiryPast,
 	}
 	return r.Run(ctx, append(append(r.HealthCalls(), spec.Calls...), s.ExtraSmoke...)), ctx.Err()
+}
+
+// expander fills ${VAR} in what goes through the gateway, never with one of
+// apimdev's credentials: the variables that carry them, or the value of
+// tok (when known).
+func expander(tok token.Token) smoke.Expander {
+	e := smoke.Expander{Protected: config.SecretVars}
+	if !tok.IsZero() {
+		e.Secrets = []string{tok.SecretValue()}
+	}
+	return e
+}
+
+// CheckSmokeSpec reads the smoke spec and refuses one that would send a
+// credential, before anything is created.
+func (s *Session) CheckSmokeSpec(tok token.Token) error {
+	spec, err := smoke.Load(s.Config.Smoke.File)
+	if err != nil {
+		return err
+	}
+	return expander(tok).Check(spec.Calls)
 }
 
 // SmokeNow is `apimdev smoke`: the calls through the forward UseForward

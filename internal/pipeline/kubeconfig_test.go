@@ -8,6 +8,7 @@ import (
 
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/smoke"
 	"github.com/apimdev/apimdev/internal/testdir"
 )
 
@@ -71,5 +72,25 @@ func TestUpMergesIntoTheUsersKubeconfigWhenAsked(t *testing.T) {
 	}
 	if n := w.kind.asked("MergeKubeconfig " + user + " true"); n != 1 {
 		t.Errorf("--switch-context was not passed on: %v", w.kind.calls)
+	}
+}
+
+// A smoke spec with ${APIMDEV_TOKEN} stops up in preflight, before the
+// cluster step, naming the variable.
+func TestUpRefusesASmokeSpecThatWouldSendTheToken(t *testing.T) {
+	w := newWorld(t)
+	spec := filepath.Join(testdir.New(t), "smoke.yaml")
+	body := "apiVersion: apimdev.io/v1alpha1\nkind: SmokeSpec\ncalls:\n- name: leak\n  path: /echo\n  headers: {Authorization: \"GatewayKey ${APIMDEV_TOKEN}\"}\n"
+	if err := os.WriteFile(spec, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.asks = func(c *config.Config) { c.Smoke.File = spec }
+	_, err := w.up(UpOptions{})
+	var se *smoke.SecretError
+	if !errors.As(err, &se) || se.Var != "APIMDEV_TOKEN" {
+		t.Fatalf("err = %v", err)
+	}
+	if n := w.kind.asked("Ensure"); n != 0 {
+		t.Errorf("the cluster step ran after the refusal")
 	}
 }

@@ -110,7 +110,7 @@ func upOn(w *world, s *Session) (*UpResult, error) {
 // preflight's error.
 func platformLine(t *testing.T, w *world, s *Session) (cluster.Check, error) {
 	t.Helper()
-	res, err := s.Preflight(context.Background(), w.tok, nil)
+	res, err := s.Preflight(context.Background(), w.tok, "", nil)
 	for _, c := range res.Checks {
 		if c.Name == "platform" {
 			return c, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/smoke"
+	"github.com/apimdev/apimdev/internal/token"
 	"github.com/apimdev/apimdev/internal/traffic"
 )
 
@@ -185,8 +185,18 @@ func (s *Session) trafficTarget(ctx context.Context, o TrafficOptions) (string, 
 		for _, c := range spec.Calls {
 			if (c.Method == "" || strings.EqualFold(c.Method, http.MethodGet)) && (c.Port == "" || c.Port == "http") &&
 				(c.Expect.Status == 0 || c.Expect.Status == http.StatusOK) {
+				hs := map[string]string{}
+				ok := true
 				for k, v := range c.Headers {
-					hdr.Set(k, os.ExpandEnv(v))
+					x, err := expander(token.Token{}).Expand("the smoke spec's call "+strconv.Quote(c.Name)+" header "+k, v)
+					ok = ok && err == nil
+					hs[k] = x
+				}
+				if !ok {
+					break // never a credential through the gateway: the health path instead
+				}
+				for k, v := range hs {
+					hdr.Set(k, v)
 				}
 				return c.Path, hdr, "the smoke spec's call " + strconv.Quote(c.Name)
 			}

@@ -195,9 +195,9 @@ func changedLines(ls []string) []string {
 }
 
 // Preflight is `apimdev preflight`: every check, nothing created.
-func (s *Session) Preflight(ctx context.Context, tok token.Token, tokErr error) (cluster.Result, error) {
+func (s *Session) Preflight(ctx context.Context, tok token.Token, tokFrom string, tokErr error) (cluster.Result, error) {
 	fwd, running := s.Files.Forward()
-	pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: s.Config, Token: tok, TokenErr: tokErr,
+	pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: s.Config, Token: tok, TokenFrom: tokFrom, TokenErr: tokErr,
 		ForwardRunning: running && fwd.HTTPPort == s.Config.Forward.HTTPPort, LookPath: s.LookPath, Endpoint: s.Endpoint, RuntimeWhy: s.RuntimeWhy}
 	pf.Platform = s.platformPreflight(s.upImages(), false, nil)
 	return pf.Run(ctx, nil)

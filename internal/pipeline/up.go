@@ -32,6 +32,8 @@ const (
 type UpOptions struct {
 	Token    token.Token
 	TokenErr error // reported by preflight, with the other problems
+	// TokenFrom says where Token came from, for preflight's line.
+	TokenFrom string
 	// NoToken says none was given: the cluster's Secret keeps its own, and
 	// preflight refuses only when up would create the cluster.
 	NoToken  bool
@@ -146,6 +148,11 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 			return "", err
 		}
 	}
+	// A smoke spec that would send a credential through the gateway stops
+	// up here, not after the cluster is made.
+	if err := s.CheckSmokeSpec(u.o.Token); err != nil {
+		return "", err
+	}
 	fwd := s.Files.CheckForward()
 	if fwd.Note != "" {
 		st.Progress("%s", fwd.Note)
@@ -158,7 +165,7 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 	}
 	chose := s.chooseNodeImage(ctx)
 	pf := &cluster.Preflight{Docker: s.Docker, Inspect: s.Cluster.Inspect, Config: cfg, Token: u.o.Token, TokenErr: u.o.TokenErr,
-		NoToken: u.o.NoToken, Recreate: u.o.Recreate, ForwardRunning: u.ownForward, LookPath: s.LookPath, NodeImage: s.Cluster.NodeImage(), Endpoint: s.Endpoint, RuntimeWhy: s.RuntimeWhy}
+		NoToken: u.o.NoToken, TokenFrom: u.o.TokenFrom, Recreate: u.o.Recreate, ForwardRunning: u.ownForward, LookPath: s.LookPath, NodeImage: s.Cluster.NodeImage(), Endpoint: s.Endpoint, RuntimeWhy: s.RuntimeWhy}
 	pf.Platform = s.platformPreflight(s.upImages(), u.o.Recreate, &u.platformsChecked)
 	if u.o.Workshop.demo() {
 		pf.NoToken, pf.TokenErr = false, nil

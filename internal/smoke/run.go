@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,8 +31,10 @@ type Runner struct {
 	HTTPBase  string // e.g. http://127.0.0.1:8080
 	HTTPSBase string // e.g. https://127.0.0.1:8443
 	ProbePath string
-	Getenv    func(string) string
-	Timeout   time.Duration // per call; 0 means 10s
+	// Expand fills ${VAR} in headers and bodies, refusing apimdev's
+	// credentials (a call that would send one fails, unsent).
+	Expand  Expander
+	Timeout time.Duration // per call; 0 means 10s
 	// TokenExpired is set when the token's expiry field is in the past, so an
 	// empty 200 can be explained.
 	TokenExpired bool
@@ -74,13 +75,6 @@ func (r *Runner) Run(ctx context.Context, calls []Call) []Result {
 	return out
 }
 
-func (r *Runner) getenv(k string) string {
-	if r.Getenv != nil {
-		return r.Getenv(k)
-	}
-	return os.Getenv(k)
-}
-
 func (r *Runner) one(ctx context.Context, c Call) Result {
 	method := strings.ToUpper(c.Method)
 	if method == "" {
@@ -94,17 +88,22 @@ func (r *Runner) one(ctx context.Context, c Call) Result {
 	if c.Port == "https" {
 		res.Note = "TLS verification off for this check: the gateway's certificate is not trusted locally"
 	}
+	headers, text, err := r.Expand.call(c)
+	if err != nil {
+		res.Reason = err.Error()
+		return res
+	}
 	var body io.Reader
-	if c.Body != "" {
-		body = strings.NewReader(os.Expand(c.Body, r.getenv))
+	if text != "" {
+		body = strings.NewReader(text)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, res.URL, body)
 	if err != nil {
 		res.Reason = err.Error()
 		return res
 	}
-	for k, v := range c.Headers {
-		req.Header.Set(k, os.Expand(v, r.getenv))
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	start := time.Now()
 	resp, err := r.client().Do(req)

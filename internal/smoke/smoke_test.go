@@ -40,7 +40,7 @@ func runner(t *testing.T, expired bool) *Runner {
 	t.Cleanup(plain.Close)
 	t.Cleanup(tlsS.Close)
 	return &Runner{HTTPBase: plain.URL, HTTPSBase: tlsS.URL, ProbePath: "/status-0123456789abcdef", TokenExpired: expired,
-		Getenv: func(k string) string { return map[string]string{"APIM_SUBSCRIPTION_KEY": "k-123"}[k] }}
+		Expand: Expander{Getenv: func(k string) string { return map[string]string{"APIM_SUBSCRIPTION_KEY": "k-123"}[k] }}}
 }
 
 func TestSpecFile(t *testing.T) {
