@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/errdefs"
 
 	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/hostsetup"
 	"github.com/apimdev/apimdev/internal/ports"
 	"github.com/apimdev/apimdev/internal/token"
 )
@@ -280,26 +281,10 @@ func DockerFix(goos, osRelease string) string {
 	case "windows":
 		return "start Docker Desktop (WSL 2 backend) and run this again; none installed? `winget install Docker.DockerDesktop`, or Rancher Desktop"
 	}
-	if DebianLike(osRelease) {
-		return "start Docker (`sudo systemctl start docker`) and run this again; none installed? `sudo apimdev docker install` installs Debian's docker.io and starts it (apimdev's scripts/ci/ensure-docker.sh); if Docker runs elsewhere, set DOCKER_HOST"
+	if hostsetup.DebianLike(osRelease) {
+		return "start Docker (`sudo systemctl start docker`) and run this again; none installed? `apimdev docker install` installs your distribution's docker.io and enables its service (`--dry-run` shows every change and its undo first); if Docker runs elsewhere, set DOCKER_HOST"
 	}
 	return "start Docker (`sudo systemctl start docker`) and run this again; none installed? see https://docs.docker.com/engine/install/; if Docker runs elsewhere, set DOCKER_HOST"
-}
-
-// DebianLike says /etc/os-release names Debian or Ubuntu (or a derivative).
-func DebianLike(osRelease string) bool {
-	for _, l := range strings.Split(osRelease, "\n") {
-		k, v, ok := strings.Cut(l, "=")
-		if ok && (k == "ID" || k == "ID_LIKE") && v != "" {
-			v = strings.Trim(v, `"'`)
-			for _, id := range strings.Fields(v) {
-				if id == "debian" || id == "ubuntu" {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 func osRelease() string {

@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/errdefs"
 
 	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/hostsetup"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -195,15 +196,15 @@ func TestDockerFixNamesWhatToInstallPerOS(t *testing.T) {
 	for _, tt := range []struct{ goos, rel, want string }{
 		{"darwin", "", "Docker Desktop (or `colima start`, Rancher Desktop, OrbStack)"},
 		{"windows", "", "Docker Desktop (WSL 2 backend)"},
-		{"linux", debian, "sudo apimdev docker install"},
-		{"linux", mint, "sudo apimdev docker install"},
+		{"linux", debian, "`apimdev docker install`"},
+		{"linux", mint, "`apimdev docker install`"},
 		{"linux", fedora, "docs.docker.com/engine/install"},
 	} {
 		if got := DockerFix(tt.goos, tt.rel); !strings.Contains(got, tt.want) || !strings.Contains(got, "start") {
 			t.Errorf("%s %q: %s", tt.goos, tt.rel, got)
 		}
 	}
-	if DebianLike(fedora) || !DebianLike(debian) {
+	if hostsetup.DebianLike(fedora) || !hostsetup.DebianLike(debian) {
 		t.Error("DebianLike")
 	}
 }

@@ -210,10 +210,10 @@ func (p *Plan) packages(h Host, o Options) {
 	env := []string{"DEBIAN_FRONTEND=noninteractive"}
 	p.Steps = append(p.Steps,
 		Step{Title: "refresh the package lists", Show: "apt-get update", Argv: []string{"apt-get", "update"}, Env: env, Undo: "nothing to undo"},
-		Step{Title: "install " + h.osName() + "'s " + strings.Join(pkgs, ", ") + " (with what they depend on: containerd, runc, iptables)",
+		Step{Title: "install " + strings.Join(pkgs, ", ") + " from " + h.osName() + "'s own packages (with what they need: containerd, runc, iptables)",
 			Show: "apt-get install -y --no-install-recommends " + strings.Join(pkgs, " "),
 			Argv: append([]string{"apt-get", "install", "-y", "--no-install-recommends"}, pkgs...), Env: env,
-			Undo: "sudo apt-get remove " + strings.Join(pkgs, " ") + " && sudo apt-get autoremove"})
+			Undo: "sudo apt-get purge " + strings.Join(pkgs, " ") + " && sudo apt-get autoremove --purge (the engine's own data stays in /var/lib/docker and /etc/docker: remove them too for nothing left)"})
 }
 
 func (p *Plan) service(h Host, o Options) {

@@ -272,7 +272,7 @@ func TestAFailedStepSaysWhatHadChanged(t *testing.T) {
 	r := &recorder{failOn: "systemctl"}
 	err = p.Apply(context.Background(), r, func(int, Step, error, bool) {})
 	var se *StepError
-	if !errors.As(err, &se) || se.Step != 3 || len(se.Done) != 2 || !strings.Contains(se.Hint(), "sudo apt-get remove docker.io") {
+	if !errors.As(err, &se) || se.Step != 3 || len(se.Done) != 2 || !strings.Contains(se.Hint(), "sudo apt-get purge docker.io") {
 		t.Fatalf("err = %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
