@@ -26,6 +26,7 @@ import (
 	"github.com/docker/docker/errdefs"
 
 	"github.com/apimdev/apimdev/internal/kit"
+	"github.com/apimdev/apimdev/internal/kit/kittest"
 	"github.com/apimdev/apimdev/internal/testdir"
 )
 
@@ -88,64 +89,18 @@ func makeKit(t *testing.T, dir string, key *kit.SigningKey) string {
 	return out
 }
 
-// entryPart is one entry of a kit a test rewrites.
-type entryPart struct {
-	name string
-	data []byte
+// changed is a fresh path for a kit a test rewrote.
+func changed(dir string) string {
+	return filepath.Join(dir, fmt.Sprintf("changed-%d.tar", time.Now().UnixNano()))
 }
 
-func kitParts(t *testing.T, p string) []entryPart {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []entryPart
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
-		out = append(out, entryPart{h.Name, b})
-	}
-}
-
-func writeKitParts(t *testing.T, dir string, ps []entryPart) string {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, p := range ps {
-		tw.WriteHeader(&tar.Header{Name: p.name, Mode: 0o644, Size: int64(len(p.data)), Typeflag: tar.TypeReg})
-		tw.Write(p.data)
-	}
-	tw.Close()
-	out := filepath.Join(dir, fmt.Sprintf("changed-%d.tar", time.Now().UnixNano()))
-	if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// flipByte is the kit with one byte of an entry changed.
+// flipByte is the kit with one byte of an entry changed (the manifest's
+// inside a value, so it still decodes).
 func flipByte(t *testing.T, dir, src, name string) string {
 	t.Helper()
-	ps := kitParts(t, src)
-	for i := range ps {
-		if ps[i].name == name {
-			at := len(ps[i].data) / 2
-			if name == kit.ManifestFile {
-				at = bytes.Index(ps[i].data, []byte(`"kindest`)) + 3 // still JSON
-			}
-			ps[i].data[at] ^= 0x01
-		}
-	}
-	return writeKitParts(t, dir, ps)
+	out := changed(dir)
+	kittest.Flip(t, src, out, name, `"kindest`)
+	return out
 }
 
 // recast rewrites an unsigned kit: edit changes its files (by name), then
@@ -153,10 +108,10 @@ func flipByte(t *testing.T, dir, src, name string) string {
 // hand-made kit would.
 func recast(t *testing.T, dir, src string, edit func(files map[string][]byte)) string {
 	t.Helper()
-	ps := kitParts(t, src)
+	es := kittest.Entries(t, src)
 	files := map[string][]byte{}
-	for _, p := range ps {
-		files[p.name] = p.data
+	for _, e := range es {
+		files[e.Header.Name] = e.Data
 	}
 	edit(files)
 	var m kit.Manifest
@@ -176,11 +131,12 @@ func recast(t *testing.T, dir, src string, edit func(files map[string][]byte)) s
 	}
 	files[kit.ManifestFile], _ = json.MarshalIndent(m, "", "  ")
 	files[kit.SumsFile] = []byte(sums)
-	var out []entryPart
-	for _, p := range ps {
-		out = append(out, entryPart{p.name, files[p.name]})
+	for i := range es {
+		es[i].Data = files[es[i].Header.Name]
 	}
-	return writeKitParts(t, dir, out)
+	out := changed(dir)
+	kittest.Write(t, out, es)
+	return out
 }
 
 // recorder is a fake engine that counts every request it gets.
@@ -224,8 +180,10 @@ func TestKitRefusalsReachNoEngine(t *testing.T) {
 	unsigned := makeKit(t, dir, nil)
 	bySomeone := makeKit(t, dir, other)
 	fp := key.Fingerprint
-	dup := kitParts(t, signed)
+	dup := kittest.Entries(t, signed)
 	dup = append(dup, dup[len(dup)-1])
+	twice := changed(dir)
+	kittest.Write(t, twice, dup)
 	pathCfg := recast(t, dir, unsigned, func(f map[string][]byte) {
 		f[kit.ConfigFile] = append(f[kit.ConfigFile], []byte("cluster:\n  kubeconfig: ~/.kube/config\n")...)
 	})
@@ -245,7 +203,7 @@ func TestKitRefusalsReachNoEngine(t *testing.T) {
 		{"another signer", bySomeone, []string{"--trust", fp}, []string{"signed by key " + other.Fingerprint, "which is not a key you trust", "privileged container, that is as root on this machine"}, "if it is " + other.Fingerprint},
 		{"unsigned", unsigned, []string{"--trust", fp}, []string{"is not signed", "kindest/node:v1.34.4 as a privileged container", "prom/statsd-exporter:v0.31.0 (statsd)", "gateway.endpoint: contoso.configuration.azure-api.net (where your gateway token would be sent)"}, "--allow-unsigned only for a kit you made yourself"},
 		{"signed, --allow-unsigned", signed, []string{"--allow-unsigned"}, []string{"signed by key " + fp}, "--allow-unsigned never accepts a signed kit"},
-		{"an entry twice", writeKitParts(t, dir, dup), []string{"--trust", fp}, []string{"holds images/demo.tar twice"}, "get it again from the instructor"},
+		{"an entry twice", twice, []string{"--trust", fp}, []string{"holds images/demo.tar twice"}, "get it again from the instructor"},
 		{"a kubeconfig in its config", pathCfg, []string{"--allow-unsigned"}, []string{"cluster.kubeconfig (line 6)"}, "--kubeconfig"},
 		{"an archive naming another image", renamed, []string{"--allow-unsigned"}, []string{"images/statsd.tar names kindest/node:v1.34.4", "the manifest says it is prom/statsd-exporter:v0.31.0"}, "get it again"},
 	} {

@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
 
+	"github.com/apimdev/apimdev/internal/kit/kittest"
 	"github.com/apimdev/apimdev/internal/testdir"
 )
 
@@ -249,7 +250,7 @@ func TestCreateThenLoadAfterRemoval(t *testing.T) {
 		t.Errorf("%d progress lines", len(lines))
 	}
 	// The layout: the manifest, its signature and key right after it.
-	if got := entryNames(t, out); strings.Join(got, " ") != "manifest.json manifest.json.minisig signer.pub SHA256SUMS apimdev.yaml images/node.tar images/gateway.tar images/statsd.tar" {
+	if got := kittest.Names(t, out); strings.Join(got, " ") != "manifest.json manifest.json.minisig signer.pub SHA256SUMS apimdev.yaml images/node.tar images/gateway.tar images/statsd.tar" {
 		t.Errorf("entries: %v", got)
 	}
 	read, err := ReadManifest(out)
@@ -286,24 +287,6 @@ func TestCreateThenLoadAfterRemoval(t *testing.T) {
 	}
 }
 
-func entryNames(t *testing.T, p string) []string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			return out
-		}
-		out = append(out, h.Name)
-	}
-}
-
 // A signed kit loads with its key trusted by fingerprint, by .pub file and
 // by the public key string; the signature verifies with minisign's own
 // verification of manifest.json's bytes (what `minisign -Vm` does).
@@ -327,105 +310,33 @@ func TestSignedKitLoadsWithEveryFormOfTrust(t *testing.T) {
 			t.Fatalf("--trust %s: %v %+v", name, err, res)
 		}
 	}
-	if !minisign.Verify(pub, entry(t, out, ManifestFile), entry(t, out, SignatureFile)) {
+	if !minisign.Verify(pub, kittest.Data(t, out, ManifestFile), kittest.Data(t, out, SignatureFile)) {
 		t.Error("minisign does not verify manifest.json with manifest.json.minisig")
 	}
 	var s minisign.Signature
-	if err := s.UnmarshalText(entry(t, out, SignatureFile)); err != nil || s.Algorithm != minisign.HashEdDSA || !strings.Contains(s.TrustedComment, "file:manifest.json") {
+	if err := s.UnmarshalText(kittest.Data(t, out, SignatureFile)); err != nil || s.Algorithm != minisign.HashEdDSA || !strings.Contains(s.TrustedComment, "file:manifest.json") {
 		t.Errorf("signature: %v %+v", err, s)
 	}
-	if got := string(entry(t, out, SignerFile)); got != string(publicKeyText(pub)) {
+	if got := string(kittest.Data(t, out, SignerFile)); got != string(publicKeyText(pub)) {
 		t.Errorf("signer.pub: %q", got)
 	}
 }
 
-func entry(t *testing.T, p, name string) []byte {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s not in %s", name, p)
-		}
-		if h.Name == name {
-			b, _ := io.ReadAll(tr)
-			return b
-		}
-	}
-}
-
-// part is one entry of a kit rewritten by a test.
-type part struct {
-	hdr  tar.Header
-	data []byte
-}
-
-func parts(t *testing.T, p string) []part {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []part
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
-		out = append(out, part{*h, b})
-	}
-}
-
-func writeParts(t *testing.T, ps []part) string {
+// writeParts writes a kit of entries es and returns its path.
+func writeParts(t *testing.T, es []kittest.Entry) string {
 	t.Helper()
 	p := filepath.Join(testdir.New(t), "changed.tar")
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, x := range ps {
-		h := x.hdr
-		h.Size = int64(len(x.data))
-		if h.Typeflag != tar.TypeReg {
-			h.Size = 0
-		}
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(x.data)
-	}
-	tw.Close()
-	os.WriteFile(p, b.Bytes(), 0o644)
+	kittest.Write(t, p, es)
 	return p
 }
 
-// flipped is the kit with one byte of entry name changed.
+// flipped is the kit with one byte of entry name changed (the manifest's
+// inside a value, so it still decodes).
 func flipped(t *testing.T, kitPath, name string) string {
 	t.Helper()
-	ps := parts(t, kitPath)
-	for i := range ps {
-		if ps[i].hdr.Name == name {
-			at := len(ps[i].data) / 2
-			if name == ManifestFile {
-				// Inside a value, so the JSON still decodes.
-				at = bytes.Index(ps[i].data, []byte(`"test"`)) + 2
-			}
-			ps[i].data = append([]byte(nil), ps[i].data...)
-			ps[i].data[at] ^= 0x01
-			return writeParts(t, ps)
-		}
-	}
-	t.Fatalf("no %s in the kit", name)
-	return ""
+	p := filepath.Join(testdir.New(t), "changed.tar")
+	kittest.Flip(t, kitPath, p, name, `"test"`)
+	return p
 }
 
 // refusal is a kit and the error it must get, naming the problem, with a
@@ -520,27 +431,29 @@ func TestUnsignedRefusalSaysWhatTheKitWouldDo(t *testing.T) {
 func TestKitLayoutIsExact(t *testing.T) {
 	key, _ := testKey(t)
 	signed, _, _ := create(t, newFake(t, refsOf(wants)...), key, []byte(testConfig))
-	ps := parts(t, signed)
+	ps := kittest.Entries(t, signed)
 	node := ps[5]
-	if node.hdr.Name != "images/node.tar" {
-		t.Fatalf("entry 5 is %s", node.hdr.Name)
+	if node.Header.Name != "images/node.tar" {
+		t.Fatalf("entry 5 is %s", node.Header.Name)
 	}
 	other := node
-	other.data = archive(t, "kindest/node:v1.34.4", 1000)
-	with := func(extra ...part) []part { return append(append([]part(nil), ps...), extra...) }
-	before := func(extra part) []part {
-		return append(append(append([]part(nil), ps[:5]...), extra), ps[5:]...)
+	other.Data = archive(t, "kindest/node:v1.34.4", 1000)
+	with := func(extra ...kittest.Entry) []kittest.Entry {
+		return append(append([]kittest.Entry(nil), ps...), extra...)
 	}
-	link := part{hdr: tar.Header{Name: "images/demo.tar", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd", Mode: 0o777}}
+	before := func(extra kittest.Entry) []kittest.Entry {
+		return append(append(append([]kittest.Entry(nil), ps[:5]...), extra), ps[5:]...)
+	}
+	link := kittest.Entry{Header: tar.Header{Name: "images/demo.tar", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd", Mode: 0o777}}
 	trust := trusting(key.Fingerprint)
 	for _, tc := range []refusal{
 		{"a second node image after the first", writeParts(t, with(other)), trust, new(*TamperedError), "holds images/node.tar twice", "get it again from the instructor"},
 		{"a second node image before the first", writeParts(t, before(other)), trust, new(*TamperedError), "holds images/node.tar twice", "get it again"},
 		{"a second manifest", writeParts(t, with(ps[0])), trust, new(*TamperedError), "holds manifest.json twice", "get it again"},
-		{"an entry it does not list", writeParts(t, with(part{hdr: tar.Header{Name: "images/extra.tar", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("x")})), trust, new(*TamperedError), "images/extra.tar, which its manifest does not list", "get it again"},
+		{"an entry it does not list", writeParts(t, with(kittest.Entry{Header: tar.Header{Name: "images/extra.tar", Typeflag: tar.TypeReg, Mode: 0o644}, Data: []byte("x")})), trust, new(*TamperedError), "images/extra.tar, which its manifest does not list", "get it again"},
 		{"a symlink", writeParts(t, with(link)), trust, new(*TamperedError), "not a plain file", "get it again"},
-		{"an absolute name", writeParts(t, with(part{hdr: tar.Header{Name: "/etc/cron.d/x", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("x")})), trust, new(*TamperedError), "outside the kit", "get it again"},
-		{"a .. name", writeParts(t, with(part{hdr: tar.Header{Name: "images/../../x", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("x")})), trust, new(*TamperedError), "outside the kit", "get it again"},
+		{"an absolute name", writeParts(t, with(kittest.Entry{Header: tar.Header{Name: "/etc/cron.d/x", Typeflag: tar.TypeReg, Mode: 0o644}, Data: []byte("x")})), trust, new(*TamperedError), "outside the kit", "get it again"},
+		{"a .. name", writeParts(t, with(kittest.Entry{Header: tar.Header{Name: "images/../../x", Typeflag: tar.TypeReg, Mode: 0o644}, Data: []byte("x")})), trust, new(*TamperedError), "outside the kit", "get it again"},
 	} {
 		checkRefused(t, tc)
 		if _, err := ReadManifest(tc.kit); !errors.As(err, tc.want) {
