@@ -56,11 +56,7 @@ func (p Pinner) Pin(ctx context.Context, image string) (string, string, error) {
 	if list == nil {
 		list = Registry{Client: p.HTTP}.Tags
 	}
-	timeout := p.Timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	lctx, cancel := context.WithTimeout(ctx, timeout)
+	lctx, cancel := context.WithTimeout(ctx, p.timeout())
 	tags, regErr := list(lctx, repo)
 	cancel()
 	if regErr == nil {
@@ -91,6 +87,14 @@ func (p Pinner) Pin(ctx context.Context, image string) (string, string, error) {
 		why = "the registry lists no " + tag + " version"
 	}
 	return "", "", &Error{Image: image, Why: why}
+}
+
+// timeout is how long a registry gets to answer: Timeout, else 5 s.
+func (p Pinner) timeout() time.Duration {
+	if p.Timeout == 0 {
+		return 5 * time.Second
+	}
+	return p.Timeout
 }
 
 // Error says an image could not be pinned, and how to do it by hand.

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/apimdev/apimdev/internal/gateway"
 )
@@ -78,11 +77,7 @@ func (p Pinner) PlatformsOf(ctx context.Context, image string) (ImagePlatforms, 
 	if list == nil {
 		list = Registry{Client: p.HTTP}.Platforms
 	}
-	timeout := p.Timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	lctx, cancel := context.WithTimeout(ctx, timeout)
+	lctx, cancel := context.WithTimeout(ctx, p.timeout())
 	defer cancel()
 	ps, err := list(lctx, image)
 	if err != nil {
