@@ -151,7 +151,7 @@ func engineArchs(raw, engine string) (nodeArchs, error) {
 }
 
 // archName is the Go (and Kubernetes) name of an architecture as engines
-// and uname name it. (workshop.go's goArch could become this.)
+// and uname name it.
 func archName(a string) string {
 	switch a = strings.ToLower(a); a {
 	case "x86_64", "x86-64", "amd64":

@@ -162,8 +162,8 @@ func loadDemoImage(ctx context.Context, d cluster.Docker, bin, image string) err
 	if err != nil {
 		return fmt.Errorf("%s: %w", bin, err)
 	}
-	if info, err := d.Info(ctx); err == nil && goArch(info.Architecture) != "" && goArch(info.Architecture) != arch {
-		return fmt.Errorf("%s is for linux/%s but the Docker engine runs linux/%s: take the release archive for your machine's architecture", bin, arch, goArch(info.Architecture))
+	if info, err := d.Info(ctx); err == nil && info.Architecture != "" && archName(info.Architecture) != arch {
+		return fmt.Errorf("%s is for linux/%s but the Docker engine runs linux/%s: take the release archive for your machine's architecture", bin, arch, archName(info.Architecture))
 	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(demo.WriteImage(pw, b, image)) }()
@@ -180,16 +180,6 @@ func loadDemoImage(ctx context.Context, d cluster.Docker, bin, image string) err
 	return nil
 }
 
-// goArch is the Go name of an engine's architecture (x86_64, aarch64).
-func goArch(a string) string {
-	switch a {
-	case "x86_64", "amd64":
-		return "amd64"
-	case "aarch64", "arm64":
-		return "arm64"
-	}
-	return ""
-}
 
 // deployDemo returns the demo's gateway token and puts its stand-in
 // configuration service into the cluster: a cluster that already runs this
