@@ -35,7 +35,8 @@ func TestPrivateWritesFreshExecutableScriptsAndRemovesThem(t *testing.T) {
 		t.Errorf("two runs share %s: a second run must not trust what the first left", dir)
 	}
 	remove()
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+	if _, err := os.Stat(dir); !os.IsNotExist(err) && !testdir.UnderWine() {
+		// (Wine cannot delete files the way Go asks Windows to: see testdir.)
 		t.Errorf("%s is still there after remove: %v", dir, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -206,6 +207,9 @@ func TestMergeSwitchesOnlyWhenAskedAndDownSwitchesBack(t *testing.T) {
 // A kubeconfig that is a link (dotfiles) stays a link; the file it points
 // at gets the merge.
 func TestMergeWritesThroughALink(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("a kubeconfig behind a symbolic link is a Unix dotfiles habit; Windows links need privileges and Wine's do not resolve")
+	}
 	dir := testdir.New(t)
 	realFile := filepath.Join(dir, "dotfiles", "kubeconfig")
 	if err := os.MkdirAll(filepath.Dir(realFile), 0o700); err != nil {
