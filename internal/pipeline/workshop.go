@@ -180,7 +180,6 @@ func loadDemoImage(ctx context.Context, d cluster.Docker, bin, image string) err
 	return nil
 }
 
-
 // deployDemo returns the demo's gateway token and puts its stand-in
 // configuration service into the cluster: a cluster that already runs this
 // demo keeps its keys and (while it is good) its token, so a re-run changes
