@@ -51,7 +51,17 @@ func TestInstall(t *testing.T) {
 	if b, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
 		t.Fatalf("docker run: %v\n%s", err, b)
 	}
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", name).Run() })
+	t.Cleanup(func() {
+		// The laptop's Docker made cgroups of its own in a cgroup v1
+		// hierarchy this host does not mount (hugetlb), which would stay
+		// bound after the container: the rig's node image copes (its
+		// entrypoint mounts such a hierarchy), but nothing of the test
+		// should outlive it. Its Docker is stopped by the undo steps (or
+		// here); its empty cgroups go with it.
+		_ = exec.Command("docker", "exec", name, "sh", "-c",
+			"systemctl stop docker.service docker.socket 2>/dev/null; for d in /sys/fs/cgroup/*/docker; do find \"$d\" -depth -type d -exec rmdir {} \\; 2>/dev/null; done; true").Run()
+		_ = exec.Command("docker", "rm", "-f", name).Run()
+	})
 	in := func(t *testing.T, cmd string) (string, error) {
 		t.Helper()
 		b, err := exec.Command("docker", "exec", name, "sh", "-c", cmd).CombinedOutput()
