@@ -90,7 +90,6 @@ type Kind interface {
 	Create(name string, opts ...cluster.CreateOption) error
 	Delete(name, kubeconfigPath string) error
 	KubeConfig(name string, internal bool) (string, error)
-	ExportKubeConfig(name, path string, internal bool) error
 }
 
 var _ Kind = (*cluster.Provider)(nil)

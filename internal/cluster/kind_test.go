@@ -30,7 +30,6 @@ func (k *readKind) KubeConfig(string, bool) (string, error) {
 	k.reads++
 	return "apiVersion: v1\nkind: Config\n", nil
 }
-func (k *readKind) ExportKubeConfig(string, string, bool) error { return nil }
 
 // An API server that has (or has not) apimdev's marker.
 func markerServer(t *testing.T, marked bool) string {

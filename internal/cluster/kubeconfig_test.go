@@ -23,8 +23,7 @@ func (k *deleteKind) Delete(name, _ string) error {
 	k.deleted = append(k.deleted, name)
 	return nil
 }
-func (k *deleteKind) KubeConfig(string, bool) (string, error)     { return "", nil }
-func (k *deleteKind) ExportKubeConfig(string, string, bool) error { return nil }
+func (k *deleteKind) KubeConfig(string, bool) (string, error) { return "", nil }
 
 const usersOwn = `apiVersion: v1
 kind: Config

@@ -130,7 +130,6 @@ func (k *nodesKind) ListNodes(string) ([]nodes.Node, error)           { return k
 func (k *nodesKind) Create(string, ...kindcluster.CreateOption) error { return nil }
 func (k *nodesKind) Delete(string, string) error                      { return nil }
 func (k *nodesKind) KubeConfig(string, bool) (string, error)          { return "", errors.New("not here") }
-func (k *nodesKind) ExportKubeConfig(string, string, bool) error      { return nil }
 
 // namedDocker inspects a node container as the engine would, with the
 // proxy its environment was given.

@@ -29,7 +29,6 @@ func (k startingKind) Delete(string, string) error                      { return
 func (k startingKind) KubeConfig(string, bool) (string, error) {
 	return fmt.Sprintf("apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: %q}\nusers:\n- name: u\n  user: {}\n", k.server), nil
 }
-func (k startingKind) ExportKubeConfig(string, string, bool) error { return nil }
 
 type fakeNode string
 
