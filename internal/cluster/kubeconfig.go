@@ -291,23 +291,7 @@ func editKubeconfig(path string, edit func(*clientcmdapi.Config)) error {
 			return fmt.Errorf("backing up %s: %w", path, err)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(real), "."+filepath.Base(real)+".apimdev-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(out); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), real)
+	return state.WriteFileMode(real, out, mode)
 }
 
 // kubeconfigLockWait is how long lockKubeconfig waits for another holder.

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/apimdev/apimdev/internal/safedir"
+	"github.com/apimdev/apimdev/internal/state"
 )
 
 // Runner makes a plan's changes. System is the real one; tests record.
@@ -157,26 +160,12 @@ func (s System) Create(f File) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := rootOwned(dir); err != nil {
+	// Root writes (and Docker runs) what lands here: nobody else may be
+	// able to change the directory or any above it.
+	if err := safedir.Check(dir); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(os.FileMode(f.Mode)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), f.Path)
+	return state.WriteFileMode(f.Path, data, os.FileMode(f.Mode))
 }
 
 // StopProcess sends SIGTERM and waits up to a minute for pid to end.

@@ -1,7 +1,6 @@
 package hostsetup
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/apimdev/apimdev/scripts/ci/runc-capdrop/capdrop"
 )
 
 // Host is what this machine is, as far as an engine install goes. Detect
@@ -128,7 +129,8 @@ func Detect(ctx context.Context, getenv func(string) string) Host {
 	b, _ := os.ReadFile("/etc/os-release")
 	h.OSRelease = string(b)
 	h.Systemd = isDir("/run/systemd/system")
-	h.CapBnd, h.CapKnown = capBnd()
+	bnd, err := capdrop.BoundingSet()
+	h.CapBnd, h.CapKnown = bnd, err == nil
 	h.CgroupV2 = exists("/sys/fs/cgroup/cgroup.controllers")
 	for _, t := range []string{"dockerd", "docker", "newuidmap", "rootlesskit", "slirp4netns"} {
 		h.Tools[t] = findTool(t) != ""
@@ -173,22 +175,6 @@ func findTool(name string) string {
 		}
 	}
 	return ""
-}
-
-func capBnd() (uint64, bool) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CapBnd:"); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return n, err == nil
-		}
-	}
-	return 0, false
 }
 
 var versionRE = regexp.MustCompile(`version (\d+)\.`)

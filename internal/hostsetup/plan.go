@@ -10,8 +10,8 @@
 // (egress rules, a daemon started by hand, a policy-rc.d) are the rig's
 // scripts' (scripts/ci) and never part of a plan.
 //
-// It imports nothing of apimdev's but the runc wrapper's package, and must
-// not import cli, tui or pipeline.
+// It imports nothing of apimdev's but the runc wrapper's package, safedir
+// and state's file writing, and must not import cli, tui or pipeline.
 package hostsetup
 
 import (

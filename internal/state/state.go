@@ -145,12 +145,19 @@ func WriteFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
+	return WriteFileMode(path, data, 0o600)
+}
+
+// WriteFileMode writes data to path in an existing directory through a
+// temporary file there renamed into place, so a half-written file never
+// has the name; the file gets mode (set before any byte is written).
+func WriteFileMode(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return err
 	}

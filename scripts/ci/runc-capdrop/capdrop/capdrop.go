@@ -134,8 +134,9 @@ func specFile(args []string) (path string, isExec bool) {
 	return filepath.Join(value, "config.json"), false
 }
 
-// boundingSet reads CapBnd from /proc/self/status.
-func boundingSet() (uint64, error) {
+// BoundingSet reads this process's capability bounding set (CapBnd of
+// /proc/self/status).
+func BoundingSet() (uint64, error) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0, err
@@ -151,7 +152,7 @@ func boundingSet() (uint64, error) {
 }
 
 func fixSpec(path string, isExec bool) error {
-	bnd, err := boundingSet()
+	bnd, err := BoundingSet()
 	if err != nil {
 		return err
 	}

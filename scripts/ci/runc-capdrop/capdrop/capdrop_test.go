@@ -36,7 +36,7 @@ func TestSpecFile(t *testing.T) {
 }
 
 func TestFixSpecKeepsAllowedCaps(t *testing.T) {
-	bnd, err := boundingSet()
+	bnd, err := BoundingSet()
 	if err != nil {
 		t.Skip("no /proc/self/status:", err)
 	}
