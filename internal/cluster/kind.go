@@ -53,6 +53,10 @@ type Manager struct {
 	// MergeRecord is the state-directory file that records what
 	// MergeKubeconfig put into a user's kubeconfig ("" records nothing).
 	MergeRecord string
+	// UserKubeconfig is the user's kubeconfig the settings name (a file
+	// that is not apimdev's own), where a merge went when the record of it
+	// is lost; "" is kubectl's default.
+	UserKubeconfig string
 	// NodeImageRef is the node image to create the cluster from; "" means kind's.
 	NodeImageRef string
 	Version      string // apimdev's version, written into the marker

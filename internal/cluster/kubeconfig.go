@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -196,7 +197,8 @@ func readMerge(path string) (KubeconfigMerge, bool) {
 // forgetMerged takes out of the user's kubeconfig what --merge-kubeconfig
 // put there for this cluster, once the cluster is gone, as `kind delete
 // cluster` does: the file the state directory records, else (the state
-// directory was lost) the default one. Only entries named kind-<name> whose
+// directory was lost) the user's kubeconfig the settings name, else the
+// default one. Only entries named kind-<name> whose
 // server is this cluster's are removed; a current context that pointed at
 // them goes back to what it was before the merge when that still exists.
 // A file without them is not touched.
@@ -207,7 +209,7 @@ func (m *Manager) forgetMerged(server string) error {
 	}
 	path := rec.Path
 	if !recorded {
-		path = DefaultKubeconfig()
+		path = cmp.Or(m.UserKubeconfig, DefaultKubeconfig())
 	}
 	if server == "" {
 		server = rec.Server

@@ -257,3 +257,29 @@ func TestMergeWaitsForTheLockThenRefuses(t *testing.T) {
 		t.Fatal("written without the lock")
 	}
 }
+
+// The state directory lost after a merge into a file the settings name
+// (not kubectl's default): down still finds the merged context there, and
+// takes out only it.
+func TestDownFindsAMergeIntoANamedFileAfterTheStateDirectoryIsLost(t *testing.T) {
+	dir := testdir.New(t)
+	user := filepath.Join(dir, "work-kubeconfig")
+	if err := os.WriteFile(user, []byte(threeContexts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", filepath.Join(dir, "default-kubeconfig"))
+	rec := filepath.Join(dir, "state", "kubeconfig-merge.json")
+	m := &Manager{Kind: &deleteKind{}, Name: "apimdev", Kubeconfig: ownKubeconfig(t, dir), MergeRecord: rec, UserKubeconfig: user}
+	if _, err := m.MergeKubeconfig(user, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Dir(rec)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if names, cur := contextsOf(t, user); strings.Join(names, ",") != "home,staging,work" || cur != "work" {
+		t.Fatalf("after down with the record lost: %v, current %q", names, cur)
+	}
+}

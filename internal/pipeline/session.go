@@ -202,9 +202,9 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	// apimdev's own, else its state directory's. A user's file is never the
 	// session's (its current context may be another cluster altogether): up
 	// merges into it when asked, and refuses it otherwise.
-	kubeconfig := cfg.Cluster.Kubeconfig
+	kubeconfig, userKubeconfig := cfg.Cluster.Kubeconfig, ""
 	if kubeconfig == "" || cfg.Cluster.MergeKubeconfig || cluster.CheckOwnKubeconfig(kubeconfig, cfg.Cluster.Name) != nil {
-		kubeconfig = files.Kubeconfig()
+		kubeconfig, userKubeconfig = files.Kubeconfig(), cfg.Cluster.Kubeconfig
 	}
 	choice, err := chooseRuntime(cfg, files)
 	if err != nil {
@@ -222,7 +222,7 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	}
 	s.Docker, s.Endpoint, s.RuntimeWhy = d, ep, choice.Why
 	kind := cluster.NewKindOn(ep.Runs())
-	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Runtime: ep.Runs(), Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, MergeRecord: filepath.Join(files.Dir, "kubeconfig-merge.json"), NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
+	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Runtime: ep.Runs(), Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, MergeRecord: filepath.Join(files.Dir, "kubeconfig-merge.json"), UserKubeconfig: userKubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
 		Shape: shapeOf(cfg), SharedDir: filepath.Join(dir, "shared", cfg.Cluster.Name), PatchesDir: filepath.Join(dir, "kubeadm-patches")}
 	s.Pin = imagepin.Pinner{HTTP: o.HTTP, Local: dockerImages{d}}
 	return s, nil
