@@ -23,6 +23,9 @@ import (
 // any machine with the kubeconfig, or a lost state directory, knows the
 // gateway. It never holds a secret: the token stays in its Secret.
 type Record struct {
+	// Schema is the record's layout (RecordSchema when this apimdev wrote
+	// it); records of apimdev before it had the field read as 1.
+	Schema int `json:"schema"`
 	// Profile is the profile applied: "dev" or "prod".
 	Profile string `json:"profile"`
 	// Demo says the gateway is `up --demo`'s stand-in.
@@ -43,21 +46,58 @@ const (
 	recordKey   = "record.json"
 )
 
+// RecordSchema is the record layout this apimdev writes and the newest it
+// reads. 1 is every record written before records had a schema (the same
+// layout, with the settings fields of its day: those it lacks read as
+// today's defaults). A change that an older apimdev would misread (a field
+// renamed, a meaning changed) takes the next number; adding a field does not.
+const RecordSchema = 2
+
+// NewerRecordError is a record written by a newer apimdev than this one:
+// its fields may mean what this apimdev cannot know.
+type NewerRecordError struct {
+	Schema  int
+	Version string // the apimdev that wrote it
+}
+
+func (e *NewerRecordError) Error() string {
+	return fmt.Sprintf("the gateway was deployed by a newer apimdev (%s, record schema %d; this apimdev reads schema %d and older)", e.Version, e.Schema, RecordSchema)
+}
+
+// Hint says what to do.
+func (e *NewerRecordError) Hint() string {
+	return fmt.Sprintf("use apimdev %s or newer for this cluster (`apimdev version` says which this is)", e.Version)
+}
+
 // RecordName is the record's ConfigMap for a gateway.
 func RecordName(gw string) string { return gw + "-apimdev" }
 
 func (r *Record) encode() ([]byte, error) {
 	c := *r
+	c.Schema = RecordSchema
 	c.Config.Output = ""
 	c.Config = withoutSecretSources(c.Config)
 	return json.MarshalIndent(c, "", "  ")
 }
 
 func (r *Record) decode(b []byte) error {
+	var head struct {
+		Schema  int    `json:"schema"`
+		Version string `json:"apimdevVersion"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return err
+	}
+	if head.Schema > RecordSchema {
+		return &NewerRecordError{Schema: head.Schema, Version: head.Version}
+	}
 	var x Record
 	x.Config = config.Default()
 	if err := json.Unmarshal(b, &x); err != nil {
 		return err
+	}
+	if x.Schema == 0 {
+		x.Schema = 1
 	}
 	if x.Profile == "" || x.Config.Gateway.Name == "" {
 		return errors.New("the record names no gateway")
@@ -92,7 +132,7 @@ func sameApplied(a, b *Record) bool {
 		return a == b
 	}
 	x, y := *a, *b
-	x.Applied, y.Applied, x.Version, y.Version = time.Time{}, time.Time{}, "", ""
+	x.Applied, y.Applied, x.Version, y.Version, x.Schema, y.Schema = time.Time{}, time.Time{}, "", "", 0, 0
 	x.Config.Output, y.Config.Output = "", ""
 	x.Config, y.Config = withoutSecretSources(x.Config), withoutSecretSources(y.Config)
 	return reflect.DeepEqual(x, y)
@@ -151,7 +191,10 @@ func (s *Session) ReadRecord(ctx context.Context) (*Record, error) {
 		return nil, fmt.Errorf("reading apimdev's record in %s: %w", s.Profile.Namespace, err)
 	}
 	var r Record
-	if err := r.decode([]byte(cm.Data[recordKey])); err != nil {
+	var newer *NewerRecordError
+	if err := r.decode([]byte(cm.Data[recordKey])); errors.As(err, &newer) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("apimdev's record %s/%s is unreadable: %w", cm.Namespace, cm.Name, err)
 	}
 	return &r, nil
@@ -242,7 +285,7 @@ func (s *Session) writeRecord(ctx context.Context, rec *Record) error {
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{Name: RecordName(rec.Spec.Gateway), Namespace: rec.Spec.Namespace,
 			Labels: map[string]string{gateway.LabelManagedBy: gateway.ManagedBy, LabelRecord: rec.Spec.Gateway, gateway.LabelProfile: rec.Profile}},
-		Data: map[string]string{"profile": rec.Profile, "demo": fmt.Sprint(rec.Demo), "apimdevVersion": rec.Version,
+		Data: map[string]string{"profile": rec.Profile, "demo": fmt.Sprint(rec.Demo), "apimdevVersion": rec.Version, "schema": fmt.Sprint(RecordSchema),
 			"appliedAt": rec.Applied.Format(time.RFC3339), recordKey: string(b)},
 	}
 	if _, err := gateway.Apply(ctx, s.Client, []runtime.Object{cm}); err != nil {
