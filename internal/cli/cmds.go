@@ -304,6 +304,7 @@ The token is never shown.`,
 	}
 	cmd.Flags().StringVar(&profile, "profile", "dev", "which profile to render: dev (what up applies) or prod (what promote would)")
 	cmd.Flags().BoolVar(&unfitted, "unfitted", false, "prod: the production requests, not fitted to the local node")
+	prodFlags(cmd.Flags())
 	return cmd
 }
 

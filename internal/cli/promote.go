@@ -19,11 +19,6 @@ import (
 type promoteOptions struct {
 	to, context, trafficPath string
 	yes, allowPending        bool
-	replicas                 int
-	maxSurge, maxUnavailable string
-	cpu, memory              string
-	metrics                  string
-	rate                     int
 	timeout                  time.Duration
 	headers                  []string
 }
@@ -63,13 +58,8 @@ node loss cannot be shown there.
 	f.StringVar(&o.to, "to", "prod", "profile to move to: prod or dev")
 	f.BoolVarP(&o.yes, "yes", "y", false, "apply without asking")
 	f.StringVar(&o.context, "context", "", "apply to this context of your kubeconfig instead of the local cluster (production requests, unfitted)")
-	f.IntVar(&o.replicas, "replicas", 0, "replicas (default 3, at least 2)")
-	f.StringVar(&o.maxSurge, "max-surge", "", "rolling update maxSurge (default 1)")
-	f.StringVar(&o.maxUnavailable, "max-unavailable", "", "rolling update maxUnavailable (default 0)")
-	f.StringVar(&o.cpu, "cpu", "", "CPU request per pod (default 2)")
-	f.StringVar(&o.memory, "memory", "", "memory request per pod (default 2Gi)")
-	f.StringVar(&o.metrics, "metrics", "", "where the gateway's local metrics go: statsd (default), opentelemetry (an OpenTelemetry Collector) or none")
-	f.IntVar(&o.rate, "rate", 0, "traffic during the rollout, requests/s (default 20)")
+	prodFlags(f)
+	rateFlag(f, "traffic during the rollout, requests/s (default 20)")
 	f.StringVar(&o.trafficPath, "traffic-path", "", "path requested during the rollout (default: the health path)")
 	f.StringArrayVar(&o.headers, "traffic-header", nil, "header for the traffic, NAME=VALUE; ${VAR} takes VALUE from the environment")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long the rollout may take")
@@ -77,31 +67,10 @@ node loss cannot be shown there.
 	return cmd
 }
 
-func (o promoteOptions) apply(c *config.Config) {
-	if o.replicas != 0 {
-		c.Prod.Replicas = o.replicas
-	}
-	for _, s := range []struct {
-		v   string
-		dst *string
-	}{{o.maxSurge, &c.Prod.MaxSurge}, {o.maxUnavailable, &c.Prod.MaxUnavailable}, {o.cpu, &c.Prod.CPU}, {o.memory, &c.Prod.Memory}} {
-		if s.v != "" {
-			*s.dst = s.v
-		}
-	}
-	if o.rate != 0 {
-		c.Prod.TrafficRate = o.rate
-	}
-	if o.metrics != "" {
-		c.Prod.Metrics = config.MetricsMode(o.metrics)
-	}
-}
-
 func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 	if o.to != "prod" && o.to != "dev" {
 		return &usageError{fmt.Sprintf("--to %q: use prod or dev", o.to)}
 	}
-	a.adjust = o.apply
 	s, lock, err := a.existing(cmd, true)
 	if err != nil {
 		return err

@@ -52,7 +52,6 @@ type app struct {
 	getenv  func(string) string
 
 	configFile string
-	flagFields map[string]string // flag name -> config field
 	// adjust, when set, is the last layer of overlay: what a kit or the demo
 	// brings where the user set nothing.
 	adjust  func(*config.Config)
@@ -143,11 +142,53 @@ then flags.`,
 	return root
 }
 
+// fieldAnnotation marks a flag that sets a config field: the flag names its
+// field itself, so no table beside it can drift.
+const fieldAnnotation = "apimdev.io/field"
+
+// fieldFlag says the flag name of fs sets field.
+func fieldFlag(fs *pflag.FlagSet, name, field string) {
+	if err := fs.SetAnnotation(name, fieldAnnotation, []string{field}); err != nil {
+		panic(err) // a flag registered under another name: a programming error
+	}
+}
+
+// flagField is the config field a flag sets, "" for none.
+func flagField(f *pflag.Flag) string {
+	if v := f.Annotations[fieldAnnotation]; len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
+
+// prodFlags are the prod profile's most used settings as flags, on every
+// command that applies or prints the prod profile (promote, render: render
+// prints exactly what promote would apply, with the same flags); every
+// other prod.* field is --set prod.FIELD=VALUE or its APIMDEV_PROD_* variable.
+func prodFlags(fs *pflag.FlagSet) {
+	for _, f := range []struct{ name, field, usage string }{
+		{"replicas", "prod.replicas", "replicas (default 3, at least 2)"},
+		{"max-surge", "prod.maxSurge", "rolling update maxSurge (default 1)"},
+		{"max-unavailable", "prod.maxUnavailable", "rolling update maxUnavailable (default 0)"},
+		{"cpu", "prod.cpu", "CPU request per pod (default 2)"},
+		{"memory", "prod.memory", "memory request per pod (default 2Gi)"},
+		{"metrics", "prod.metrics", "where the gateway's local metrics go: statsd (default), opentelemetry (an OpenTelemetry Collector) or none"},
+	} {
+		fs.String(f.name, "", f.usage)
+		fieldFlag(fs, f.name, f.field)
+	}
+}
+
+// rateFlag is --rate, the traffic a rollout sends (prod.trafficRate).
+func rateFlag(fs *pflag.FlagSet, usage string) {
+	fs.String("rate", "", usage)
+	fieldFlag(fs, "rate", "prod.trafficRate")
+}
+
 func (a *app) bindFlags(fs *pflag.FlagSet) {
-	a.flagFields = map[string]string{}
 	str := func(name, short, field, usage string) {
 		fs.StringP(name, short, "", usage)
-		a.flagFields[name] = field
+		fieldFlag(fs, name, field)
 	}
 	fs.StringVar(&a.configFile, "config", "", "config file (default ./apimdev.yaml when it exists)")
 	str("name", "", "gateway.name", "gateway name, as in the Azure portal (default "+config.DefaultGatewayName+")")
@@ -159,7 +200,7 @@ func (a *app) bindFlags(fs *pflag.FlagSet) {
 	str("client-secret-file", "", "gateway.auth.clientSecretFile", "file holding the Entra app's client secret, or - for stdin (or set APIMDEV_CLIENT_SECRET); never a flag value")
 	str("authority", "", "gateway.auth.authority", "Microsoft Entra authority for a sovereign cloud (default "+config.DefaultAuthority+")")
 	fs.StringArray("ca-cert", nil, "PEM file of a private CA the gateway must trust (its configuration endpoint on a custom domain); repeatable; none removes those deployed")
-	a.flagFields["ca-cert"] = "gateway.caCertificates"
+	fieldFlag(fs, "ca-cert", "gateway.caCertificates")
 	str("image", "", "gateway.image", "gateway image (default "+config.DefaultImage+")")
 	str("namespace", "n", "gateway.namespace", "namespace for the gateway (default "+config.DefaultNamespace+")")
 	str("cluster-name", "", "cluster.name", "kind cluster name (default "+config.DefaultCluster+")")
@@ -170,6 +211,7 @@ func (a *app) bindFlags(fs *pflag.FlagSet) {
 	str("https-port", "", "forward.httpsPort", fmt.Sprintf("local port forwarded to the gateway Service's port 443 (default %d)", config.DefaultHTTPSPort))
 	str("smoke-file", "", "smoke.file", "YAML file of smoke calls (kind: SmokeSpec)")
 	str("output", "o", "output", "output format: text or json (render: yaml)")
+	fs.StringArray("set", nil, "any setting by its apimdev.yaml path, PATH=VALUE (e.g. prod.memoryLimit=none; lists comma-separated); repeatable; every setting also has an APIMDEV_* variable (see docs)")
 	fs.Bool("no-tui", false, "never open the interactive wizard (apimdev with no command then prints help)")
 }
 
@@ -203,7 +245,21 @@ func (a *app) overlay(cmd *cobra.Command, base config.Config) (config.Config, er
 		if f.Name == "output" && cmd.Name() == "export" {
 			return // export's -o is its directory
 		}
-		if field, ok := a.flagFields[f.Name]; ok {
+		if f.Name == "set" {
+			sv, _ := f.Value.(pflag.SliceValue)
+			for _, kv := range sv.GetSlice() {
+				field, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					ferrs = append(ferrs, fmt.Errorf("--set %q: give PATH=VALUE, e.g. prod.memoryLimit=none", kv))
+					continue
+				}
+				if err := cfg.Set(strings.TrimSpace(field), v); err != nil {
+					ferrs = append(ferrs, fmt.Errorf("--set: %w", err))
+				}
+			}
+			return
+		}
+		if field := flagField(f); field != "" {
 			v := f.Value.String()
 			if sv, ok := f.Value.(pflag.SliceValue); ok {
 				v = strings.Join(sv.GetSlice(), string(filepath.ListSeparator))

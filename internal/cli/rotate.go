@@ -53,7 +53,6 @@ reporting requests sent, failed and p50/p99.
   apimdev ` + parent + ` rotate --client-secret-file new-secret.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.adjust = o.apply
 			s, lock, err := a.existing(cmd, true)
 			if err != nil {
 				return err
@@ -87,7 +86,7 @@ reporting requests sent, failed and p50/p99.
 	}
 	f := rotate.Flags()
 	f.StringVar(&o.context, "context", "", "rotate on this context of your kubeconfig instead of the local cluster")
-	f.IntVar(&o.rate, "rate", 0, "traffic during the restart, requests/s (default 20)")
+	rateFlag(f, "traffic during the restart, requests/s (default 20)")
 	f.StringVar(&o.trafficPath, "traffic-path", "", "path requested during the restart (default: the smoke spec's first GET, else the health path)")
 	f.StringArrayVar(&o.headers, "traffic-header", nil, "header for the traffic, NAME=VALUE; ${VAR} takes VALUE from the environment")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long the restart may take")

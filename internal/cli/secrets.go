@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/apimdev/apimdev/internal/config"
 )
@@ -35,10 +36,21 @@ func ProtectSecrets() func(string) string {
 // origin says which of the user's settings set field: a flag, an APIMDEV_*
 // variable, or a config file and line; "" when none did.
 func (a *app) origin(cmd *cobra.Command, field string) string {
-	for name, f := range a.flagFields {
-		if f == field && cmd.Flags().Changed(name) {
-			return "--" + name
+	var flag string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if flagField(f) == field {
+			flag = "--" + f.Name
 		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok && f.Name == "set" {
+			for _, kv := range sv.GetSlice() {
+				if k, _, _ := strings.Cut(kv, "="); strings.TrimSpace(k) == field {
+					flag = "--set " + field
+				}
+			}
+		}
+	})
+	if flag != "" {
+		return flag
 	}
 	for env, f := range config.EnvVars {
 		if f == field && a.getenv(env) != "" {

@@ -68,7 +68,7 @@ directory) and up returns; 'apimdev down' stops it.`,
 	f.BoolVar(&o.recreate, "recreate", false, "delete and recreate the cluster if it exists (everything in it is lost)")
 	f.BoolVar(&o.detach, "detach", false, "run the forward in the background and return once smoke passes")
 	f.Bool("merge-kubeconfig", false, "also add the cluster's context to your kubeconfig (--kubeconfig FILE, else the one kubectl uses), keeping its other entries and current context; a backup is written beside it, and down takes out only what was added (cluster.mergeKubeconfig)")
-	a.flagFields["merge-kubeconfig"] = "cluster.mergeKubeconfig"
+	fieldFlag(f, "merge-kubeconfig", "cluster.mergeKubeconfig")
 	f.BoolVar(&o.switchCtx, "switch-context", false, "with --merge-kubeconfig: make the cluster's context the current one (down switches back)")
 	f.BoolVarP(&o.yes, "yes", "y", false, "apply changes to what runs without asking (your settings differ from it, or it was changed by hand)")
 	f.DurationVar(&o.deployTimeout, "timeout", 3*time.Minute, "how long to wait for the gateway to become ready")
@@ -77,7 +77,7 @@ directory) and up returns; 'apimdev down' stops it.`,
 	kitTrustFlags(f)
 	f.BoolVar(&o.buildNodeImage, "build-node-image", false, "when no node image can be had (kind's cannot be pulled, none was built here), build one here first (about 11 min on 2 cores; Linux, root)")
 	f.String("workers", "", "worker nodes beside the control plane when up creates the cluster, spread over cluster.zones (default 0: one node; 3 shows the prod profile's zone spread and drains)")
-	a.flagFields["workers"] = "cluster.workers"
+	fieldFlag(f, "workers", "cluster.workers")
 	f.BoolVar(&o.demo, "demo", false, "run apimdev's stand-in gateway (stand-in, not Azure API Management) with its own configuration service: no Azure, no token")
 	return cmd
 }

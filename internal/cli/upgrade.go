@@ -33,10 +33,7 @@ deployed; give a full --image to change it too.`,
 			if !tagRE.MatchString(tag) {
 				return &usageError{fmt.Sprintf("--image-tag %q is not an image tag: give one such as 2.11.2", tag)}
 			}
-			a.adjust = func(c *config.Config) {
-				o.apply(c)
-				c.Gateway.Image = withTag(c.Gateway.Image, tag)
-			}
+			a.adjust = func(c *config.Config) { c.Gateway.Image = withTag(c.Gateway.Image, tag) }
 			s, lock, err := a.existing(cmd, true)
 			if err != nil {
 				return err
@@ -56,7 +53,7 @@ deployed; give a full --image to change it too.`,
 	f.StringVar(&tag, "image-tag", "", "the gateway version (image tag) to roll to, e.g. 2.11.2")
 	_ = cmd.MarkFlagRequired("image-tag")
 	f.BoolVarP(&o.yes, "yes", "y", false, "apply without asking")
-	f.IntVar(&o.rate, "rate", 0, "traffic during the rollout, requests/s (default 20)")
+	rateFlag(f, "traffic during the rollout, requests/s (default 20)")
 	f.StringVar(&o.trafficPath, "traffic-path", "", "path requested during the rollout (default: the health path)")
 	f.StringArrayVar(&o.headers, "traffic-header", nil, "header for the traffic, NAME=VALUE; ${VAR} takes VALUE from the environment")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long the rollout may take")

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -35,7 +33,8 @@ const (
 )
 
 // Config is the whole of what apimdev needs to know. Field names are the YAML
-// keys; every field can be overridden by a flag and an APIMDEV_* variable.
+// keys; every setting can also be given by its APIMDEV_* variable and a flag
+// (see Field: --set PATH=VALUE where no named flag exists).
 type Config struct {
 	APIVersion string  `yaml:"apiVersion" json:"apiVersion"`
 	Kind       string  `yaml:"kind" json:"kind"`
@@ -365,25 +364,6 @@ func (e *DecodeError) Error() string {
 var unknownFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
 var lineRE = regexp.MustCompile(`line (\d+): (.*)`)
 
-// sections maps a Go type to its YAML path and known keys, for error messages.
-var sections = map[string]struct {
-	path string
-	keys []string
-}{
-	"Config": {"the top level", []string{"apiVersion", "kind", "gateway", "cluster", "forward", "smoke", "prod", "output"}},
-	"Prod": {"prod", []string{"replicas", "maxSurge", "maxUnavailable", "cpu", "memory", "dnsPolicy", "dnsNameservers", "dnsSearches", "dnsNdots",
-		"memoryLimit", "ephemeralStorage", "backup", "logLevel", "metrics", "statsdImage", "collectorImage", "proxy", "cloudMetrics", "logs", "networkPolicy", "trafficRate"}},
-	"Logs":          {"prod.logs", []string{"local", "endpoint", "facility"}},
-	"NetworkPolicy": {"prod.networkPolicy", []string{"enabled", "from", "backends"}},
-	"Backup":        {"prod.backup", []string{"enabled", "storageClass", "accessMode", "size"}},
-	"Proxy":         {"prod.proxy", []string{"http", "https", "noProxy"}},
-	"Gateway":       {"gateway", []string{"name", "endpoint", "image", "namespace", "tokenFile", "probePath", "auth", "caCertificates"}},
-	"Auth":          {"gateway.auth", []string{"type", "tenantId", "clientId", "clientSecretFile", "authority"}},
-	"Cluster":       {"cluster", []string{"name", "nodeImage", "kubeconfig", "mergeKubeconfig", "workers", "zones", "region", "runtime"}},
-	"Forward":       {"forward", []string{"httpPort", "httpsPort"}},
-	"Smoke":         {"smoke", []string{"file"}},
-}
-
 // Decode reads a config file strictly onto base: an unknown field is an error
 // naming the field, its line and the closest known field; apiVersion and kind
 // must match. All decode errors are returned together.
@@ -516,133 +496,6 @@ func LoadFileOnto(path string, optional bool, base Config) (Config, bool, error)
 // environment, so no program it starts inherits them, and never expands
 // them into anything it sends (smoke calls, rollout traffic).
 var SecretVars = []string{"APIMDEV_TOKEN", "APIMDEV_CLIENT_SECRET", "APIMDEV_KIT_PASSWORD"}
-
-// EnvVars lists the APIMDEV_* variables and the field each one sets.
-var EnvVars = map[string]string{
-	"APIMDEV_NAME":               "gateway.name",
-	"APIMDEV_ENDPOINT":           "gateway.endpoint",
-	"APIMDEV_IMAGE":              "gateway.image",
-	"APIMDEV_NAMESPACE":          "gateway.namespace",
-	"APIMDEV_TOKEN_FILE":         "gateway.tokenFile",
-	"APIMDEV_AUTH":               "gateway.auth.type",
-	"APIMDEV_TENANT_ID":          "gateway.auth.tenantId",
-	"APIMDEV_CLIENT_ID":          "gateway.auth.clientId",
-	"APIMDEV_CLIENT_SECRET_FILE": "gateway.auth.clientSecretFile",
-	"APIMDEV_AUTHORITY":          "gateway.auth.authority",
-	"APIMDEV_PROBE_PATH":         "gateway.probePath",
-	"APIMDEV_CA_CERTS":           "gateway.caCertificates",
-	"APIMDEV_CLUSTER_NAME":       "cluster.name",
-	"APIMDEV_NODE_IMAGE":         "cluster.nodeImage",
-	"APIMDEV_RUNTIME":            "cluster.runtime",
-	"APIMDEV_KUBECONFIG":         "cluster.kubeconfig",
-	"APIMDEV_MERGE_KUBECONFIG":   "cluster.mergeKubeconfig",
-	"APIMDEV_WORKERS":            "cluster.workers",
-	"APIMDEV_HTTP_PORT":          "forward.httpPort",
-	"APIMDEV_HTTPS_PORT":         "forward.httpsPort",
-	"APIMDEV_SMOKE_FILE":         "smoke.file",
-	"APIMDEV_OUTPUT":             "output",
-}
-
-// Set assigns one field by its YAML path. Flags and the environment both use it.
-func (c *Config) Set(field, value string) error {
-	port := func(dst *int) error {
-		n, err := strconv.Atoi(strings.TrimSpace(value))
-		if err != nil {
-			return fmt.Errorf("%s: %q is not a port number", field, value)
-		}
-		*dst = n
-		return nil
-	}
-	switch field {
-	case "gateway.name":
-		c.Gateway.Name = value
-	case "gateway.endpoint":
-		c.Gateway.Endpoint = value
-	case "gateway.image":
-		c.Gateway.Image = value
-	case "gateway.namespace":
-		c.Gateway.Namespace = value
-	case "gateway.tokenFile":
-		c.Gateway.TokenFile = value
-	case "gateway.probePath":
-		c.Gateway.ProbePath = value
-	case "gateway.caCertificates":
-		// One or more files, separated as PATH is (the flag repeats instead).
-		c.Gateway.CACertificates = nil
-		for _, p := range filepath.SplitList(value) {
-			if p = strings.TrimSpace(p); p != "" {
-				c.Gateway.CACertificates = append(c.Gateway.CACertificates, p)
-			}
-		}
-	case "gateway.auth.type":
-		m, ok := AuthModes[strings.TrimSpace(value)]
-		if !ok {
-			return fmt.Errorf("%s: %q is not an authentication mode (token, entra-app or workload-identity)", field, value)
-		}
-		c.Gateway.Auth.Type = m
-	case "gateway.auth.tenantId":
-		c.Gateway.Auth.TenantID = strings.TrimSpace(value)
-	case "gateway.auth.clientId":
-		c.Gateway.Auth.ClientID = strings.TrimSpace(value)
-	case "gateway.auth.clientSecretFile":
-		c.Gateway.Auth.ClientSecretFile = value
-	case "gateway.auth.authority":
-		c.Gateway.Auth.Authority = strings.TrimSpace(value)
-	case "cluster.name":
-		c.Cluster.Name = value
-	case "cluster.nodeImage":
-		c.Cluster.NodeImage = value
-	case "cluster.kubeconfig":
-		c.Cluster.Kubeconfig = value
-	case "cluster.mergeKubeconfig":
-		b, err := strconv.ParseBool(strings.TrimSpace(value))
-		if err != nil {
-			return fmt.Errorf("%s: %q is not true or false", field, value)
-		}
-		c.Cluster.MergeKubeconfig = b
-	case "cluster.runtime":
-		v := strings.ToLower(strings.TrimSpace(value))
-		if v != "" && v != "auto" && v != "docker" && v != "podman" {
-			return fmt.Errorf("%s: %q is not a container runtime apimdev drives (auto, docker or podman)", field, value)
-		}
-		c.Cluster.Runtime = v
-	case "cluster.workers":
-		n, err := strconv.Atoi(strings.TrimSpace(value))
-		if err != nil {
-			return fmt.Errorf("%s: %q is not a number of worker nodes", field, value)
-		}
-		c.Cluster.Workers = n
-	case "forward.httpPort":
-		return port(&c.Forward.HTTPPort)
-	case "forward.httpsPort":
-		return port(&c.Forward.HTTPSPort)
-	case "smoke.file":
-		c.Smoke.File = value
-	case "output":
-		c.Output = value
-	default:
-		return fmt.Errorf("unknown config field %q", field)
-	}
-	return nil
-}
-
-// ApplyEnv sets every field whose APIMDEV_* variable is set and non-empty.
-func (c *Config) ApplyEnv(getenv func(string) string) error {
-	names := make([]string, 0, len(EnvVars))
-	for n := range EnvVars {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var errs []error
-	for _, n := range names {
-		if v := getenv(n); v != "" {
-			if err := c.Set(EnvVars[n], v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", n, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
 
 // Line is the line of a config file's text on which field (a dotted YAML
 // path, e.g. gateway.tokenFile) is set; 0 when it is not there.
