@@ -314,8 +314,14 @@ func (a *app) preflightCommand() *cobra.Command {
 		Short: "Only check the machine: Docker, resources, ports, token, endpoint, cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.load(cmd)
+			// The settings' own problems stop here, all at once; a missing
+			// endpoint (the portal's value a newcomer may not have yet) is
+			// one check among the machine's, as the token is.
+			cfg, err := a.overlay(cmd, config.Default())
 			if err != nil {
+				return err
+			}
+			if err := cfg.ValidateExisting(); err != nil {
 				return err
 			}
 			tok, from, tokErr := a.loadTokenFrom(cmd, cfg)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -75,5 +76,26 @@ func TestEveryFieldFlagNamesARealSetting(t *testing.T) {
 		if err != nil || c.Flags().Lookup("memory") == nil || flagField(c.Flags().Lookup("memory")) != "prod.memory" {
 			t.Errorf("%s lacks --memory (prod.memory): %v", name, err)
 		}
+	}
+}
+
+// A newcomer checking the laptop before having the portal's values learns
+// about the machine too: a missing endpoint is one failed check among the
+// others (here the engine's), not the only thing said.
+func TestPreflightWithoutAnEndpointStillChecksTheMachine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(testdir.New(t), "no-docker.sock"))
+	r := apimdev(t, map[string]string{"APIMDEV_HOME": testdir.New(t)}, "", "preflight", "--runtime", "docker", "--http-port", "18933", "--https-port", "18934")
+	if r.code != ExitFailure {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.err)
+	}
+	for _, want := range []string{"✗ endpoint   gateway.endpoint is empty", "try `apimdev up --demo`", "✗ docker", "the Docker engine does not answer", "✓ ports", "token"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("preflight lacks %q:\n%s\n%s", want, r.out, r.err)
+		}
+	}
+	// The settings' own problems still stop it at once, all of them.
+	bad := apimdev(t, map[string]string{"APIMDEV_HOME": testdir.New(t)}, "", "preflight", "--name", "Bad_Name", "--http-port", "99999")
+	if bad.code == 0 || !strings.Contains(bad.err, "gateway.name") || !strings.Contains(bad.err, "forward.httpPort") || strings.Contains(bad.err, "gateway.endpoint") {
+		t.Fatalf("bad settings: exit %d\n%s", bad.code, bad.err)
 	}
 }

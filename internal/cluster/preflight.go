@@ -451,6 +451,9 @@ func (p *Preflight) checkNoToken(st ClusterState) Check {
 }
 
 func (p *Preflight) checkEndpoint() Check {
+	if msg, fix := config.EndpointProblem(p.Config.Gateway.Endpoint); msg != "" {
+		return Check{Problem: "gateway.endpoint " + msg, Fix: fix}
+	}
 	h := config.EndpointHost(p.Config.Gateway.Endpoint)
 	c := Check{OK: true, Detail: h}
 	if !strings.HasSuffix(strings.Split(h, ":")[0], ".azure-api.net") {

@@ -75,11 +75,7 @@ func (c Config) validate(needEndpoint bool) error {
 		add("gateway.name", fmt.Sprintf("%q is not usable as a Kubernetes name (lower-case letters, digits and '-', at most %d characters)", g.Name, 63-len(longSuffix)),
 			"use the gateway's name in lower case, e.g. --name "+suggestName(g.Name))
 	}
-	if msg := endpointProblem(g.Endpoint); msg != "" && (needEndpoint || g.Endpoint != "") {
-		fix := "set --endpoint to the config.service.endpoint value from the portal's Deployment tab, e.g. --endpoint contoso.configuration.azure-api.net"
-		if g.Endpoint == "" {
-			fix += "; no Azure gateway yet? try `apimdev up --demo` (no Azure, no token)"
-		}
+	if msg, fix := EndpointProblem(g.Endpoint); msg != "" && (needEndpoint || g.Endpoint != "") {
 		add("gateway.endpoint", msg, fix)
 	}
 	if g.Image == "" || !imageRef.MatchString(g.Image) {
@@ -231,6 +227,20 @@ func EndpointHost(e string) string {
 	e = strings.TrimSpace(e)
 	e = strings.TrimPrefix(e, "https://")
 	return strings.TrimSuffix(e, "/")
+}
+
+// EndpointProblem is what is wrong with a configuration endpoint, and the
+// fix; "" when nothing is.
+func EndpointProblem(e string) (problem, fix string) {
+	msg := endpointProblem(e)
+	if msg == "" {
+		return "", ""
+	}
+	fix = "set --endpoint to the config.service.endpoint value from the portal's Deployment tab, e.g. --endpoint contoso.configuration.azure-api.net"
+	if e == "" {
+		fix += "; no Azure gateway yet? try `apimdev up --demo` (no Azure, no token)"
+	}
+	return msg, fix
 }
 
 func endpointProblem(e string) string {
