@@ -61,20 +61,13 @@ func (a *app) prepareWorkshop(cmd *cobra.Command, o upOptions) (ws *pipeline.Wor
 	if fl.Changed("token-file") {
 		return nil, &usageError{"--demo mints its own token for the stand-in: leave out --token-file (lab 5 rotates it with `apimdev demo token`)"}
 	}
-	img, _ := fl.GetString("image")
-	switch {
-	case fl.Changed("image") && !demo.IsStandinImage(img):
-		return nil, &usageError{fmt.Sprintf("--demo runs the stand-in gateway, not %s: leave out --image (or name a stand-in image such as %s)", img, demo.DefaultImage)}
-	case fl.Changed("image"):
-	case demo.IsStandinImage(a.getenv("APIMDEV_IMAGE")):
-		img = a.getenv("APIMDEV_IMAGE")
-	default:
-		img = demo.DefaultImage
-		if ki, ok := ws.KitImage(kit.RoleDemo); ok {
-			img = ki.Ref
+	asked := a.getenv("APIMDEV_IMAGE")
+	if fl.Changed("image") {
+		if asked, _ = fl.GetString("image"); !demo.IsStandinImage(asked) {
+			return nil, &usageError{fmt.Sprintf("--demo runs the stand-in gateway, not %s: leave out --image (or name a stand-in image such as %s)", asked, demo.DefaultImage)}
 		}
 	}
-	for name, v := range map[string]string{"endpoint": demo.Endpoint, "image": img} {
+	for name, v := range map[string]string{"endpoint": demo.Endpoint, "image": ws.DemoImage(asked)} {
 		if err := fl.Set(name, v); err != nil {
 			return nil, err
 		}

@@ -52,6 +52,20 @@ func (w *Workshop) KitImage(role string) (kit.Image, bool) {
 	return w.Manifest.Image(role)
 }
 
+// DemoImage is the stand-in image the demo runs: the one the user asked
+// for (a flag, APIMDEV_IMAGE, the config file or the wizard's form) when it
+// is a stand-in image, else the kit's, else the default. The CLI and the
+// wizard both choose with it.
+func (w *Workshop) DemoImage(asked string) string {
+	if demo.IsStandinImage(asked) {
+		return asked
+	}
+	if ki, ok := w.KitImage(kit.RoleDemo); ok {
+		return ki.Ref
+	}
+	return demo.DefaultImage
+}
+
 // Configure fills in what the kit brings where the user set nothing.
 func (w *Workshop) Configure(cfg *config.Config, imageSet bool) {
 	if w == nil {

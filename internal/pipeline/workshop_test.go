@@ -8,6 +8,7 @@ import (
 
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/demo"
+	"github.com/apimdev/apimdev/internal/kit"
 )
 
 func TestKitPlanCarriesNoTokenOrPaths(t *testing.T) {
@@ -45,5 +46,25 @@ func TestKitPlanCarriesNoTokenOrPaths(t *testing.T) {
 	cfg.Gateway.Image = config.DefaultImage
 	if _, _, _, err := KitPlan(t.Context(), nil, cfg, false, true); err == nil {
 		t.Fatal("a kit took a floating tag")
+	}
+}
+
+// One rule chooses the demo's image, for the CLI and the wizard alike: the
+// user's stand-in image, else the kit's, else the default.
+func TestDemoImageChoice(t *testing.T) {
+	withKit := &Workshop{Demo: true, Manifest: &kit.Manifest{Images: []kit.Image{{Role: kit.RoleDemo, Ref: "apimdev-e2e/standin-gateway:kit"}}}}
+	for _, tt := range []struct {
+		ws          *Workshop
+		asked, want string
+	}{
+		{&Workshop{Demo: true}, "", demo.DefaultImage},
+		{&Workshop{Demo: true}, config.DefaultImage, demo.DefaultImage},
+		{&Workshop{Demo: true}, "apimdev-e2e/standin-gateway:mine", "apimdev-e2e/standin-gateway:mine"},
+		{withKit, "", "apimdev-e2e/standin-gateway:kit"},
+		{withKit, "apimdev-e2e/standin-gateway:mine", "apimdev-e2e/standin-gateway:mine"},
+	} {
+		if got := tt.ws.DemoImage(tt.asked); got != tt.want {
+			t.Errorf("asked %q, kit %v: %q, want %q", tt.asked, tt.ws.Manifest != nil, got, tt.want)
+		}
 	}
 }

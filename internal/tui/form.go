@@ -418,13 +418,7 @@ func (f *settingsForm) config() (config.Config, error) {
 	}
 	if ws := f.workshop(); ws != nil {
 		if ws.Demo {
-			c.Gateway.Endpoint, c.Gateway.Image = demo.Endpoint, demo.DefaultImage
-			if demo.IsStandinImage(f.base.Gateway.Image) {
-				c.Gateway.Image = f.base.Gateway.Image
-			}
-			if ki, ok := ws.KitImage(kit.RoleDemo); ok {
-				c.Gateway.Image = ki.Ref
-			}
+			c.Gateway.Endpoint, c.Gateway.Image = demo.Endpoint, ws.DemoImage(f.base.Gateway.Image)
 		}
 		ws.Configure(&c, false)
 	}
