@@ -266,3 +266,16 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Get is the field's value in c as text (lists comma-separated).
+func (f Field) Get(c Config) string {
+	v := reflect.ValueOf(c).FieldByIndex(f.index)
+	if v.Kind() == reflect.Slice {
+		items := make([]string, v.Len())
+		for i := range items {
+			items[i] = fmt.Sprint(v.Index(i).Interface())
+		}
+		return strings.Join(items, ",")
+	}
+	return fmt.Sprint(v.Interface())
+}

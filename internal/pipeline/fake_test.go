@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -363,25 +364,34 @@ func (w *world) session() *Session {
 		Now:          func() time.Time { return w.now },
 		Timeouts:     Timeouts{Deploy: 2 * time.Second, Rollout: 2 * time.Second, Settle: 20 * time.Millisecond, Poll: 5 * time.Millisecond, ForwardStart: time.Second},
 		localCluster: true}
-	// As Open: the base is the state directory's copy of the record when
-	// there is one (else the world's settings), with the user's asks on top.
-	base := w.cfg
-	s.remembered = config.Default()
-	if b, ok := w.files.CachedRecord(); ok {
-		var r Record
-		if r.decode(b) == nil && (w.asks == nil || r.isFor(w.asked(r.Config))) {
-			s.Recorded, s.remembered, base = &r, r.Config, r.Config
-		}
-	}
-	s.Intent = func(base config.Config) (config.Config, error) {
+	// As Open: settings.Resolve of the state directory's copy of the record
+	// and the user's asks: the world's settings as a config file would give
+	// them (what differs from the defaults), then the flags (w.asks).
+	s.Asks = func(base config.Config) (config.Config, error) {
+		asFile(reflect.ValueOf(&base).Elem(), reflect.ValueOf(w.cfg), reflect.ValueOf(config.Default()))
 		if w.asks != nil {
 			w.asks(&base)
 		}
 		return base, nil
 	}
-	cfg, _ := s.Intent(base)
-	s.setConfig(cfg)
+	s.known = rememberedKnown(w.files, w.cfg.Cluster.Name)
+	if _, err := s.resolve(); err != nil {
+		w.t.Fatal(err)
+	}
 	return s
+}
+
+// asFile sets in dst what a config file holding cfg would: each field whose
+// value differs from the default's.
+func asFile(dst, cfg, def reflect.Value) {
+	for i := range cfg.NumField() {
+		switch f := cfg.Field(i); {
+		case f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(time.Time{}):
+			asFile(dst.Field(i), f, def.Field(i))
+		case !reflect.DeepEqual(f.Interface(), def.Field(i).Interface()):
+			dst.Field(i).Set(f)
+		}
+	}
 }
 
 // asked is cfg with the user's asks on it.

@@ -14,6 +14,7 @@ import (
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/settings"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -96,8 +97,8 @@ func TestUpCreatesTheGatewayThenAReRunChangesNothing(t *testing.T) {
 	if b, ok := w.files.CachedRecord(); !ok || strings.Contains(string(b), testCanary) {
 		t.Fatalf("cached record: %v (the token must never be in it)", ok)
 	}
-	cm, _ := w.kube.CoreV1().ConfigMaps("apim-gateway").Get(context.Background(), RecordName("contoso-gw"), metav1.GetOptions{})
-	if strings.Contains(cm.Data[recordKey], testCanary) || cm.Data["profile"] != "dev" {
+	cm, _ := w.kube.CoreV1().ConfigMaps("apim-gateway").Get(context.Background(), settings.RecordName("contoso-gw"), metav1.GetOptions{})
+	if strings.Contains(cm.Data[settings.RecordKey], testCanary) || cm.Data["profile"] != "dev" {
 		t.Fatalf("record ConfigMap: %v", cm.Data)
 	}
 
@@ -288,7 +289,7 @@ func TestAConflictingFlagIsAskedFirst(t *testing.T) {
 	w.asks = func(c *config.Config) { c.Gateway.Image = "example.azurecr.io/gateway:2.12.0" }
 	_, err := w.up(UpOptions{})
 	var de *DeclinedError
-	if !errors.As(err, &de) || !strings.Contains(err.Error(), "differs from these settings") {
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "differs from these settings (gateway.image "+config.DefaultImage+" → example.azurecr.io/gateway:2.12.0)") {
 		t.Fatalf("without --yes: %v", err)
 	}
 	if img := w.deployment("contoso-gw").Spec.Template.Spec.Containers[0].Image; img != config.DefaultImage {
@@ -351,7 +352,7 @@ func TestRotateKeepsTheProfileAndDownRemovesEverything(t *testing.T) {
 	if err := w.session().Down(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range [][2]string{{"Deployment", "contoso-gw"}, {"Deployment", "contoso-gw-statsd"}, {"PodDisruptionBudget", "contoso-gw"}, {"ConfigMap", RecordName("contoso-gw")}} {
+	for _, o := range [][2]string{{"Deployment", "contoso-gw"}, {"Deployment", "contoso-gw-statsd"}, {"PodDisruptionBudget", "contoso-gw"}, {"ConfigMap", settings.RecordName("contoso-gw")}} {
 		if w.exists(o[0], o[1]) {
 			t.Errorf("down --keep-cluster left %s/%s", o[0], o[1])
 		}

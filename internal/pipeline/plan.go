@@ -14,6 +14,7 @@ import (
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/settings"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
@@ -178,7 +179,7 @@ var errWorkloadIdentityLocal = errors.New("workload identity cannot work on the 
 // the gateway's and the prod profile's settings (where the token is read
 // from, the local ports and the smoke spec decide no object).
 func sameSettings(a, b config.Config) bool {
-	a, b = withoutSecretSources(a), withoutSecretSources(b)
+	a, b = settings.WithoutSecretSources(a), settings.WithoutSecretSources(b)
 	a.Prod.TrafficRate, b.Prod.TrafficRate = 0, 0
 	return reflect.DeepEqual(a.Gateway, b.Gateway) && reflect.DeepEqual(a.Prod, b.Prod)
 }

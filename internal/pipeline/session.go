@@ -40,6 +40,7 @@ import (
 	"github.com/apimdev/apimdev/internal/forward"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/imagepin"
+	"github.com/apimdev/apimdev/internal/settings"
 	"github.com/apimdev/apimdev/internal/smoke"
 	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
@@ -133,10 +134,10 @@ type Session struct {
 	// LookPath finds programs preflight needs (nil: exec.LookPath).
 	LookPath func(string) (string, error)
 	Timeouts Timeouts
-	// Intent re-applies what the user asked for (file, APIMDEV_*, flags)
-	// onto a base configuration; nil means the base itself. Resolve uses it
-	// to put the user's asks on top of what the cluster records.
-	Intent func(base config.Config) (config.Config, error)
+	// Asks puts what the user asked for (file, APIMDEV_*, flags) on a base
+	// configuration; nil means the base itself. settings.Resolve puts it on
+	// what the cluster records.
+	Asks settings.Asks
 
 	// Recorded is what the cluster records apimdev applied (see Resolve);
 	// nil when nothing is recorded.
@@ -144,7 +145,9 @@ type Session struct {
 	// ExtraSmoke are calls smoke makes after the spec's (the demo's echo calls).
 	ExtraSmoke []smoke.Call
 
-	// remembered is the base Open started from (the state directory's copy).
+	// known is what the session knows of the cluster, for settings.Resolve;
+	// remembered is the base it resolved from (the state directory's copy).
+	known      settings.Known
 	remembered config.Config
 
 	current      stepHolder
@@ -175,8 +178,8 @@ type SessionOptions struct {
 	Getenv  func(string) string
 	Version string
 	Rep     *events.Reporter
-	// Intent re-applies the user's settings onto a base (see Session.Intent).
-	Intent func(base config.Config) (config.Config, error)
+	// Asks puts the user's settings on a base (see Session.Asks).
+	Asks settings.Asks
 	// HTTP is the client for registry tag lists (nil: http.DefaultClient).
 	HTTP *http.Client
 }
@@ -196,7 +199,7 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	if rep == nil {
 		rep = events.Discard()
 	}
-	s := &Session{Files: files, Rep: rep, Version: o.Version, Intent: o.Intent, Now: time.Now}
+	s := &Session{Files: files, Rep: rep, Version: o.Version, Asks: o.Asks, Now: time.Now, known: settings.Known{Cluster: cfg.Cluster.Name, Workers: -1}}
 	s.setConfig(cfg)
 	// apimdev's own kubeconfig: the one cluster.kubeconfig names when it is
 	// apimdev's own, else its state directory's. A user's file is never the
@@ -241,41 +244,27 @@ func (s *Session) setConfig(cfg config.Config) {
 }
 
 // Open is NewSession and, with lock, the cluster's lock: how the CLI and the
-// wizard start every command that changes the cluster. The base is what the
-// state directory remembers of the cluster (a cache of its record) or the
-// defaults; Intent puts the user's settings on it.
-func Open(o SessionOptions, cluster string, lock bool, lockWait time.Duration) (*Session, *state.Lock, error) {
-	base := Remembered(o.Getenv, cluster)
-	cfg := base
-	if o.Intent != nil {
-		var err error
-		if cfg, err = o.Intent(base); err != nil {
-			return nil, nil, err
-		}
-		if cfg.Gateway.Name != base.Gateway.Name {
-			// The user names another gateway than the one remembered: its
-			// settings are not the base of this one's. (The same gateway in
-			// another namespace, as promote --context puts it, keeps them.)
-			def := config.Default()
-			def.Cluster.Name = cluster
-			if cfg, err = o.Intent(def); err != nil {
-				return nil, nil, err
-			}
-			base = def
-		}
-	}
-	s, err := NewSession(cfg, o)
+// wizard start every command. Its settings are settings.Resolve of what the
+// state directory remembers of the cluster (a copy of its record) and the
+// user's asks; a command that reads the cluster resolves again (Resolve).
+func Open(o SessionOptions, clusterName string, lock bool, lockWait time.Duration) (*Session, *state.Lock, error) {
+	known := rememberedKnown(namedClusterFiles(o.Getenv, clusterName), clusterName)
+	st, err := settings.Resolve(known, o.Asks)
 	if err != nil {
 		return nil, nil, err
 	}
-	s.remembered = base
-	if r, ok := s.cachedRecord(); ok && r.isFor(cfg) {
-		s.Recorded = r
+	s, err := NewSession(st.Config, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.known = known
+	if _, err := s.resolve(); err != nil {
+		return nil, nil, err
 	}
 	if !lock {
 		return s, nil, nil
 	}
-	l, err := s.Files.Acquire(cfg.Cluster.Name, lockWait)
+	l, err := s.Files.Acquire(s.Config.Cluster.Name, lockWait)
 	if err != nil {
 		return nil, nil, err
 	}

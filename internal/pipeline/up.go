@@ -11,6 +11,7 @@ import (
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/settings"
 	"github.com/apimdev/apimdev/internal/smoke"
 	"github.com/apimdev/apimdev/internal/token"
 )
@@ -218,20 +219,14 @@ func (u *upRun) checkShape(ctx context.Context) error {
 	if err != nil {
 		return nil // the cluster step says what is wrong with the cluster
 	}
-	want := s.Config.Cluster.Workers
-	if s.Intent != nil {
-		base := s.Config
-		base.Cluster.Workers = have
-		if asked, err := s.Intent(base); err == nil {
-			want = asked.Cluster.Workers
-		}
+	s.known.Workers = have
+	st, err := s.resolve()
+	if err != nil {
+		return err
 	}
-	if want != have {
-		return &cluster.ShapeError{Name: s.Config.Cluster.Name, Have: have, Want: want}
+	if st.Reshape != nil {
+		return &cluster.ShapeError{Name: s.Config.Cluster.Name, Have: st.Reshape.Have, Want: st.Reshape.Want}
 	}
-	cfg := s.Config
-	cfg.Cluster.Workers = have
-	s.setConfig(cfg)
 	return nil
 }
 
@@ -278,14 +273,18 @@ func (u *upRun) cluster(ctx context.Context, st *events.Step) (string, error) {
 	}
 	done := fmt.Sprintf("%s %s (kubeconfig %s)", verb, cfg.Cluster.Name, s.Kubeconfig())
 	if created {
-		s.Recorded = nil // a new cluster records nothing, whatever the state directory said
+		// A new cluster records nothing, whatever the state directory said.
+		s.known.Workers = -1
+		if err := s.take(nil); err != nil {
+			return "", err
+		}
 		return done, nil
 	}
 	rec, err := s.ReadRecord(ctx)
 	if err != nil {
 		return "", err
 	}
-	if prev, ok := s.cachedRecord(); rec == nil && ok && !prev.isFor(cfg) {
+	if prev, ok := cachedRecord(s.Files); rec == nil && ok && !prev.IsFor(cfg) {
 		st.Warn(fmt.Sprintf("this cluster also runs gateway %s/%s (the one apimdev last deployed here); this up deploys %s/%s beside it",
 			prev.Config.Gateway.Namespace, prev.Config.Gateway.Name, cfg.Gateway.Namespace, cfg.Gateway.Name), "")
 	}
@@ -394,6 +393,11 @@ func (u *upRun) deploy(ctx context.Context, st *events.Step) (string, error) {
 	plan.record = Record{Profile: plan.Target.Name, Demo: s.IsDemo(), Config: s.Config, Spec: plan.Target}
 	if unasked := plan.Unasked(); len(unasked) > 0 && !u.o.Yes {
 		what := fmt.Sprintf("the %s gateway differs from these settings", plan.To)
+		if s.Recorded != nil {
+			if ch := settings.Changes(s.Recorded.Config, s.Config); len(ch) > 0 {
+				what += " (" + settings.Describe(ch) + ")"
+			}
+		}
 		if plan.AsRecorded {
 			what = fmt.Sprintf("the %s gateway differs from what apimdev recorded (changed by hand?)", plan.To)
 		}

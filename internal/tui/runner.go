@@ -93,7 +93,7 @@ func (r *PipelineRunner) open(req UpRequest, rep *events.Reporter) error {
 	held := r.lock != nil && r.lockFor == req.Config.Cluster.Name
 	cfg := req.Config
 	s, lock, err := pipeline.Open(pipeline.SessionOptions{Getenv: r.Getenv, Version: r.Version, Rep: rep,
-		Intent: func(config.Config) (config.Config, error) { return cfg, nil }}, cfg.Cluster.Name, !held, wait)
+		Asks: func(config.Config) (config.Config, error) { return cfg, nil }}, cfg.Cluster.Name, !held, wait)
 	if err != nil {
 		return err
 	}
