@@ -223,99 +223,14 @@ func (p Profile) meta(name string) metav1.ObjectMeta {
 // readable placeholder in stringData; otherwise data.value is the real
 // "GatewayKey <token>", and that Secret is the only place it ever goes.
 func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
-	ns := &corev1.Namespace{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: p.Namespace, Labels: map[string]string{LabelManagedBy: ManagedBy}},
-	}
-	secret := &corev1.Secret{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: p.meta(p.SecretName()),
-		Type:       corev1.SecretTypeOpaque,
-	}
-	key := p.SecretKey()
-	if redact {
-		v := tok.Redacted()
-		if tok.IsZero() {
-			v = token.Prefix + "<your token, from --token-file or APIMDEV_TOKEN>"
-			if key == AppSecretKey {
-				v = "<your Entra app's client secret, from --client-secret-file or APIMDEV_CLIENT_SECRET>"
-			}
-		}
-		secret.StringData = map[string]string{key: v}
-	} else {
-		secret.Data = map[string][]byte{key: []byte(tok.SecretValue())}
-	}
-	cm := &corev1.ConfigMap{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: p.meta(p.ConfigMapName()),
-		Data: map[string]string{
-			"config.service.endpoint": p.Endpoint,
-			"neighborhood.host":       p.DiscoveryService(),
-			// The portal writes "Azure Portal" here; this deployment was made by
-			// apimdev, and the setting is only telemetry, so say so truthfully.
-			"runtime.deployment.artifact.source":   "apimdev",
-			"runtime.deployment.mechanism":         "YAML",
-			"runtime.deployment.orchestrator.type": "Kubernetes",
-		},
-	}
-	switch a := p.Auth; a.Mode() {
-	case config.AuthEntraApp:
-		cm.Data["config.service.auth"] = "azureAdApp"
-		cm.Data["config.service.auth.azureAd.tenantId"] = a.TenantID
-		cm.Data["config.service.auth.azureAd.clientId"] = a.ClientID
-		if a.Authority != "" {
-			cm.Data["config.service.auth.azureAd.authority"] = a.Authority
-		}
-		cm.Data["gateway.name"] = p.Gateway
-	case config.AuthWorkloadIdentity:
-		cm.Data["config.service.auth"] = "workloadIdentity"
-		if a.TenantID != "" {
-			cm.Data["config.service.auth.azureAd.tenantId"] = a.TenantID
-		}
-		cm.Data["gateway.name"] = p.Gateway
-	}
-	if p.LogFormat != "" {
-		cm.Data["telemetry.logs.std"] = p.LogFormat
-		cm.Data["telemetry.logs.std.level"] = p.LogLevel
-		if p.LogFormat == "json" {
-			// Colour codes would end up inside the JSON a log pipeline parses.
-			cm.Data["telemetry.logs.std.color"] = "false"
-		}
-	}
-	if l := p.LocalLogs; l.Local != "" {
-		cm.Data["telemetry.logs.local"] = l.Local
-		if l.Endpoint != "" {
-			cm.Data["telemetry.logs.local."+l.Local+".endpoint"] = l.Endpoint
-		}
-		if l.Facility != "" {
-			cm.Data["telemetry.logs.local."+l.Local+".facility"] = l.Facility
-		}
-	}
-	if p.CollectorImage != "" {
-		cm.Data["observability.opentelemetry.enabled"] = "true"
-		cm.Data["observability.opentelemetry.collector.uri"] = p.CollectorURI()
-	}
-	if p.CloudMetrics != nil {
-		cm.Data["telemetry.metrics.cloud"] = fmt.Sprint(*p.CloudMetrics)
-	}
-	if p.HighAvailability {
-		cm.Data["runtime.deployment.highAvailability.enabled"] = "true"
-	}
-	if len(p.CACerts) > 0 {
-		cm.Data["certificates.local.ca.enabled"] = "true"
-	}
-	if p.StatsdImage != "" {
-		cm.Data["telemetry.metrics.local"] = "statsd"
-		cm.Data["telemetry.metrics.local.statsd.endpoint"] = fmt.Sprintf("%s:%d", p.StatsdName(), StatsdPort)
-	}
-	objs := []runtime.Object{ns}
+	objs := []runtime.Object{p.namespace()}
 	if p.ownServiceAccount() {
 		objs = append(objs, p.serviceAccount())
 	}
-	if key != "" {
-		objs = append(objs, secret)
+	if p.SecretKey() != "" {
+		objs = append(objs, p.secret(tok, redact))
 	}
-	objs = append(objs, cm)
+	objs = append(objs, p.configMap())
 	if len(p.CACerts) > 0 {
 		objs = append(objs, p.caConfigMap())
 	}
@@ -341,6 +256,117 @@ func (p Profile) Objects(tok token.Token, redact bool) []runtime.Object {
 		}
 	}
 	return objs
+}
+
+func (p Profile) namespace() *corev1.Namespace {
+	return &corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: p.Namespace, Labels: map[string]string{LabelManagedBy: ManagedBy}},
+	}
+}
+
+// secret holds the credential under SecretKey: the real value, or, redacted,
+// the token's redacted form (a placeholder for a zero token) in stringData.
+func (p Profile) secret(tok token.Token, redact bool) *corev1.Secret {
+	secret := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: p.meta(p.SecretName()),
+		Type:       corev1.SecretTypeOpaque,
+	}
+	key := p.SecretKey()
+	if redact {
+		v := tok.Redacted()
+		if tok.IsZero() {
+			v = token.Prefix + "<your token, from --token-file or APIMDEV_TOKEN>"
+			if key == AppSecretKey {
+				v = "<your Entra app's client secret, from --client-secret-file or APIMDEV_CLIENT_SECRET>"
+			}
+		}
+		secret.StringData = map[string]string{key: v}
+	} else {
+		secret.Data = map[string][]byte{key: []byte(tok.SecretValue())}
+	}
+	return secret
+}
+
+// configMap holds the gateway's settings, which its container reads as
+// environment variables.
+func (p Profile) configMap() *corev1.ConfigMap {
+	cm := &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: p.meta(p.ConfigMapName()),
+		Data: map[string]string{
+			"config.service.endpoint": p.Endpoint,
+			"neighborhood.host":       p.DiscoveryService(),
+			// The portal writes "Azure Portal" here; this deployment was made by
+			// apimdev, and the setting is only telemetry, so say so truthfully.
+			"runtime.deployment.artifact.source":   "apimdev",
+			"runtime.deployment.mechanism":         "YAML",
+			"runtime.deployment.orchestrator.type": "Kubernetes",
+		},
+	}
+	p.authSettings(cm.Data)
+	p.telemetrySettings(cm.Data)
+	if p.HighAvailability {
+		cm.Data["runtime.deployment.highAvailability.enabled"] = "true"
+	}
+	if len(p.CACerts) > 0 {
+		cm.Data["certificates.local.ca.enabled"] = "true"
+	}
+	return cm
+}
+
+// authSettings adds the settings of Entra ID authentication (none for the
+// portal's token).
+func (p Profile) authSettings(data map[string]string) {
+	switch a := p.Auth; a.Mode() {
+	case config.AuthEntraApp:
+		data["config.service.auth"] = "azureAdApp"
+		data["config.service.auth.azureAd.tenantId"] = a.TenantID
+		data["config.service.auth.azureAd.clientId"] = a.ClientID
+		if a.Authority != "" {
+			data["config.service.auth.azureAd.authority"] = a.Authority
+		}
+		data["gateway.name"] = p.Gateway
+	case config.AuthWorkloadIdentity:
+		data["config.service.auth"] = "workloadIdentity"
+		if a.TenantID != "" {
+			data["config.service.auth.azureAd.tenantId"] = a.TenantID
+		}
+		data["gateway.name"] = p.Gateway
+	}
+}
+
+// telemetrySettings adds the settings of the logs and the metrics.
+func (p Profile) telemetrySettings(data map[string]string) {
+	if p.LogFormat != "" {
+		data["telemetry.logs.std"] = p.LogFormat
+		data["telemetry.logs.std.level"] = p.LogLevel
+		if p.LogFormat == "json" {
+			// Colour codes would end up inside the JSON a log pipeline parses.
+			data["telemetry.logs.std.color"] = "false"
+		}
+	}
+	if l := p.LocalLogs; l.Local != "" {
+		data["telemetry.logs.local"] = l.Local
+		if l.Endpoint != "" {
+			data["telemetry.logs.local."+l.Local+".endpoint"] = l.Endpoint
+		}
+		if l.Facility != "" {
+			data["telemetry.logs.local."+l.Local+".facility"] = l.Facility
+		}
+	}
+	if p.CollectorImage != "" {
+		data["observability.opentelemetry.enabled"] = "true"
+		data["observability.opentelemetry.collector.uri"] = p.CollectorURI()
+	}
+	if p.CloudMetrics != nil {
+		data["telemetry.metrics.cloud"] = fmt.Sprint(*p.CloudMetrics)
+	}
+	if p.StatsdImage != "" {
+		data["telemetry.metrics.local"] = "statsd"
+		data["telemetry.metrics.local.statsd.endpoint"] = fmt.Sprintf("%s:%d", p.StatsdName(), StatsdPort)
+	}
 }
 
 func (p Profile) deployment() *appsv1.Deployment {
