@@ -24,9 +24,9 @@ import (
 	"github.com/apimdev/apimdev/internal/token"
 )
 
-// Cluster is the local kind cluster as doctor reads it; *cluster.Manager is
-// the real one.
-type Cluster interface {
+// ClusterReader is the local kind cluster as doctor reads it, never
+// changing it; *cluster.Manager is the real one.
+type ClusterReader interface {
 	Inspect(ctx context.Context) (cluster.ClusterState, string)
 	KubeconfigPath() string
 	// NodeLogs streams the nodes' logs to add, one file at a time, and
@@ -34,7 +34,7 @@ type Cluster interface {
 	NodeLogs(ctx context.Context, add func(name string, r io.Reader) error) error
 }
 
-var _ Cluster = (*cluster.Manager)(nil)
+var _ ClusterReader = (*cluster.Manager)(nil)
 
 // Collector gathers the diagnostics of one cluster into a bundle. Every field
 // but Config may be missing: a section that cannot be collected says why in
@@ -47,7 +47,7 @@ type Collector struct {
 	// Endpoint is where Docker's API (or Podman's compatible one) is, and
 	// which runtime it is.
 	Endpoint cluster.Endpoint
-	Cluster  Cluster // nil: no cluster state, no node logs
+	Cluster  ClusterReader // nil: no cluster state, no node logs
 	// Client talks to the cluster; nil when there is none, ClientErr says why.
 	Client    kubernetes.Interface
 	ClientErr error
