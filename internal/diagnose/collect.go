@@ -2,7 +2,6 @@ package diagnose
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,14 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/apimdev/apimdev/internal/cluster"
@@ -29,9 +24,9 @@ import (
 	"github.com/apimdev/apimdev/internal/token"
 )
 
-// Cluster is the local kind cluster as doctor reads it; *cluster.Manager is
-// the real one.
-type Cluster interface {
+// ClusterReader is the local kind cluster as doctor reads it, never
+// changing it; *cluster.Manager is the real one.
+type ClusterReader interface {
 	Inspect(ctx context.Context) (cluster.ClusterState, string)
 	KubeconfigPath() string
 	// NodeLogs streams the nodes' logs to add, one file at a time, and
@@ -39,7 +34,7 @@ type Cluster interface {
 	NodeLogs(ctx context.Context, add func(name string, r io.Reader) error) error
 }
 
-var _ Cluster = (*cluster.Manager)(nil)
+var _ ClusterReader = (*cluster.Manager)(nil)
 
 // Collector gathers the diagnostics of one cluster into a bundle. Every field
 // but Config may be missing: a section that cannot be collected says why in
@@ -52,7 +47,7 @@ type Collector struct {
 	// Endpoint is where Docker's API (or Podman's compatible one) is, and
 	// which runtime it is.
 	Endpoint cluster.Endpoint
-	Cluster  Cluster // nil: no cluster state, no node logs
+	Cluster  ClusterReader // nil: no cluster state, no node logs
 	// Client talks to the cluster; nil when there is none, ClientErr says why.
 	Client    kubernetes.Interface
 	ClientErr error
@@ -361,419 +356,11 @@ func tail(path string, n int64) ([]byte, error) {
 	return b, err
 }
 
-func (c *Collector) kubernetes(ctx context.Context, add func(string, []byte) error) error {
-	if c.Client == nil {
-		err := c.ClientErr
-		if err == nil {
-			err = errors.New("no cluster to talk to")
-		}
-		return errors.Join(add("kubernetes/unavailable.txt", []byte(err.Error()+"\n")), fmt.Errorf("not collected: %w", err))
-	}
-	ns := c.Profile.Namespace
-	var errs []error
-	keep := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
-		keep(add("kubernetes/nodes.txt", describeNodes(nodes.Items)))
-	} else {
-		keep(fmt.Errorf("nodes: %w", err))
-	}
-	if all, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err == nil {
-		keep(add("kubernetes/all-pods.txt", podTable(all.Items, c.now())))
-	} else {
-		keep(fmt.Errorf("pods: %w", err))
-	}
-	events, err := c.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		keep(fmt.Errorf("events of %s: %w", ns, err))
-		events = &corev1.EventList{}
-	}
-	sortEvents(events.Items)
-	keep(add(ns+"/events.txt", eventLines(events.Items, "")))
-	keep(c.workloads(ctx, ns, add))
-	pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		keep(fmt.Errorf("pods of %s: %w", ns, err))
-		return errors.Join(errs...)
-	}
-	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
-	var desc bytes.Buffer
-	for i := range pods.Items {
-		describePod(&desc, &pods.Items[i], events.Items)
-	}
-	if len(pods.Items) == 0 {
-		fmt.Fprintf(&desc, "no pods in namespace %s\n", ns)
-	}
-	keep(add(ns+"/pods.txt", desc.Bytes()))
-	for _, p := range pods.Items {
-		for _, cs := range p.Status.ContainerStatuses {
-			keep(c.podLog(ctx, add, p.Namespace, p.Name, cs.Name, false))
-			if cs.RestartCount > 0 {
-				keep(c.podLog(ctx, add, p.Namespace, p.Name, cs.Name, true))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
 func (c *Collector) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
 	}
 	return time.Now()
-}
-
-func (c *Collector) podLog(ctx context.Context, add func(string, []byte) error, ns, pod, container string, previous bool) error {
-	n := c.LogLines
-	if n == 0 {
-		n = 2000
-	}
-	limit := int64(4 << 20)
-	req := c.Client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, TailLines: &n, Previous: previous, LimitBytes: &limit, Timestamps: true})
-	name := fmt.Sprintf("%s/logs/%s/%s.log", ns, pod, container)
-	if previous {
-		name = fmt.Sprintf("%s/logs/%s/%s.previous.log", ns, pod, container)
-	}
-	rc, err := req.Stream(ctx)
-	if err != nil {
-		return add(name, []byte("logs not available: "+err.Error()+"\n"))
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, limit))
-	if err != nil {
-		b = append(b, []byte("\n(reading the log stopped: "+err.Error()+")\n")...)
-	}
-	return add(name, b)
-}
-
-func (c *Collector) workloads(ctx context.Context, ns string, add func(string, []byte) error) error {
-	var b bytes.Buffer
-	var errs []error
-	if ds, err := c.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, d := range ds.Items {
-			describeDeployment(&b, &d)
-		}
-		if len(ds.Items) == 0 {
-			fmt.Fprintf(&b, "no Deployments in namespace %s\n\n", ns)
-		}
-	} else {
-		errs = append(errs, fmt.Errorf("deployments: %w", err))
-	}
-	if rss, err := c.Client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, rs := range rss.Items {
-			want := int32(0)
-			if rs.Spec.Replicas != nil {
-				want = *rs.Spec.Replicas
-			}
-			fmt.Fprintf(&b, "ReplicaSet %s: %d desired, %d ready, revision %s\n", rs.Name, want, rs.Status.ReadyReplicas, rs.Annotations["deployment.kubernetes.io/revision"])
-		}
-	} else {
-		errs = append(errs, fmt.Errorf("replicasets: %w", err))
-	}
-	if svcs, err := c.Client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, s := range svcs.Items {
-			var ports []string
-			for _, p := range s.Spec.Ports {
-				ports = append(ports, fmt.Sprintf("%d>%s/%s", p.Port, p.TargetPort.String(), p.Protocol))
-			}
-			fmt.Fprintf(&b, "Service %s: %s %s ports %s selector %s\n", s.Name, s.Spec.Type, s.Spec.ClusterIP, strings.Join(ports, " "), labelsText(s.Spec.Selector))
-		}
-	} else {
-		errs = append(errs, fmt.Errorf("services: %w", err))
-	}
-	if eps, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{}); err == nil {
-		for _, es := range eps.Items {
-			var addrs []string
-			for _, e := range es.Endpoints {
-				ready := e.Conditions.Ready != nil && *e.Conditions.Ready
-				target := ""
-				if e.TargetRef != nil {
-					target = " " + e.TargetRef.Name
-				}
-				addrs = append(addrs, fmt.Sprintf("%s%s ready=%v", strings.Join(e.Addresses, ","), target, ready))
-			}
-			fmt.Fprintf(&b, "EndpointSlice %s (service %s): %s\n", es.Name, es.Labels["kubernetes.io/service-name"], strings.Join(addrs, "; "))
-		}
-	} else {
-		errs = append(errs, fmt.Errorf("endpointslices: %w", err))
-	}
-	errs = append(errs, add(ns+"/workloads.txt", b.Bytes()))
-	return errors.Join(errs...)
-}
-
-func describeDeployment(b *bytes.Buffer, d *appsv1.Deployment) {
-	want := gateway.Desired(d)
-	fmt.Fprintf(b, "Deployment %s: %d desired, %d updated, %d ready, %d available (generation %d, observed %d)\n",
-		d.Name, want, d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas, d.Generation, d.Status.ObservedGeneration)
-	for _, ct := range d.Spec.Template.Spec.Containers {
-		fmt.Fprintf(b, "  container %s: image %s (pull %s)\n", ct.Name, ct.Image, ct.ImagePullPolicy)
-	}
-	for _, cond := range d.Status.Conditions {
-		fmt.Fprintf(b, "  %s=%s %s: %s\n", cond.Type, cond.Status, cond.Reason, cond.Message)
-	}
-	b.WriteString("\n")
-}
-
-func describeNodes(ns []corev1.Node) []byte {
-	var b bytes.Buffer
-	for _, n := range ns {
-		fmt.Fprintf(&b, "Node %s\n  kubelet %s, %s, %s\n", n.Name, n.Status.NodeInfo.KubeletVersion, n.Status.NodeInfo.OSImage, n.Status.NodeInfo.ContainerRuntimeVersion)
-		fmt.Fprintf(&b, "  allocatable: cpu %s, memory %s, pods %s\n", n.Status.Allocatable.Cpu(), n.Status.Allocatable.Memory(), n.Status.Allocatable.Pods())
-		for _, c := range n.Status.Conditions {
-			fmt.Fprintf(&b, "  %s=%s %s: %s\n", c.Type, c.Status, c.Reason, c.Message)
-		}
-	}
-	return b.Bytes()
-}
-
-func podTable(ps []corev1.Pod, now time.Time) []byte {
-	var b bytes.Buffer
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tNAME\tREADY\tSTATUS\tRESTARTS\tAGE\tNODE")
-	sort.Slice(ps, func(i, j int) bool {
-		if ps[i].Namespace != ps[j].Namespace {
-			return ps[i].Namespace < ps[j].Namespace
-		}
-		return ps[i].Name < ps[j].Name
-	})
-	for i := range ps {
-		p := &ps[i]
-		ready, restarts := 0, int32(0)
-		for _, cs := range p.Status.ContainerStatuses {
-			if cs.Ready {
-				ready++
-			}
-			restarts += cs.RestartCount
-		}
-		age := now.Sub(p.CreationTimestamp.Time).Truncate(time.Second)
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%d\t%s\t%s\n", p.Namespace, p.Name, ready, len(p.Spec.Containers), podStatus(p), restarts, age, p.Spec.NodeName)
-	}
-	tw.Flush()
-	return b.Bytes()
-}
-
-// podStatus is the one word kubectl get pods shows.
-func podStatus(p *corev1.Pod) string {
-	if p.DeletionTimestamp != nil {
-		return "Terminating"
-	}
-	for _, cs := range p.Status.ContainerStatuses {
-		switch {
-		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "":
-			return cs.State.Waiting.Reason
-		case cs.State.Terminated != nil && cs.State.Terminated.Reason != "":
-			return cs.State.Terminated.Reason
-		}
-	}
-	return string(p.Status.Phase)
-}
-
-func describePod(b *bytes.Buffer, p *corev1.Pod, events []corev1.Event) {
-	fmt.Fprintf(b, "Pod %s/%s\n", p.Namespace, p.Name)
-	fmt.Fprintf(b, "  Status:     %s (phase %s)\n", podStatus(p), p.Status.Phase)
-	fmt.Fprintf(b, "  Node:       %s\n", p.Spec.NodeName)
-	fmt.Fprintf(b, "  IP:         %s\n", p.Status.PodIP)
-	if p.Status.StartTime != nil {
-		fmt.Fprintf(b, "  Started:    %s\n", p.Status.StartTime.UTC().Format(time.RFC3339))
-	}
-	fmt.Fprintf(b, "  Labels:     %s\n", labelsText(p.Labels))
-	var conds []string
-	for _, c := range p.Status.Conditions {
-		conds = append(conds, fmt.Sprintf("%s=%s", c.Type, c.Status))
-	}
-	fmt.Fprintf(b, "  Conditions: %s\n", strings.Join(conds, " "))
-	statuses := map[string]corev1.ContainerStatus{}
-	for _, cs := range p.Status.ContainerStatuses {
-		statuses[cs.Name] = cs
-	}
-	for _, ct := range p.Spec.Containers {
-		cs := statuses[ct.Name]
-		fmt.Fprintf(b, "  Container %s\n", ct.Name)
-		fmt.Fprintf(b, "    Image:      %s %s\n", ct.Image, cs.ImageID)
-		fmt.Fprintf(b, "    State:      %s\n", stateText(cs.State))
-		if cs.LastTerminationState.Terminated != nil {
-			fmt.Fprintf(b, "    Last state: %s\n", stateText(cs.LastTerminationState))
-		}
-		fmt.Fprintf(b, "    Ready:      %v, restarts %d\n", cs.Ready, cs.RestartCount)
-		if pr := ct.ReadinessProbe; pr != nil && pr.HTTPGet != nil {
-			fmt.Fprintf(b, "    Readiness:  http-get %s on port %s every %ds (timeout %ds, failure threshold %d)\n", pr.HTTPGet.Path, pr.HTTPGet.Port.String(), pr.PeriodSeconds, pr.TimeoutSeconds, pr.FailureThreshold)
-		}
-		// Names and sources only: an env value may be a secret.
-		for _, e := range ct.Env {
-			src := "value set in the spec (not shown)"
-			if vf := e.ValueFrom; vf != nil {
-				switch {
-				case vf.SecretKeyRef != nil:
-					src = fmt.Sprintf("from Secret %s key %s", vf.SecretKeyRef.Name, vf.SecretKeyRef.Key)
-				case vf.ConfigMapKeyRef != nil:
-					src = fmt.Sprintf("from ConfigMap %s key %s", vf.ConfigMapKeyRef.Name, vf.ConfigMapKeyRef.Key)
-				default:
-					src = "from the pod's fields"
-				}
-			}
-			fmt.Fprintf(b, "    Env:        %s %s\n", e.Name, src)
-		}
-		for _, ef := range ct.EnvFrom {
-			switch {
-			case ef.ConfigMapRef != nil:
-				fmt.Fprintf(b, "    Env from:   ConfigMap %s\n", ef.ConfigMapRef.Name)
-			case ef.SecretRef != nil:
-				fmt.Fprintf(b, "    Env from:   Secret %s\n", ef.SecretRef.Name)
-			}
-		}
-	}
-	b.WriteString("  Events:\n")
-	b.Write(eventLines(events, p.Name))
-	b.WriteString("\n")
-}
-
-func stateText(s corev1.ContainerState) string {
-	switch {
-	case s.Running != nil:
-		return "Running since " + s.Running.StartedAt.UTC().Format(time.RFC3339)
-	case s.Waiting != nil:
-		return fmt.Sprintf("Waiting (%s) %s", s.Waiting.Reason, s.Waiting.Message)
-	case s.Terminated != nil:
-		t := s.Terminated
-		return fmt.Sprintf("Terminated (%s, exit code %d, at %s) %s", t.Reason, t.ExitCode, t.FinishedAt.UTC().Format(time.RFC3339), t.Message)
-	}
-	return "unknown"
-}
-
-func labelsText(m map[string]string) string {
-	var kv []string
-	for k, v := range m {
-		kv = append(kv, k+"="+v)
-	}
-	sort.Strings(kv)
-	return strings.Join(kv, ",")
-}
-
-func sortEvents(es []corev1.Event) {
-	sort.SliceStable(es, func(i, j int) bool { return eventTime(es[i]).Before(eventTime(es[j])) })
-}
-
-func eventTime(e corev1.Event) time.Time {
-	switch {
-	case !e.LastTimestamp.IsZero():
-		return e.LastTimestamp.Time
-	case !e.EventTime.IsZero():
-		return e.EventTime.Time
-	}
-	return e.CreationTimestamp.Time
-}
-
-// eventLines lists events, all of them or only those about object.
-func eventLines(es []corev1.Event, object string) []byte {
-	var b bytes.Buffer
-	n := 0
-	for _, e := range es {
-		if object != "" && e.InvolvedObject.Name != object {
-			continue
-		}
-		n++
-		line := fmt.Sprintf("  %s %-7s %-20s %s/%s: %s", eventTime(e).UTC().Format(time.RFC3339), e.Type, e.Reason, e.InvolvedObject.Kind, e.InvolvedObject.Name, strings.TrimSpace(e.Message))
-		if e.Count > 1 {
-			line += fmt.Sprintf(" (x%d)", e.Count)
-		}
-		b.WriteString(line + "\n")
-	}
-	if n == 0 {
-		b.WriteString("  (none)\n")
-	}
-	return b.Bytes()
-}
-
-// nodeLogs adds the nodes' logs as the cluster streams them (see
-// cluster.Manager.NodeLogs), each file scrubbed like every other one:
-// nothing unredacted is written to disk, and nothing is left running when
-// the section's time is up. A gzip file is added uncompressed; binary files
-// cannot be scrubbed and are only listed.
-func (c *Collector) nodeLogs(ctx context.Context, add func(string, []byte) error) error {
-	if !c.NodeLogs {
-		return add("kind-logs/skipped.txt", []byte("node logs were not asked for (--node-logs=false)\n"))
-	}
-	if c.Cluster == nil {
-		return errors.New("no cluster manager")
-	}
-	// An apimdev before this one exported kind's logs, unredacted, into
-	// doctor-kind-logs-* directories of the state directory, and an
-	// interrupted doctor could leave one behind: never keep them.
-	if old, _ := filepath.Glob(filepath.Join(c.Files.Dir, "doctor-kind-logs-*")); len(old) > 0 {
-		for _, o := range old {
-			_ = os.RemoveAll(o)
-		}
-	}
-	if c.Docker != nil {
-		if _, err := c.Docker.Ping(ctx); err != nil {
-			return add("kind-logs/skipped.txt", []byte("no node logs: the "+c.Endpoint.Runs().Title()+" engine does not answer: "+err.Error()+"\n"))
-		}
-	}
-	st, detail := c.Cluster.Inspect(ctx)
-	if st == cluster.ClusterAbsent || st == cluster.ClusterUnknown {
-		return add("kind-logs/skipped.txt", []byte(fmt.Sprintf("no node logs: cluster %q is %s %s\n", c.Config.Cluster.Name, st, detail)))
-	}
-	var binary []string
-	err := c.Cluster.NodeLogs(ctx, func(name string, r io.Reader) error {
-		name, b, ok := readLog(name, r)
-		if !ok {
-			binary = append(binary, name)
-			return nil
-		}
-		return add("kind-logs/"+name, b)
-	})
-	var errs []error
-	if len(binary) > 0 {
-		errs = append(errs, add("kind-logs/not-included.txt", []byte("binary files, left out because they cannot be scrubbed of secrets:\n  "+strings.Join(binary, "\n  ")+"\n")))
-	}
-	if ctx.Err() != nil {
-		why := fmt.Sprintf("reading them took longer than %s", c.nodeLogTimeout())
-		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			why = "doctor was interrupted"
-		}
-		return errors.Join(append(errs, fmt.Errorf("the node logs were cut short: %s; the files read before then are in kind-logs/", why))...)
-	}
-	return errors.Join(append(errs, err)...)
-}
-
-// readLog reads one node file for the bundle, uncompressed when it is
-// gzip. ok is false for a binary file (or a gzip file that is not one).
-func readLog(name string, r io.Reader) (string, []byte, bool) {
-	if gzName, isGz := strings.CutSuffix(name, ".gz"); isGz {
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return name, nil, false
-		}
-		defer zr.Close()
-		name, r = gzName, zr
-	}
-	b := readCapped(r, maxFile)
-	if bytes.IndexByte(b, 0) >= 0 {
-		return name, nil, false
-	}
-	return name, b, true
-}
-
-// readCapped reads r up to n bytes. Text cut short (at n bytes, or by an
-// error such as the end of the section's time) loses its last, partial
-// line, as a secret cut in two might not be recognised, and says so.
-func readCapped(r io.Reader, n int64) []byte {
-	b, err := io.ReadAll(io.LimitReader(r, n+1))
-	switch {
-	case int64(len(b)) > n:
-		return append(wholeLines(b[:n]), "\n(truncated by apimdev doctor)\n"...)
-	case err != nil:
-		return append(wholeLines(b), "\n(reading stopped: "+err.Error()+")\n"...)
-	}
-	return b
-}
-
-// wholeLines is b up to its last line break.
-func wholeLines(b []byte) []byte {
-	return b[:bytes.LastIndexByte(b, '\n')+1]
 }
 
 func firstLine(s string) string {

@@ -6,14 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -48,59 +43,6 @@ func Apply(ctx context.Context, cs kubernetes.Interface, objs []runtime.Object) 
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-// client is what every typed client-go client offers for T.
-type client[T metav1.Object] interface {
-	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
-	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, sub ...string) (T, error)
-}
-
-// ops is one object's typed client with its type forgotten: what applying
-// and planning need of it.
-type ops struct {
-	get   func(ctx context.Context, name string) (metav1.Object, error)
-	patch func(ctx context.Context, name string, data []byte, opts metav1.PatchOptions) (metav1.Object, error)
-}
-
-func opsFor[T metav1.Object](c client[T]) ops {
-	return ops{
-		get: func(ctx context.Context, name string) (metav1.Object, error) {
-			return c.Get(ctx, name, metav1.GetOptions{})
-		},
-		patch: func(ctx context.Context, name string, data []byte, opts metav1.PatchOptions) (metav1.Object, error) {
-			return c.Patch(ctx, name, types.ApplyPatchType, data, opts)
-		},
-	}
-}
-
-// opsOf is the typed client of o's kind, in o's namespace: the kinds the
-// profiles render, and only those.
-func opsOf(cs kubernetes.Interface, o runtime.Object) (ops, metav1.Object, error) {
-	switch obj := o.(type) {
-	case *corev1.Namespace:
-		return opsFor(cs.CoreV1().Namespaces()), obj, nil
-	case *corev1.Secret:
-		return opsFor(cs.CoreV1().Secrets(obj.Namespace)), obj, nil
-	case *corev1.ConfigMap:
-		return opsFor(cs.CoreV1().ConfigMaps(obj.Namespace)), obj, nil
-	case *corev1.Service:
-		return opsFor(cs.CoreV1().Services(obj.Namespace)), obj, nil
-	case *appsv1.Deployment:
-		return opsFor(cs.AppsV1().Deployments(obj.Namespace)), obj, nil
-	case *corev1.ServiceAccount:
-		return opsFor(cs.CoreV1().ServiceAccounts(obj.Namespace)), obj, nil
-	case *corev1.PersistentVolumeClaim:
-		return opsFor(cs.CoreV1().PersistentVolumeClaims(obj.Namespace)), obj, nil
-	case *corev1.PersistentVolume:
-		return opsFor(cs.CoreV1().PersistentVolumes()), obj, nil
-	case *policyv1.PodDisruptionBudget:
-		return opsFor(cs.PolicyV1().PodDisruptionBudgets(obj.Namespace)), obj, nil
-	case *networkingv1.NetworkPolicy:
-		return opsFor(cs.NetworkingV1().NetworkPolicies(obj.Namespace)), obj, nil
-	default:
-		return ops{}, nil, fmt.Errorf("apimdev does not apply %T", o)
-	}
 }
 
 func applyOne(ctx context.Context, cs kubernetes.Interface, o runtime.Object) (Applied, error) {

@@ -262,55 +262,21 @@ func (p Profile) managed(ctx context.Context, cs kubernetes.Interface) ([]Change
 				kill: func(ctx context.Context) error { return kill(ctx, n) }})
 		}
 	}
-	core := cs.CoreV1()
-	type lister struct {
-		kind string
-		list func() ([]string, error)
-		kill func(ctx context.Context, name string) error
-	}
-	listers := []lister{
-		{"ServiceAccount", func() ([]string, error) { l, err := core.ServiceAccounts(ns).List(ctx, sel); return names(l, err) },
-			func(ctx context.Context, n string) error { return core.ServiceAccounts(ns).Delete(ctx, n, del) }},
-		{"Secret", func() ([]string, error) { l, err := core.Secrets(ns).List(ctx, sel); return names(l, err) },
-			func(ctx context.Context, n string) error { return core.Secrets(ns).Delete(ctx, n, del) }},
-		{"ConfigMap", func() ([]string, error) { l, err := core.ConfigMaps(ns).List(ctx, sel); return names(l, err) },
-			func(ctx context.Context, n string) error { return core.ConfigMaps(ns).Delete(ctx, n, del) }},
-		{"PersistentVolumeClaim", func() ([]string, error) {
-			l, err := core.PersistentVolumeClaims(ns).List(ctx, sel)
-			return names(l, err)
-		},
-			func(ctx context.Context, n string) error { return core.PersistentVolumeClaims(ns).Delete(ctx, n, del) }},
-		{"PersistentVolume", func() ([]string, error) {
-			// Cluster-scoped: the namespace is in a label.
-			l, err := core.PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s=%s,app=%s", LabelManagedBy, ManagedBy, LabelNamespace, p.Namespace, p.Gateway)})
-			return names(l, err)
-		},
-			func(ctx context.Context, n string) error { return core.PersistentVolumes().Delete(ctx, n, del) }},
-		{"Deployment", func() ([]string, error) { l, err := cs.AppsV1().Deployments(ns).List(ctx, sel); return names(l, err) },
-			func(ctx context.Context, n string) error { return cs.AppsV1().Deployments(ns).Delete(ctx, n, del) }},
-		{"Service", func() ([]string, error) { l, err := core.Services(ns).List(ctx, sel); return names(l, err) },
-			func(ctx context.Context, n string) error { return core.Services(ns).Delete(ctx, n, del) }},
-		{"PodDisruptionBudget", func() ([]string, error) {
-			l, err := cs.PolicyV1().PodDisruptionBudgets(ns).List(ctx, sel)
-			return names(l, err)
-		},
-			func(ctx context.Context, n string) error {
-				return cs.PolicyV1().PodDisruptionBudgets(ns).Delete(ctx, n, del)
-			}},
-		{"NetworkPolicy", func() ([]string, error) {
-			l, err := cs.NetworkingV1().NetworkPolicies(ns).List(ctx, sel)
-			return names(l, err)
-		},
-			func(ctx context.Context, n string) error {
-				return cs.NetworkingV1().NetworkPolicies(ns).Delete(ctx, n, del)
-			}},
-	}
-	for _, l := range listers {
-		ns, err := l.list()
-		if err != nil {
-			return nil, fmt.Errorf("listing %ss apimdev made in %s: %w", l.kind, p.Namespace, err)
+	for _, k := range kinds {
+		if !k.pruned {
+			continue
 		}
-		add(l.kind, ns, l.kill)
+		opts := sel
+		if k.clusterScoped {
+			// The namespace is in a label.
+			opts = metav1.ListOptions{LabelSelector: fmt.Sprintf("%s=%s,%s=%s,app=%s", LabelManagedBy, ManagedBy, LabelNamespace, p.Namespace, p.Gateway)}
+		}
+		c := k.client(cs, ns)
+		made, err := names(c.list(ctx, opts))
+		if err != nil {
+			return nil, fmt.Errorf("listing %ss apimdev made in %s: %w", k.name, p.Namespace, err)
+		}
+		add(k.name, made, func(ctx context.Context, n string) error { return c.del(ctx, n, del) })
 	}
 	return out, nil
 }

@@ -473,12 +473,10 @@ func RestartPullFailures(ctx context.Context, cs kubernetes.Interface, namespace
 	return out, nil
 }
 
-// transient says whether a waiting message is one the kubelet gets past by
-// itself on a busy node ("failed to sync secret cache: timed out waiting for
-// the condition"), so it must not fail the rollout.
 // TransientWaiting says a container's waiting message is the kubelet's
-// start-up race (its Secret or ConfigMap cache not synced yet on a new
-// node), which passes by itself: no reason to give up.
+// start-up race on a new or busy node (its Secret or ConfigMap cache not
+// synced yet: "failed to sync secret cache: timed out waiting for the
+// condition"), which passes by itself, so it must not fail the rollout.
 func TransientWaiting(msg string) bool {
 	return strings.Contains(msg, "failed to sync secret cache") || strings.Contains(msg, "failed to sync configmap cache")
 }

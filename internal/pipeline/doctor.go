@@ -15,7 +15,7 @@ import (
 func (s *Session) Diagnostics(ctx context.Context, version string, nodeLogs bool, now time.Time, userToken token.Token) *diagnose.Collector {
 	c := &diagnose.Collector{Version: version, Config: s.Config, Files: s.Files, Docker: s.Docker, Endpoint: s.Endpoint, Profile: s.Profile,
 		NodeLogs: nodeLogs, Now: func() time.Time { return now }}
-	if m, ok := s.Cluster.(diagnose.Cluster); ok {
+	if m, ok := s.Cluster.(diagnose.ClusterReader); ok {
 		c.Cluster = m
 	}
 	// The token running in the cluster is what logs could quote; the one the

@@ -3,5 +3,6 @@
 // spec. A call passes only when its status AND body checks pass, because a
 // gateway with an expired token answers 200 with an empty body.
 //
-// It imports nothing from the rest of apimdev but config for the file format.
+// It imports nothing from the rest of apimdev: the spec's file format is its
+// own (Spec), and the configuration only names the file.
 package smoke
