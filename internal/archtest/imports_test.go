@@ -38,6 +38,7 @@ var rules = []rule{
 	{pkg: "gateway", sentence: "It must not import cluster, forward, cli or tui.", notImport: []string{"cluster", "forward", "cli", "tui"}},
 	{pkg: "kit", sentence: "must not import cli, tui or pipeline.", notImport: []string{"cli", "tui", "pipeline"}},
 	{pkg: "labs", sentence: "It must not import cli, tui or pipeline.", notImport: []string{"cli", "tui", "pipeline"}},
+	{pkg: "settings", sentence: "It imports nothing from the rest of apimdev except config and gateway", onlyRule: true, only: []string{"config", "gateway"}},
 	{pkg: "smoke", sentence: "It imports nothing from the rest of apimdev:", onlyRule: true},
 	{pkg: "token", sentence: "This package must not import anything from the rest of apimdev.", onlyRule: true},
 	{pkg: "tui", sentence: "It must not import cli.", notImport: []string{"cli"}},

@@ -8,5 +8,6 @@
 // It owns the Record: its layout, its schema version and its encoding.
 // Reading and writing the record's ConfigMap is pipeline's (a flow's step).
 //
-// It imports config and gateway only (no Kubernetes client, no Docker).
+// It imports nothing from the rest of apimdev except config and gateway (no
+// Kubernetes client, no Docker).
 package settings
