@@ -86,7 +86,7 @@ and loads only with --allow-unsigned.`,
 					return err
 				}
 			}
-			d, err := pipeline.Engine(cfg, a.getenv)
+			d, err := pipeline.Engine(cmd.Context(), cfg, a.getenv)
 			if err != nil {
 				return err
 			}
@@ -223,7 +223,7 @@ moved off images you already had.`,
 			m := k.Manifest()
 			what := fmt.Sprintf("%s; %d image(s), the configuration and the layout check out", kit.SignedBy(k.Signer()), len(m.Images))
 			if !verifyOnly {
-				d, derr := pipeline.Engine(cfg, a.getenv)
+				d, derr := pipeline.Engine(cmd.Context(), cfg, a.getenv)
 				if derr != nil {
 					st.Fail(derr)
 					return &shownError{err: derr, code: ExitFailure}

@@ -290,7 +290,7 @@ func (a *app) open(cmd *cobra.Command, lock bool, wait time.Duration) (*pipeline
 		return nil, nil, err
 	}
 	intent := func(base config.Config) (config.Config, error) { return a.overlay(cmd, base) }
-	s, l, err := pipeline.Open(pipeline.SessionOptions{Getenv: a.getenv, Version: Version, Rep: a.reporter(first), Asks: intent}, first.Cluster.Name, lock, wait)
+	s, l, err := pipeline.Open(cmd.Context(), pipeline.SessionOptions{Getenv: a.getenv, Version: Version, Rep: a.reporter(first), Asks: intent}, first.Cluster.Name, lock, wait)
 	if s != nil {
 		s.ForwardVia = a.getenv("APIMDEV_FORWARD_VIA")
 	}

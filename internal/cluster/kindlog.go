@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -101,11 +102,19 @@ type KindProvider struct {
 	relay *relay
 }
 
-// NewKind returns kind's provider for Docker.
-func NewKind() *KindProvider { return NewKindOn(RuntimeDocker) }
-
-// NewKindOn returns kind's provider for the runtime: docker or podman.
-func NewKindOn(rt Runtime) *KindProvider {
+// NewKindOn returns kind's provider for the engine at ep: Docker or Podman.
+//
+// kind drives the engine through the docker CLI with this process's
+// environment, and offers no other way to name the engine (kind v0.33's
+// exec.DefaultCmder is a concrete *LocalCmder, not swappable): for an
+// engine found at a desktop's socket, which the CLI would not find by
+// itself, NewKindOn sets DOCKER_HOST for the process. It is apimdev's only
+// change to its own environment.
+func NewKindOn(ep Endpoint) *KindProvider {
+	rt := ep.Runs()
+	if ep.RuntimeIs(RuntimeDocker) && ep.FromSocketFallback() {
+		_ = os.Setenv("DOCKER_HOST", ep.Host)
+	}
 	r := &relay{}
 	which := kindcluster.ProviderWithDocker()
 	if rt == RuntimePodman {

@@ -16,14 +16,14 @@ import (
 // chooseRuntime picks the container runtime for the session's cluster:
 // cluster.runtime as asked, else (auto) what the environment names, the one
 // the state directory remembers the cluster on, or what answers.
-func chooseRuntime(cfg config.Config, files state.Cluster) (cluster.RuntimeChoice, error) {
+func chooseRuntime(ctx context.Context, cfg config.Config, files state.Cluster) (cluster.RuntimeChoice, error) {
 	// The machine's variables (DOCKER_HOST, CONTAINER_HOST,
 	// KIND_EXPERIMENTAL_PROVIDER...) are the process's, as the engine client
 	// and kind read them; getenv is for apimdev's own settings, which cfg
 	// already holds (APIMDEV_RUNTIME is cluster.runtime).
 	env := cluster.LocalRuntimeEnv()
 	remembered, _ := files.Runtime()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 6*time.Second)
 	defer cancel()
 	has := func(ep cluster.Endpoint) bool { return holdsCluster(ctx, ep, cfg.Cluster.Name) }
 	return cluster.ChooseRuntime(ctx, cfg.Cluster.Runtime, env, cluster.Runtime(remembered), cluster.ProbeEngine, has)
@@ -69,7 +69,7 @@ func (s *Session) runtimeLine() string {
 // RuntimeAnswers is the runtime a session on cfg's cluster would use, and
 // whether it answers now.
 func RuntimeAnswers(ctx context.Context, cfg config.Config, getenv func(string) string) (cluster.RuntimeChoice, bool) {
-	choice, err := chooseRuntime(cfg, clusterFiles(cfg, getenv))
+	choice, err := chooseRuntime(ctx, cfg, clusterFiles(cfg, getenv))
 	if err != nil {
 		return choice, false
 	}

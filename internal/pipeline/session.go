@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -186,7 +185,8 @@ type SessionOptions struct {
 
 // NewSession wires the real dependencies for cfg: apimdev's state directory,
 // the Docker engine from the environment, kind, client-go.
-func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
+// ctx bounds the runtime's probing (what answers) and nothing after it.
+func NewSession(ctx context.Context, cfg config.Config, o SessionOptions) (*Session, error) {
 	dir, err := state.Dir(o.Getenv)
 	if err != nil {
 		return nil, err
@@ -209,22 +209,17 @@ func NewSession(cfg config.Config, o SessionOptions) (*Session, error) {
 	if kubeconfig == "" || cfg.Cluster.MergeKubeconfig || cluster.CheckOwnKubeconfig(kubeconfig, cfg.Cluster.Name) != nil {
 		kubeconfig, userKubeconfig = files.Kubeconfig(), cfg.Cluster.Kubeconfig
 	}
-	choice, err := chooseRuntime(cfg, files)
+	choice, err := chooseRuntime(ctx, cfg, files)
 	if err != nil {
 		return nil, err
 	}
 	ep := choice.Endpoint
-	if ep.RuntimeIs(cluster.RuntimeDocker) && ep.FromSocketFallback() {
-		// kind drives the engine through the docker CLI, which would not
-		// find a desktop engine's socket by itself.
-		_ = os.Setenv("DOCKER_HOST", ep.Host)
-	}
 	d, err := cluster.NewDockerAt(ep)
 	if err != nil {
 		return nil, fmt.Errorf("%s client: %w", ep.Runs().CLI(), err)
 	}
 	s.Docker, s.Endpoint, s.RuntimeWhy = d, ep, choice.Why
-	kind := cluster.NewKindOn(ep.Runs())
+	kind := cluster.NewKindOn(ep)
 	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Runtime: ep.Runs(), Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, MergeRecord: filepath.Join(files.Dir, "kubeconfig-merge.json"), UserKubeconfig: userKubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
 		Shape: shapeOf(cfg), SharedDir: filepath.Join(dir, "shared", cfg.Cluster.Name), PatchesDir: filepath.Join(dir, "kubeadm-patches")}
 	s.Pin = imagepin.Pinner{HTTP: o.HTTP, Local: dockerImages{d}}
@@ -247,13 +242,13 @@ func (s *Session) setConfig(cfg config.Config) {
 // wizard start every command. Its settings are settings.Resolve of what the
 // state directory remembers of the cluster (a copy of its record) and the
 // user's asks; a command that reads the cluster resolves again (Resolve).
-func Open(o SessionOptions, clusterName string, lock bool, lockWait time.Duration) (*Session, *state.Lock, error) {
+func Open(ctx context.Context, o SessionOptions, clusterName string, lock bool, lockWait time.Duration) (*Session, *state.Lock, error) {
 	known := rememberedKnown(namedClusterFiles(o.Getenv, clusterName), clusterName)
 	st, err := settings.Resolve(known, o.Asks)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := NewSession(st.Config, o)
+	s, err := NewSession(ctx, st.Config, o)
 	if err != nil {
 		return nil, nil, err
 	}

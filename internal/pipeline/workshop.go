@@ -358,8 +358,8 @@ func (e *KitPinError) Error() string {
 // Engine is the container runtime's API for cfg's cluster (Docker, or
 // Podman's Docker-compatible API), chosen as a session chooses it, for the
 // commands that need only it (kit create and load).
-func Engine(cfg config.Config, getenv func(string) string) (cluster.Docker, error) {
-	choice, err := chooseRuntime(cfg, clusterFiles(cfg, getenv))
+func Engine(ctx context.Context, cfg config.Config, getenv func(string) string) (cluster.Docker, error) {
+	choice, err := chooseRuntime(ctx, cfg, clusterFiles(cfg, getenv))
 	if err != nil {
 		return nil, err
 	}

@@ -79,10 +79,10 @@ type PipelineRunner struct {
 
 var _ Runner = (*PipelineRunner)(nil)
 
-// session opens (once) the pipeline session for req's cluster and takes
+// open opens (once) the pipeline session for req's cluster and takes
 // its lock, or returns the one opened before; a changed configuration is
 // a new session on the same lock.
-func (r *PipelineRunner) open(req UpRequest, rep *events.Reporter) error {
+func (r *PipelineRunner) open(ctx context.Context, req UpRequest, rep *events.Reporter) error {
 	if r.session != nil && reflect.DeepEqual(r.session.Config, req.Config) && r.lockFor == req.Config.Cluster.Name {
 		return nil
 	}
@@ -92,7 +92,7 @@ func (r *PipelineRunner) open(req UpRequest, rep *events.Reporter) error {
 	}
 	held := r.lock != nil && r.lockFor == req.Config.Cluster.Name
 	cfg := req.Config
-	s, lock, err := pipeline.Open(pipeline.SessionOptions{Getenv: r.Getenv, Version: r.Version, Rep: rep,
+	s, lock, err := pipeline.Open(ctx, pipeline.SessionOptions{Getenv: r.Getenv, Version: r.Version, Rep: rep,
 		Asks: func(config.Config) (config.Config, error) { return cfg, nil }}, cfg.Cluster.Name, !held, wait)
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ func (r *PipelineRunner) Up(ctx context.Context, req UpRequest, rep *events.Repo
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stopForward()
-	if err := r.open(req, rep); err != nil {
+	if err := r.open(ctx, req, rep); err != nil {
 		return nil, err
 	}
 	r.tok = req.Token
