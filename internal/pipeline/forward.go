@@ -64,14 +64,23 @@ type Ports struct {
 	Stop        func()
 }
 
+// String says which forward it is, for a progress line.
+func (p Ports) String() string {
+	if p.Background {
+		return fmt.Sprintf("the background forward on 127.0.0.1:%d", p.HTTP)
+	}
+	return fmt.Sprintf("a forward on 127.0.0.1:%d", p.HTTP)
+}
+
 // UseForward is the forward a command goes through: apimdev's background
-// forward when it runs, else one of this process's own on free local ports
-// (stopped by Ports.Stop).
+// forward when it runs (and the session is on the local cluster, not a
+// --context), else one of this process's own on free local ports (stopped
+// by Ports.Stop).
 func (s *Session) UseForward(ctx context.Context) (Ports, error) {
 	if err := s.Connect(); err != nil {
 		return Ports{}, err
 	}
-	if rec, ok := s.Files.Forward(); ok {
+	if rec, ok := s.Files.Forward(); ok && s.localCluster {
 		return Ports{HTTP: rec.HTTPPort, HTTPS: rec.HTTPSPort, Background: true, Stop: func() {}}, nil
 	}
 	free, err := listenFree()

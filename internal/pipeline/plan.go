@@ -94,12 +94,23 @@ func (s *Session) Plan(ctx context.Context, o PlanOptions) (*Plan, error) {
 	if err := s.target(ctx, p); err != nil {
 		return nil, err
 	}
-	if p.Changes, err = gateway.Plan(ctx, s.Client, p.Target, p.Target.Objects(p.token, false)); err != nil {
+	if err := s.planChanges(ctx, p); err != nil {
 		return nil, err
+	}
+	return p, nil
+}
+
+// planChanges plans p's target against what runs (the API server's dry
+// run), its diff, and the record that applying it writes: up's and
+// promote's plans alike.
+func (s *Session) planChanges(ctx context.Context, p *Plan) error {
+	var err error
+	if p.Changes, err = gateway.Plan(ctx, s.Client, p.Target, p.Target.Objects(p.token, false)); err != nil {
+		return err
 	}
 	p.Diff = gateway.FormatPlan(p.Changes, 1)
 	p.record = Record{Profile: p.Target.Name, Demo: s.IsDemo(), Config: s.Config, Spec: p.Target}
-	return p, nil
+	return nil
 }
 
 // deployedProfile is the profile deployed now: what the cluster records,

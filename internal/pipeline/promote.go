@@ -151,18 +151,9 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (*PromoteResult
 	}
 	if s.localCluster {
 		// The node never pulls what this machine already has.
-		for _, img := range []string{plan.Target.Image, plan.Target.StatsdImage, plan.Target.CollectorImage} {
-			if img == "" {
-				continue
-			}
-			what, _, err := s.Cluster.LoadImage(ctx, img, s.progress)
-			if err != nil {
-				return res, err
-			}
-			s.Rep.Info(StepPlan, img+": "+what)
-			if restarted, err := gateway.RestartPullFailures(ctx, s.Client, s.Profile.Namespace, img); err == nil && len(restarted) > 0 {
-				s.Rep.Info(StepPlan, "restarted pod(s) that could not pull it: "+strings.Join(restarted, ", "))
-			}
+		say := func(m string) { s.Rep.Info(StepPlan, m) }
+		if err := s.loadImages(ctx, plan.Target, func(l loaded) { say(l.image + ": " + l.what) }, say); err != nil {
+			return res, err
 		}
 	}
 	timeout := o.Timeout

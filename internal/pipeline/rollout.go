@@ -98,31 +98,15 @@ func (s *Session) fixBackupPermissions(ctx context.Context, p gateway.Profile) {
 	}
 }
 
-// trafficForward finds the forward to send traffic through: apimdev's
-// background forward when it runs, else one of this process's own.
-func (s *Session) trafficForward(ctx context.Context) (int, func(), string, error) {
-	if rec, ok := s.Files.Forward(); ok && s.localCluster {
-		return rec.HTTPPort, func() {}, fmt.Sprintf("the background forward on 127.0.0.1:%d", rec.HTTPPort), nil
-	}
-	l, err := listenFree()
-	if err != nil {
-		return 0, nil, "", err
-	}
-	stop, _, err := s.StartForward(ctx, l[0], l[1])
-	if err != nil {
-		return 0, nil, "", err
-	}
-	return l[0], stop, fmt.Sprintf("a forward on 127.0.0.1:%d", l[0]), nil
-}
-
 // underTraffic runs change (an apply and rollout) while steady traffic flows
 // through a forward, and returns the traffic's figures and the change's time.
 func (s *Session) underTraffic(ctx context.Context, o TrafficOptions, step string, change func() error) (traffic.Stats, time.Duration, error) {
-	httpPort, stopFwd, how, err := s.trafficForward(ctx)
+	fwd, err := s.UseForward(ctx)
 	if err != nil {
 		return traffic.Stats{}, 0, err
 	}
-	defer stopFwd()
+	defer fwd.Stop()
+	httpPort, how := fwd.HTTP, fwd.String()
 	path, hdr, what := s.trafficTarget(ctx, o)
 	rate := o.Rate
 	if rate == 0 {

@@ -319,25 +319,42 @@ func (u *upRun) image(ctx context.Context, st *events.Step) (string, error) {
 		return "", err
 	}
 	var what []string
-	for i, img := range []string{p.Target.Image, p.Target.StatsdImage, p.Target.CollectorImage} {
+	err := s.loadImages(ctx, p.Target, func(l loaded) {
+		if len(what) == 0 {
+			u.replaced = l.replaced
+			what = append(what, l.what)
+		} else {
+			what = append(what, l.image+": "+l.what)
+		}
+	}, func(m string) { st.Progress("%s", m) })
+	return strings.Join(what, "; "), err
+}
+
+// loaded is an image loadImages put into the node, and how.
+type loaded struct {
+	image, what string
+	replaced    bool // another image of the same name was there
+}
+
+// loadImages puts the images target runs into the local cluster's node
+// (the node never pulls what this machine already has), the gateway's
+// first, each told to done, and restarts pods that had failed to pull one
+// (said through say). up and promote load alike.
+func (s *Session) loadImages(ctx context.Context, target gateway.Profile, done func(loaded), say func(string)) error {
+	for _, img := range []string{target.Image, target.StatsdImage, target.CollectorImage} {
 		if img == "" {
 			continue
 		}
-		w, replaced, err := s.Cluster.LoadImage(ctx, img, s.progress)
+		what, replaced, err := s.Cluster.LoadImage(ctx, img, s.progress)
 		if err != nil {
-			return "", err
+			return err
 		}
-		if i == 0 {
-			u.replaced = replaced
-			what = append(what, w)
-		} else {
-			what = append(what, img+": "+w)
-		}
+		done(loaded{image: img, what: what, replaced: replaced})
 		if restarted, err := gateway.RestartPullFailures(ctx, s.Client, s.Profile.Namespace, img); err == nil && len(restarted) > 0 {
-			st.Progress("restarted pod(s) that could not pull it: %v", restarted)
+			say("restarted pod(s) that could not pull it: " + strings.Join(restarted, ", "))
 		}
 	}
-	return strings.Join(what, "; "), nil
+	return nil
 }
 
 // demo: the stand-in configuration service the demo gateway polls, and the
@@ -386,11 +403,9 @@ func (u *upRun) deploy(ctx context.Context, st *events.Step) (string, error) {
 		return "", err
 	}
 	plan.From, plan.Fresh, plan.token = from, fresh, tok
-	if plan.Changes, err = gateway.Plan(ctx, s.Client, plan.Target, plan.Target.Objects(tok, false)); err != nil {
+	if err := s.planChanges(ctx, plan); err != nil {
 		return "", err
 	}
-	plan.Diff = gateway.FormatPlan(plan.Changes, 1)
-	plan.record = Record{Profile: plan.Target.Name, Demo: s.IsDemo(), Config: s.Config, Spec: plan.Target}
 	if unasked := plan.Unasked(); len(unasked) > 0 && !u.o.Yes {
 		what := fmt.Sprintf("the %s gateway differs from these settings", plan.To)
 		if s.Recorded != nil {
