@@ -25,7 +25,7 @@ background forward when one runs, else through a forward of its own on free
 local ports. Exit code 1 when any call fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, _, err := a.existing(cmd, false)
+			s, _, err := a.session(cmd, opening{existing: true})
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,7 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show the cluster, the node, the gateway's readiness, the forward and the token's expiry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, _, err := a.existing(cmd, false)
+			s, _, err := a.session(cmd, opening{existing: true})
 			if err != nil {
 				return err
 			}
@@ -230,7 +230,7 @@ created, with apimdev's kubeconfig file for it. A cluster apimdev did not create
 is never deleted. Your ~/.kube/config is not touched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, lock, err := a.existing(cmd, true)
+			s, lock, err := a.session(cmd, opening{lock: true, wait: lockWait, existing: true})
 			if err != nil {
 				return err
 			}
@@ -265,7 +265,7 @@ The token is never shown.`,
 			if profile != "dev" && profile != "prod" {
 				return &usageError{fmt.Sprintf("--profile %q: use dev or prod", profile)}
 			}
-			s, _, err := a.open(cmd, false, 0)
+			s, _, err := a.session(cmd, opening{})
 			if err != nil {
 				return err
 			}
@@ -325,7 +325,7 @@ func (a *app) preflightCommand() *cobra.Command {
 				return err
 			}
 			tok, from, tokErr := a.loadTokenFrom(cmd, cfg)
-			s, _, err := a.open(cmd, false, 0)
+			s, _, err := a.session(cmd, opening{})
 			if err != nil {
 				return err
 			}
@@ -361,7 +361,7 @@ func (a *app) forwardCommand() *cobra.Command {
 		Short: "Forward the local ports to the gateway until stopped (what `up --detach` runs in the background)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, _, err := a.existing(cmd, false)
+			s, _, err := a.session(cmd, opening{existing: true})
 			if err != nil {
 				return err
 			}

@@ -237,7 +237,7 @@ this machine. These commands read them back from the cluster.`,
 }
 
 func (a *app) demoState(cmd *cobra.Command) (demo.State, config.Config, error) {
-	s, _, err := a.existing(cmd, false)
+	s, _, err := a.session(cmd, opening{existing: true})
 	if err != nil {
 		return demo.State{}, config.Config{}, err
 	}

@@ -40,7 +40,7 @@ cluster is down (the bundle then says what could not be collected).`,
 }
 
 func (a *app) doctor(cmd *cobra.Command, bundle string, nodeLogs bool) error {
-	s, _, err := a.existing(cmd, false)
+	s, _, err := a.session(cmd, opening{existing: true})
 	if err != nil {
 		return err
 	}

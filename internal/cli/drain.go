@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apimdev/apimdev/internal/pipeline"
-	"github.com/apimdev/apimdev/internal/state"
 )
 
 func (a *app) drainCommand() *cobra.Command {
@@ -28,7 +27,7 @@ It needs a cluster of several nodes: apimdev up --workers 3 --recreate.
   apimdev uncordon apimdev-worker2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, lock, err := a.connected(cmd)
+			s, lock, err := a.session(cmd, opening{lock: true, wait: lockWait, connect: true})
 			if err != nil {
 				return err
 			}
@@ -58,7 +57,7 @@ func (a *app) uncordonCommand() *cobra.Command {
 		Short: "Let the scheduler put pods on a drained node again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, lock, err := a.connected(cmd)
+			s, lock, err := a.session(cmd, opening{lock: true, wait: lockWait, connect: true})
 			if err != nil {
 				return err
 			}
@@ -69,30 +68,4 @@ func (a *app) uncordonCommand() *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// connected opens a session on what is deployed under the cluster's lock,
-// connected to the cluster and resolved against its record: drain and
-// uncordon act on the nodes now, so a cluster that does not answer is an
-// error, not a stale answer.
-func (a *app) connected(cmd *cobra.Command) (*pipeline.Session, *state.Lock, error) {
-	return a.connectedTo(cmd, true)
-}
-
-// connectedTo is connected with the cluster's lock only when lock is true
-// (commands that only read, such as logs and top, do not take it).
-func (a *app) connectedTo(cmd *cobra.Command, lock bool) (*pipeline.Session, *state.Lock, error) {
-	s, l, err := a.existing(cmd, lock)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.Connect(); err != nil {
-		l.Release()
-		return nil, nil, err
-	}
-	if err := s.Resolve(cmd.Context()); err != nil {
-		l.Release()
-		return nil, nil, err
-	}
-	return s, l, nil
 }

@@ -91,7 +91,7 @@ func labArg(s string) (labs.Lab, error) {
 
 func (a *app) labCheck(cmd *cobra.Command, l labs.Lab, answer, junitFile string) error {
 	ctx := cmd.Context()
-	s, _, err := a.existing(cmd, false)
+	s, _, err := a.session(cmd, opening{existing: true})
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ never shown: they are scrubbed from every line.`,
 			if err != nil {
 				return &usageError{err.Error()}
 			}
-			s, _, err := a.connectedTo(cmd, false)
+			s, _, err := a.session(cmd, opening{connect: true})
 			if err != nil {
 				return err
 			}

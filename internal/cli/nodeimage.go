@@ -39,7 +39,7 @@ last line printed.`,
 			if err != nil {
 				return err
 			}
-			s, _, err := a.open(cmd, false, 0)
+			s, _, err := a.session(cmd, opening{})
 			if err != nil {
 				return err
 			}

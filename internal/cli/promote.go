@@ -71,7 +71,7 @@ func (a *app) promote(cmd *cobra.Command, o promoteOptions) error {
 	if o.to != "prod" && o.to != "dev" {
 		return &usageError{fmt.Sprintf("--to %q: use prod or dev", o.to)}
 	}
-	s, lock, err := a.existing(cmd, true)
+	s, lock, err := a.session(cmd, opening{lock: true, wait: lockWait, existing: true})
 	if err != nil {
 		return err
 	}

@@ -281,32 +281,54 @@ func (a *app) overlay(cmd *cobra.Command, base config.Config) (config.Config, er
 	return cfg, nil
 }
 
-// open starts a command on what is deployed: the session's base is what the
-// cluster records (its copy in the state directory until the cluster is
-// read), with the user's settings on top; lock takes the cluster's lock.
-func (a *app) open(cmd *cobra.Command, lock bool, wait time.Duration) (*pipeline.Session, *state.Lock, error) {
+// lockWait is how long a command waits for another apimdev working on the
+// same cluster (up's --lock-wait sets its own).
+const lockWait = 2 * time.Second
+
+// opening is how a command opens its session.
+type opening struct {
+	lock bool          // take the cluster's lock
+	wait time.Duration // how long to wait for it (lockWait for most commands)
+	// existing: the command works on what up deployed, so it needs no
+	// endpoint (status, smoke, down, promote...).
+	existing bool
+	// connect: the command acts on the cluster now (drain, logs, top), so a
+	// cluster that does not answer is an error, not a stale answer: the
+	// session is connected and resolved against the cluster's record.
+	connect bool
+}
+
+// session is how every command starts: on what is deployed. The session's
+// settings are settings.Resolve of the cluster's record (its copy in the
+// state directory until the cluster is read) and the user's asks (Asks:
+// the config file, APIMDEV_* variables, flags).
+func (a *app) session(cmd *cobra.Command, o opening) (*pipeline.Session, *state.Lock, error) {
 	first, err := a.overlay(cmd, config.Default())
 	if err != nil {
 		return nil, nil, err
 	}
-	intent := func(base config.Config) (config.Config, error) { return a.overlay(cmd, base) }
-	s, l, err := pipeline.Open(cmd.Context(), pipeline.SessionOptions{Getenv: a.getenv, Version: Version, Rep: a.reporter(first), Asks: intent}, first.Cluster.Name, lock, wait)
-	if s != nil {
-		s.ForwardVia = a.getenv("APIMDEV_FORWARD_VIA")
-	}
-	return s, l, err
-}
-
-// existing opens a session on what is deployed (see open) and resolves it
-// against the cluster when it answers, for commands that need no endpoint.
-func (a *app) existing(cmd *cobra.Command, lock bool) (*pipeline.Session, *state.Lock, error) {
-	s, l, err := a.open(cmd, lock, 2*time.Second)
+	asks := func(base config.Config) (config.Config, error) { return a.overlay(cmd, base) }
+	s, l, err := pipeline.Open(cmd.Context(), pipeline.SessionOptions{Getenv: a.getenv, Version: Version, Rep: a.reporter(first), Asks: asks}, first.Cluster.Name, o.lock, o.wait)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.Config.ValidateExisting(); err != nil {
+	s.ForwardVia = a.getenv("APIMDEV_FORWARD_VIA")
+	fail := func(err error) (*pipeline.Session, *state.Lock, error) {
 		l.Release()
 		return nil, nil, err
+	}
+	if o.existing || o.connect {
+		if err := s.Config.ValidateExisting(); err != nil {
+			return fail(err)
+		}
+	}
+	if o.connect {
+		if err := s.Connect(); err != nil {
+			return fail(err)
+		}
+		if err := s.Resolve(cmd.Context()); err != nil {
+			return fail(err)
+		}
 	}
 	return s, l, nil
 }

@@ -53,7 +53,7 @@ reporting requests sent, failed and p50/p99.
   apimdev ` + parent + ` rotate --client-secret-file new-secret.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, lock, err := a.existing(cmd, true)
+			s, lock, err := a.session(cmd, opening{lock: true, wait: lockWait, existing: true})
 			if err != nil {
 				return err
 			}
@@ -115,7 +115,7 @@ or APIMDEV_TOKEN, or --client-secret-file or APIMDEV_CLIENT_SECRET).`,
 			if dir == "" {
 				return &usageError{"export needs a directory: -o DIR"}
 			}
-			s, _, err := a.existing(cmd, false)
+			s, _, err := a.session(cmd, opening{existing: true})
 			if err != nil {
 				return err
 			}

@@ -29,7 +29,7 @@ for scripts. q or Ctrl-C quits.`,
   apimdev top --once -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, _, err := a.connectedTo(cmd, false)
+			s, _, err := a.session(cmd, opening{connect: true})
 			if err != nil {
 				return err
 			}

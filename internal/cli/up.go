@@ -89,7 +89,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 		return err
 	}
 	defer ws.Close()
-	s, lock, err := a.open(cmd, true, o.lockWait)
+	s, lock, err := a.session(cmd, opening{lock: true, wait: o.lockWait})
 	if err != nil {
 		return err
 	}

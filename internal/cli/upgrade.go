@@ -34,7 +34,7 @@ deployed; give a full --image to change it too.`,
 				return &usageError{fmt.Sprintf("--image-tag %q is not an image tag: give one such as 2.11.2", tag)}
 			}
 			a.adjust = func(c *config.Config) { c.Gateway.Image = withTag(c.Gateway.Image, tag) }
-			s, lock, err := a.existing(cmd, true)
+			s, lock, err := a.session(cmd, opening{lock: true, wait: lockWait, existing: true})
 			if err != nil {
 				return err
 			}
