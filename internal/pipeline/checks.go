@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/token"
 )
@@ -26,106 +27,146 @@ type CheckResult struct {
 	Detail string `json:"detail"`
 }
 
-// check proves each production feature of p on the cluster, and says where
-// its pods run.
+// prodCheck is one proof of a production feature on the cluster: it applies
+// to a profile that has the feature, and gives one or more results.
+type prodCheck struct {
+	applies func(p gateway.Profile) bool
+	run     func(s *Session, ctx context.Context, c *checking) []CheckResult
+}
+
+// checking is what one run of the checks shares: the profile, the
+// credential, the step to say progress on, and the spread once seen.
+type checking struct {
+	p      gateway.Profile
+	tok    token.Token
+	st     *events.Step
+	spread *Spread
+}
+
+func result(name string, ok bool, format string, args ...any) []CheckResult {
+	return []CheckResult{{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)}}
+}
+
+func always(gateway.Profile) bool { return true }
+
+// prodChecks are the production features check proves, in the order it says them.
+var prodChecks = []prodCheck{
+	{always, (*Session).checkReplicas},
+	{func(p gateway.Profile) bool { return p.Spread }, (*Session).checkSpread},
+	{func(p gateway.Profile) bool { return p.PDB }, (*Session).checkPDB},
+	{func(p gateway.Profile) bool { return p.Backup != nil }, func(s *Session, ctx context.Context, c *checking) []CheckResult {
+		ok, detail := s.checkBackup(ctx, c.p)
+		return result("config backup", ok, "%s", detail)
+	}},
+	{func(p gateway.Profile) bool { return p.NetworkPolicy != nil }, func(s *Session, ctx context.Context, c *checking) []CheckResult {
+		ok, detail := s.checkNetworkPolicy(ctx, c.p)
+		return result("network policy", ok, "%s", detail)
+	}},
+	{func(p gateway.Profile) bool { sink, _, _ := p.MetricsSink(); return sink != "" }, (*Session).checkMetrics},
+	{always, (*Session).checkCredentials},
+}
+
+// check proves each production feature of p on the cluster (prodChecks),
+// and says where its pods run.
 func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token) ([]CheckResult, *Spread) {
-	st := s.Rep.Start(StepChecks, "")
+	c := &checking{p: p, tok: tok, st: s.Rep.Start(StepChecks, "")}
 	var out []CheckResult
-	var spread *Spread
-	add := func(name string, ok bool, format string, args ...any) {
-		out = append(out, CheckResult{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
-		mark := "✓"
-		if !ok {
-			mark = "✗"
+	for _, pc := range prodChecks {
+		if !pc.applies(p) {
+			continue
 		}
-		st.Progress("%s %s: %s", mark, name, fmt.Sprintf(format, args...))
-	}
-	d, err := s.Client.AppsV1().Deployments(p.Namespace).Get(ctx, p.DeploymentName(), metav1.GetOptions{})
-	if err != nil {
-		add("replicas", false, "%v", err)
-	} else {
-		add("replicas", d.Status.ReadyReplicas == p.Replicas, "%d/%d ready", d.Status.ReadyReplicas, p.Replicas)
-		img := d.Spec.Template.Spec.Containers[0].Image
-		if p.Name == "dev" {
-			add("image", true, "%s (dev keeps the configured tag)", img)
-		} else {
-			add("image pinned", gateway.Pinned(img), "%s", img)
-		}
-	}
-	if p.Spread {
-		sp, t, err := s.spread(ctx, p)
-		switch {
-		case err != nil:
-			add("spread", false, "%v", err)
-		case len(t.workload()) < 2:
-			spread = &sp
-			add("spread", true, "%d pod(s) on %s", sp.Pods, oneNodeNote)
-		default:
-			spread = &sp
-			add("spread", sp.Even, "%s", sp.Text)
-		}
-	}
-	if p.PDB {
-		pdb, err := s.Client.PolicyV1().PodDisruptionBudgets(p.Namespace).Get(ctx, p.Gateway, metav1.GetOptions{})
-		if err != nil {
-			add("disruption budget", false, "%v", err)
-		} else {
-			add("disruption budget", true, "maxUnavailable %s, %d disruption(s) allowed now", pdb.Spec.MaxUnavailable.String(), pdb.Status.DisruptionsAllowed)
-		}
-	}
-	if p.Backup != nil {
-		ok, detail := s.checkBackup(ctx, p)
-		add("config backup", ok, "%s", detail)
-	}
-	if p.NetworkPolicy != nil {
-		ok, detail := s.checkNetworkPolicy(ctx, p)
-		add("network policy", ok, "%s", detail)
-	}
-	if sink, _, _ := p.MetricsSink(); sink != "" {
-		m, err := s.scrapeFrom(ctx, p)
-		if p.CollectorImage != "" && (err != nil || m.Requests == 0) {
-			// The gateway exports OpenTelemetry metrics every minute: the
-			// first export may not have happened yet.
-			st.Progress("waiting up to %s for the gateway's first OpenTelemetry export (it exports every minute)", otelWait)
-			wait, cancel := context.WithTimeout(ctx, otelWait)
-			for err != nil || m.Requests == 0 {
-				select {
-				case <-wait.Done():
-				case <-time.After(3 * time.Second):
-					m, err = s.scrapeFrom(ctx, p)
-					continue
-				}
-				break
+		for _, r := range pc.run(s, ctx, c) {
+			mark := "✓"
+			if !r.OK {
+				mark = "✗"
 			}
-			cancel()
+			c.st.Progress("%s %s: %s", mark, r.Name, r.Detail)
+			out = append(out, r)
 		}
-		if err != nil {
-			add("local metrics", false, "%v", err)
-		} else {
-			add("local metrics", m.Requests > 0, "%s", m)
-		}
-	}
-	switch {
-	case tok.IsAppSecret():
-		add("credentials", true, "Microsoft Entra app %s: %s", p.Auth.ClientID, tok.ExpiryAt(s.now()).Describe())
-	case tok.IsZero():
-		add("credentials", true, "workload identity, client %s: no secret to expire", p.Auth.ClientID)
-	default:
-		e := tok.ExpiryAt(s.now())
-		add("token expiry", e.State != token.ExpiryPast, "%s", e.Describe())
 	}
 	failed := 0
-	for _, c := range out {
-		if !c.OK {
+	for _, r := range out {
+		if !r.OK {
 			failed++
 		}
 	}
 	if failed > 0 {
-		st.Fail(fmt.Errorf("%d of %d check(s) failed", failed, len(out)))
+		c.st.Fail(fmt.Errorf("%d of %d check(s) failed", failed, len(out)))
 	} else {
-		st.Done(fmt.Sprintf("%d check(s) passed", len(out)))
+		c.st.Done(fmt.Sprintf("%d check(s) passed", len(out)))
 	}
-	return out, spread
+	return out, c.spread
+}
+
+func (s *Session) checkReplicas(ctx context.Context, c *checking) []CheckResult {
+	p := c.p
+	d, err := s.Client.AppsV1().Deployments(p.Namespace).Get(ctx, p.DeploymentName(), metav1.GetOptions{})
+	if err != nil {
+		return result("replicas", false, "%v", err)
+	}
+	out := result("replicas", d.Status.ReadyReplicas == p.Replicas, "%d/%d ready", d.Status.ReadyReplicas, p.Replicas)
+	img := d.Spec.Template.Spec.Containers[0].Image
+	if p.Name == "dev" {
+		return append(out, result("image", true, "%s (dev keeps the configured tag)", img)...)
+	}
+	return append(out, result("image pinned", gateway.Pinned(img), "%s", img)...)
+}
+
+func (s *Session) checkSpread(ctx context.Context, c *checking) []CheckResult {
+	sp, t, err := s.spread(ctx, c.p)
+	switch {
+	case err != nil:
+		return result("spread", false, "%v", err)
+	case len(t.workload()) < 2:
+		c.spread = &sp
+		return result("spread", true, "%d pod(s) on %s", sp.Pods, oneNodeNote)
+	}
+	c.spread = &sp
+	return result("spread", sp.Even, "%s", sp.Text)
+}
+
+func (s *Session) checkPDB(ctx context.Context, c *checking) []CheckResult {
+	pdb, err := s.Client.PolicyV1().PodDisruptionBudgets(c.p.Namespace).Get(ctx, c.p.Gateway, metav1.GetOptions{})
+	if err != nil {
+		return result("disruption budget", false, "%v", err)
+	}
+	return result("disruption budget", true, "maxUnavailable %s, %d disruption(s) allowed now", pdb.Spec.MaxUnavailable.String(), pdb.Status.DisruptionsAllowed)
+}
+
+func (s *Session) checkMetrics(ctx context.Context, c *checking) []CheckResult {
+	p := c.p
+	m, err := s.scrapeFrom(ctx, p)
+	if p.CollectorImage != "" && (err != nil || m.Requests == 0) {
+		// The gateway exports OpenTelemetry metrics every minute: the
+		// first export may not have happened yet.
+		c.st.Progress("waiting up to %s for the gateway's first OpenTelemetry export (it exports every minute)", otelWait)
+		wait, cancel := context.WithTimeout(ctx, otelWait)
+		for err != nil || m.Requests == 0 {
+			select {
+			case <-wait.Done():
+			case <-time.After(3 * time.Second):
+				m, err = s.scrapeFrom(ctx, p)
+				continue
+			}
+			break
+		}
+		cancel()
+	}
+	if err != nil {
+		return result("local metrics", false, "%v", err)
+	}
+	return result("local metrics", m.Requests > 0, "%s", m)
+}
+
+func (s *Session) checkCredentials(_ context.Context, c *checking) []CheckResult {
+	switch {
+	case c.tok.IsAppSecret():
+		return result("credentials", true, "Microsoft Entra app %s: %s", c.p.Auth.ClientID, c.tok.ExpiryAt(s.now()).Describe())
+	case c.tok.IsZero():
+		return result("credentials", true, "workload identity, client %s: no secret to expire", c.p.Auth.ClientID)
+	}
+	e := c.tok.ExpiryAt(s.now())
+	return result("token expiry", e.State != token.ExpiryPast, "%s", e.Describe())
 }
 
 func (s *Session) checkBackup(ctx context.Context, p gateway.Profile) (bool, string) {
