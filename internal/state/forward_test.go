@@ -28,6 +28,7 @@ func TestMain(m *testing.M) {
 type helper struct {
 	pid    int
 	id     Identity
+	cmd    *exec.Cmd
 	exited chan struct{}
 }
 
@@ -44,7 +45,7 @@ func startHelper(t *testing.T, args ...string) *helper {
 		t.Fatal(err)
 	}
 	id, err := ProcessIdentity(cmd.Process.Pid)
-	h := &helper{pid: cmd.Process.Pid, id: id, exited: make(chan struct{})}
+	h := &helper{pid: cmd.Process.Pid, id: id, cmd: cmd, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(h.exited) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.exited })
 	if err != nil || !id.known() {
@@ -104,18 +105,24 @@ func recorded(c Cluster) bool {
 	return err == nil
 }
 
-// A record whose pid no process has, from this apimdev or an older one
-// (no start time), is stale on every OS: called gone and forgotten.
+// A record of a forward that has ended (a process that ran, was recorded
+// with its identity, and exited), from this apimdev or an older one (no
+// start time), is stale on every OS: called gone and forgotten.
 func TestForwardRecordOfDeadProcess(t *testing.T) {
 	t.Parallel()
-	for _, id := range []Identity{{Start: 12345}, {}} {
+	h := startHelper(t, forwardArgs("x", 18090, 18490)...)
+	if err := h.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	h.ends(t) // waited for: its pid is free now
+	for _, id := range []Identity{h.id, {}} {
 		c := cluster(t, "x")
-		save(t, c, ForwardRecord{PID: 1 << 22, Process: id, HTTPPort: 8080})
+		save(t, c, ForwardRecord{PID: h.pid, Process: id, HTTPPort: 18090, HTTPSPort: 18490})
 		chk := c.CheckForward()
 		if chk.Running {
-			t.Fatalf("%+v: a dead pid reported alive", id)
+			t.Fatalf("%+v: the pid of an ended process reported alive", id)
 		}
-		if chk.Note != "the recorded background forward (pid 4194304) is gone" || recorded(c) {
+		if chk.Note != "the recorded background forward (pid "+strconv.Itoa(h.pid)+") is gone" || recorded(c) {
 			t.Fatalf("%+v: note %q, record kept %v: want it called gone and forgotten", id, chk.Note, recorded(c))
 		}
 	}
