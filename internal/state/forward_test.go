@@ -1,9 +1,12 @@
 package state
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +19,7 @@ const helperEnv = "APIMDEV_STATE_TEST_HELPER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
-		time.Sleep(2 * time.Minute)
+		helperMain() // says "ready" on stdout, then as helper_*_test.go says
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -29,7 +32,40 @@ type helper struct {
 	pid    int
 	id     Identity
 	cmd    *exec.Cmd
+	out    *syncBuffer // what the helper printed
 	exited chan struct{}
+}
+
+// syncBuffer is a buffer the helper's output is copied into while the test
+// reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSuffix(b.buf.String(), "\n"), "\n")
+}
+
+// waitLines waits until h has printed at least n lines, or fails the test.
+func (h *helper) waitLines(t *testing.T, n int) []string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if l := h.out.lines(); len(l) >= n && l[0] != "" {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the helper (pid %d) printed %q, want %d line(s)", h.pid, h.out.lines(), n)
+		}
+	}
 }
 
 // startHelper runs the test binary as a helper whose arguments read args
@@ -41,15 +77,20 @@ func startHelper(t *testing.T, args ...string) *helper {
 	cmd.Args = args
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	cmd.SysProcAttr = detachedAttr()
+	out := &syncBuffer{}
+	cmd.Stdout = out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	id, err := ProcessIdentity(cmd.Process.Pid)
-	h := &helper{pid: cmd.Process.Pid, id: id, cmd: cmd, exited: make(chan struct{})}
+	h := &helper{pid: cmd.Process.Pid, id: id, cmd: cmd, out: out, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(h.exited) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.exited })
 	if err != nil || !id.known() {
 		t.Fatalf("reading the helper's identity: %+v %v", id, err)
+	}
+	if l := h.waitLines(t, 1); l[0] != "ready" {
+		t.Fatalf("the helper printed %q", l)
 	}
 	return h
 }
@@ -58,20 +99,6 @@ func startHelper(t *testing.T, args ...string) *helper {
 func forwardArgs(cluster string, httpPort, httpsPort int) []string {
 	return []string{"apimdev", "forward", "--cluster-name", cluster, "--kubeconfig", "kubeconfig", "--name", "contoso-gw",
 		"--http-port", strconv.Itoa(httpPort), "--https-port", strconv.Itoa(httpsPort)}
-}
-
-// stillRuns fails the test if h has ended, or ends within a moment (a
-// signal takes effect at once: the helper does not catch any).
-func (h *helper) stillRuns(t *testing.T) {
-	t.Helper()
-	select {
-	case <-h.exited:
-		t.Fatalf("the helper (pid %d) was stopped", h.pid)
-	case <-time.After(300 * time.Millisecond):
-	}
-	if !sameProcess(h.pid, h.id) {
-		t.Fatalf("the helper (pid %d) does not run any more", h.pid)
-	}
 }
 
 // ends fails the test unless h ends within 5 s.
