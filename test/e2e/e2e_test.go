@@ -390,7 +390,7 @@ func TestE2E(t *testing.T) {
 		probe.privateKeys = true
 		probe.file(r.tokenFile)
 		probe.scan("a key", []byte("x\n-----BEGIN EC PRIVATE KEY-----\nMHc=\n-----END EC PRIVATE KEY-----\n"))
-		if len(probe.hits) != 2 {
+		if hits := strings.Join(probe.hits, "\n"); !strings.Contains(hits, r.tokenFile+" holds canary") || !strings.Contains(hits, "a key holds a private key") {
 			t.Errorf("the scan does not find the canary in the token file and a private key: %v", probe.hits)
 		}
 	})
