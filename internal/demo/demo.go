@@ -332,7 +332,10 @@ func (s *Setup) wait(ctx context.Context, c kubernetes.Interface) error {
 							return &ImageError{Image: s.Image, Reason: w.Reason, Message: w.Message}
 						case "CreateContainerConfigError":
 							if gateway.TransientWaiting(w.Message) {
-								break // the kubelet's caches on a new node: it retries
+								// The kubelet's caches on a new node: it
+								// retries. Said if it lasts to the deadline.
+								last = fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message)
+								continue
 							}
 							return fmt.Errorf("the stand-in configuration service's pod %s: %s: %s", p.Name, w.Reason, w.Message)
 						case "CrashLoopBackOff":

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,9 +150,33 @@ func TestWaitRidesOutTheKubeletsSecretCache(t *testing.T) {
 		}
 	}
 	s := &Setup{Image: DefaultImage, Poll: time.Millisecond, Timeout: 50 * time.Millisecond}
-	err := s.wait(context.Background(), fake.NewClientset(pod("failed to sync secret cache: timed out waiting for the condition")))
+	msg := "failed to sync secret cache: timed out waiting for the condition"
+	err := s.wait(context.Background(), fake.NewClientset(pod(msg)))
 	if err == nil || !strings.Contains(err.Error(), "not ready after") {
 		t.Fatalf("the cache race was taken as fatal: %v", err)
+	}
+	// Lasting to the deadline, it is what the error says.
+	if want := "(pod standin-config-1: CreateContainerConfigError: " + msg + ")"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error lacks %q: %v", want, err)
+	}
+	// Passing, it is waited out: the service becomes ready after the
+	// waiter has seen the error three times.
+	cs := fake.NewClientset(pod(msg), &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ServiceName, Namespace: Namespace}})
+	var looks atomic.Int32
+	cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		looks.Add(1)
+		return false, nil, nil
+	})
+	cs.PrependReactor("get", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if looks.Load() < 3 {
+			return false, nil, nil
+		}
+		return true, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ServiceName, Namespace: Namespace},
+			Status: appsv1.DeploymentStatus{UpdatedReplicas: 1, ReadyReplicas: 1, Replicas: 1}}, nil
+	})
+	long := &Setup{Image: DefaultImage, Poll: time.Millisecond, Timeout: time.Minute}
+	if err := long.wait(context.Background(), cs); err != nil || looks.Load() < 3 {
+		t.Fatalf("the passing cache race: %v after %d look(s)", err, looks.Load())
 	}
 	err = s.wait(context.Background(), fake.NewClientset(pod(`secret "standin-config" not found`)))
 	if err == nil || !strings.Contains(err.Error(), "configuration service's pod standin-config-1: CreateContainerConfigError") {

@@ -12,12 +12,13 @@ import (
 
 // startDirect is startForwarder with a direct path to node (an httptest
 // server standing in for the node's published port) whose probe fails
-// while probeFails is set.
-func startDirect(t *testing.T, be Backends, d Dialer, node string, probeFails *atomic.Bool) (*Forwarder, string, func()) {
+// while probeFails is set, and counts its calls in probes.
+func startDirect(t *testing.T, be Backends, d Dialer, node string, probeFails *atomic.Bool, probes *atomic.Int64) (*Forwarder, string, func()) {
 	t.Helper()
 	f := &Forwarder{Host: "127.0.0.1", Mappings: []Mapping{{LocalPort: 0, ServicePort: 80}}, Backends: be, Dialer: d, WaitReady: 3 * time.Second,
 		Direct: &Direct{Addr: map[int]string{80: node}, Settle: 150 * time.Millisecond, Retry: 50 * time.Millisecond, Recheck: time.Hour,
 			Probe: func(context.Context) error {
+				probes.Add(1)
 				if probeFails.Load() {
 					return errors.New("connection reset")
 				}
@@ -43,7 +44,8 @@ func TestDirectPathWhenKnownGood(t *testing.T) {
 	d := &fakeDialer{pods: map[string]string{"pod-a": pod.Listener.Addr().String(), "pod-b": pod.Listener.Addr().String()}, broken: map[string]bool{}, dials: map[string]int{}}
 	be := newFakeBackends(Backend{"pod-a", 8080})
 	var probeFails atomic.Bool
-	f, url, _ := startDirect(t, be, d, node.Listener.Addr().String(), &probeFails)
+	var probes atomic.Int64
+	f, url, _ := startDirect(t, be, d, node.Listener.Addr().String(), &probeFails, &probes)
 
 	waitFor(t, "the direct path up", f.DirectUp)
 	for range 3 {
@@ -67,11 +69,15 @@ func TestDirectPathWhenKnownGood(t *testing.T) {
 		t.Fatalf("after the change settled, a connection went %s", got)
 	}
 
-	// A probe that fails after a change keeps it on the tunnel.
+	// A probe that fails after a change keeps it on the tunnel. The path
+	// is up, so its next probe is the recheck's (an hour): every probe from
+	// here is one after the change. The path is probed one at a time, so a
+	// second probe means the first one's failure has been acted on.
 	probeFails.Store(true)
+	before := probes.Load()
 	be.set(Backend{"pod-b", 8080})
 	waitFor(t, "the direct path paused", func() bool { return !f.DirectUp() })
-	time.Sleep(400 * time.Millisecond) // settled, probed, failed
+	waitFor(t, "two probes after the change settled", func() bool { return probes.Load() >= before+2 })
 	if f.DirectUp() {
 		t.Fatal("the direct path came up although its probe fails")
 	}
@@ -81,11 +87,19 @@ func TestDirectPathWhenKnownGood(t *testing.T) {
 	probeFails.Store(false)
 	waitFor(t, "the direct path back after the probe answers", f.DirectUp)
 
-	// No ready pod: the path is not used, whatever the probe says.
+	// No ready pod: the path is not used, whatever the probe says. After
+	// the change settles the path is looked at every Retry, each look
+	// reading the ready pods: a second look means the first one's outcome
+	// has been acted on.
+	before = probes.Load()
+	looks := be.readyCalls.Load()
 	be.set()
-	time.Sleep(400 * time.Millisecond)
+	waitFor(t, "two looks at the ready pods after the change settled", func() bool { return be.readyCalls.Load() >= looks+2 })
 	if f.DirectUp() {
 		t.Fatal("the direct path is up with no ready pod")
+	}
+	if n := probes.Load() - before; n != 0 {
+		t.Fatalf("the path was probed %d time(s) with no ready pod", n)
 	}
 	if f.Stats.Failed.Load() != 0 {
 		t.Fatalf("failed connections: %d", f.Stats.Failed.Load())
@@ -98,7 +112,7 @@ func TestDirectPathDialFailureFallsBack(t *testing.T) {
 	d := &fakeDialer{pods: map[string]string{"pod-a": pod.Listener.Addr().String()}, broken: map[string]bool{}, dials: map[string]int{}}
 	be := newFakeBackends(Backend{"pod-a", 8080})
 	var probeFails atomic.Bool
-	f, url, stop := startDirect(t, be, d, node.Listener.Addr().String(), &probeFails)
+	f, url, stop := startDirect(t, be, d, node.Listener.Addr().String(), &probeFails, new(atomic.Int64))
 	waitFor(t, "the direct path up", f.DirectUp)
 	// The node's port goes away (the engine restarts): the dial fails, the
 	// connection takes the tunnel, and the path stays down while probes fail.
@@ -132,7 +146,7 @@ func TestWaitingConnectionTakesTheDirectPathWhenItComesUp(t *testing.T) {
 	be := newFakeBackends(Backend{"pod-a", 8080})
 	var probeFails atomic.Bool
 	probeFails.Store(true)
-	f, url, _ := startDirect(t, be, d, node.Listener.Addr().String(), &probeFails)
+	f, url, _ := startDirect(t, be, d, node.Listener.Addr().String(), &probeFails, new(atomic.Int64))
 	got := make(chan string, 1)
 	go func() {
 		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
@@ -145,7 +159,9 @@ func TestWaitingConnectionTakesTheDirectPathWhenItComesUp(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		got <- string(b)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// The connection is waiting once it has found the pod's tunnel broken
+	// twice (it looks again every 200 ms).
+	waitFor(t, "the connection to retry the broken tunnel", func() bool { return f.Stats.Retried.Load() >= 2 })
 	probeFails.Store(false) // the node's port answers again
 	select {
 	case g := <-got:

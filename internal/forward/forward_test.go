@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,12 +28,15 @@ type fakeBackends struct {
 	mu      sync.Mutex
 	ready   []Backend
 	changed chan struct{}
+	// readyCalls counts the looks at the ready pods.
+	readyCalls atomic.Int64
 }
 
 func newFakeBackends(b ...Backend) *fakeBackends {
 	return &fakeBackends{ready: b, changed: make(chan struct{})}
 }
 func (f *fakeBackends) Ready(int) []Backend {
+	f.readyCalls.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Backend(nil), f.ready...)

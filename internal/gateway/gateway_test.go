@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,15 +297,53 @@ func TestWaitExplainsFailures(t *testing.T) {
 	}
 }
 
-func TestWaitIgnoresTransientCacheSync(t *testing.T) {
+// The kubelet's "failed to sync secret cache" while it mounts the Secret on
+// a busy node passes by itself: the wait goes on through it, and the
+// rollout that follows succeeds.
+func TestWaitRidesOutTheKubeletsSecretCache(t *testing.T) {
 	t.Parallel()
 	p, _ := testProfile(t)
 	cs := fake.NewClientset(deployment(p, 1, 0, 1, 1), pod(p, "contoso-gw-y", waiting("CreateContainerConfigError", "failed to sync secret cache: timed out waiting for the condition")))
+	// The pods are looked at on every look the Deployment is not ready; it
+	// becomes ready once the waiter has seen the error three times.
+	var podLooks atomic.Int32
+	cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		podLooks.Add(1)
+		return false, nil, nil
+	})
+	cs.PrependReactor("get", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if podLooks.Load() >= 3 {
+			return true, deployment(p, 1, 1, 1, 1), nil
+		}
+		return false, nil, nil
+	})
+	w := &Waiter{Client: cs, Profile: p, Interval: time.Millisecond, Timeout: time.Minute}
+	if err := w.Wait(context.Background()); err != nil {
+		t.Fatalf("the kubelet's passing error failed the wait: %v", err)
+	}
+	if n := podLooks.Load(); n < 3 {
+		t.Fatalf("ready after %d look(s) at the pods, want 3", n)
+	}
+}
+
+// The same error lasting to the deadline fails the wait then, and says
+// what the kubelet says, with the Secret's fix.
+func TestWaitTimeoutNamesALastingSecretCacheError(t *testing.T) {
+	t.Parallel()
+	p, _ := testProfile(t)
+	msg := "failed to sync secret cache: timed out waiting for the condition"
+	cs := fake.NewClientset(deployment(p, 1, 0, 1, 1), pod(p, "contoso-gw-y", waiting("CreateContainerConfigError", msg)))
 	w := &Waiter{Client: cs, Profile: p, Interval: time.Millisecond, Timeout: 30 * time.Millisecond}
 	err := w.Wait(context.Background())
 	var re *RolloutError
 	if !errors.As(err, &re) || re.Reason != "NotReady" {
 		t.Fatalf("a passing kubelet error failed the wait at once: %v", err)
+	}
+	if want := "not ready after 30ms; CreateContainerConfigError: " + msg; !strings.Contains(err.Error(), want) {
+		t.Errorf("error lacks %q: %v", want, err)
+	}
+	if h := re.Hint(); !strings.Contains(h, "check that Secret "+p.SecretName()) {
+		t.Errorf("hint: %s", h)
 	}
 }
 

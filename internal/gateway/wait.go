@@ -300,6 +300,12 @@ func (w *Waiter) timedOut(timeout time.Duration) *RolloutError {
 	if r := waitingReason(p); r != "" {
 		e.Message += "; " + r
 	}
+	if m := transientMessage(p); m != "" {
+		// The kubelet's start-up race, waited out until now: it did not
+		// pass, so it is the reason, and what it says is the account.
+		e.Message += ": " + w.scrub(m)
+		e.Fix = w.fixFor("CreateContainerConfigError")
+	}
 	e.Logs = w.logs(ctx, p.Name, false)
 	e.Events = w.events(ctx, p.Name)
 	if fix := authFix(e.Logs); fix != "" {
@@ -479,4 +485,15 @@ func RestartPullFailures(ctx context.Context, cs kubernetes.Interface, namespace
 // condition"), which passes by itself, so it must not fail the rollout.
 func TransientWaiting(msg string) bool {
 	return strings.Contains(msg, "failed to sync secret cache") || strings.Contains(msg, "failed to sync configmap cache")
+}
+
+// transientMessage is the waiting message of p's first container that waits
+// on the kubelet's start-up race, "" when none does.
+func transientMessage(p *corev1.Pod) string {
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil && TransientWaiting(w.Message) {
+			return strings.TrimSpace(w.Message)
+		}
+	}
+	return ""
 }

@@ -29,12 +29,16 @@ import (
 )
 
 // fakeDocker holds images as saved archives under IDs, names on them, and
-// records every call it gets.
+// records every call it gets. A loaded image's ID is computed from what was
+// loaded, as an engine's is: nothing remembers an image that was removed.
 type fakeDocker struct {
 	mu    sync.Mutex
 	tags  map[string]string // ref -> image ID
 	blobs map[string][]byte // image ID -> archive
-	ids   map[string]string // sha256 of an archive's layer -> the ID a load gives it (as an engine's ID is its content's)
+	// idOf is the ID the engine gives an archive it loads; contentID (the
+	// layer's digest, the classic image store's way) unless a test makes an
+	// engine that names images its own way.
+	idOf  func(arch []byte) string
 	calls []string
 	saved []string
 	// loaded counts loads that named an image.
@@ -70,16 +74,23 @@ func tarOf(t *testing.T, files map[string]string, size int, fill string) []byte 
 }
 
 func newFake(t *testing.T, refs ...string) *fakeDocker {
-	d := &fakeDocker{tags: map[string]string{}, blobs: map[string][]byte{}, ids: map[string]string{}, failLoad: map[string]string{}}
-	for i, r := range refs {
-		d.add(fmt.Sprintf("sha256:%064d", i+1), r, archive(t, r, 300<<10))
+	d := &fakeDocker{tags: map[string]string{}, blobs: map[string][]byte{}, idOf: contentID, failLoad: map[string]string{}}
+	for _, r := range refs {
+		arch := archive(t, r, 300<<10)
+		d.add(contentID(arch), r, arch)
 	}
 	return d
 }
 
+// add puts an image on the engine under id (the user's own images, whose
+// IDs the test chooses) and names it ref.
 func (d *fakeDocker) add(id, ref string, arch []byte) {
-	d.tags[ref], d.blobs[id], d.ids[layerSum(arch)] = id, arch, id
+	d.tags[ref], d.blobs[id] = id, arch
 }
+
+// contentID is an archive's image ID as the classic image store computes
+// it: from the image's content (here its one layer), not from its names.
+func contentID(arch []byte) string { return "sha256:" + layerSum(arch) }
 
 // layerSum is the SHA-256 of an archive's layer.tar.
 func layerSum(arch []byte) string {
@@ -150,10 +161,7 @@ func (d *fakeDocker) ImageLoad(_ context.Context, r io.Reader, _ ...client.Image
 			return image.LoadResponse{}, fmt.Errorf("manifest.json: %s", m)
 		}
 		ref := man[0].RepoTags[0]
-		id, ok := d.ids[layerSum(b)]
-		if !ok {
-			id = "sha256:" + sha(b)
-		}
+		id := d.idOf(b)
 		d.tags[ref], d.blobs[id] = id, b
 		d.loaded++
 		if msg := d.failLoad[ref]; msg != "" {
@@ -177,10 +185,21 @@ func (d *fakeDocker) ImageTag(ctx context.Context, source, target string) error 
 	return nil
 }
 
+// rmi is `docker rmi`: the name goes, and the image with its last name.
 func (d *fakeDocker) rmi(ref string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	id, ok := d.tags[ref]
+	if !ok {
+		return
+	}
 	delete(d.tags, ref)
+	for _, other := range d.tags {
+		if other == id {
+			return
+		}
+	}
+	delete(d.blobs, id)
 }
 
 // callCount is how many calls the engine got.
@@ -284,6 +303,46 @@ func TestCreateThenLoadAfterRemoval(t *testing.T) {
 	}
 	if got := res.String(); !strings.Contains(got, "node loaded") || !strings.Contains(got, "statsd already in Docker") || !strings.Contains(got, "signed by "+key.Fingerprint) {
 		t.Errorf("summary: %s", got)
+	}
+	for _, img := range m.Images {
+		if d.tags[img.Ref] != img.ID {
+			t.Errorf("%s is image %s after the load, the manifest says %s", img.Ref, d.tags[img.Ref], img.ID)
+		}
+	}
+}
+
+// An engine that gives a loaded image another ID than the one the kit's
+// manifest recorded (here one that names an image by the digest of the
+// whole archive) holds something else under the name than the kit meant:
+// the load stops there, says which image it is, and puts the user's own
+// image back under the name.
+func TestLoadRefusesAnImageWhoseIDIsNotTheManifests(t *testing.T) {
+	src := newFake(t, refsOf(wants)...)
+	key, _ := testKey(t)
+	out, m, _ := create(t, src, key, nil)
+	d := newFake(t)
+	d.idOf = func(arch []byte) string { return "sha256:" + sha(arch) }
+	users := "sha256:" + strings.Repeat("a", 64)
+	d.add(users, wants[0].Ref, archive(t, "users/own:1", 10))
+	_, err := Load(context.Background(), d, out, trusting(key.Fingerprint), nil)
+	if err == nil {
+		t.Fatal("a load that left another image under the name succeeded")
+	}
+	got := "sha256:" + sha(kittest.Data(t, out, m.Images[0].File))
+	want := fmt.Sprintf("after docker load, %s is image %s but the kit's manifest says %s", wants[0].Ref, shortID(got), shortID(m.Images[0].ID))
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error lacks %q:\n%v", want, err)
+	}
+	var le *LoadError
+	if !errors.As(err, &le) || len(le.Restored) != 1 || d.tags[wants[0].Ref] != users {
+		t.Errorf("the user's image is not back under %s (%s): %v", wants[0].Ref, d.tags[wants[0].Ref], err)
+	}
+	// The load stopped at the first image: the others were not loaded.
+	if d.loaded != 1 {
+		t.Errorf("%d loads after the wrong image", d.loaded)
+	}
+	if _, ok := d.tags[wants[1].Ref]; ok {
+		t.Errorf("%s was loaded after the wrong image", wants[1].Ref)
 	}
 }
 
@@ -576,15 +635,12 @@ func TestImageArchiveNamesWhatTheManifestSays(t *testing.T) {
 func TestFailedLoadRollsBackTheTagsItMoved(t *testing.T) {
 	src := newFake(t, refsOf(wants)...)
 	key, _ := testKey(t)
-	out, m, _ := create(t, src, key, nil)
+	out, _, _ := create(t, src, key, nil)
 	// The user's engine: their own images under the gateway's and node's
 	// names, no statsd exporter; the statsd load fails part-way.
 	d := newFake(t)
 	d.add("sha256:"+strings.Repeat("a", 64), wants[0].Ref, archive(t, "users/own:1", 10))
 	d.add("sha256:"+strings.Repeat("b", 64), wants[1].Ref, archive(t, "users/other:1", 10))
-	for i, img := range m.Images {
-		d.ids[layerSum(src.blobs[fmt.Sprintf("sha256:%064d", i+1)])] = img.ID // what a load of the kit's archive gives
-	}
 	d.failLoad[wants[2].Ref] = "write /var/lib/docker: no space left on device"
 	_, err := Load(context.Background(), d, out, trusting(key.Fingerprint), nil)
 	var le *LoadError

@@ -1,9 +1,12 @@
 package state
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +19,7 @@ const helperEnv = "APIMDEV_STATE_TEST_HELPER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
-		time.Sleep(2 * time.Minute)
+		helperMain() // says "ready" on stdout, then as helper_*_test.go says
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -28,7 +31,41 @@ func TestMain(m *testing.M) {
 type helper struct {
 	pid    int
 	id     Identity
+	cmd    *exec.Cmd
+	out    *syncBuffer // what the helper printed
 	exited chan struct{}
+}
+
+// syncBuffer is a buffer the helper's output is copied into while the test
+// reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSuffix(b.buf.String(), "\n"), "\n")
+}
+
+// waitLines waits until h has printed at least n lines, or fails the test.
+func (h *helper) waitLines(t *testing.T, n int) []string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if l := h.out.lines(); len(l) >= n && l[0] != "" {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the helper (pid %d) printed %q, want %d line(s)", h.pid, h.out.lines(), n)
+		}
+	}
 }
 
 // startHelper runs the test binary as a helper whose arguments read args
@@ -40,15 +77,20 @@ func startHelper(t *testing.T, args ...string) *helper {
 	cmd.Args = args
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	cmd.SysProcAttr = detachedAttr()
+	out := &syncBuffer{}
+	cmd.Stdout = out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	id, err := ProcessIdentity(cmd.Process.Pid)
-	h := &helper{pid: cmd.Process.Pid, id: id, exited: make(chan struct{})}
+	h := &helper{pid: cmd.Process.Pid, id: id, cmd: cmd, out: out, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(h.exited) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.exited })
 	if err != nil || !id.known() {
 		t.Fatalf("reading the helper's identity: %+v %v", id, err)
+	}
+	if l := h.waitLines(t, 1); l[0] != "ready" {
+		t.Fatalf("the helper printed %q", l)
 	}
 	return h
 }
@@ -57,20 +99,6 @@ func startHelper(t *testing.T, args ...string) *helper {
 func forwardArgs(cluster string, httpPort, httpsPort int) []string {
 	return []string{"apimdev", "forward", "--cluster-name", cluster, "--kubeconfig", "kubeconfig", "--name", "contoso-gw",
 		"--http-port", strconv.Itoa(httpPort), "--https-port", strconv.Itoa(httpsPort)}
-}
-
-// stillRuns fails the test if h has ended, or ends within a moment (a
-// signal takes effect at once: the helper does not catch any).
-func (h *helper) stillRuns(t *testing.T) {
-	t.Helper()
-	select {
-	case <-h.exited:
-		t.Fatalf("the helper (pid %d) was stopped", h.pid)
-	case <-time.After(300 * time.Millisecond):
-	}
-	if !sameProcess(h.pid, h.id) {
-		t.Fatalf("the helper (pid %d) does not run any more", h.pid)
-	}
 }
 
 // ends fails the test unless h ends within 5 s.
@@ -104,18 +132,24 @@ func recorded(c Cluster) bool {
 	return err == nil
 }
 
-// A record whose pid no process has, from this apimdev or an older one
-// (no start time), is stale on every OS: called gone and forgotten.
+// A record of a forward that has ended (a process that ran, was recorded
+// with its identity, and exited), from this apimdev or an older one (no
+// start time), is stale on every OS: called gone and forgotten.
 func TestForwardRecordOfDeadProcess(t *testing.T) {
 	t.Parallel()
-	for _, id := range []Identity{{Start: 12345}, {}} {
+	h := startHelper(t, forwardArgs("x", 18090, 18490)...)
+	if err := h.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	h.ends(t) // waited for: its pid is free now
+	for _, id := range []Identity{h.id, {}} {
 		c := cluster(t, "x")
-		save(t, c, ForwardRecord{PID: 1 << 22, Process: id, HTTPPort: 8080})
+		save(t, c, ForwardRecord{PID: h.pid, Process: id, HTTPPort: 18090, HTTPSPort: 18490})
 		chk := c.CheckForward()
 		if chk.Running {
-			t.Fatalf("%+v: a dead pid reported alive", id)
+			t.Fatalf("%+v: the pid of an ended process reported alive", id)
 		}
-		if chk.Note != "the recorded background forward (pid 4194304) is gone" || recorded(c) {
+		if chk.Note != "the recorded background forward (pid "+strconv.Itoa(h.pid)+") is gone" || recorded(c) {
 			t.Fatalf("%+v: note %q, record kept %v: want it called gone and forgotten", id, chk.Note, recorded(c))
 		}
 	}

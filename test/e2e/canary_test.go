@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -52,7 +53,13 @@ type scanner struct {
 	seen     map[string]int64 // path -> size already scanned
 	psSample int
 	psBytes  int64
+	// privateKeys also reports every PEM private key block it reads.
+	privateKeys bool
 }
+
+// pemPrivateKey is the first line of a PEM private key block (PKCS#8, RSA,
+// EC, OpenSSH, encrypted or not).
+var pemPrivateKey = regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----`)
 
 func newScanner(canaries ...string) *scanner {
 	s := &scanner{forms: map[string]string{}, seen: map[string]int64{}}
@@ -74,6 +81,11 @@ func (s *scanner) scan(where string, b []byte) {
 	for f, which := range s.forms {
 		if bytes.Contains(b, []byte(f)) {
 			s.hits = append(s.hits, fmt.Sprintf("%s holds %s (form %.12q…)", where, which, f))
+		}
+	}
+	if s.privateKeys {
+		if m := pemPrivateKey.Find(b); m != nil {
+			s.hits = append(s.hits, fmt.Sprintf("%s holds a private key (%s)", where, m))
 		}
 	}
 }

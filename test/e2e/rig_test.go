@@ -355,8 +355,10 @@ func (r *rig) deployConfigService(t *testing.T, ctx context.Context) error {
 
 func (r *rig) applyConfigService() error {
 	// The config service runs the stand-in image, which up loads into the node.
-	// The Entra app's client secrets go in through a file, not argv.
-	envFile := filepath.Join(r.home, "standin-config.env")
+	// The Entra app's client secrets go in through a file, not argv: the
+	// test's own, next to the token file, outside the home and state
+	// directories apimdev writes to (which are scanned for the secrets).
+	envFile := filepath.Join(filepath.Dir(r.home), "standin-config.env")
 	// (kubectl takes an env file or literals, not both.)
 	if err := os.WriteFile(envFile, []byte("STANDIN_GATEWAY_KEY="+gatewayKey+"\nSTANDIN_SUBSCRIPTION_KEYS="+subKey+"\nSTANDIN_ENTRA_TENANT_ID="+entraTenant+"\nSTANDIN_ENTRA_CLIENT_ID="+entraClient+
 		"\nSTANDIN_ENTRA_CLIENT_SECRETS="+r.entraSecrets[0]+","+r.entraSecrets[1]+"\n"), 0o600); err != nil {
