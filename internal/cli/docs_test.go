@@ -18,7 +18,8 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// The documentation is README.md and docs/*.md. Every relative link in it
+// The documentation is README.md and docs/*.md (and the other markdown files
+// of the repository, which link into them). Every relative link in it
 // must lead somewhere (and to a heading, for #anchors), every `apimdev …`
 // command it shows must be one of the command tree, and every flag written
 // after such a command must be one that command takes.
@@ -153,13 +154,25 @@ func TestArchitectureNamesEveryPackage(t *testing.T) {
 	}
 }
 
+// docFiles is every markdown file of the repository: README.md, docs/, and
+// the others (BENCHMARKS.md, the labs, the rig's notes), which link into them.
+// Hidden directories, dist/ and testdata are not the repository's docs.
 func docFiles(fsys fs.FS) ([]string, error) {
-	docs, err := fs.Glob(fsys, "docs/*.md")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(docs)
-	return append([]string{"README.md"}, docs...), nil
+	var files []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "dist" || d.Name() == "testdata") {
+			return fs.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".md") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
 }
 
 type docChecker struct {
