@@ -17,9 +17,6 @@ import (
 	"github.com/apimdev/apimdev/internal/token"
 )
 
-// otelWait bounds the wait for the gateway's first OpenTelemetry export.
-const otelWait = 75 * time.Second
-
 // CheckResult is one proof on the cluster.
 type CheckResult struct {
 	Name   string `json:"name"`
@@ -139,6 +136,7 @@ func (s *Session) checkMetrics(ctx context.Context, c *checking) []CheckResult {
 	if p.CollectorImage != "" && (err != nil || m.Requests == 0) {
 		// The gateway exports OpenTelemetry metrics every minute: the
 		// first export may not have happened yet.
+		otelWait := s.Timeouts.orDefault().Metrics
 		c.st.Progress("waiting up to %s for the gateway's first OpenTelemetry export (it exports every minute)", otelWait)
 		wait, cancel := context.WithTimeout(ctx, otelWait)
 		for err != nil || m.Requests == 0 {

@@ -24,7 +24,7 @@ func (s *Session) Diagnostics(ctx context.Context, version string, nodeLogs bool
 		c.ClientErr = err
 	} else {
 		c.Client = s.Client
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		tctx, cancel := context.WithTimeout(ctx, s.Timeouts.orDefault().Read)
 		if tok, err := s.ClusterToken(tctx); err == nil {
 			c.Token = tok
 		}

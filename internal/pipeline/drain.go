@@ -72,7 +72,7 @@ func (e *NodeError) Hint() string {
 // ready again with none of its pods on the node.
 func (s *Session) Drain(ctx context.Context, o DrainOptions) (*DrainResult, error) {
 	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Minute
+		o.Timeout = s.Timeouts.orDefault().Drain
 	}
 	res := &DrainResult{Node: o.Node}
 	start := time.Now()
@@ -231,7 +231,7 @@ func (s *Session) evictAll(ctx context.Context, st *events.Step, pods []corev1.P
 				case <-ctx.Done():
 					errs[i] = fmt.Errorf("evicting %s/%s: the disruption budget allowed no eviction in time: %w", p.Namespace, p.Name, ctx.Err())
 					return
-				case <-time.After(time.Second):
+				case <-time.After(s.Timeouts.orDefault().Poll):
 				}
 			}
 		}()
@@ -314,7 +314,7 @@ func (s *Session) waitMoved(ctx context.Context, st *events.Step, node string, e
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("the pods evicted from %s did not move in time (last: %s): %w", node, last, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(s.Timeouts.orDefault().Tick):
 		}
 	}
 }

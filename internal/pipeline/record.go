@@ -136,7 +136,7 @@ func (s *Session) Resolve(ctx context.Context) error {
 			return nil
 		}
 	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, s.Timeouts.orDefault().Read)
 	defer cancel()
 	rec, err := s.ReadRecord(rctx)
 	if err != nil {

@@ -77,7 +77,8 @@ func sinkProfile(p gateway.Profile) gateway.Profile {
 // ignore fsGroup, which on a real cluster's storage does this job; without it
 // the gateway cannot write its backup (UnauthorizedAccessException).
 func (s *Session) fixBackupPermissions(ctx context.Context, p gateway.Profile) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	t := s.Timeouts.orDefault()
+	ctx, cancel := context.WithTimeout(ctx, t.Backup)
 	defer cancel()
 	for ctx.Err() == nil {
 		pvc, err := s.Client.CoreV1().PersistentVolumeClaims(p.Namespace).Get(ctx, p.BackupClaimName(), metav1.GetOptions{})
@@ -93,7 +94,7 @@ func (s *Session) fixBackupPermissions(ctx context.Context, p gateway.Profile) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(t.Tick):
 		}
 	}
 }

@@ -84,6 +84,23 @@ type Timeouts struct {
 	Poll time.Duration
 	// ForwardStart bounds the background forward's start (20 s).
 	ForwardStart time.Duration
+	// Read bounds a read that a healthy cluster or engine answers at once:
+	// the cluster's record, what exists after a failure, an image (5 s).
+	Read time.Duration
+	// DNS bounds the wait for cluster DNS before a new gateway's first
+	// configuration fetch (1 min).
+	DNS time.Duration
+	// Metrics bounds the wait for the gateway's first OpenTelemetry export,
+	// which it makes every minute (75 s).
+	Metrics time.Duration
+	// Backup bounds the wait for the backup claim to be bound, to make its
+	// directory writable on the kind node (2 min).
+	Backup time.Duration
+	// Drain bounds a drain when the command gives no --timeout (5 min).
+	Drain time.Duration
+	// Tick is the time between two looks at something apimdev waits for
+	// that changes by itself (a claim bound, pods moved) (500 ms).
+	Tick time.Duration
 }
 
 func (t Timeouts) orDefault() Timeouts {
@@ -97,6 +114,12 @@ func (t Timeouts) orDefault() Timeouts {
 	def(&t.Settle, 2*time.Second)
 	def(&t.Poll, time.Second)
 	def(&t.ForwardStart, 20*time.Second)
+	def(&t.Read, 5*time.Second)
+	def(&t.DNS, time.Minute)
+	def(&t.Metrics, 75*time.Second)
+	def(&t.Backup, 2*time.Minute)
+	def(&t.Drain, 5*time.Minute)
+	def(&t.Tick, 500*time.Millisecond)
 	return t
 }
 
@@ -376,7 +399,7 @@ func (e *NoClusterError) Hint() string { return "run `apimdev up` first" }
 
 // Exists describes what exists now, for an interrupted or failed run.
 func (s *Session) Exists(ctx context.Context) string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timeouts.orDefault().Read)
 	defer cancel()
 	st, _ := s.Cluster.Inspect(ctx)
 	switch st {

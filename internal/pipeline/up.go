@@ -376,7 +376,7 @@ func (u *upRun) deploy(ctx context.Context, st *events.Step) (string, error) {
 	// The gateway's first act is to resolve its configuration endpoint: on a
 	// new cluster, start it once cluster DNS answers, or that first fetch
 	// fails and the gateway waits 10 s for its next one.
-	if t0 := time.Now(); cluster.WaitDNS(ctx, s.Client, time.Minute) && time.Since(t0) > 100*time.Millisecond {
+	if t0 := time.Now(); cluster.WaitDNS(ctx, s.Client, s.Timeouts.orDefault().DNS) && time.Since(t0) > 100*time.Millisecond {
 		st.Progress("cluster DNS ready after %.1fs", time.Since(t0).Seconds())
 	}
 	if ctx.Err() != nil {

@@ -125,7 +125,7 @@ func (w *Workshop) checkDemoImage(ctx context.Context, d cluster.Docker, image s
 	if ki, ok := w.KitImage(kit.RoleDemo); ok && ki.Ref == image {
 		return nil // the kit step loads it
 	}
-	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ictx, cancel := context.WithTimeout(ctx, Timeouts{}.orDefault().Read)
 	defer cancel()
 	if _, err := d.ImageInspect(ictx, image); !errdefs.IsNotFound(err) {
 		return nil // here; or Docker down: preflight says so, with its fix
