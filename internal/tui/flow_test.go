@@ -29,7 +29,7 @@ const flowW, flowH = 100, 34
 type screens struct {
 	mu     sync.Mutex
 	screen string
-	state  state
+	state  screen
 	focus  string
 }
 
@@ -73,7 +73,7 @@ func startFlow(t *testing.T, opts Options) *flow {
 	return f
 }
 
-func (f *flow) now() (string, state, string) {
+func (f *flow) now() (string, screen, string) {
 	f.s.mu.Lock()
 	defer f.s.mu.Unlock()
 	return f.s.screen, f.s.state, f.s.focus

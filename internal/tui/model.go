@@ -21,11 +21,11 @@ import (
 	"github.com/apimdev/apimdev/internal/token"
 )
 
-// state is the screen the wizard is on.
-type state int
+// screen is the screen the wizard is on.
+type screen int
 
 const (
-	stateForm state = iota
+	stateForm screen = iota
 	stateRunning
 	stateFailed
 	stateResult
@@ -38,7 +38,7 @@ const (
 
 var stateNames = [...]string{"form", "running", "failed", "result", "promote-diff", "promote-confirm", "promoting", "promote-done", "top"}
 
-func (s state) String() string { return stateNames[s] }
+func (s screen) String() string { return stateNames[s] }
 
 // Options are what the wizard starts from.
 type Options struct {
@@ -109,12 +109,12 @@ type Model struct {
 	rep  *events.Reporter
 	now  func() time.Time
 
-	state         state
+	state         screen
 	width, height int
 	// top is the traffic view while state is stateTop; topFrom is the
 	// screen it was opened from, where esc goes back to.
 	top      *TopModel
-	topFrom  state
+	topFrom  screen
 	showHelp bool
 	showLogs bool
 	note     string // a one-line notice, cleared by the next key

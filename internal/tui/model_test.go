@@ -432,7 +432,7 @@ func TestHelpOnEveryScreen(t *testing.T) {
 	o := testOptions(&fakeRunner{}, nil)
 	o.Promoter = p
 	h := newHarness(t, o)
-	seen := map[state]bool{}
+	seen := map[screen]bool{}
 	look := func() {
 		t.Helper()
 		h.key("?")

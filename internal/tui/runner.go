@@ -12,7 +12,7 @@ import (
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
-	files "github.com/apimdev/apimdev/internal/state"
+	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
 	"github.com/apimdev/apimdev/internal/traffic"
 )
@@ -70,7 +70,7 @@ type PipelineRunner struct {
 
 	mu      sync.Mutex
 	session *pipeline.Session
-	lock    *files.Lock
+	lock    *state.Lock
 	lockFor string
 	res     *pipeline.UpResult
 	stop    func() // the in-process forward of the last Up, if any
