@@ -133,7 +133,7 @@ func (a *app) dockerInstall(ctx context.Context, o installOptions) error {
 	return a.applyInstall(ctx, plan)
 }
 
-func (a *app) applyInstall(ctx context.Context, plan *hostsetup.Plan) error {
+func (a *app) applyInstall(ctx context.Context, plan *hostsetup.InstallPlan) error {
 	rep := a.reporter(config.Default())
 	var st = rep.Start("install", fmt.Sprintf("%d change(s)", len(plan.Steps)))
 	err := plan.Apply(ctx, hostsetup.System{Ctx: ctx, Out: a.streams.Err}, func(i int, s hostsetup.Step, err error, done bool) {

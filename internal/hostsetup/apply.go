@@ -29,7 +29,7 @@ type Runner interface {
 
 // Print shows the plan: what was found, each step with its command and its
 // undo, then the notes.
-func (p *Plan) Print(w io.Writer, title string) {
+func (p *InstallPlan) Print(w io.Writer, title string) {
 	fmt.Fprintf(w, "%s\n  this machine: %s\n", title, strings.Join(p.Facts, ", "))
 	if len(p.Steps) == 0 {
 		fmt.Fprintln(w, "  nothing to change")
@@ -75,7 +75,7 @@ func (e *StepError) Hint() string {
 
 // Apply makes the plan's changes in order, telling report before and after
 // each. It stops at the first failure or when ctx ends.
-func (p *Plan) Apply(ctx context.Context, r Runner, report func(i int, s Step, err error, done bool)) error {
+func (p *InstallPlan) Apply(ctx context.Context, r Runner, report func(i int, s Step, err error, done bool)) error {
 	for i, s := range p.Steps {
 		if err := ctx.Err(); err != nil {
 			return &StepError{Step: i + 1, Title: s.Title, Err: err, Done: p.Steps[:i]}

@@ -87,9 +87,9 @@ type File struct {
 	Mode uint32
 }
 
-// Plan is an install: what was found, the steps, and what the user should
+// InstallPlan is an install: what was found, the steps, and what the user should
 // know. Nothing in it has run.
-type Plan struct {
+type InstallPlan struct {
 	Facts []string
 	Steps []Step
 	Notes []string
@@ -104,11 +104,11 @@ func (e *PlanError) Error() string { return e.Problem }
 func (e *PlanError) Hint() string { return e.Fix }
 
 // PlanDocker plans `apimdev docker install` for h.
-func PlanDocker(h Host, o Options) (*Plan, error) {
+func PlanDocker(h Host, o Options) (*InstallPlan, error) {
 	if err := check(h, o); err != nil {
 		return nil, err
 	}
-	p := &Plan{Facts: h.facts()}
+	p := &InstallPlan{Facts: h.facts()}
 	p.rigDaemon(h)
 	p.packages(h, o)
 	p.service(h, o)
@@ -161,7 +161,7 @@ func check(h Host, o Options) error {
 // rigDaemon stops a dockerd that an earlier apimdev started by hand (the
 // e2e rig's script it used to run), so the distribution's service can take
 // over, and removes the egress rules that script added.
-func (p *Plan) rigDaemon(h Host) {
+func (p *InstallPlan) rigDaemon(h Host) {
 	if h.RigDaemon == 0 {
 		return
 	}
@@ -188,7 +188,7 @@ func (p *Plan) rigDaemon(h Host) {
 	}
 }
 
-func (p *Plan) packages(h Host, o Options) {
+func (p *InstallPlan) packages(h Host, o Options) {
 	var pkgs []string
 	if !h.Has("dockerd") {
 		pkgs = append(pkgs, "docker.io")
@@ -216,7 +216,7 @@ func (p *Plan) packages(h Host, o Options) {
 			Undo: "sudo apt-get purge " + strings.Join(pkgs, " ") + " && sudo apt-get autoremove --purge (the engine's own data stays in /var/lib/docker and /etc/docker: remove them too for nothing left)"})
 }
 
-func (p *Plan) service(h Host, o Options) {
+func (p *InstallPlan) service(h Host, o Options) {
 	switch {
 	case o.Access == AccessRootless && h.Systemd:
 		// Rootless Docker is the user's daemon; the system's would be a
@@ -238,7 +238,7 @@ func (p *Plan) service(h Host, o Options) {
 // wrapper adds apimdev's runc wrapper where the machine lacks
 // CAP_SYS_RESOURCE and the user asked for it; elsewhere it says why kind's
 // nodes would not start.
-func (p *Plan) wrapper(h Host, o Options) error {
+func (p *InstallPlan) wrapper(h Host, o Options) error {
 	if h.HasCapSysResource() {
 		return nil
 	}
@@ -279,7 +279,7 @@ func (p *Plan) wrapper(h Host, o Options) error {
 	return nil
 }
 
-func (p *Plan) access(h Host, o Options) {
+func (p *InstallPlan) access(h Host, o Options) {
 	user := h.User
 	groupMeans := "the docker group: docker and apimdev work without sudo, but whoever is in it can start privileged containers, which is root on this machine without a password"
 	rootlessMeans := "rootless Docker: Docker runs as your user, with no root daemon; kind supports it on cgroup v2 with the cpu, cpuset, memory and pids controllers delegated (apimdev's preflight checks them)"

@@ -46,7 +46,7 @@ func (r *recorder) StopProcess(pid int, _ string) error {
 	return nil
 }
 
-func apply(t *testing.T, p *Plan) *recorder {
+func apply(t *testing.T, p *InstallPlan) *recorder {
 	t.Helper()
 	r := &recorder{}
 	if err := p.Apply(context.Background(), r, func(int, Step, error, bool) {}); err != nil {
@@ -55,7 +55,7 @@ func apply(t *testing.T, p *Plan) *recorder {
 	return r
 }
 
-func printed(p *Plan) string {
+func printed(p *InstallPlan) string {
 	var b strings.Builder
 	p.Print(&b, "plan")
 	return b.String()
