@@ -31,7 +31,14 @@ t() {
 # darwin/arm64 before darwin/amd64: the Mac most laptops are is the one vetted.
 targets="linux/amd64 linux/arm64 darwin/arm64 darwin/amd64 windows/amd64 windows/arm64"
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# The Wine prefix is made meanwhile: on a new machine that is mostly apt
+# downloading and unpacking wine64 and mingw-w64, little CPU beside the builds.
+# A failure before the Wine part still waits for it (never an apt cut short).
+wine_log=$(mktemp)
+scripts/ci/ensure-wine.sh >"$wine_log" 2>&1 &
+wine_pid=$!
+trap 'wait "$wine_pid" 2>/dev/null; rm -rf "$out" "$wine_log"' EXIT
+wine_ready() { wait "$wine_pid" || { cat "$wine_log" >&2; return 1; }; }
 # files TARGET — the target's packages and their files: what vet would read.
 # The stand-in gateway (test/standin-gateway, with its OpenTelemetry and gRPC
 # dependencies) only ever runs in Linux containers: vetted for Linux only (by
@@ -65,7 +72,7 @@ for target in $targets; do
 done
 ls -l "$out" | awk 'NR>1 {printf "cross: %-34s %6.1f MB\n", $9, $5/1048576}' >&2
 
-t "wine prefix" scripts/ci/ensure-wine.sh >/dev/null
+t "wine prefix (wait)" wine_ready
 exec_wine=$PWD/scripts/ci/wine/exec.sh
 t "unit tests windows/amd64" env GOOS=windows GOARCH=amd64 "$GO" test -count=1 -exec "$exec_wine" . ./internal/... ./scripts
 
