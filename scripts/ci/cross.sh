@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# cross.sh — apimdev for every laptop: go vet and go build for linux, darwin and
-# windows on amd64 and arm64; then the Windows unit tests and the Windows binary
-# under Wine (scripts/ci/ensure-wine.sh). Prints a timing line per part.
+# cross.sh — apimdev for every laptop: go build for linux, darwin and windows on
+# amd64 and arm64, and go vet of each different set of files among them; then
+# the Windows unit tests and the Windows binary under Wine
+# (scripts/ci/ensure-wine.sh). Prints a timing line per part (and appends it
+# as "cross/<part> <seconds>" to $APIMDEV_CI_TIMINGS when set: .ci/run's
+# summary).
+#
+# go vet is paid once per set of files, not per target: a target is vetted
+# only when `go list` gives it files (its build constraints, _os/_arch
+# suffixes, test files included) that no target vetted before it has.
+# linux/amd64 is vetted by `make test` (make vet: go vet ./...). Today that
+# leaves one vet per OS: darwin and windows; no file of ours names an arch.
+# An arch-specific file added later gets its target vetted here by itself.
 #
 # Under Wine run every package of apimdev's own (./ and ./internal/..., and
 # ./scripts). Not run there: test/standin-gateway/... (the stand-in gateway
@@ -11,28 +21,58 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 GO=${GO:-go}
-t() { local name=$1 s=$SECONDS; shift; "$@"; printf 'cross: %-28s %4ds\n' "$name" $((SECONDS - s)) >&2; }
+t() {
+  local name=$1 s=$SECONDS; shift
+  "$@"
+  printf 'cross: %-28s %4ds\n' "$name" $((SECONDS - s)) >&2
+  if [ -n "${APIMDEV_CI_TIMINGS:-}" ]; then printf 'cross/%s %d\n' "${name// /-}" $((SECONDS - s)) >>"$APIMDEV_CI_TIMINGS"; fi
+}
 
-targets="linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64"
+# darwin/arm64 before darwin/amd64: the Mac most laptops are is the one vetted.
+targets="linux/amd64 linux/arm64 darwin/arm64 darwin/amd64 windows/amd64 windows/arm64"
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# The Wine prefix is made meanwhile: on a new machine that is mostly apt
+# downloading and unpacking wine64 and mingw-w64, little CPU beside the builds.
+# A failure before the Wine part still waits for it (never an apt cut short).
+wine_log=$(mktemp)
+scripts/ci/ensure-wine.sh >"$wine_log" 2>&1 &
+wine_pid=$!
+trap 'wait "$wine_pid" 2>/dev/null; rm -rf "$out" "$wine_log"' EXIT
+wine_ready() { wait "$wine_pid" || { cat "$wine_log" >&2; return 1; }; }
+# files TARGET — the target's packages and their files: what vet would read.
+# The stand-in gateway (test/standin-gateway, with its OpenTelemetry and gRPC
+# dependencies) only ever runs in Linux containers: vetted for Linux only (by
+# make test), which spares compiling gRPC for more targets.
+files() {
+  GOOS=${1%/*} GOARCH=${1#*/} CGO_ENABLED=0 "$GO" list -f '{{.ImportPath}} {{.GoFiles}} {{.TestGoFiles}} {{.XTestGoFiles}}' ./... |
+    grep -v '/test/standin-gateway'
+}
+vetted_by_make_test=linux/amd64
+declare -A vetted # file list -> the target that vetted it
+vetted["$(files $vetted_by_make_test)"]="$vetted_by_make_test (make test)"
 for target in $targets; do
   os=${target%/*} arch=${target#*/}
   ext=""; [[ $os == windows ]] && ext=.exe
+  list=$(files "$target")
+  if [ -n "${vetted[$list]:-}" ]; then
+    echo "cross: vet $target: the same files as ${vetted[$list]}, vetted there" >&2
+  else
+    # shellcheck disable=SC2086 # one package per word
+    t "vet $target" env GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" vet $(awk '{print $1}' <<<"$list")
+    vetted["$list"]=$target
+  fi
   # The build links what vet compiled (same flags, no -trimpath: this is a
   # check, not the release, which make release-snapshot builds).
-  # The stand-in gateway (test/standin-gateway, with its OpenTelemetry and
-  # gRPC dependencies) only ever runs in Linux containers: vetted for Linux
-  # only, which spares compiling gRPC for four more targets.
-  pkgs=./...
-  [[ $os == linux ]] || pkgs=$(GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" list ./... | grep -v '/test/standin-gateway')
-  # shellcheck disable=SC2086 # one package per word
-  t "vet $target" env GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" vet $pkgs
   t "build $target" env GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" build -o "$out/apimdev-$os-$arch$ext" .
+  # The stand-in ships for Linux on both arches (the demo's image; see
+  # .goreleaser.yaml): built for each, as linux/arm64's vet used to compile it.
+  if [[ $os == linux ]]; then
+    t "build standin $target" env GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" build -o "$out/standin-gateway-$os-$arch" ./test/standin-gateway
+  fi
 done
 ls -l "$out" | awk 'NR>1 {printf "cross: %-34s %6.1f MB\n", $9, $5/1048576}' >&2
 
-t "wine prefix" scripts/ci/ensure-wine.sh >/dev/null
+t "wine prefix (wait)" wine_ready
 exec_wine=$PWD/scripts/ci/wine/exec.sh
 t "unit tests windows/amd64" env GOOS=windows GOARCH=amd64 "$GO" test -count=1 -exec "$exec_wine" . ./internal/... ./scripts
 

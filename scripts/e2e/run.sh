@@ -3,17 +3,26 @@
 # from the cache) the offline kind node image and the stand-in gateway image,
 # then run the real apimdev binary through test/e2e (build tag e2e).
 #
-# Prints a timing line per rig stage. Fails loudly if any part of the rig
-# cannot be built; the suite never skips.
+# Prints a timing line per rig stage and per suite (top-level test), and
+# appends them as "name seconds" lines to $APIMDEV_CI_TIMINGS when it is set
+# (.ci/run's summary table). Fails loudly if any part of the rig cannot be
+# built; the suite never skips.
+#
+# Arguments are go test's (-run 'TestName$', -v, -count, -timeout, ...): the
+# test binary is compiled once with `go test -c` and run with them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${APIMDEV_E2E_CACHE:-$HOME/.cache/apimdev-e2e}
 cd "$ROOT"
 
+timing() { # timing NAME SECONDS — print it, and record it for .ci/run
+  printf 'rig: %-16s %4ds\n' "$1" "$2" >&2
+  if [ -n "${APIMDEV_CI_TIMINGS:-}" ]; then printf 'e2e/%s %d\n' "$1" "$2" >>"$APIMDEV_CI_TIMINGS"; fi
+}
 stage() { # stage NAME CMD... — run CMD, print how long it took
   local name=$1 start=$SECONDS; shift
   "$@"
-  printf 'rig: %-16s %4ds\n' "$name" $((SECONDS - start)) >&2
+  timing "$name" $((SECONDS - start))
 }
 
 # One suite at a time on this machine's Docker engine: a suite restarts the
@@ -49,7 +58,9 @@ node_image=""; gateway_image=""; statsd_image=""; otelcol_image=""
 build_node() {
   local bin
   bin=$(mktemp -d)/apimdev
-  go build -o "$bin" .
+  # Static, as the release's: cross.sh's linux/amd64 build has compiled
+  # these packages already (make test compiles only race builds).
+  CGO_ENABLED=0 go build -o "$bin" .
   node_image=$("$bin" node-image build --verbose --image "${APIMDEV_E2E_NODE_IMAGE:-apimdev-e2e/kind-node:v1.34.4}" --cache "$CACHE" | tail -n 1)
   rm -rf "$(dirname "$bin")"
 }
@@ -85,6 +96,31 @@ export APIMDEV_E2E_KUBECTL=$CACHE/bin/kubectl
 export APIMDEV_E2E_STATSD_IMAGE=$statsd_image
 export APIMDEV_E2E_COLLECTOR_IMAGE=$otelcol_image
 export PATH=$CACHE/bin:$PATH
+
+# The test binary, compiled once (its own timing line), then run from its
+# package directory as go test would; go test's flags become the binary's.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+stage test-binary go test -tags e2e -c -o "$work/e2e.test" ./test/e2e/
+args=()
+for a in "$@"; do
+  case $a in
+    -run | -run=* | -skip | -skip=* | -count | -count=* | -timeout | -timeout=* | -v | -v=* | \
+      -failfast | -short | -parallel | -parallel=* | -list | -list=* | -shuffle | -shuffle=*)
+      args+=("-test.${a#-}") ;;
+    *) args+=("$a") ;;
+  esac
+done
 start=$SECONDS
-go test -tags e2e -count=1 -v -timeout 65m ./test/e2e/ "$@"
-printf 'rig: %-16s %4ds\n' suite $((SECONDS - start)) >&2
+set +e
+(cd test/e2e && "$work/e2e.test" -test.count=1 -test.v -test.timeout=65m "${args[@]}") 2>&1 | tee "$work/out"
+rc=${PIPESTATUS[0]}
+set -e
+# Each top-level test's own line: "--- PASS: TestE2E (150.52s)".
+while read -r _ verdict name secs; do
+  secs=${secs#(}; secs=${secs%s)}
+  timing "$name" "$(printf '%.0f' "$secs")"
+  [ "$verdict" = PASS: ] || echo "rig: $name ${verdict%:}" >&2
+done < <(grep -E '^--- (PASS|FAIL|SKIP): Test[^ ]* \([0-9.]+s\)$' "$work/out")
+timing suite $((SECONDS - start))
+exit "$rc"

@@ -22,7 +22,7 @@ import (
 )
 
 // tools are what `make e2e` prepared (passed in the environment) and the two
-// binaries each top-level test builds once.
+// binaries built once for the whole run (see builtBinaries).
 type tools struct {
 	nodeImage, gatewayImage, kubectl, kind string
 	bin, standin                           string
@@ -36,6 +36,59 @@ func need(t *testing.T, name string) string {
 	return v
 }
 
+// The binaries every suite runs are built once per run of the test binary
+// and shared by its top-level tests, which only execute them: each suite
+// linked its own race build of apimdev before, the same bytes nine times.
+// TestMain removes them.
+var (
+	binOnce        sync.Once
+	binDir         string
+	binErr         error
+	binApimdev     string
+	binStandin     string
+	binBuildTiming time.Duration
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func builtBinaries() (apimdev, standin string, err error) {
+	binOnce.Do(func() {
+		start := time.Now()
+		binDir, binErr = os.MkdirTemp("", "apimdev-e2e-bin-")
+		if binErr != nil {
+			return
+		}
+		binApimdev = filepath.Join(binDir, "apimdev")
+		binStandin = filepath.Join(binDir, "standin-gateway")
+		// apimdev is built with the race detector: every suite's lifecycle
+		// runs it, and each rig fails on any race report (see raceReports).
+		for out, pkg := range map[string]string{binApimdev: "../..", binStandin: "../standin-gateway"} {
+			args := []string{"build", "-o", out, pkg}
+			if out == binApimdev {
+				args = []string{"build", "-race", "-o", out, pkg}
+			}
+			cmd := exec.Command("go", args...)
+			if out == binStandin {
+				// Static, as a release archive's: TestPodman's up --demo
+				// makes the demo's image (FROM scratch) from it.
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			}
+			if b, err := cmd.CombinedOutput(); err != nil {
+				binErr = fmt.Errorf("building %s: %v\n%s", pkg, err, b)
+				return
+			}
+		}
+		binBuildTiming = time.Since(start)
+	})
+	return binApimdev, binStandin, binErr
+}
+
 func buildTools(t *testing.T) *tools {
 	tl := &tools{
 		nodeImage:    need(t, "APIMDEV_E2E_NODE_IMAGE"),
@@ -44,26 +97,11 @@ func buildTools(t *testing.T) *tools {
 	}
 	// kind's CLI sits next to kubectl in the rig's cache.
 	tl.kind = filepath.Join(filepath.Dir(tl.kubectl), "kind")
-	dir := t.TempDir()
-	tl.bin = filepath.Join(dir, "apimdev")
-	tl.standin = filepath.Join(dir, "standin-gateway")
-	// apimdev is built with the race detector: every suite's lifecycle runs
-	// it, and each rig fails on any race report (see raceReports).
-	for out, pkg := range map[string]string{tl.bin: "../..", tl.standin: "../standin-gateway"} {
-		args := []string{"build", "-o", out, pkg}
-		if out == tl.bin {
-			args = []string{"build", "-race", "-o", out, pkg}
-		}
-		cmd := exec.Command("go", args...)
-		if out == tl.standin {
-			// Static, as a release archive's: TestPodman's up --demo makes
-			// the demo's image (FROM scratch) from it.
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		}
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", pkg, err, b)
-		}
+	var err error
+	if tl.bin, tl.standin, err = builtBinaries(); err != nil {
+		t.Fatal(err)
 	}
+	t.Logf("apimdev (-race) and the stand-in built once for the run in %s", binBuildTiming.Round(100*time.Millisecond))
 	return tl
 }
 
