@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/apimdev/apimdev/internal/metrics"
 )
 
 // TopSample is one moment of the gateway's traffic, as `apimdev top` shows
@@ -32,11 +34,7 @@ type TopPod struct {
 }
 
 // TopRates are what changed between two samples, per second.
-type TopRates struct {
-	Seconds  float64            `json:"seconds"`
-	Requests float64            `json:"requestsPerSecond"`
-	Classes  map[string]float64 `json:"classesPerSecond,omitempty"`
-}
+type TopRates = metrics.Rates
 
 // noLocalMetrics is what top says on a gateway without a metrics sink.
 const noLocalMetrics = "no local metrics: the dev profile (as the portal's YAML) sends none; `apimdev promote` adds a statsd exporter (or `--metrics opentelemetry`, a collector)"
@@ -83,18 +81,7 @@ func RatesBetween(a, b *TopSample) {
 	if a == nil || a.Metrics == nil || b.Metrics == nil {
 		return
 	}
-	secs := b.Time.Sub(a.Time).Seconds()
-	if secs <= 0 || b.Metrics.Requests < a.Metrics.Requests {
-		return
+	if r := metrics.Between(*a.Metrics, *b.Metrics, b.Time.Sub(a.Time).Seconds()); r != nil {
+		b.Rate = r
 	}
-	r := &TopRates{Seconds: secs, Requests: (b.Metrics.Requests - a.Metrics.Requests) / secs}
-	for c, v := range b.Metrics.Classes {
-		if d := v - a.Metrics.Classes[c]; d >= 0 {
-			if r.Classes == nil {
-				r.Classes = map[string]float64{}
-			}
-			r.Classes[c] = d / secs
-		}
-	}
-	b.Rate = r
 }
