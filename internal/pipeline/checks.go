@@ -57,7 +57,7 @@ func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token)
 		switch {
 		case err != nil:
 			add("spread", false, "%v", err)
-		case len(t.workload()) < 2:
+		case len(t.Workload()) < 2:
 			spread = &sp
 			add("spread", true, "%d pod(s) on %s", sp.Pods, oneNodeNote)
 		default:
