@@ -8,9 +8,6 @@ import (
 	"io"
 	"net/http"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/metrics"
 )
@@ -45,17 +42,9 @@ func (s *Session) scrapeFrom(ctx context.Context, p gateway.Profile) (Metrics, e
 	if p.CollectorImage != "" {
 		source = "the OpenTelemetry Collector"
 	}
-	pods, err := s.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + sink})
+	pod, err := gateway.ReadyPod(ctx, s.Client, p.Namespace, sink)
 	if err != nil {
 		return Metrics{}, err
-	}
-	pod := ""
-	for _, x := range pods.Items {
-		for _, c := range x.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && x.DeletionTimestamp == nil {
-				pod = x.Name
-			}
-		}
 	}
 	if pod == "" {
 		return Metrics{}, fmt.Errorf("no ready %s pod", source[len("the "):])

@@ -2,12 +2,9 @@ package pipeline
 
 import (
 	"context"
-	"sort"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
+	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/metrics"
 )
 
@@ -26,12 +23,7 @@ type TopSample struct {
 }
 
 // TopPod is one gateway pod.
-type TopPod struct {
-	Name     string `json:"name"`
-	Ready    bool   `json:"ready"`
-	Restarts int32  `json:"restarts"`
-	Node     string `json:"node,omitempty"`
-}
+type TopPod = gateway.PodState
 
 // TopRates are what changed between two samples, per second.
 type TopRates = metrics.Rates
@@ -46,21 +38,8 @@ func (s *Session) Top(ctx context.Context) TopSample {
 	if s.Recorded != nil {
 		ts.Profile = s.Recorded.Profile
 	}
-	if pods, err := s.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + p.Gateway}); err == nil {
-		for _, x := range pods.Items {
-			if x.DeletionTimestamp != nil {
-				continue
-			}
-			tp := TopPod{Name: x.Name, Node: x.Spec.NodeName}
-			for _, c := range x.Status.Conditions {
-				tp.Ready = tp.Ready || c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue
-			}
-			for _, c := range x.Status.ContainerStatuses {
-				tp.Restarts += c.RestartCount
-			}
-			ts.Pods = append(ts.Pods, tp)
-		}
-		sort.Slice(ts.Pods, func(i, j int) bool { return ts.Pods[i].Name < ts.Pods[j].Name })
+	if pods, err := gateway.PodStates(ctx, s.Client, p); err == nil {
+		ts.Pods = pods
 	}
 	if sink, _, _ := p.MetricsSink(); sink == "" || ts.Profile == "dev" {
 		ts.Missing = noLocalMetrics
