@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
@@ -418,4 +419,45 @@ func ReadNodePorts(ctx context.Context, c kubernetes.Interface, p gateway.Profil
 		}
 	}
 	return np, nil
+}
+
+// PodsToEvict sorts the pods on node for a drain: those to evict, and the
+// bare ones (no controller to start them elsewhere) that stop it unless
+// force evicts them too. Finished, terminating, mirror and DaemonSet pods
+// stay.
+func PodsToEvict(ctx context.Context, c kubernetes.Interface, node string, force bool) (evict []corev1.Pod, bare []string, err error) {
+	pods, err := c.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range pods.Items {
+		switch {
+		case p.Spec.NodeName != node: // (a fake clientset ignores field selectors)
+		case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed, p.DeletionTimestamp != nil:
+		case p.Annotations[corev1.MirrorPodAnnotationKey] != "", ownedBy(p, "DaemonSet"):
+		case metav1.GetControllerOf(&p) == nil && !force:
+			bare = append(bare, p.Namespace+"/"+p.Name)
+		default:
+			evict = append(evict, p)
+		}
+	}
+	return evict, bare, nil
+}
+
+func ownedBy(p corev1.Pod, kind string) bool {
+	c := metav1.GetControllerOf(&p)
+	return c != nil && c.Kind == kind
+}
+
+// Cordon marks node unschedulable (on) or schedulable again.
+func Cordon(ctx context.Context, c kubernetes.Interface, node string, on bool) error {
+	patch := fmt.Sprintf(`{"spec":{"unschedulable":%t}}`, on)
+	if !on {
+		patch = `{"spec":{"unschedulable":null}}`
+	}
+	_, err := c.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	if err != nil {
+		return fmt.Errorf("marking node %s %s: %w", node, map[bool]string{true: "unschedulable", false: "schedulable"}[on], err)
+	}
+	return nil
 }
