@@ -189,22 +189,22 @@ func (a *app) ask(question string) bool {
 // with consent (through sudo when needed). Otherwise it says what to
 // install for this OS (check only; up leaves that to preflight).
 func (a *app) offerDocker(ctx context.Context, output string) bool {
-	if pipeline.DockerAnswers(ctx) {
+	if cluster.DockerAnswers(ctx) {
 		return true
 	}
 	osr, _ := os.ReadFile("/etc/os-release")
 	if output == "json" || !a.interactive() || runtime.GOOS != "linux" || !hostsetup.DebianLike(string(osr)) {
 		if output == "text" {
-			fmt.Fprintf(a.streams.Err, "No Docker engine answers: %s\n", pipeline.DockerFix())
+			fmt.Fprintf(a.streams.Err, "No Docker engine answers: %s\n", cluster.DockerFixHere())
 		}
 		return false
 	}
 	fmt.Fprintln(a.streams.Err, "No Docker engine answers. apimdev can install your distribution's Docker and start its service; here is the plan.")
 	if err := a.dockerInstall(ctx, installOptions{}); err != nil {
-		fmt.Fprintf(a.streams.Err, "Docker was not installed: %v\n%s\n", err, pipeline.DockerFix())
+		fmt.Fprintf(a.streams.Err, "Docker was not installed: %v\n%s\n", err, cluster.DockerFixHere())
 		return false
 	}
-	if pipeline.DockerAnswers(ctx) {
+	if cluster.DockerAnswers(ctx) {
 		return true
 	}
 	fmt.Fprintln(a.streams.Err, "Docker runs, but not for you yet: if you chose the docker group, log out and back in (or run `newgrp docker`), then run this again")

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/docker/go-connections/nat"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster/constants"
 )
@@ -29,6 +31,13 @@ func directMarkerValue() string {
 
 // HasDirect says whether a marker's data records the direct path's mapping.
 func HasDirect(marker map[string]string) bool { return marker[markerDirect] == directMarkerValue() }
+
+// RecordsDirect reads the cluster's marker: whether the cluster was made
+// with the direct path's port mapping (false when the marker cannot be read).
+func RecordsDirect(ctx context.Context, c kubernetes.Interface) bool {
+	cm, err := c.CoreV1().ConfigMaps(MarkerNamespace).Get(ctx, MarkerName, metav1.GetOptions{})
+	return err == nil && HasDirect(cm.Data)
+}
 
 // directMappings publish the direct path's node ports on loopback; host
 // port 0 lets kind pick free ones (then fixed for the container's life,

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/apimdev/apimdev/internal/config"
@@ -188,4 +190,21 @@ func (p Profile) NetworkPolicySummary() string {
 		s += "; an API backend on another port needs prod.networkPolicy.backends"
 	}
 	return s
+}
+
+// NetworkPoliciesIn counts p's NetworkPolicy objects that are in the
+// cluster; err when the gateway's own is not (the sink's is optional).
+func NetworkPoliciesIn(ctx context.Context, c kubernetes.Interface, p Profile) (int, error) {
+	n := 0
+	for _, name := range []string{p.NetworkPolicyName(), p.SinkPolicyName()} {
+		if name == "" {
+			continue
+		}
+		if _, err := c.NetworkingV1().NetworkPolicies(p.Namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			n++
+		} else if name == p.NetworkPolicyName() {
+			return n, fmt.Errorf("NetworkPolicy %s/%s: %v", p.Namespace, name, err)
+		}
+	}
+	return n, nil
 }

@@ -114,7 +114,7 @@ func (s *Session) checkSpread(ctx context.Context, c *checking) []CheckResult {
 	switch {
 	case err != nil:
 		return result("spread", false, "%v", err)
-	case len(t.workload()) < 2:
+	case len(t.Workload()) < 2:
 		c.spread = &sp
 		return result("spread", true, "%d pod(s) on %s", sp.Pods, oneNodeNote)
 	}

@@ -2,14 +2,9 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/apimdev/apimdev/internal/cluster"
@@ -66,9 +61,9 @@ func (s *Session) directPath(ctx context.Context) (*forward.Direct, error) {
 	}
 	if via == ViaAuto {
 		mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		cm, err := s.Client.CoreV1().ConfigMaps(cluster.MarkerNamespace).Get(mctx, cluster.MarkerName, metav1.GetOptions{})
+		recorded := cluster.RecordsDirect(mctx, s.Client)
 		cancel()
-		if err != nil || !cluster.HasDirect(cm.Data) {
+		if !recorded {
 			return refuse("the cluster was made without the direct path's port mapping; `apimdev up --recreate` adds it")
 		}
 	}
@@ -86,37 +81,8 @@ func (s *Session) directPath(ctx context.Context) (*forward.Direct, error) {
 	}
 	d := &forward.Direct{
 		Addr:  map[int]string{gateway.ServiceHTTP: addrs[nh], gateway.ServiceHTTPS: addrs[ns]},
-		Probe: probeThrough(addrs[nh], s.Profile.ProbePath),
+		Probe: forward.ProbeHTTP(addrs[nh], s.Profile.ProbePath),
 	}
 	say("direct through the node's ports %s and %s (Service %s); the API-server tunnel is the fallback", addrs[nh], addrs[ns], svc.Name)
 	return d, nil
-}
-
-// probeThrough is one plain HTTP call of the gateway's status path at addr:
-// any HTTP answer says a gateway is behind it (a busy one answers 503, and
-// is still a gateway); a closed connection or a timeout says not.
-func probeThrough(addr, path string) func(ctx context.Context) error {
-	c := &http.Client{Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext:       (&net.Dialer{Timeout: time.Second}).DialContext,
-		Proxy:             nil,
-	}}
-	url := "http://" + addr + path
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return errors.New("no answer in time")
-			}
-			return err
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		resp.Body.Close()
-		return nil
-	}
 }

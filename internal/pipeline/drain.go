@@ -14,10 +14,10 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/topology"
 )
 
 // Drain step names.
@@ -102,21 +102,9 @@ func (s *Session) Drain(ctx context.Context, o DrainOptions) (*DrainResult, erro
 				return "", &NodeError{Node: o.Node, Nodes: names,
 					Problem: "no other node can take its pods: draining it would leave the gateway nowhere to run (" + oneNodeNote + ")"}
 			}
-			pods, err := s.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + o.Node})
-			if err != nil {
-				return "", err
-			}
 			var bare []string
-			for _, p := range pods.Items {
-				switch {
-				case p.Spec.NodeName != o.Node: // (a fake clientset ignores field selectors)
-				case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed, p.DeletionTimestamp != nil:
-				case p.Annotations[corev1.MirrorPodAnnotationKey] != "", ownedBy(p, "DaemonSet"):
-				case metav1.GetControllerOf(&p) == nil && !o.Force:
-					bare = append(bare, p.Namespace+"/"+p.Name)
-				default:
-					evict = append(evict, p)
-				}
+			if evict, bare, err = topology.PodsToEvict(ctx, s.Client, o.Node, o.Force); err != nil {
+				return "", err
 			}
 			if len(bare) > 0 {
 				return "", &NodeError{Node: o.Node, Nodes: names,
@@ -156,11 +144,6 @@ func (s *Session) Drain(ctx context.Context, o DrainOptions) (*DrainResult, erro
 	return res, err
 }
 
-func ownedBy(p corev1.Pod, kind string) bool {
-	c := metav1.GetControllerOf(&p)
-	return c != nil && c.Kind == kind
-}
-
 // Uncordon lets the scheduler put pods on node again.
 func (s *Session) Uncordon(ctx context.Context, node string) error {
 	return s.runSteps(ctx, []step{{StepCordon, node, func(ctx context.Context, _ *events.Step) (string, error) {
@@ -183,15 +166,7 @@ func (s *Session) Uncordon(ctx context.Context, node string) error {
 }
 
 func (s *Session) setUnschedulable(ctx context.Context, node string, on bool) error {
-	patch := fmt.Sprintf(`{"spec":{"unschedulable":%t}}`, on)
-	if !on {
-		patch = `{"spec":{"unschedulable":null}}`
-	}
-	_, err := s.Client.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
-	if err != nil {
-		return fmt.Errorf("marking node %s %s: %w", node, map[bool]string{true: "unschedulable", false: "schedulable"}[on], err)
-	}
-	return nil
+	return topology.Cordon(ctx, s.Client, node, on)
 }
 
 // evictAll asks for every pod's eviction at once and retries each that a

@@ -2,15 +2,9 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"sort"
-	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/errdefs"
 
 	"github.com/apimdev/apimdev/internal/cluster"
@@ -52,11 +46,11 @@ func (s *Session) pullNodeImage(ctx context.Context, st *events.Step, build bool
 		return nil // here, or the engine cannot say: kind tells
 	}
 	st.Progress("pulling the node image %s (about 400 MB)", ref)
-	err := pull(ctx, s.Docker, ref, func(line string) { st.Progress("%s", line) })
+	err := nodeimage.Pull(ctx, s.Docker, ref, func(line string) { st.Progress("%s", line) })
 	if err == nil {
 		return nil
 	}
-	pe := &NodeImagePullError{Image: ref, Registry: registryOf(ref), Reason: err.Error()}
+	pe := &NodeImagePullError{Image: ref, Registry: nodeimage.RegistryOf(ref), Reason: err.Error()}
 	if !build || ctx.Err() != nil {
 		return pe
 	}
@@ -91,75 +85,11 @@ func (s *Session) BuildNodeImage(ctx context.Context, ref, cache string, st *eve
 	return b.Build(ctx)
 }
 
-// NodeImagePullError says the node image could not be pulled, and the ways
-// out that need no registry.
-type NodeImagePullError struct{ Image, Registry, Reason string }
-
-func (e *NodeImagePullError) Error() string {
-	return fmt.Sprintf("the node image %s could not be pulled: the registry %s could not be reached (%s)", e.Image, e.Registry, e.Reason)
-}
-
-// Hint names the three ways out.
-func (e *NodeImagePullError) Hint() string {
-	return "nothing was created. With no registry: load an offline kit (`apimdev up --kit kit.tar`, made with `apimdev kit create` where there is one), " +
-		"name a node image this machine has (--node-image NAME), or build one here (`sudo apimdev node-image build`, " + nodeimage.EstimateText + "; up then finds it)"
-}
-
-// registryOf is the registry host of an image reference (Docker Hub when
-// it names none).
-func registryOf(ref string) string {
-	first, _, ok := strings.Cut(ref, "/")
-	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		return first
-	}
-	return "registry-1.docker.io (Docker Hub)"
-}
-
-// pull pulls ref, reporting the engine's progress every few seconds; an
-// error in the stream (the engine reports most failures there) is returned.
-func pull(ctx context.Context, d cluster.Docker, ref string, progress func(string)) error {
-	rc, err := d.ImagePull(ctx, ref, image.PullOptions{})
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	dec := json.NewDecoder(rc)
-	last := time.Now()
-	for {
-		var m struct {
-			Status, Progress string
-			Error            string `json:"error"`
-		}
-		if err := dec.Decode(&m); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if m.Error != "" {
-			return fmt.Errorf("%s", m.Error)
-		}
-		if time.Since(last) > 3*time.Second && m.Status != "" {
-			progress(strings.TrimSpace(m.Status + " " + m.Progress))
-			last = time.Now()
-		}
-	}
-}
+// NodeImagePullError says the node image could not be pulled (see
+// nodeimage.PullError).
+type NodeImagePullError = nodeimage.PullError
 
 // Labelled lists the engine's images with label, newest first.
 func (di dockerImages) Labelled(ctx context.Context, label string) ([]string, error) {
-	l, err := di.d.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", label))})
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(l, func(i, j int) bool { return l[i].Created > l[j].Created })
-	var out []string
-	for _, im := range l {
-		for _, t := range im.RepoTags {
-			if t != "<none>:<none>" {
-				out = append(out, t)
-				break
-			}
-		}
-	}
-	return out, nil
+	return nodeimage.Labelled(ctx, di.d, label)
 }

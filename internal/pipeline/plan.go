@@ -16,6 +16,7 @@ import (
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/settings"
 	"github.com/apimdev/apimdev/internal/token"
+	"github.com/apimdev/apimdev/internal/topology"
 )
 
 // Plan is what applying a target profile would change in the cluster, as
@@ -164,11 +165,11 @@ func (s *Session) target(ctx context.Context, p *Plan) error {
 			return err
 		}
 		if prod.Backup != nil {
-			if t.sharedStorage() {
+			if t.SharedStorage() {
 				// Every node mounts the shared directory: the claim is
 				// ReadWriteMany, served from it, as a file share serves it.
 				prod.Backup.AccessMode, prod.Backup.StorageClass = corev1.ReadWriteMany, gateway.SharedStorageClass
-				prod.Backup.SharedPath = sharedBackupPath(prod)
+				prod.Backup.SharedPath = topology.SharedBackupPath(prod)
 			} else {
 				// kind's storage is a host path on one node: ReadWriteOnce
 				// is what it can provision.

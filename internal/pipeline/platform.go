@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/errdefs"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -21,6 +20,7 @@ import (
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/imagepin"
+	"github.com/apimdev/apimdev/internal/topology"
 )
 
 // The platform check: before any rollout, the images it would run are held
@@ -112,7 +112,7 @@ func clusterArchs(ctx context.Context, c kubernetes.Interface) (nodeArchs, error
 			continue
 		}
 		all[a] = append(all[a], n.Name)
-		if runsWorkloads(n) {
+		if topology.RunsWorkloads(n) {
 			workload[a] = append(workload[a], n.Name)
 		}
 	}
@@ -126,18 +126,6 @@ func clusterArchs(ctx context.Context, c kubernetes.Interface) (nodeArchs, error
 		sort.Strings(names)
 	}
 	return nodeArchs{nodes: workload}, nil
-}
-
-// runsWorkloads says n takes pods without tolerations: no NoSchedule or
-// NoExecute taint but a cordon's own (a cordoned node is still one the
-// gateway's pods may go back to).
-func runsWorkloads(n *corev1.Node) bool {
-	for _, t := range n.Spec.Taints {
-		if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) && t.Key != corev1.TaintNodeUnschedulable {
-			return false
-		}
-	}
-	return true
 }
 
 // engineArchs is the engine's architecture as its Info names it (x86_64,

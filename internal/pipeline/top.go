@@ -2,11 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"sort"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/metrics"
 )
 
 // TopSample is one moment of the gateway's traffic, as `apimdev top` shows
@@ -24,19 +23,10 @@ type TopSample struct {
 }
 
 // TopPod is one gateway pod.
-type TopPod struct {
-	Name     string `json:"name"`
-	Ready    bool   `json:"ready"`
-	Restarts int32  `json:"restarts"`
-	Node     string `json:"node,omitempty"`
-}
+type TopPod = gateway.PodState
 
 // TopRates are what changed between two samples, per second.
-type TopRates struct {
-	Seconds  float64            `json:"seconds"`
-	Requests float64            `json:"requestsPerSecond"`
-	Classes  map[string]float64 `json:"classesPerSecond,omitempty"`
-}
+type TopRates = metrics.Rates
 
 // noLocalMetrics is what top says on a gateway without a metrics sink.
 const noLocalMetrics = "no local metrics: the dev profile (as the portal's YAML) sends none; `apimdev promote` adds a statsd exporter (or `--metrics opentelemetry`, a collector)"
@@ -48,21 +38,8 @@ func (s *Session) Top(ctx context.Context) TopSample {
 	if s.Recorded != nil {
 		ts.Profile = s.Recorded.Profile
 	}
-	if pods, err := s.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + p.Gateway}); err == nil {
-		for _, x := range pods.Items {
-			if x.DeletionTimestamp != nil {
-				continue
-			}
-			tp := TopPod{Name: x.Name, Node: x.Spec.NodeName}
-			for _, c := range x.Status.Conditions {
-				tp.Ready = tp.Ready || c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue
-			}
-			for _, c := range x.Status.ContainerStatuses {
-				tp.Restarts += c.RestartCount
-			}
-			ts.Pods = append(ts.Pods, tp)
-		}
-		sort.Slice(ts.Pods, func(i, j int) bool { return ts.Pods[i].Name < ts.Pods[j].Name })
+	if pods, err := gateway.PodStates(ctx, s.Client, p); err == nil {
+		ts.Pods = pods
 	}
 	if sink, _, _ := p.MetricsSink(); sink == "" || ts.Profile == "dev" {
 		ts.Missing = noLocalMetrics
@@ -83,18 +60,7 @@ func RatesBetween(a, b *TopSample) {
 	if a == nil || a.Metrics == nil || b.Metrics == nil {
 		return
 	}
-	secs := b.Time.Sub(a.Time).Seconds()
-	if secs <= 0 || b.Metrics.Requests < a.Metrics.Requests {
-		return
+	if r := metrics.Between(*a.Metrics, *b.Metrics, b.Time.Sub(a.Time).Seconds()); r != nil {
+		b.Rate = r
 	}
-	r := &TopRates{Seconds: secs, Requests: (b.Metrics.Requests - a.Metrics.Requests) / secs}
-	for c, v := range b.Metrics.Classes {
-		if d := v - a.Metrics.Classes[c]; d >= 0 {
-			if r.Classes == nil {
-				r.Classes = map[string]float64{}
-			}
-			r.Classes[c] = d / secs
-		}
-	}
-	b.Rate = r
 }

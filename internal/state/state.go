@@ -32,6 +32,15 @@ type Cluster struct {
 	Dir string // <state>/clusters/<name>
 }
 
+// ClusterFiles is the state directory's files of the cluster name, without
+// creating them (zero when there is no state directory).
+func ClusterFiles(getenv func(string) string, name string) Cluster {
+	if dir, err := Dir(getenv); err == nil {
+		return Cluster{Dir: filepath.Join(dir, "clusters", name)}
+	}
+	return Cluster{}
+}
+
 // ForCluster returns the paths for a cluster, creating its directory 0700.
 func ForCluster(stateDir, name string) (Cluster, error) {
 	d := filepath.Join(stateDir, "clusters", name)

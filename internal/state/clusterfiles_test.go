@@ -1,0 +1,23 @@
+package state
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestClusterFilesCreatesNothing(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	c := ClusterFiles(func(k string) string {
+		if k == "APIMDEV_HOME" {
+			return home
+		}
+		return ""
+	}, "apimdev")
+	if c.Dir != filepath.Join(home, "clusters", "apimdev") {
+		t.Fatalf("dir %q", c.Dir)
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Fatalf("the state directory was made: %v", err)
+	}
+}
