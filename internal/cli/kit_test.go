@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,64 +18,28 @@ import (
 	"time"
 
 	"aead.dev/minisign"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 
+	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/apimdev/apimdev/internal/kit"
 	"github.com/apimdev/apimdev/internal/kit/kittest"
 	"github.com/apimdev/apimdev/internal/testdir"
 )
 
-// saveDocker is an engine that only saves: enough to make kits with
-// kit.Creator.
-type saveDocker struct{ images map[string][]byte }
-
-func (d saveDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
-	b, ok := d.images[ref]
-	if !ok {
-		return image.InspectResponse{}, errdefs.NotFound(errors.New("no such image"))
-	}
-	s := sha256.Sum256(b)
-	return image.InspectResponse{ID: "sha256:" + hex.EncodeToString(s[:]), RepoTags: []string{ref}, Size: int64(len(b))}, nil
-}
-
-func (d saveDocker) ImageSave(_ context.Context, refs []string, _ ...client.ImageSaveOption) (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(d.images[refs[0]])), nil
-}
-
-func (d saveDocker) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (image.LoadResponse, error) {
-	return image.LoadResponse{}, errors.New("not here")
-}
-
-func (d saveDocker) ImageTag(context.Context, string, string) error { return errors.New("not here") }
-
-func imageArchive(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, name := range []string{"layer.tar", "manifest.json", "repositories"} {
-		data, ok := files[name]
-		if !ok {
-			continue
-		}
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(data))
-	}
-	tw.Close()
-	return b.Bytes()
-}
+// kit create's engine is enginefake's, holding the kit's images.
+var _ kit.Docker = (*enginefake.Engine)(nil)
 
 var kitRefs = map[string]string{kit.RoleNode: "kindest/node:v1.34.4", kit.RoleStatsd: "prom/statsd-exporter:v0.31.0", kit.RoleDemo: "apimdev-e2e/standin-gateway:2.11.1-standin"}
 
 // makeKit makes a kit as kit create does, signed by key when it is not nil.
 func makeKit(t *testing.T, dir string, key *kit.SigningKey) string {
 	t.Helper()
-	d := saveDocker{images: map[string][]byte{}}
+	d := enginefake.New()
 	var want []kit.Want
 	for _, role := range []string{kit.RoleNode, kit.RoleStatsd, kit.RoleDemo} {
 		ref := kitRefs[role]
-		d.images[ref] = imageArchive(t, map[string]string{"layer.tar": strings.Repeat(role, 500), "manifest.json": fmt.Sprintf(`[{"RepoTags":[%q]}]`, ref)})
+		if _, err := d.Add(enginefake.Archive(ref, []byte(strings.Repeat(role, 500)))); err != nil {
+			t.Fatal(err)
+		}
 		want = append(want, kit.Want{Role: role, Ref: ref})
 	}
 	out := filepath.Join(dir, fmt.Sprintf("kit-%d.tar", time.Now().UnixNano()))
@@ -188,7 +149,7 @@ func TestKitRefusalsReachNoEngine(t *testing.T) {
 		f[kit.ConfigFile] = append(f[kit.ConfigFile], []byte("cluster:\n  kubeconfig: ~/.kube/config\n")...)
 	})
 	renamed := recast(t, dir, unsigned, func(f map[string][]byte) {
-		f["images/statsd.tar"] = imageArchive(t, map[string]string{"layer.tar": "x", "manifest.json": `[{"RepoTags":["kindest/node:v1.34.4"]}]`})
+		f["images/statsd.tar"] = enginefake.Archive("kindest/node:v1.34.4", []byte("x"))
 	})
 	for _, tc := range []struct {
 		name  string

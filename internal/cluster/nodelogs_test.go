@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/docker/docker/api/types/container"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
@@ -133,7 +134,7 @@ func (k *nodesKind) KubeConfig(string, bool) (string, error)          { return "
 
 // namedDocker inspects a node container as the engine would, with the
 // proxy its environment was given.
-type namedDocker struct{ fakeDocker }
+type namedDocker struct{ *enginefake.Engine }
 
 func (d *namedDocker) ContainerInspect(_ context.Context, id string) (container.InspectResponse, error) {
 	return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{Name: "/" + id},
@@ -238,7 +239,7 @@ func assertNothingRunning(t *testing.T, ns ...*scriptNode) {
 func TestNodeLogsStreamsEachNodesFiles(t *testing.T) {
 	t.Parallel()
 	n1, n2 := healthyNode(t, "apimdev-control-plane"), healthyNode(t, "apimdev-worker")
-	m := &Manager{Kind: &nodesKind{nodes: []nodes.Node{n1, n2}}, Docker: &namedDocker{fakeDocker{cpus: 4}}, Name: "apimdev"}
+	m := &Manager{Kind: &nodesKind{nodes: []nodes.Node{n1, n2}}, Docker: &namedDocker{engine(4, 0)}, Name: "apimdev"}
 	var got collected
 	err, _ := runNodeLogs(t, context.Background(), m, got.add)
 	if err != nil {
@@ -274,7 +275,7 @@ func TestNodeLogsStopsWhenTheContextEnds(t *testing.T) {
 	t.Parallel()
 	n1, n2 := healthyNode(t, "apimdev-control-plane"), healthyNode(t, "apimdev-worker")
 	n1.scripts[kubeletLine] = hanging("kubelet: first line\n")
-	m := &Manager{Kind: &nodesKind{nodes: []nodes.Node{n1, n2}}, Docker: &namedDocker{fakeDocker{cpus: 4}}, Name: "apimdev"}
+	m := &Manager{Kind: &nodesKind{nodes: []nodes.Node{n1, n2}}, Docker: &namedDocker{engine(4, 0)}, Name: "apimdev"}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	var got collected

@@ -3,77 +3,43 @@ package cluster
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/system"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 
 	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/apimdev/apimdev/internal/hostsetup"
 	"github.com/apimdev/apimdev/internal/token"
 )
 
-type fakeDocker struct {
-	down   bool
-	podman bool // answers as Podman's compatible API
-	info   system.Info
-	images map[string]bool
-	mem    int64
-	cpus   int
+var _ Docker = (*enginefake.Engine)(nil)
+
+// engine is an engine with cpus CPUs and mem bytes of memory.
+func engine(cpus int, mem int64) *enginefake.Engine {
+	e := enginefake.New()
+	e.SetInfo(func(i *system.Info) { i.NCPU, i.MemTotal = cpus, mem })
+	return e
 }
 
-func (f *fakeDocker) Ping(context.Context) (types.Ping, error) {
-	if f.down {
-		return types.Ping{}, errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
-	}
-	return types.Ping{APIVersion: "1.41"}, nil
-}
-func (f *fakeDocker) ServerVersion(context.Context) (types.Version, error) {
-	if f.podman {
-		return types.Version{Version: "4.3.1", APIVersion: "1.41", Os: "linux", Arch: "amd64", Components: []types.ComponentVersion{{Name: "Podman Engine", Version: "4.3.1"}}}, nil
-	}
-	return types.Version{Version: "20.10.24", APIVersion: "1.41", Os: "linux", Arch: "amd64"}, nil
-}
-func (f *fakeDocker) Info(context.Context) (system.Info, error) {
-	i := f.info
-	i.NCPU, i.MemTotal = f.cpus, f.mem
-	return i, nil
-}
-func (f *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
-	if f.images[ref] {
-		return image.InspectResponse{ID: "sha256:abc"}, nil
-	}
-	return image.InspectResponse{}, errdefs.NotFound(errors.New("no such image"))
-}
-func (f *fakeDocker) ImageSave(context.Context, []string, ...client.ImageSaveOption) (io.ReadCloser, error) {
-	return nil, errors.New("not in this test")
-}
-func (f *fakeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
-	return container.InspectResponse{}, nil
-}
-func (f *fakeDocker) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (image.LoadResponse, error) {
-	return image.LoadResponse{}, errors.New("no engine in this test")
+// podmanEngine is engine answering as Podman 4.3.1's compatible API.
+func podmanEngine(cpus int, mem int64) *enginefake.Engine {
+	e := engine(cpus, mem)
+	e.SetVersion(func(v *types.Version) {
+		*v = types.Version{Version: "4.3.1", APIVersion: "1.41", Os: "linux", Arch: "amd64", Components: []types.ComponentVersion{{Name: "Podman Engine", Version: "4.3.1"}}}
+	})
+	return e
 }
 
-func (f *fakeDocker) ImagePull(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
-	return nil, errors.New("no registry in this test")
-}
-
-func (f *fakeDocker) ImageList(context.Context, image.ListOptions) ([]image.Summary, error) {
-	return nil, nil
-}
-
-func (f *fakeDocker) ContainerStart(context.Context, string, container.StartOptions) error {
-	return nil
+// downEngine is an engine that does not answer.
+func downEngine() *enginefake.Engine {
+	e := enginefake.New()
+	e.SetDown(true)
+	return e
 }
 
 func cfg() config.Config {
@@ -106,7 +72,7 @@ func TestPreflightPasses(t *testing.T) {
 	now := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	c := cfg()
 	c.Forward.HTTPPort, c.Forward.HTTPSPort = freePort(t), freePort(t)
-	p := &Preflight{Docker: &fakeDocker{mem: 8 << 30, cpus: 4}, Inspect: inspect(ClusterAbsent), Config: c, Token: tok(t, now.Add(20*24*time.Hour)),
+	p := &Preflight{Docker: engine(4, 8<<30), Inspect: inspect(ClusterAbsent), Config: c, Token: tok(t, now.Add(20*24*time.Hour)),
 		Now: func() time.Time { return now }, LookPath: func(string) (string, error) { return "/usr/bin/docker", nil }}
 	res, err := p.Run(context.Background(), nil)
 	if err != nil {
@@ -128,7 +94,7 @@ func TestPreflightReportsEveryProblem(t *testing.T) {
 	c := cfg()
 	c.Forward.HTTPPort = busy.Addr().(*net.TCPAddr).Port
 	c.Forward.HTTPSPort = freePort(t)
-	p := &Preflight{Docker: &fakeDocker{mem: 1 << 30, cpus: 1}, Inspect: inspect(ClusterForeign), Config: c,
+	p := &Preflight{Docker: engine(1, 1<<30), Inspect: inspect(ClusterForeign), Config: c,
 		TokenErr: &config.Problem{Field: "token", Message: "the token has 2 part(s)", Fix: "copy the whole token"},
 		LookPath: func(string) (string, error) { return "", errors.New("not found") }}
 	_, err := p.Run(context.Background(), nil)
@@ -150,7 +116,7 @@ func TestPreflightDockerDownSkipsWhatNeedsIt(t *testing.T) {
 	c := cfg()
 	c.Forward.HTTPPort, c.Forward.HTTPSPort = freePort(t), freePort(t)
 	called := false
-	p := &Preflight{Docker: &fakeDocker{down: true}, Config: c, Token: tok(t, time.Now().Add(48*time.Hour)),
+	p := &Preflight{Docker: downEngine(), Config: c, Token: tok(t, time.Now().Add(48*time.Hour)),
 		Inspect: func(context.Context) (ClusterState, string) { called = true; return ClusterBroken, "" }}
 	start := time.Now()
 	_, err := p.Run(context.Background(), nil)
@@ -220,7 +186,7 @@ func TestPreflightOnPodman(t *testing.T) {
 	ep := Endpoint{Host: "unix:///run/podman/podman.sock", Runtime: RuntimePodman, Engine: "Podman"}
 	var looked []string
 	look := func(c string) (string, error) { looked = append(looked, c); return "/usr/bin/" + c, nil }
-	p := &Preflight{Docker: &fakeDocker{podman: true, mem: 8 << 30, cpus: 4}, Inspect: inspect(ClusterAbsent), Config: c, Token: tok(t, now.Add(20*24*time.Hour)),
+	p := &Preflight{Docker: podmanEngine(4, 8<<30), Inspect: inspect(ClusterAbsent), Config: c, Token: tok(t, now.Add(20*24*time.Hour)),
 		Now: func() time.Time { return now }, LookPath: look, Endpoint: ep, RuntimeWhy: "cluster.runtime podman", GOOS: "linux"}
 	res, err := p.Run(context.Background(), nil)
 	if err != nil {
@@ -238,14 +204,18 @@ func TestPreflightOnPodman(t *testing.T) {
 	}
 
 	// Rootless on cgroup v1: named, with the way out.
-	p.Docker = &fakeDocker{podman: true, mem: 8 << 30, cpus: 4, info: system.Info{CgroupVersion: "1", SecurityOptions: []string{"name=rootless"}}}
+	rootless := podmanEngine(4, 8<<30)
+	rootless.SetInfo(func(i *system.Info) { i.CgroupVersion, i.SecurityOptions = "1", []string{"name=rootless"} })
+	p.Docker = rootless
 	_, err = p.Run(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "rootless Podman on cgroup v1") || !strings.Contains(err.Error(), "sudo") {
 		t.Errorf("rootless on v1: %v", err)
 	}
 
 	// Its API service down: the fix starts it, and nothing needing it runs.
-	p.Docker = &fakeDocker{podman: true, down: true}
+	down := podmanEngine(0, 0)
+	down.SetDown(true)
+	p.Docker = down
 	_, err = p.Run(context.Background(), nil)
 	var pe *PreflightError
 	if !errors.As(err, &pe) || len(pe.Failed) != 1 || pe.Failed[0].Name != "podman" || !strings.Contains(pe.Failed[0].Fix, "podman.socket") {
@@ -257,23 +227,6 @@ func TestPreflightOnPodman(t *testing.T) {
 	}
 }
 
-func (f *fakeDocker) ContainerKill(context.Context, string, string) error { return nil }
-func (f *fakeDocker) ImageTag(context.Context, string, string) error      { return nil }
-
-// countingDocker counts the engine's Info calls.
-type countingDocker struct {
-	*fakeDocker
-	mu    sync.Mutex
-	infos int
-}
-
-func (c *countingDocker) Info(ctx context.Context) (system.Info, error) {
-	c.mu.Lock()
-	c.infos++
-	c.mu.Unlock()
-	return c.fakeDocker.Info(ctx)
-}
-
 // The platform check runs beside the others, learns what exists once the
 // cluster check knows, and shares the engine's Info with the resources
 // check; its problem fails preflight like any other.
@@ -281,7 +234,8 @@ func TestPreflightPlatformCheckSeesTheClusterAndTheEngine(t *testing.T) {
 	t.Parallel()
 	c := cfg()
 	c.Forward.HTTPPort, c.Forward.HTTPSPort = freePort(t), freePort(t)
-	d := &countingDocker{fakeDocker: &fakeDocker{mem: 8 << 30, cpus: 4, info: system.Info{Architecture: "aarch64"}}}
+	d := engine(4, 8<<30)
+	d.SetInfo(func(i *system.Info) { i.Architecture = "aarch64" })
 	slow := func(context.Context) (ClusterState, string) {
 		time.Sleep(50 * time.Millisecond)
 		return ClusterOurs, ""
@@ -303,12 +257,12 @@ func TestPreflightPlatformCheckSeesTheClusterAndTheEngine(t *testing.T) {
 	if seen != ClusterOurs || arch != "aarch64" || res.Checks[len(res.Checks)-1].Name != "platform" {
 		t.Fatalf("the check saw cluster %q, engine %q; checks %+v", seen, arch, res.Checks)
 	}
-	if d.infos != 1 {
-		t.Fatalf("Info asked %d times, want once", d.infos)
+	if n := d.Count("info"); n != 1 {
+		t.Fatalf("Info asked %d times, want once", n)
 	}
 	// Without an engine there is nothing to hold the images to.
 	called := false
-	p.Docker = &fakeDocker{down: true}
+	p.Docker = downEngine()
 	p.Platform = func(context.Context, PlatformInputs) Check { called = true; return Check{OK: true} }
 	res, _ = p.Run(context.Background(), nil)
 	if called || !strings.Contains(res.Checks[len(res.Checks)-1].Detail, "not checked") {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/apimdev/apimdev/internal/testdir"
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/image"
@@ -186,8 +187,10 @@ func TestRootlessPodmanNeeds(t *testing.T) {
 	}
 }
 
+// taggedDocker answers for short names as Podman does: with the names it
+// holds the image under.
 type taggedDocker struct {
-	fakeDocker
+	*enginefake.Engine
 	tags map[string][]string
 }
 
@@ -202,7 +205,7 @@ func (d *taggedDocker) ImageInspect(_ context.Context, ref string, _ ...client.I
 // loaded as localhost/<name>: kind is given the name Podman has.
 func TestPodmanNodeImageName(t *testing.T) {
 	t.Parallel()
-	m := &Manager{Runtime: RuntimePodman, Docker: &taggedDocker{tags: map[string][]string{
+	m := &Manager{Runtime: RuntimePodman, Docker: &taggedDocker{Engine: enginefake.New(), tags: map[string][]string{
 		"apimdev-e2e/kind-node:v1.34.4": {"localhost/apimdev-e2e/kind-node:v1.34.4"},
 		"kindest/node:v1.34.0":          {"docker.io/kindest/node:v1.34.0", "localhost/kindest/node:v1.34.0"},
 	}}}
@@ -220,35 +223,34 @@ func TestPodmanNodeImageName(t *testing.T) {
 	}
 }
 
-type killDocker struct {
-	fakeDocker
-	mu     sync.Mutex
-	killed []string
-}
-
-func (d *killDocker) ContainerKill(_ context.Context, id, sig string) error {
-	d.mu.Lock()
-	d.killed = append(d.killed, id+" "+sig)
-	d.mu.Unlock()
-	return nil
-}
-
 // On Podman, down kills the nodes before kind removes them (podman rm -f
 // would wait out its stop timeout on each); on Docker kind's rm -f kills.
 func TestDeleteKillsPodmanNodesFirst(t *testing.T) {
 	t.Parallel()
 	for _, rt := range []Runtime{RuntimePodman, RuntimeDocker} {
-		d := &killDocker{}
+		d := enginefake.New()
+		d.AddContainer("apimdev-control-plane", enginefake.Running)
 		m := &Manager{Kind: startingKind{server: "https://127.0.0.1:1"}, Docker: d, Runtime: rt, Name: "apimdev", Kubeconfig: testdir.New(t) + "/kubeconfig"}
 		if err := m.Delete(); err != nil {
 			t.Fatal(err)
 		}
-		want := ""
+		// On Docker apimdev leaves the node to kind (a fake here), so the
+		// engine's container is untouched.
+		want, state := "", enginefake.Running
 		if rt == RuntimePodman {
-			want = "apimdev-control-plane SIGKILL"
+			want, state = "kill apimdev-control-plane SIGKILL", enginefake.Exited
 		}
-		if got := strings.Join(d.killed, ","); got != want {
+		var killed []string
+		for _, c := range d.Calls() {
+			if strings.HasPrefix(c, "kill ") {
+				killed = append(killed, c)
+			}
+		}
+		if got := strings.Join(killed, ","); got != want {
 			t.Errorf("%s: killed %q, want %q", rt, got, want)
+		}
+		if got, _ := d.ContainerState("apimdev-control-plane"); got != state {
+			t.Errorf("%s: the node is %s after down, want %s", rt, got, state)
 		}
 	}
 }

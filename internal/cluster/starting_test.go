@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/apimdev/apimdev/internal/testdir"
 	"github.com/docker/docker/api/types/container"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
@@ -41,7 +42,7 @@ func (n fakeNode) CommandContext(context.Context, string, ...string) exec.Cmd { 
 
 // nodeDocker says the node container runs, created and started when told.
 type nodeDocker struct {
-	fakeDocker
+	*enginefake.Engine
 	created, started time.Time
 }
 
@@ -88,7 +89,7 @@ func TestInspectSaysStartingWhileTheAPIServerComesUp(t *testing.T) {
 				started time.Duration // ago
 				want    ClusterState
 			}{{5 * time.Second, ClusterStarting}, {10 * time.Minute, ClusterBroken}} {
-				d := &nodeDocker{created: now.Add(-time.Hour), started: now.Add(-c.started)}
+				d := &nodeDocker{Engine: enginefake.New(), created: now.Add(-time.Hour), started: now.Add(-c.started)}
 				m := &Manager{Kind: startingKind{server: srv.URL}, Docker: d, Name: "apimdev", Kubeconfig: testdir.New(t) + "/none"}
 				st, detail := m.Inspect(context.Background())
 				if st != c.want {

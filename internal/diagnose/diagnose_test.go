@@ -16,17 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/system"
-	"github.com/docker/docker/client"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/testdir"
@@ -91,46 +87,13 @@ func TestRedactorIgnoresShortSecrets(t *testing.T) {
 	}
 }
 
-type fakeDocker struct{ down bool }
+var _ cluster.Docker = (*enginefake.Engine)(nil)
 
-func (f *fakeDocker) Ping(context.Context) (types.Ping, error) {
-	if f.down {
-		return types.Ping{}, errors.New("Cannot connect to the Docker daemon at unix:///nowhere")
-	}
-	return types.Ping{}, nil
-}
-func (f *fakeDocker) ServerVersion(context.Context) (types.Version, error) {
-	if f.down {
-		return types.Version{}, errors.New("Cannot connect to the Docker daemon")
-	}
-	return types.Version{Version: "20.10.24", APIVersion: "1.41", Os: "linux", Arch: "amd64"}, nil
-}
-func (f *fakeDocker) Info(context.Context) (system.Info, error) {
-	return system.Info{NCPU: 4, MemTotal: 8 << 30}, nil
-}
-func (f *fakeDocker) ImageInspect(context.Context, string, ...client.ImageInspectOption) (image.InspectResponse, error) {
-	return image.InspectResponse{}, nil
-}
-func (f *fakeDocker) ImageSave(context.Context, []string, ...client.ImageSaveOption) (io.ReadCloser, error) {
-	return nil, errors.New("not here")
-}
-func (f *fakeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
-	return container.InspectResponse{}, nil
-}
-func (f *fakeDocker) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (image.LoadResponse, error) {
-	return image.LoadResponse{}, errors.New("no engine in this test")
-}
-
-func (f *fakeDocker) ImagePull(context.Context, string, image.PullOptions) (io.ReadCloser, error) {
-	return nil, errors.New("no registry in this test")
-}
-
-func (f *fakeDocker) ImageList(context.Context, image.ListOptions) ([]image.Summary, error) {
-	return nil, nil
-}
-
-func (f *fakeDocker) ContainerStart(context.Context, string, container.StartOptions) error {
-	return nil
+// downEngine is an engine that does not answer.
+func downEngine() *enginefake.Engine {
+	e := enginefake.New()
+	e.SetDown(true)
+	return e
 }
 
 // nodeFile is one file a fakeNodes hands to add; a stalled one's reader
@@ -250,7 +213,7 @@ func TestWriteBundle(t *testing.T) {
 		{name: "apimdev-control-plane/var/log/wtmp", body: "\x00\x00\x01binary"},
 	}}
 	c := &Collector{
-		Version: "v-test", Config: cfg, Files: files, Docker: &fakeDocker{}, Client: cs, Profile: profile,
+		Version: "v-test", Config: cfg, Files: files, Docker: enginefake.New(), Client: cs, Profile: profile,
 		Cluster:  nodes,
 		Token:    canaryToken(t),
 		NodeLogs: true,
@@ -314,7 +277,7 @@ func TestWriteBundleWithoutDockerOrCluster(t *testing.T) {
 	dir := testdir.New(t)
 	files, _ := state.ForCluster(filepath.Join(dir, "state"), "apimdev")
 	cfg := config.Default()
-	c := &Collector{Version: "v-test", Config: cfg, Files: files, Docker: &fakeDocker{down: true}, Profile: gateway.Dev(cfg),
+	c := &Collector{Version: "v-test", Config: cfg, Files: files, Docker: downEngine(), Profile: gateway.Dev(cfg),
 		ClientErr: errors.New("no kubeconfig"), NodeLogs: true}
 	dest := filepath.Join(dir, "b.tar.gz")
 	sum, err := c.Write(context.Background(), dest)
@@ -345,7 +308,7 @@ func TestWriteCancelled(t *testing.T) {
 	files, _ := state.ForCluster(filepath.Join(dir, "state"), "apimdev")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	c := &Collector{Config: config.Default(), Files: files, Docker: &fakeDocker{}}
+	c := &Collector{Config: config.Default(), Files: files, Docker: enginefake.New()}
 	dest := filepath.Join(dir, "b.tar.gz")
 	if _, err := c.Write(ctx, dest); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
@@ -395,6 +358,3 @@ func keys(m map[string]string) []string {
 	}
 	return out
 }
-
-func (f *fakeDocker) ContainerKill(context.Context, string, string) error { return nil }
-func (f *fakeDocker) ImageTag(context.Context, string, string) error      { return nil }

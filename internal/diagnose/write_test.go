@@ -20,6 +20,7 @@ import (
 
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
+	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/testdir"
@@ -83,7 +84,7 @@ func TestWriteBundleHoldsNoCanaryAnywhere(t *testing.T) {
 		{name: "apimdev-control-plane/var/log/pods/apim-gateway_gw-1_uid/gw/0.log", body: both},
 		{name: "apimdev-control-plane/var/log/pods/apim-gateway_gw-1_uid/gw/1.log.gz", body: gzipped(t, both)},
 	}}
-	c := &Collector{Version: "v-test", Config: cfg, Files: files, Docker: &fakeDocker{}, Client: cs, Profile: profile,
+	c := &Collector{Version: "v-test", Config: cfg, Files: files, Docker: enginefake.New(), Client: cs, Profile: profile,
 		Cluster: nodes, Token: tok, Secrets: []string{clientSecret}, NodeLogs: true,
 		LookPath: func(string) (string, error) { return "/usr/bin/docker", nil }}
 	dest := filepath.Join(dir, "bundle.tar.gz")
@@ -156,7 +157,7 @@ func stuckCollector(t *testing.T, dir string, nodes *fakeNodes) *Collector {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
-	return &Collector{Version: "v-test", Config: cfg, Files: files, Docker: &fakeDocker{}, Profile: gateway.Dev(cfg),
+	return &Collector{Version: "v-test", Config: cfg, Files: files, Docker: enginefake.New(), Profile: gateway.Dev(cfg),
 		ClientErr: errors.New("no kubeconfig"), Cluster: nodes, Token: canaryToken(t), NodeLogs: true, NodeLogTimeout: 300 * time.Millisecond,
 		LookPath: func(string) (string, error) { return "/usr/bin/docker", nil }}
 }

@@ -9,49 +9,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"aead.dev/minisign"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 
+	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/apimdev/apimdev/internal/kit/kittest"
 	"github.com/apimdev/apimdev/internal/testdir"
 )
 
-// fakeDocker holds images as saved archives under IDs, names on them, and
-// records every call it gets. A loaded image's ID is computed from what was
-// loaded, as an engine's is: nothing remembers an image that was removed.
-type fakeDocker struct {
-	mu    sync.Mutex
-	tags  map[string]string // ref -> image ID
-	blobs map[string][]byte // image ID -> archive
-	// idOf is the ID the engine gives an archive it loads; contentID (the
-	// layer's digest, the classic image store's way) unless a test makes an
-	// engine that names images its own way.
-	idOf  func(arch []byte) string
-	calls []string
-	saved []string
-	// loaded counts loads that named an image.
-	loaded int
-	// failLoad is the error the engine answers a load of that ref with,
-	// after the ref moved (as an engine that fails part-way).
-	failLoad map[string]string
-}
+// The engine is enginefake's: images held as saved archives under IDs
+// computed from their content, names on them, every call counted.
+var _ Docker = (*enginefake.Engine)(nil)
 
-// archive makes a docker-save-like tar naming ref, with size bytes of layer.
+// archive makes a docker-save archive naming ref, with size bytes of layer.
 func archive(t *testing.T, ref string, size int) []byte {
 	t.Helper()
-	return tarOf(t, map[string]string{"manifest.json": fmt.Sprintf(`[{"RepoTags":[%q],"Layers":["layer.tar"]}]`, ref)}, size, ref[:1])
+	return enginefake.Archive(ref, bytes.Repeat([]byte(ref[:1]), size))
 }
 
 // tarOf makes a tar of files (in name order) after a layer of size bytes.
@@ -73,140 +53,21 @@ func tarOf(t *testing.T, files map[string]string, size int, fill string) []byte 
 	return b.Bytes()
 }
 
-func newFake(t *testing.T, refs ...string) *fakeDocker {
-	d := &fakeDocker{tags: map[string]string{}, blobs: map[string][]byte{}, idOf: contentID, failLoad: map[string]string{}}
+func newFake(t *testing.T, refs ...string) *enginefake.Engine {
+	t.Helper()
+	d := enginefake.New()
 	for _, r := range refs {
-		arch := archive(t, r, 300<<10)
-		d.add(contentID(arch), r, arch)
+		if _, err := d.Add(archive(t, r, 300<<10)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return d
 }
 
-// add puts an image on the engine under id (the user's own images, whose
-// IDs the test chooses) and names it ref.
-func (d *fakeDocker) add(id, ref string, arch []byte) {
-	d.tags[ref], d.blobs[id] = id, arch
-}
-
-// contentID is an archive's image ID as the classic image store computes
-// it: from the image's content (here its one layer), not from its names.
-func contentID(arch []byte) string { return "sha256:" + layerSum(arch) }
-
-// layerSum is the SHA-256 of an archive's layer.tar.
-func layerSum(arch []byte) string {
-	tr := tar.NewReader(bytes.NewReader(arch))
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			return ""
-		}
-		if h.Name == "layer.tar" {
-			b, _ := io.ReadAll(tr)
-			return sha(b)
-		}
-	}
-}
-
-func (d *fakeDocker) record(format string, args ...any) {
-	d.calls = append(d.calls, fmt.Sprintf(format, args...))
-}
-
-func (d *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.record("inspect %s", ref)
-	id, ok := d.tags[ref]
-	if !ok {
-		return image.InspectResponse{}, errdefs.NotFound(errors.New("No such image: " + ref))
-	}
-	tags := []string{}
-	for r, other := range d.tags {
-		if other == id {
-			tags = append(tags, r)
-		}
-	}
-	return image.InspectResponse{ID: id, RepoTags: tags, Size: int64(len(d.blobs[id]))}, nil
-}
-
-func (d *fakeDocker) ImageSave(_ context.Context, refs []string, _ ...client.ImageSaveOption) (io.ReadCloser, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.record("save %s", refs[0])
-	d.saved = append(d.saved, refs...)
-	return io.NopCloser(bytes.NewReader(d.blobs[d.tags[refs[0]]])), nil
-}
-
-// ImageLoad reads the archive's manifest for the tag, as the engine does;
-// the ID is the one the same archive had when it was saved.
-func (d *fakeDocker) ImageLoad(_ context.Context, r io.Reader, _ ...client.ImageLoadOption) (image.LoadResponse, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return image.LoadResponse{}, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.record("load")
-	tr := tar.NewReader(bytes.NewReader(b))
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			return image.LoadResponse{Body: io.NopCloser(strings.NewReader(`{"errorDetail":{"message":"no manifest"},"error":"no manifest"}`))}, nil
-		}
-		if h.Name != "manifest.json" {
-			continue
-		}
-		m, _ := io.ReadAll(tr)
-		var man []struct{ RepoTags []string }
-		if json.Unmarshal(m, &man) != nil || len(man) != 1 || len(man[0].RepoTags) != 1 {
-			return image.LoadResponse{}, fmt.Errorf("manifest.json: %s", m)
-		}
-		ref := man[0].RepoTags[0]
-		id := d.idOf(b)
-		d.tags[ref], d.blobs[id] = id, b
-		d.loaded++
-		if msg := d.failLoad[ref]; msg != "" {
-			return image.LoadResponse{Body: io.NopCloser(strings.NewReader(`{"errorDetail":{"message":"` + msg + `"},"error":"` + msg + `"}`))}, nil
-		}
-		return image.LoadResponse{Body: io.NopCloser(strings.NewReader(`{"stream":"Loaded image: ` + ref + `\n"}`))}, nil
-	}
-}
-
-func (d *fakeDocker) ImageTag(ctx context.Context, source, target string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.record("tag %s %s", source, target)
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if _, ok := d.blobs[source]; !ok {
-		return errdefs.NotFound(errors.New("No such image: " + source))
-	}
-	d.tags[target] = source
-	return nil
-}
-
-// rmi is `docker rmi`: the name goes, and the image with its last name.
-func (d *fakeDocker) rmi(ref string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	id, ok := d.tags[ref]
-	if !ok {
-		return
-	}
-	delete(d.tags, ref)
-	for _, other := range d.tags {
-		if other == id {
-			return
-		}
-	}
-	delete(d.blobs, id)
-}
-
-// callCount is how many calls the engine got.
-func (d *fakeDocker) callCount() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.calls)
+// named is the ID of the image the engine names ref ("" for none).
+func named(d *enginefake.Engine, ref string) string {
+	id, _ := d.ImageID(ref)
+	return id
 }
 
 var wants = []Want{{RoleNode, "kindest/node:v1.34.4"}, {RoleGateway, "mcr.microsoft.com/azure-api-management/gateway:2.11.1"}, {RoleStatsd, "prom/statsd-exporter:v0.31.0"}}
@@ -232,7 +93,7 @@ func testKey(t *testing.T) (*SigningKey, minisign.PublicKey) {
 
 const testConfig = "apiVersion: apimdev.io/v1alpha1\nkind: Config\ngateway:\n  endpoint: contoso.configuration.azure-api.net\n"
 
-func create(t *testing.T, d *fakeDocker, key *SigningKey, cfg []byte) (string, Manifest, []string) {
+func create(t *testing.T, d *enginefake.Engine, key *SigningKey, cfg []byte) (string, Manifest, []string) {
 	t.Helper()
 	out := filepath.Join(testdir.New(t), "kit.tar")
 	var lines []string
@@ -287,26 +148,26 @@ func TestCreateThenLoadAfterRemoval(t *testing.T) {
 
 	// Nothing to load while Docker holds the same images.
 	res, err := Load(context.Background(), d, out, trusting(key.Fingerprint), nil)
-	if err != nil || len(res.Loaded) != 0 || len(res.Present) != 3 || d.loaded != 0 {
+	if err != nil || len(res.Loaded) != 0 || len(res.Present) != 3 || d.Loaded() != 0 {
 		t.Fatalf("load onto the same images: %v %+v", err, res)
 	}
 	// Remove two; load brings them back with the same IDs.
 	for _, r := range []string{wants[0].Ref, wants[1].Ref} {
-		d.rmi(r)
+		d.Remove(r)
 	}
 	res, err = Load(context.Background(), d, out, trusting(key.Fingerprint), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Loaded) != 2 || len(res.Present) != 1 || d.loaded != 2 {
+	if len(res.Loaded) != 2 || len(res.Present) != 1 || d.Loaded() != 2 {
 		t.Fatalf("loaded %+v present %+v", res.Loaded, res.Present)
 	}
 	if got := res.String(); !strings.Contains(got, "node loaded") || !strings.Contains(got, "statsd already in Docker") || !strings.Contains(got, "signed by "+key.Fingerprint) {
 		t.Errorf("summary: %s", got)
 	}
 	for _, img := range m.Images {
-		if d.tags[img.Ref] != img.ID {
-			t.Errorf("%s is image %s after the load, the manifest says %s", img.Ref, d.tags[img.Ref], img.ID)
+		if named(d, img.Ref) != img.ID {
+			t.Errorf("%s is image %s after the load, the manifest says %s", img.Ref, named(d, img.Ref), img.ID)
 		}
 	}
 }
@@ -321,9 +182,9 @@ func TestLoadRefusesAnImageWhoseIDIsNotTheManifests(t *testing.T) {
 	key, _ := testKey(t)
 	out, m, _ := create(t, src, key, nil)
 	d := newFake(t)
-	d.idOf = func(arch []byte) string { return "sha256:" + sha(arch) }
+	d.SetIDOf(func(arch []byte) string { return "sha256:" + sha(arch) })
 	users := "sha256:" + strings.Repeat("a", 64)
-	d.add(users, wants[0].Ref, archive(t, "users/own:1", 10))
+	d.AddAs(users, wants[0].Ref, archive(t, "users/own:1", 10))
 	_, err := Load(context.Background(), d, out, trusting(key.Fingerprint), nil)
 	if err == nil {
 		t.Fatal("a load that left another image under the name succeeded")
@@ -334,14 +195,14 @@ func TestLoadRefusesAnImageWhoseIDIsNotTheManifests(t *testing.T) {
 		t.Errorf("error lacks %q:\n%v", want, err)
 	}
 	var le *LoadError
-	if !errors.As(err, &le) || len(le.Restored) != 1 || d.tags[wants[0].Ref] != users {
-		t.Errorf("the user's image is not back under %s (%s): %v", wants[0].Ref, d.tags[wants[0].Ref], err)
+	if !errors.As(err, &le) || len(le.Restored) != 1 || named(d, wants[0].Ref) != users {
+		t.Errorf("the user's image is not back under %s (%s): %v", wants[0].Ref, named(d, wants[0].Ref), err)
 	}
 	// The load stopped at the first image: the others were not loaded.
-	if d.loaded != 1 {
-		t.Errorf("%d loads after the wrong image", d.loaded)
+	if d.Loaded() != 1 {
+		t.Errorf("%d loads after the wrong image", d.Loaded())
 	}
-	if _, ok := d.tags[wants[1].Ref]; ok {
+	if _, ok := d.ImageID(wants[1].Ref); ok {
 		t.Errorf("%s was loaded after the wrong image", wants[1].Ref)
 	}
 }
@@ -362,7 +223,7 @@ func TestSignedKitLoadsWithEveryFormOfTrust(t *testing.T) {
 			t.Fatalf("%s: %v %v", name, fps, err)
 		}
 		for _, w := range wants {
-			d.rmi(w.Ref)
+			d.Remove(w.Ref)
 		}
 		res, err := Load(context.Background(), d, out, Trust{Fingerprints: fps}, nil)
 		if err != nil || len(res.Loaded) != 3 {
@@ -454,8 +315,8 @@ func checkRefused(t *testing.T, tc refusal) {
 	if !strings.Contains(err.Error(), tc.says) {
 		t.Errorf("%s: error lacks %q:\n%v", tc.name, tc.says, err)
 	}
-	if n := d.callCount(); n != 0 {
-		t.Errorf("%s: the engine got %d call(s): %v", tc.name, n, d.calls)
+	if n := d.CallCount(); n != 0 {
+		t.Errorf("%s: the engine got %d call(s): %v", tc.name, n, d.Calls())
 	}
 }
 
@@ -550,8 +411,8 @@ func TestKitConfigCannotNameFiles(t *testing.T) {
 	d := newFake(t, refsOf(wants)...)
 	c := &Creator{Docker: d}
 	_, _, err := c.Create(context.Background(), filepath.Join(testdir.New(t), "k.tar"), wants, []byte("apiVersion: apimdev.io/v1alpha1\nkind: Config\nsmoke:\n  file: s.yaml\n"))
-	if !errors.As(err, new(*ConfigError)) || d.callCount() != 0 {
-		t.Errorf("create: %v, %d call(s)", err, d.callCount())
+	if !errors.As(err, new(*ConfigError)) || d.CallCount() != 0 {
+		t.Errorf("create: %v, %d call(s)", err, d.CallCount())
 	}
 }
 
@@ -639,16 +500,16 @@ func TestFailedLoadRollsBackTheTagsItMoved(t *testing.T) {
 	// The user's engine: their own images under the gateway's and node's
 	// names, no statsd exporter; the statsd load fails part-way.
 	d := newFake(t)
-	d.add("sha256:"+strings.Repeat("a", 64), wants[0].Ref, archive(t, "users/own:1", 10))
-	d.add("sha256:"+strings.Repeat("b", 64), wants[1].Ref, archive(t, "users/other:1", 10))
-	d.failLoad[wants[2].Ref] = "write /var/lib/docker: no space left on device"
+	d.AddAs("sha256:"+strings.Repeat("a", 64), wants[0].Ref, archive(t, "users/own:1", 10))
+	d.AddAs("sha256:"+strings.Repeat("b", 64), wants[1].Ref, archive(t, "users/other:1", 10))
+	d.FailLoad(wants[2].Ref, "write /var/lib/docker: no space left on device")
 	_, err := Load(context.Background(), d, out, trusting(key.Fingerprint), nil)
 	var le *LoadError
 	if !errors.As(err, &le) {
 		t.Fatalf("got %T %v", err, err)
 	}
-	if d.tags[wants[0].Ref] != "sha256:"+strings.Repeat("a", 64) || d.tags[wants[1].Ref] != "sha256:"+strings.Repeat("b", 64) {
-		t.Errorf("names not rolled back: %v", d.tags)
+	if named(d, wants[0].Ref) != "sha256:"+strings.Repeat("a", 64) || named(d, wants[1].Ref) != "sha256:"+strings.Repeat("b", 64) {
+		t.Errorf("names not rolled back: %v", d.Tags())
 	}
 	for _, w := range []string{"no space left on device", "rolled back", wants[0].Ref + " → aaaaaaaaaaaa", wants[1].Ref + " → bbbbbbbbbbbb"} {
 		if !strings.Contains(err.Error(), w) {
@@ -661,18 +522,18 @@ func TestFailedLoadRollsBackTheTagsItMoved(t *testing.T) {
 	}
 
 	// Interrupted (Ctrl-C) part-way: the names still go back.
-	d.tags[wants[0].Ref] = "sha256:" + strings.Repeat("a", 64)
-	delete(d.failLoad, wants[2].Ref)
+	d.SetTag(wants[0].Ref, "sha256:"+strings.Repeat("a", 64))
+	d.FailLoad(wants[2].Ref, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	progress := func(f string, a ...any) {
 		if strings.HasPrefix(fmt.Sprintf(f, a...), "loading node") {
 			cancel()
 		}
 	}
-	d.tags[wants[1].Ref] = "sha256:" + strings.Repeat("b", 64)
+	d.SetTag(wants[1].Ref, "sha256:"+strings.Repeat("b", 64))
 	_, err = Load(ctx, d, out, trusting(key.Fingerprint), progress)
-	if !errors.Is(err, context.Canceled) || d.tags[wants[0].Ref] != "sha256:"+strings.Repeat("a", 64) {
-		t.Errorf("interrupted: %v, node is %s", err, d.tags[wants[0].Ref])
+	if !errors.Is(err, context.Canceled) || named(d, wants[0].Ref) != "sha256:"+strings.Repeat("a", 64) {
+		t.Errorf("interrupted: %v, node is %s", err, named(d, wants[0].Ref))
 	}
 }
 
@@ -688,8 +549,8 @@ func TestCreateReportsEveryMissingImage(t *testing.T) {
 	if !strings.Contains(me.Hint(), "make demo-image") || !strings.Contains(me.Hint(), "docker pull prom/statsd-exporter:v0.31.0") {
 		t.Errorf("hint: %s", me.Hint())
 	}
-	if len(d.saved) != 0 {
-		t.Errorf("saved %v before finding what is missing", d.saved)
+	if n := d.Count("save"); n != 0 {
+		t.Errorf("saved %d image(s) before finding what is missing: %v", n, d.Calls())
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("a kit was left: %v", err)
@@ -748,7 +609,7 @@ func TestResolveTagsADigestRef(t *testing.T) {
 	d := newFake(t, "kindest/node:v1.37.0")
 	digest := "kindest/node:v1.37.0@sha256:" + strings.Repeat("a", 64)
 	// The engine answers for the digest reference with the image's tags.
-	d.tags[digest] = d.tags["kindest/node:v1.37.0"]
+	d.SetTag(digest, named(d, "kindest/node:v1.37.0"))
 	c := &Creator{Docker: d}
 	got, err := c.Resolve(context.Background(), []Want{{RoleNode, digest}, {RoleStatsd, "prom/statsd-exporter:v0.31.0"}})
 	if err != nil || got[0].Ref != "kindest/node:v1.37.0" || got[1].Ref != "prom/statsd-exporter:v0.31.0" {
@@ -782,11 +643,10 @@ func TestNormalizeRef(t *testing.T) {
 // attendees.
 func TestCreateRefusesAnArchiveNamingAnotherImage(t *testing.T) {
 	d := newFake(t, refsOf(wants)...)
-	id := d.tags[wants[2].Ref]
-	d.blobs[id] = tarOf(t, map[string]string{
+	d.AddAs(named(d, wants[2].Ref), wants[2].Ref, tarOf(t, map[string]string{
 		"manifest.json": `[{"RepoTags":["prom/statsd-exporter:v0.31.0"]}]`,
 		"index.json":    `{"manifests":[{"annotations":{"io.containerd.image.name":"docker.io/library/busybox:latest"}}]}`,
-	}, 10, "s")
+	}, 10, "s"))
 	out := filepath.Join(testdir.New(t), "kit.tar")
 	_, _, err := (&Creator{Docker: d}).Create(context.Background(), out, wants, nil)
 	if err == nil || !strings.Contains(err.Error(), "busybox") || !strings.Contains(err.Error(), wants[2].Ref) {

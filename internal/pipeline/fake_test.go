@@ -17,20 +17,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/demo"
+	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/forward"
 	"github.com/apimdev/apimdev/internal/imagepin"
 	"github.com/apimdev/apimdev/internal/kubefake"
+	"github.com/apimdev/apimdev/internal/nodeimage"
 	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/testdir"
 	"github.com/apimdev/apimdev/internal/token"
@@ -142,62 +141,41 @@ func (f *fakeCluster) asked(prefix string) int {
 	return n
 }
 
-// fakeDocker is an engine that answers, with every image on it.
+// fakeDocker is enginefake's engine with every image on it: any name
+// inspects as an image (every floating tag the same image as its 2.11.1)
+// but the absent ones and any with "missing" in it, which the engine
+// answers for itself (it holds them only once loaded or built here).
 type fakeDocker struct {
-	down bool
-	// builtNode is a node image built on this machine (label and all).
-	builtNode string
-	// absent images are not on this machine (nor any with "missing" in it).
+	*enginefake.Engine
+	// absent images are not on this machine.
 	absent map[string]bool
-	// arch is the engine's architecture as Info says it ("": x86_64);
-	// imageArch the local images' ("": amd64).
-	arch, imageArch string
+	// imageArch is the local images' architecture ("": amd64).
+	imageArch string
 }
 
 var _ cluster.Docker = (*fakeDocker)(nil)
 
-func (d *fakeDocker) Ping(context.Context) (types.Ping, error) {
-	if d.down {
-		return types.Ping{}, errors.New("Cannot connect to the Docker daemon")
-	}
-	return types.Ping{}, nil
-}
-func (d *fakeDocker) ServerVersion(context.Context) (types.Version, error) {
-	return types.Version{Version: "28.0 (fake)", APIVersion: "1.47", Os: "linux", Arch: "amd64"}, nil
-}
-func (d *fakeDocker) Info(context.Context) (system.Info, error) {
-	return system.Info{NCPU: 4, MemTotal: 8 << 30, Architecture: cmp.Or(d.arch, "x86_64")}, nil
-}
-func (d *fakeDocker) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
+func newFakeDocker() *fakeDocker { return &fakeDocker{Engine: enginefake.New()} }
+
+func (d *fakeDocker) ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error) {
 	if strings.Contains(ref, "missing") || d.absent[ref] {
-		return image.InspectResponse{}, errdefs.NotFound(errors.New("no such image"))
+		return d.Engine.ImageInspect(ctx, ref, opts...)
 	}
-	// Every floating tag is the same image as its 2.11.1.
 	return image.InspectResponse{ID: "sha256:0123456789abcdef", RepoTags: []string{ref, strings.Split(ref, ":")[0] + ":2.11.1"}, Os: "linux", Architecture: cmp.Or(d.imageArch, "amd64")}, nil
 }
-func (d *fakeDocker) ImageSave(context.Context, []string, ...client.ImageSaveOption) (io.ReadCloser, error) {
-	return io.NopCloser(strings.NewReader("")), nil
-}
-func (d *fakeDocker) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (image.LoadResponse, error) {
-	return image.LoadResponse{}, nil
-}
 
-// ImagePull fails as an engine does when the registry cannot be reached.
-func (d *fakeDocker) ImagePull(_ context.Context, ref string, _ image.PullOptions) (io.ReadCloser, error) {
-	return nil, fmt.Errorf("Error response from daemon: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host (pulling %s)", ref)
-}
-
-func (d *fakeDocker) ImageList(context.Context, image.ListOptions) ([]image.Summary, error) {
-	if d.builtNode == "" {
-		return nil, nil
+// buildNode puts a node image built on this machine (label and all) on
+// the engine.
+func (d *fakeDocker) buildNode(t *testing.T, ref string) {
+	t.Helper()
+	if _, err := d.Add(enginefake.Image{Ref: ref, Layer: []byte("node " + ref), Labels: map[string]string{nodeimage.Label: "rig"}}.Archive()); err != nil {
+		t.Fatal(err)
 	}
-	return []image.Summary{{RepoTags: []string{d.builtNode}, Created: 1}}, nil
 }
-func (d *fakeDocker) ContainerInspect(context.Context, string) (container.InspectResponse, error) {
-	return container.InspectResponse{}, nil
-}
-func (d *fakeDocker) ContainerStart(context.Context, string, container.StartOptions) error {
-	return nil
+
+// setArch makes the engine's architecture, as Info says it, arch.
+func (d *fakeDocker) setArch(arch string) {
+	d.SetInfo(func(i *system.Info) { i.Architecture = arch })
 }
 
 // fakePods stands in for every pod's ports: the gateway's HTTP and HTTPS
@@ -351,7 +329,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	return &world{t: t, kube: kubefake.NewCluster(), kind: &fakeCluster{state: cluster.ClusterAbsent, fail: map[string]error{}, kc: filepath.Join(dir, "kubeconfig")},
-		docker: &fakeDocker{}, pods: newFakePods(t), log: &eventLog{}, files: files, cfg: cfg, tok: tok, now: now, version: "test"}
+		docker: newFakeDocker(), pods: newFakePods(t), log: &eventLog{}, files: files, cfg: cfg, tok: tok, now: now, version: "test"}
 }
 
 // session is a new command's session on the world, as Open makes one: the
@@ -463,6 +441,3 @@ var (
 	portsNext int
 	portsUsed = map[int]bool{}
 )
-
-func (d *fakeDocker) ContainerKill(context.Context, string, string) error { return nil }
-func (d *fakeDocker) ImageTag(context.Context, string, string) error      { return nil }

@@ -122,7 +122,7 @@ func TestUpResumesAfterEachStepFails(t *testing.T) {
 		break_ func(w *world)
 		fix    func(w *world)
 	}{
-		{StepPreflight, func(w *world) { w.docker.down = true }, func(w *world) { w.docker.down = false }},
+		{StepPreflight, func(w *world) { w.docker.SetDown(true) }, func(w *world) { w.docker.SetDown(false) }},
 		{StepCluster, func(w *world) { w.kind.fail["Ensure absent"] = errors.New("kind could not create the node") }, func(w *world) { delete(w.kind.fail, "Ensure absent") }},
 		{StepImage, func(w *world) { w.kind.fail["LoadImage "+config.DefaultImage] = errors.New("ctr import failed") }, func(w *world) { delete(w.kind.fail, "LoadImage "+config.DefaultImage) }},
 		{StepDeploy, func(w *world) {
@@ -392,7 +392,7 @@ func TestUpUsesANodeImageBuiltHereWhenKindsIsMissing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	w.docker.absent = map[string]bool{cluster.DefaultNodeImage: true}
-	w.docker.builtNode = "apimdev/kind-node:v1.34.4"
+	w.docker.buildNode(t, "apimdev/kind-node:v1.34.4")
 	mustUp(t, w, UpOptions{})
 	if w.kind.NodeImage() != "apimdev/kind-node:v1.34.4" || !strings.Contains(w.log.text(), "using apimdev/kind-node:v1.34.4, built here") {
 		t.Fatalf("node image %s:\n%s", w.kind.NodeImage(), w.log.text())

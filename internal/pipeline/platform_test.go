@@ -130,7 +130,7 @@ func TestAnArm64NodeRefusesAnAmd64OnlyImageBeforeAnythingChanges(t *testing.T) {
 	img := reg.image(gatewayPath, "v2")
 	w.cfg.Gateway.Image = img
 	w.docker.absent = map[string]bool{img: true}
-	w.docker.arch = "aarch64"
+	w.docker.setArch("aarch64")
 	w.kind.state = cluster.ClusterOurs
 	w.archOf("arm64", "fake-control-plane")
 	mark := len(w.kube.Actions())
@@ -161,7 +161,7 @@ func TestANewClusterIsHeldToTheEnginesArchitecture(t *testing.T) {
 	img := reg.image(gatewayPath, "v2")
 	w.cfg.Gateway.Image = img
 	w.docker.absent = map[string]bool{img: true}
-	w.docker.arch = "aarch64"
+	w.docker.setArch("aarch64")
 	_, err := upOn(w, reg.session(w))
 	if err == nil || !strings.Contains(err.Error(), "the Docker engine is arm64, as a new cluster's nodes will be") || w.kind.asked("Ensure") != 0 || w.kind.asked("LoadImage") != 0 {
 		t.Fatalf("%v %v\n%s", err, w.kind.calls, w.log.text())
@@ -182,7 +182,7 @@ func TestAnImageWithTheNodesArchitecturePasses(t *testing.T) {
 		img := reg.image(gatewayPath, "v2")
 		w.cfg.Gateway.Image = img
 		w.docker.absent = map[string]bool{img: true}
-		w.docker.arch = map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[tt.arch]
+		w.docker.setArch(map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[tt.arch])
 		w.kind.state = cluster.ClusterOurs
 		w.archOf(tt.arch, "fake-control-plane")
 		c, err := platformLine(t, w, reg.session(w))
@@ -252,7 +252,8 @@ func TestALocalImageWinsOverTheRegistry(t *testing.T) {
 	reg := newFakeRegistry(t, map[string]string{gatewayPath[1:] + "/manifests/v2": amd64Only})
 	img := reg.image(gatewayPath, "v2")
 	w.cfg.Gateway.Image = img
-	w.docker.arch, w.docker.imageArch = "aarch64", "arm64"
+	w.docker.setArch("aarch64")
+	w.docker.imageArch = "arm64"
 	if _, err := upOn(w, reg.session(w)); err != nil {
 		t.Fatalf("up: %v\n%s", err, w.log.text())
 	}
@@ -268,7 +269,8 @@ func TestPromoteAndUpgradeRefuseAnImageTheNodesCannotRun(t *testing.T) {
 	w := newWorld(t)
 	reg := newFakeRegistry(t, map[string]string{gatewayPath[1:] + "/manifests/2.11.1": amd64Only, gatewayPath[1:] + "/manifests/2.12.0": amd64Only})
 	w.cfg.Gateway.Image = reg.image(gatewayPath, "v2")
-	w.docker.arch, w.docker.imageArch = "aarch64", "arm64" // the v2 here is an arm64 build
+	w.docker.setArch("aarch64")
+	w.docker.imageArch = "arm64" // the v2 here is an arm64 build
 	w.archOf("arm64", "fake-control-plane")
 	if _, err := upOn(w, reg.session(w)); err != nil {
 		t.Fatalf("up: %v\n%s", err, w.log.text())
