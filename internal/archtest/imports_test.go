@@ -230,3 +230,23 @@ func TestViolationsAreNamed(t *testing.T) {
 		t.Fatalf("the real graph breaks a rule made to be broken: %v", v)
 	}
 }
+
+// testOnly are the packages for tests: no package's own code imports them
+// (the graph holds no _test.go file's imports).
+var testOnly = []string{"kubefake", "enginefake", "testdir", "kit/kittest"}
+
+func TestTestPackagesStayInTests(t *testing.T) {
+	g := load(t)
+	for pkg, imports := range g {
+		for _, imp := range imports {
+			if slices.Contains(testOnly, imp) {
+				t.Errorf("%s imports %s, which is for tests only", pkg, imp)
+			}
+		}
+	}
+	for _, p := range testOnly {
+		if _, ok := g[p]; !ok {
+			t.Errorf("%s: no such package", p)
+		}
+	}
+}
