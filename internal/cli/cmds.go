@@ -376,7 +376,7 @@ func (a *app) forwardCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.streams.Err, "forwarding 127.0.0.1:%d → %s:80 and 127.0.0.1:%d → :443 until stopped\n", cfg.Forward.HTTPPort, s.Profile.LiveService(), cfg.Forward.HTTPSPort)
+			fmt.Fprintf(a.streams.Err, "forwarding 127.0.0.1:%d → %s:80 and 127.0.0.1:%d → :443 until stopped\n", cfg.Forward.HTTPPort, s.Names.LiveService(), cfg.Forward.HTTPSPort)
 			<-cmd.Context().Done()
 			stop()
 			return nil

@@ -45,7 +45,7 @@ never shown: they are scrubbed from every line.`,
 			if tok, err := s.ClusterToken(cmd.Context()); err == nil && !tok.IsZero() {
 				redact = pipeline.Redactor(tok)
 			}
-			p := s.Profile
+			p := s.Names
 			painter := &podlogs.Painter{}
 			colour := a.streams.Terminal && s.Config.Output != "json" && a.getenv("NO_COLOR") == ""
 			var werr error

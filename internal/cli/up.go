@@ -141,7 +141,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 		a.printJSON(summary)
 	} else {
 		fmt.Fprintf(a.streams.Out, "\nThe gateway answers on:\n  http://127.0.0.1:%d\n  https://127.0.0.1:%d  (self-signed certificate)\nprofile: %s\ntoken: %s\nkubectl: KUBECONFIG=%s kubectl -n %s get pods\n",
-			res.HTTPPort, res.HTTPSPort, res.Profile, res.TokenExpiry.Describe(), s.Kubeconfig(), s.Profile.Namespace)
+			res.HTTPPort, res.HTTPSPort, res.Profile, res.TokenExpiry.Describe(), s.Kubeconfig(), s.Names.Namespace)
 		demoSummary(ws, a.streams.Out, res.HTTPPort)
 	}
 	if res.Stop == nil {

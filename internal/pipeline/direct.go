@@ -72,7 +72,7 @@ func (s *Session) directPath(ctx context.Context) (*forward.Direct, error) {
 		return refuse(err.Error())
 	}
 	nh, ns := cluster.DirectNodePorts[0], cluster.DirectNodePorts[1]
-	svc := s.Profile.DirectService(nh, ns)
+	svc := s.Names.DirectService(nh, ns)
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_, err = gateway.Apply(actx, s.Client, []runtime.Object{svc})
 	cancel()
@@ -81,7 +81,7 @@ func (s *Session) directPath(ctx context.Context) (*forward.Direct, error) {
 	}
 	d := &forward.Direct{
 		Addr:  map[int]string{gateway.ServiceHTTP: addrs[nh], gateway.ServiceHTTPS: addrs[ns]},
-		Probe: forward.ProbeHTTP(addrs[nh], s.Profile.ProbePath),
+		Probe: forward.ProbeHTTP(addrs[nh], s.Names.ProbePath),
 	}
 	say("direct through the node's ports %s and %s (Service %s); the API-server tunnel is the fallback", addrs[nh], addrs[ns], svc.Name)
 	return d, nil

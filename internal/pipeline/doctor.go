@@ -13,7 +13,7 @@ import (
 // the token it runs (every form of which is scrubbed), plus userToken when
 // the user holds one.
 func (s *Session) Diagnostics(ctx context.Context, version string, nodeLogs bool, now time.Time, userToken token.Token) *diagnose.Collector {
-	c := &diagnose.Collector{Version: version, Config: s.Config, Files: s.Files, Docker: s.Docker, Endpoint: s.Endpoint, Profile: s.Profile,
+	c := &diagnose.Collector{Version: version, Config: s.Config, Files: s.Files, Docker: s.Docker, Endpoint: s.Endpoint, Profile: s.Names,
 		NodeLogs: nodeLogs, Now: func() time.Time { return now }}
 	if m, ok := s.Cluster.(diagnose.ClusterReader); ok {
 		c.Cluster = m

@@ -35,7 +35,7 @@ func (s *Session) Down(ctx context.Context, keepCluster bool) error {
 				return "", err
 			}
 			// Everything the gateway has is pruned: the empty plan.
-			plan, err := gateway.Plan(ctx, s.Client, s.Profile, nil)
+			plan, err := gateway.Plan(ctx, s.Client, s.Names, nil)
 			if err != nil {
 				return "", err
 			}

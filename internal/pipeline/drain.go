@@ -235,7 +235,7 @@ func budgetReason(err error) string {
 // to be fully ready, telling each change of the gateway's pods; it returns
 // where the gateway's pods run then.
 func (s *Session) waitMoved(ctx context.Context, st *events.Step, node string, evicted []corev1.Pod) ([]string, error) {
-	p := s.Profile
+	p := s.Names
 	last := ""
 	for {
 		pods, err := s.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + p.Gateway})

@@ -23,7 +23,7 @@ import (
 // returned stop is called (which waits for it to end).
 func (s *Session) StartForward(ctx context.Context, httpPort, httpsPort int) (stop func(), stats *forward.Stats, err error) {
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	backends, err := forward.WatchService(fctx, s.Client, s.Profile.Namespace, s.Profile.LiveService())
+	backends, err := forward.WatchService(fctx, s.Client, s.Names.Namespace, s.Names.LiveService())
 	if err != nil {
 		cancel()
 		return nil, nil, err
@@ -35,7 +35,7 @@ func (s *Session) StartForward(ctx context.Context, httpPort, httpsPort int) (st
 			{LocalPort: httpsPort, ServicePort: gateway.ServiceHTTPS, Flag: "--https-port"},
 		},
 		Backends: backends,
-		Dialer:   s.dialer(s.Profile.Namespace),
+		Dialer:   s.dialer(s.Names.Namespace),
 		Log:      func(f string, a ...any) { s.Rep.Info("forward", fmt.Sprintf(f, a...)) },
 	}
 	backends.SetOnChange(f.Prune)
@@ -103,7 +103,7 @@ func (s *Session) Smoke(ctx context.Context, tok token.Token, httpPort, httpsPor
 	r := &smoke.Runner{
 		HTTPBase:     fmt.Sprintf("http://127.0.0.1:%d", httpPort),
 		HTTPSBase:    fmt.Sprintf("https://127.0.0.1:%d", httpsPort),
-		ProbePath:    s.Profile.ProbePath,
+		ProbePath:    s.Names.ProbePath,
 		Expand:       expander(tok),
 		TokenExpired: tok.ExpiryAt(s.now()).State == token.ExpiryPast,
 	}

@@ -34,7 +34,7 @@ func (s *Session) LabEnv(ctx context.Context, n int, answer string) labs.Env {
 	env := labs.Env{
 		Inspect:      s.Cluster.Inspect,
 		Client:       connect,
-		Profile:      s.Profile,
+		Profile:      s.Names,
 		ProdReplicas: int32(s.Config.Prod.Replicas),
 		Forward: func() (bool, int) {
 			rec, ok := s.Files.Forward()
@@ -79,7 +79,7 @@ func (s *Session) labBaseline(ctx context.Context, ds *demo.State, lab int) stri
 	if lab == 5 {
 		return "" // recording now would record the rotated token
 	}
-	sec, err := s.Client.CoreV1().Secrets(s.Profile.Namespace).Get(ctx, s.Profile.SecretName(), metav1.GetOptions{})
+	sec, err := s.Client.CoreV1().Secrets(s.Names.Namespace).Get(ctx, s.Names.SecretName(), metav1.GetOptions{})
 	if err != nil {
 		return ""
 	}
@@ -96,7 +96,7 @@ func (s *Session) podLog(ctx context.Context, pod string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	b, err := s.Client.CoreV1().Pods(s.Profile.Namespace).GetLogs(pod, &corev1.PodLogOptions{Container: s.Profile.Gateway, LimitBytes: ptr.To[int64](8 << 20)}).DoRaw(ctx)
+	b, err := s.Client.CoreV1().Pods(s.Names.Namespace).GetLogs(pod, &corev1.PodLogOptions{Container: s.Names.Gateway, LimitBytes: ptr.To[int64](8 << 20)}).DoRaw(ctx)
 	if err != nil {
 		return "", errors.New(strings.TrimSpace(string(b) + " " + err.Error()))
 	}

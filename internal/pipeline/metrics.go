@@ -21,7 +21,7 @@ func (s *Session) metricsProfile() gateway.Profile {
 	if r := s.Recorded; r != nil && r.Spec.Gateway != "" {
 		return r.Spec
 	}
-	p := s.Profile
+	p := s.Names
 	p.StatsdImage = s.Config.Prod.StatsdImage
 	return p
 }

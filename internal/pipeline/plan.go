@@ -80,7 +80,7 @@ func (s *Session) Plan(ctx context.Context, o PlanOptions) (*Plan, error) {
 	if to == "" {
 		to = "dev"
 	}
-	if s.localCluster && s.Profile.Auth.Mode() == config.AuthWorkloadIdentity {
+	if s.localCluster && s.Names.Auth.Mode() == config.AuthWorkloadIdentity {
 		return nil, errWorkloadIdentityLocal
 	}
 	p := &Plan{From: from, To: to, Fresh: fresh, token: o.Token}
@@ -89,7 +89,7 @@ func (s *Session) Plan(ctx context.Context, o PlanOptions) (*Plan, error) {
 			if apierrors.IsNotFound(err) {
 				return nil, s.noCredential()
 			}
-			return nil, fmt.Errorf("reading the gateway's credential from Secret %s/%s: %w (pass --token-file to supply it)", s.Profile.Namespace, s.Profile.SecretName(), err)
+			return nil, fmt.Errorf("reading the gateway's credential from Secret %s/%s: %w (pass --token-file to supply it)", s.Names.Namespace, s.Names.SecretName(), err)
 		}
 	}
 	if err := s.target(ctx, p); err != nil {
@@ -118,7 +118,7 @@ func (s *Session) planChanges(ctx context.Context, p *Plan) error {
 // else the Deployment's label (an apimdev from before the record). fresh
 // says no gateway Deployment exists.
 func (s *Session) deployedProfile(ctx context.Context) (string, bool, error) {
-	d, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Get(ctx, s.Profile.DeploymentName(), metav1.GetOptions{})
+	d, err := s.Client.AppsV1().Deployments(s.Names.Namespace).Get(ctx, s.Names.DeploymentName(), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		if s.Recorded != nil {
@@ -126,7 +126,7 @@ func (s *Session) deployedProfile(ctx context.Context) (string, bool, error) {
 		}
 		return "", true, nil
 	case err != nil:
-		return "", false, fmt.Errorf("reading Deployment %s/%s: %w", s.Profile.Namespace, s.Profile.DeploymentName(), err)
+		return "", false, fmt.Errorf("reading Deployment %s/%s: %w", s.Names.Namespace, s.Names.DeploymentName(), err)
 	}
 	if s.Recorded != nil {
 		return s.Recorded.Profile, false, nil

@@ -83,7 +83,7 @@ func (s *Session) PlanPromote(ctx context.Context, o PromoteOptions) (*Plan, err
 		return nil, err
 	}
 	if p.Fresh && s.localCluster {
-		return nil, fmt.Errorf("no gateway %s/%s in cluster %q to promote (run `apimdev up` first)", s.Profile.Namespace, s.Profile.DeploymentName(), s.Config.Cluster.Name)
+		return nil, fmt.Errorf("no gateway %s/%s in cluster %q to promote (run `apimdev up` first)", s.Names.Namespace, s.Names.DeploymentName(), s.Config.Cluster.Name)
 	}
 	// Before anything is loaded or applied: images the nodes cannot run.
 	if err := s.requirePlatforms(ctx, profileImages(p.Target), o.Context, nil, func(w string) { s.Rep.Warn("platform", w, "") }); err != nil {

@@ -13,7 +13,7 @@ func TestTrafficTarget(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
 	cfg.Gateway.Name = "gw"
-	s := &Session{Config: cfg, Profile: gateway.Dev(cfg), localCluster: true}
+	s := &Session{Config: cfg, Names: gateway.Dev(cfg), localCluster: true}
 	path, _, what := s.trafficTarget(context.Background(), TrafficOptions{})
 	if path != config.DefaultProbePath || !strings.Contains(what, "drains") {
 		t.Fatalf("%s %s", path, what)

@@ -86,7 +86,7 @@ func (s *Session) resolve() (settings.Settings, error) {
 // namespace under the gateway's name, else the only record in the cluster
 // (a lost state directory knows neither name). nil when there is none.
 func (s *Session) ReadRecord(ctx context.Context) (*Record, error) {
-	cm, err := s.Client.CoreV1().ConfigMaps(s.Profile.Namespace).Get(ctx, settings.RecordName(s.Profile.Gateway), metav1.GetOptions{})
+	cm, err := s.Client.CoreV1().ConfigMaps(s.Names.Namespace).Get(ctx, settings.RecordName(s.Names.Gateway), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) && !s.knowsGateway() {
 		l, lerr := s.Client.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{LabelSelector: settings.LabelRecord})
 		if lerr != nil {
@@ -101,7 +101,7 @@ func (s *Session) ReadRecord(ctx context.Context) (*Record, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading apimdev's record in %s: %w", s.Profile.Namespace, err)
+		return nil, fmt.Errorf("reading apimdev's record in %s: %w", s.Names.Namespace, err)
 	}
 	var r Record
 	var newer *settings.NewerRecordError
@@ -185,7 +185,7 @@ func (s *Session) writeRecord(ctx context.Context, rec *Record) error {
 
 // deleteRecord removes the record from the cluster (down --keep-cluster).
 func (s *Session) deleteRecord(ctx context.Context) error {
-	err := s.Client.CoreV1().ConfigMaps(s.Profile.Namespace).Delete(ctx, settings.RecordName(s.Profile.Gateway), metav1.DeleteOptions{})
+	err := s.Client.CoreV1().ConfigMaps(s.Names.Namespace).Delete(ctx, settings.RecordName(s.Names.Gateway), metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}

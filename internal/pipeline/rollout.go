@@ -187,7 +187,7 @@ func (s *Session) trafficTarget(ctx context.Context, o TrafficOptions) (string, 
 			}
 		}
 	}
-	return s.Profile.ProbePath, hdr, "the health path: a gateway fails it on purpose while it drains, so give --traffic-path an API call for a truer figure"
+	return s.Names.ProbePath, hdr, "the health path: a gateway fails it on purpose while it drains, so give --traffic-path an API call for a truer figure"
 }
 
 // restartReason says why running pods must restart to pick up what was just

@@ -38,7 +38,7 @@ func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOpt
 			return "", err
 		}
 		if plan.Fresh {
-			return "", fmt.Errorf("no gateway %s/%s to rotate the %s of (run `apimdev up` first)", s.Profile.Namespace, s.Profile.DeploymentName(), what)
+			return "", fmt.Errorf("no gateway %s/%s to rotate the %s of (run `apimdev up` first)", s.Names.Namespace, s.Names.DeploymentName(), what)
 		}
 		if old, err := s.ClusterToken(ctx); err == nil && old.SecretValue() == tok.SecretValue() {
 			st.Warn("the new "+what+" is the same as the one in the cluster; the pods restart anyway", "")

@@ -127,10 +127,13 @@ func (t Timeouts) orDefault() Timeouts {
 // record of what is deployed, and the real dependencies as fields, wired by
 // NewSession and replaced by tests.
 type Session struct {
-	Config  config.Config
-	Profile gateway.Profile // names the gateway's objects (the dev profile of Config)
-	Files   state.Cluster
-	Rep     *events.Reporter
+	Config config.Config
+	// Names are the gateway's object names and what every profile of it
+	// shares (namespace, probe path, authentication): the dev profile of
+	// Config, never the profile applied (that is Recorded.Spec).
+	Names gateway.Profile
+	Files state.Cluster
+	Rep   *events.Reporter
 	// Version is apimdev's version, written into the cluster's records.
 	Version string
 
@@ -258,7 +261,7 @@ func shapeOf(cfg config.Config) cluster.Shape {
 // names of the gateway's objects.
 func (s *Session) setConfig(cfg config.Config) {
 	s.Config = cfg
-	s.Profile = gateway.Dev(cfg)
+	s.Names = gateway.Dev(cfg)
 }
 
 // Open is NewSession and, with lock, the cluster's lock: how the CLI and the
@@ -408,8 +411,8 @@ func (s *Session) Exists(ctx context.Context) string {
 	case cluster.ClusterOurs:
 		what := fmt.Sprintf("cluster %q exists", s.Config.Cluster.Name)
 		if s.Connect() == nil {
-			if d, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Get(ctx, s.Profile.DeploymentName(), metav1.GetOptions{}); err == nil {
-				what += fmt.Sprintf(", gateway %s/%s deployed (%d/%d ready)", s.Profile.Namespace, d.Name, d.Status.ReadyReplicas, gateway.Desired(d))
+			if d, err := s.Client.AppsV1().Deployments(s.Names.Namespace).Get(ctx, s.Names.DeploymentName(), metav1.GetOptions{}); err == nil {
+				what += fmt.Sprintf(", gateway %s/%s deployed (%d/%d ready)", s.Names.Namespace, d.Name, d.Status.ReadyReplicas, gateway.Desired(d))
 			} else {
 				what += ", the gateway is not deployed"
 			}
@@ -426,17 +429,17 @@ func (s *Session) Exists(ctx context.Context) string {
 // With Entra ID app authentication it is the app's client secret; with
 // workload identity there is none (a zero Token and no error).
 func (s *Session) ClusterToken(ctx context.Context) (token.Token, error) {
-	key := s.Profile.SecretKey()
+	key := s.Names.SecretKey()
 	if key == "" {
 		return token.Token{}, nil
 	}
-	sec, err := s.Client.CoreV1().Secrets(s.Profile.Namespace).Get(ctx, s.Profile.SecretName(), metav1.GetOptions{})
+	sec, err := s.Client.CoreV1().Secrets(s.Names.Namespace).Get(ctx, s.Names.SecretName(), metav1.GetOptions{})
 	if err != nil {
 		return token.Token{}, err
 	}
 	if key == gateway.AppSecretKey {
 		if _, ok := sec.Data[key]; !ok {
-			return token.Token{}, apierrors.NewNotFound(corev1.Resource("secrets"), s.Profile.SecretName()+" key "+key)
+			return token.Token{}, apierrors.NewNotFound(corev1.Resource("secrets"), s.Names.SecretName()+" key "+key)
 		}
 		return token.AppSecret(string(sec.Data[key]))
 	}
@@ -446,7 +449,7 @@ func (s *Session) ClusterToken(ctx context.Context) (token.Token, error) {
 // noCredential is up's and promote's first-run words when the credential the
 // authentication mode needs is nowhere.
 func (s *Session) noCredential() error {
-	if s.Profile.Auth.Mode() == config.AuthEntraApp {
+	if s.Names.Auth.Mode() == config.AuthEntraApp {
 		return errors.New("no client secret: use --client-secret-file FILE or APIMDEV_CLIENT_SECRET (the Entra app's secret is kept only in the cluster's Secret, and this gateway's Secret has none yet)")
 	}
 	return errNoToken

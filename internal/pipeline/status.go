@@ -88,7 +88,7 @@ type ForwardState struct {
 // any drift from it, the forward, the token's expiry and the local metrics.
 // It changes nothing.
 func (s *Session) Status(ctx context.Context) Status {
-	st := Status{Cluster: s.Config.Cluster.Name, Kubeconfig: s.Kubeconfig(), Runtime: s.runtimeLine(), Namespace: s.Profile.Namespace, Gateway: s.Profile.DeploymentName(), Forward: &ForwardState{}}
+	st := Status{Cluster: s.Config.Cluster.Name, Kubeconfig: s.Kubeconfig(), Runtime: s.runtimeLine(), Namespace: s.Names.Namespace, Gateway: s.Names.DeploymentName(), Forward: &ForwardState{}}
 	cs, detail := s.Cluster.Inspect(ctx)
 	st.State, st.Detail = string(cs), detail
 	if fwd := s.Files.CheckForward(); fwd.Running {
@@ -100,7 +100,7 @@ func (s *Session) Status(ctx context.Context) Status {
 		if err := s.Resolve(ctx); err != nil {
 			st.Detail = err.Error()
 		}
-		st.Namespace, st.Gateway = s.Profile.Namespace, s.Profile.DeploymentName()
+		st.Namespace, st.Gateway = s.Names.Namespace, s.Names.DeploymentName()
 		if nodes, err := s.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil && len(nodes.Items) > 0 {
 			n := nodes.Items[0]
 			ready := "NotReady"
@@ -114,13 +114,13 @@ func (s *Session) Status(ctx context.Context) Status {
 				st.Node = fmt.Sprintf("%d nodes (Kubernetes %s)", len(nodes.Items), n.Status.NodeInfo.KubeletVersion)
 			}
 		}
-		if d, err := s.Client.AppsV1().Deployments(s.Profile.Namespace).Get(ctx, s.Profile.DeploymentName(), metav1.GetOptions{}); err == nil {
+		if d, err := s.Client.AppsV1().Deployments(s.Names.Namespace).Get(ctx, s.Names.DeploymentName(), metav1.GetOptions{}); err == nil {
 			st.Ready, st.Desired = d.Status.ReadyReplicas, gateway.Desired(d)
 			st.Image = d.Spec.Template.Spec.Containers[0].Image
 			st.Profile = d.Labels[gateway.LabelProfile]
-			if sp, t, err := s.spread(ctx, s.Profile); err == nil && len(t.Nodes) > 1 {
+			if sp, t, err := s.spread(ctx, s.Names); err == nil && len(t.Nodes) > 1 {
 				st.Nodes, st.Spread = t.Nodes, &sp
-				st.NodePorts, _ = s.nodePorts(ctx, s.Profile, t)
+				st.NodePorts, _ = s.nodePorts(ctx, s.Names, t)
 			}
 			if st.Profile == "prod" {
 				if m, err := s.ScrapeMetrics(ctx); err == nil {
@@ -130,12 +130,12 @@ func (s *Session) Status(ctx context.Context) Status {
 		} else if !apierrors.IsNotFound(err) {
 			st.Detail = err.Error()
 		}
-		a := s.Profile.Auth
+		a := s.Names.Auth
 		if a.Type == "" {
 			a.Type = config.AuthToken
 		}
 		st.Auth = &a
-		for _, c := range s.Profile.CACerts {
+		for _, c := range s.Names.CACerts {
 			st.CACerts = append(st.CACerts, CASummary{Name: c.Name, Subject: c.Subject, NotAfter: c.NotAfter})
 		}
 		if tok, err := s.ClusterToken(ctx); err == nil && !tok.IsZero() && !tok.IsAppSecret() {

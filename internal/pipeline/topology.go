@@ -29,12 +29,12 @@ func (s *Session) topology(ctx context.Context) (Topology, error) {
 // fitLocal fits the prod profile's requests to the local cluster's
 // schedulable nodes, the session's own gateway's pods leaving their room.
 func (s *Session) fitLocal(ctx context.Context, prod gateway.Profile, t Topology) (gateway.Profile, string, error) {
-	return topology.FitLocal(ctx, s.Client, s.Profile, prod, t)
+	return topology.FitLocal(ctx, s.Client, s.Names, prod, t)
 }
 
 // checkCapacity refuses a plan whose pods the schedulable nodes cannot hold.
 func (s *Session) checkCapacity(ctx context.Context, p gateway.Profile, kctx string, fresh bool) error {
-	return topology.CheckCapacity(ctx, s.Client, s.Profile, p, kctx, fresh)
+	return topology.CheckCapacity(ctx, s.Client, s.Names, p, kctx, fresh)
 }
 
 // spread reads where p's running pods (not terminating) are.

@@ -350,7 +350,7 @@ func (s *Session) loadImages(ctx context.Context, target gateway.Profile, done f
 			return err
 		}
 		done(loaded{image: img, what: what, replaced: replaced})
-		if restarted, err := gateway.RestartPullFailures(ctx, s.Client, s.Profile.Namespace, img); err == nil && len(restarted) > 0 {
+		if restarted, err := gateway.RestartPullFailures(ctx, s.Client, s.Names.Namespace, img); err == nil && len(restarted) > 0 {
 			say("restarted pod(s) that could not pull it: " + strings.Join(restarted, ", "))
 		}
 	}
@@ -389,11 +389,11 @@ func (u *upRun) deploy(ctx context.Context, st *events.Step) (string, error) {
 			return "", s.noCredential()
 		}
 		tok = t
-		switch s.Profile.Auth.Mode() {
+		switch s.Names.Auth.Mode() {
 		case config.AuthEntraApp:
-			st.Progress("client secret: the one in Secret %s/%s", s.Profile.Namespace, s.Profile.SecretName())
+			st.Progress("client secret: the one in Secret %s/%s", s.Names.Namespace, s.Names.SecretName())
 		case config.AuthToken:
-			st.Progress("token: the one in Secret %s/%s (%s)", s.Profile.Namespace, s.Profile.SecretName(), t.ExpiryAt(s.now()).Describe())
+			st.Progress("token: the one in Secret %s/%s (%s)", s.Names.Namespace, s.Names.SecretName(), t.ExpiryAt(s.now()).Describe())
 		}
 	}
 	u.res.TokenExpiry = tok.ExpiryAt(s.now())
@@ -459,7 +459,7 @@ func (u *upRun) deploy(ctx context.Context, st *events.Step) (string, error) {
 	}
 	u.res.Profile = plan.To
 	changed, total := plan.Changed()
-	return fmt.Sprintf("%s/%s ready, %s profile (%d object(s) changed, %d unchanged)", s.Profile.Namespace, s.Profile.DeploymentName(), plan.To, changed, total-changed), nil
+	return fmt.Sprintf("%s/%s ready, %s profile (%d object(s) changed, %d unchanged)", s.Names.Namespace, s.Names.DeploymentName(), plan.To, changed, total-changed), nil
 }
 
 // sameGateway says two settings name the same gateway.
@@ -494,7 +494,7 @@ func (u *upRun) forward(ctx context.Context, _ *events.Step) (string, error) {
 		return "", err
 	}
 	res.Stop = stop
-	return fmt.Sprintf("127.0.0.1:%d → %s:80, 127.0.0.1:%d → :443", res.HTTPPort, s.Profile.LiveService(), res.HTTPSPort), nil
+	return fmt.Sprintf("127.0.0.1:%d → %s:80, 127.0.0.1:%d → :443", res.HTTPPort, s.Names.LiveService(), res.HTTPSPort), nil
 }
 
 // smoke: the health calls and the spec's, through the forward.

@@ -205,7 +205,7 @@ func (w *Workshop) deployDemo(ctx context.Context, s *Session) (token.Token, str
 	st, err := demo.Read(rctx, s.Client)
 	if err == nil && st.Found {
 		keys = st.Keys
-		if sec, err := s.Client.CoreV1().Secrets(s.Profile.Namespace).Get(rctx, s.Profile.SecretName(), metav1.GetOptions{}); err == nil {
+		if sec, err := s.Client.CoreV1().Secrets(s.Names.Namespace).Get(rctx, s.Names.SecretName(), metav1.GetOptions{}); err == nil {
 			existing = string(sec.Data["value"])
 		}
 	}

@@ -151,7 +151,7 @@ func (r *PipelineRunner) Where() Where {
 	if r.session == nil {
 		return Where{}
 	}
-	return Where{Cluster: r.session.Config.Cluster.Name, Kubeconfig: r.session.Kubeconfig(), Namespace: r.session.Profile.Namespace}
+	return Where{Cluster: r.session.Config.Cluster.Name, Kubeconfig: r.session.Kubeconfig(), Namespace: r.session.Names.Namespace}
 }
 
 // Exists implements Runner.
