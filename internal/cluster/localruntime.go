@@ -14,7 +14,7 @@ import (
 // ChooseLocalRuntime picks the container runtime for cfg's cluster:
 // cluster.runtime as asked, else (auto) what the environment names, the one
 // the state directory (files) remembers the cluster on, or what answers.
-func ChooseLocalRuntime(ctx context.Context, cfg config.Config, files state.Cluster) (RuntimeChoice, error) {
+func ChooseLocalRuntime(ctx context.Context, cfg config.Config, files state.ClusterDir) (RuntimeChoice, error) {
 	// The machine's variables (DOCKER_HOST, CONTAINER_HOST,
 	// KIND_EXPERIMENTAL_PROVIDER...) are the process's, as the engine client
 	// and kind read them; getenv is for apimdev's own settings, which cfg

@@ -42,7 +42,7 @@ var _ ClusterReader = (*cluster.Manager)(nil)
 type Collector struct {
 	Version string
 	Config  config.Config
-	Files   state.Cluster
+	Files   state.ClusterDir
 	Docker  cluster.Docker // nil: the Docker checks say so
 	// Endpoint is where Docker's API (or Podman's compatible one) is, and
 	// which runtime it is.

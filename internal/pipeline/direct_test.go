@@ -36,7 +36,7 @@ func TestDirectPath(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	session := func(via string, c Cluster) *Session {
+	session := func(via string, c ClusterManager) *Session {
 		s := w.session()
 		s.Cluster, s.ForwardVia = c, via
 		return s

@@ -48,7 +48,7 @@ type fakeCluster struct {
 	node    string // the node image a new cluster is made from
 }
 
-var _ Cluster = (*fakeCluster)(nil)
+var _ ClusterManager = (*fakeCluster)(nil)
 
 func (f *fakeCluster) call(name string) error {
 	f.mu.Lock()
@@ -300,7 +300,7 @@ type world struct {
 	docker  *fakeDocker
 	pods    *fakePods
 	log     *eventLog
-	files   state.Cluster
+	files   state.ClusterDir
 	cfg     config.Config
 	tok     token.Token
 	now     time.Time

@@ -23,7 +23,7 @@ import (
 type Record = settings.Record
 
 // cachedRecord is the state directory's copy of the last record written.
-func cachedRecord(files state.Cluster) (*Record, bool) {
+func cachedRecord(files state.ClusterDir) (*Record, bool) {
 	b, ok := files.CachedRecord()
 	if !ok {
 		return nil, false
@@ -38,7 +38,7 @@ func cachedRecord(files state.Cluster) (*Record, bool) {
 // rememberedKnown is what the state directory knows of the cluster: its copy
 // of the record, or what an apimdev before records saved. Nothing of the
 // cluster itself is known yet.
-func rememberedKnown(files state.Cluster, name string) settings.Known {
+func rememberedKnown(files state.ClusterDir, name string) settings.Known {
 	k := settings.Known{Cluster: name, Workers: -1}
 	if files.Dir == "" {
 		return k

@@ -11,7 +11,7 @@ import (
 
 // chooseRuntime picks the container runtime for the session's cluster (see
 // cluster.ChooseLocalRuntime); ctx bounds its probing.
-func chooseRuntime(ctx context.Context, cfg config.Config, files state.Cluster) (cluster.RuntimeChoice, error) {
+func chooseRuntime(ctx context.Context, cfg config.Config, files state.ClusterDir) (cluster.RuntimeChoice, error) {
 	return cluster.ChooseLocalRuntime(ctx, cfg, files)
 }
 
@@ -55,11 +55,11 @@ func RuntimeAnswers(ctx context.Context, cfg config.Config, getenv func(string) 
 
 // clusterFiles is the state directory's files of cfg's cluster, without
 // creating them (zero when there is no state directory).
-func clusterFiles(cfg config.Config, getenv func(string) string) state.Cluster {
+func clusterFiles(cfg config.Config, getenv func(string) string) state.ClusterDir {
 	return namedClusterFiles(getenv, cfg.Cluster.Name)
 }
 
 // namedClusterFiles is clusterFiles for a cluster's name.
-func namedClusterFiles(getenv func(string) string, name string) state.Cluster {
+func namedClusterFiles(getenv func(string) string, name string) state.ClusterDir {
 	return state.ClusterFiles(getenv, name)
 }

@@ -45,9 +45,9 @@ import (
 	"github.com/apimdev/apimdev/internal/token"
 )
 
-// Cluster is the local kind cluster as the steps use it; *cluster.Manager is
-// the real one, tests use a fake.
-type Cluster interface {
+// ClusterManager is the local kind cluster as the steps use it:
+// *cluster.Manager is the real one, tests use a fake.
+type ClusterManager interface {
 	Inspect(ctx context.Context) (cluster.ClusterState, string)
 	Ensure(ctx context.Context, st cluster.ClusterState, recreate bool, progress cluster.Progress) (bool, error)
 	LoadImage(ctx context.Context, image string, progress cluster.Progress) (string, bool, error)
@@ -71,7 +71,7 @@ type Cluster interface {
 	UseShape(cluster.Shape)
 }
 
-var _ Cluster = (*cluster.Manager)(nil)
+var _ ClusterManager = (*cluster.Manager)(nil)
 
 // Timeouts bound the waits of the flows; zero fields take the defaults.
 // Tests set them to milliseconds.
@@ -132,12 +132,12 @@ type Session struct {
 	// shares (namespace, probe path, authentication): the dev profile of
 	// Config, never the profile applied (that is Recorded.Spec).
 	Names gateway.Profile
-	Files state.Cluster
+	Files state.ClusterDir
 	Rep   *events.Reporter
 	// Version is apimdev's version, written into the cluster's records.
 	Version string
 
-	Cluster Cluster
+	Cluster ClusterManager
 	Docker  cluster.Docker // nil: no engine client (preflight says so)
 	// Endpoint is where the container runtime's API is (Docker's, or
 	// Podman's Docker-compatible one), how it was found and which it is.

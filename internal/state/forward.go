@@ -69,19 +69,19 @@ type ForwardCheck struct {
 	Note string
 }
 
-func (c Cluster) forwardFile() string { return filepath.Join(c.Dir, "forward.json") }
+func (c ClusterDir) forwardFile() string { return filepath.Join(c.Dir, "forward.json") }
 
 // SaveForward records a detached forward (0600).
-func (c Cluster) SaveForward(r ForwardRecord) error {
+func (c ClusterDir) SaveForward(r ForwardRecord) error {
 	b, _ := json.Marshal(r)
 	return WriteFile(c.forwardFile(), b)
 }
 
-func (c Cluster) forgetForward() { _ = os.Remove(c.forwardFile()) }
+func (c ClusterDir) forgetForward() { _ = os.Remove(c.forwardFile()) }
 
 // Forward returns the recorded detached forward if it provably still runs
 // (see CheckForward).
-func (c Cluster) Forward() (ForwardRecord, bool) {
+func (c ClusterDir) Forward() (ForwardRecord, bool) {
 	chk := c.CheckForward()
 	return chk.ForwardRecord, chk.Running
 }
@@ -95,7 +95,7 @@ func (c Cluster) Forward() (ForwardRecord, bool) {
 // and forgotten. Without a record (the state directory was lost) a
 // background forward of this cluster that still runs is found by its
 // arguments (Linux only) and recorded again.
-func (c Cluster) CheckForward() ForwardCheck {
+func (c ClusterDir) CheckForward() ForwardCheck {
 	var r ForwardRecord
 	b, err := os.ReadFile(c.forwardFile())
 	if err == nil && json.Unmarshal(b, &r) == nil && r.PID > 0 {
@@ -121,7 +121,7 @@ func goneNote(pid int) string {
 
 // checkRecord proves r, or says why not; stale says the record no longer
 // names a running forward.
-func (c Cluster) checkRecord(r ForwardRecord) (chk ForwardCheck, stale bool) {
+func (c ClusterDir) checkRecord(r ForwardRecord) (chk ForwardCheck, stale bool) {
 	if r.Process.known() {
 		if sameProcess(r.PID, r.Process) {
 			return ForwardCheck{ForwardRecord: r, Running: true}, false
@@ -150,7 +150,7 @@ func (c Cluster) checkRecord(r ForwardRecord) (chk ForwardCheck, stale bool) {
 // and after the arguments, so a pid reused in between is not taken.
 // errNoCommandLine says this OS cannot tell; errNotForward that pid is
 // not such a process.
-func (c Cluster) forwardAt(pid int) (ForwardRecord, error) {
+func (c ClusterDir) forwardAt(pid int) (ForwardRecord, error) {
 	if pid == os.Getpid() {
 		return ForwardRecord{}, errNotForward
 	}
@@ -195,7 +195,7 @@ func parseForwardArgs(args []string, cluster string) (ForwardRecord, bool) {
 // findForward looks through the running processes for a background forward
 // of this cluster and records it, with its identity (Linux only: elsewhere
 // there is no list of other processes' arguments).
-func (c Cluster) findForward() (ForwardRecord, bool) {
+func (c ClusterDir) findForward() (ForwardRecord, bool) {
 	for _, pid := range processes() {
 		r, err := c.forwardAt(pid)
 		if err != nil {
@@ -213,7 +213,7 @@ func (c Cluster) findForward() (ForwardRecord, bool) {
 // forgets it; ok says it was stopped. No other process is ever signalled:
 // a stale record is forgotten, and Note says what happened to a record that
 // was not acted on.
-func (c Cluster) StopForward() (ForwardCheck, bool) {
+func (c ClusterDir) StopForward() (ForwardCheck, bool) {
 	chk := c.CheckForward()
 	if !chk.Running {
 		return chk, false

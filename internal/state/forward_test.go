@@ -111,7 +111,7 @@ func (h *helper) ends(t *testing.T) {
 	}
 }
 
-func cluster(t *testing.T, name string) Cluster {
+func cluster(t *testing.T, name string) ClusterDir {
 	t.Helper()
 	c, err := ForCluster(testdir.New(t), name)
 	if err != nil {
@@ -120,14 +120,14 @@ func cluster(t *testing.T, name string) Cluster {
 	return c
 }
 
-func save(t *testing.T, c Cluster, r ForwardRecord) {
+func save(t *testing.T, c ClusterDir, r ForwardRecord) {
 	t.Helper()
 	if err := c.SaveForward(r); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func recorded(c Cluster) bool {
+func recorded(c ClusterDir) bool {
 	_, err := os.Stat(c.forwardFile())
 	return err == nil
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // onDisk is the record as the file has it.
-func onDisk(t *testing.T, c Cluster) ForwardRecord {
+func onDisk(t *testing.T, c ClusterDir) ForwardRecord {
 	t.Helper()
 	b, err := os.ReadFile(c.forwardFile())
 	if err != nil {

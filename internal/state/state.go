@@ -27,40 +27,41 @@ func Dir(getenv func(string) string) (string, error) {
 	return filepath.Join(base, "apimdev"), nil
 }
 
-// Cluster is the files of one cluster.
-type Cluster struct {
+// ClusterDir is the files of one cluster: its directory under the state
+// directory.
+type ClusterDir struct {
 	Dir string // <state>/clusters/<name>
 }
 
 // ClusterFiles is the state directory's files of the cluster name, without
 // creating them (zero when there is no state directory).
-func ClusterFiles(getenv func(string) string, name string) Cluster {
+func ClusterFiles(getenv func(string) string, name string) ClusterDir {
 	if dir, err := Dir(getenv); err == nil {
-		return Cluster{Dir: filepath.Join(dir, "clusters", name)}
+		return ClusterDir{Dir: filepath.Join(dir, "clusters", name)}
 	}
-	return Cluster{}
+	return ClusterDir{}
 }
 
 // ForCluster returns the paths for a cluster, creating its directory 0700.
-func ForCluster(stateDir, name string) (Cluster, error) {
+func ForCluster(stateDir, name string) (ClusterDir, error) {
 	d := filepath.Join(stateDir, "clusters", name)
 	if err := os.MkdirAll(d, 0o700); err != nil {
-		return Cluster{}, fmt.Errorf("creating %s: %w", d, err)
+		return ClusterDir{}, fmt.Errorf("creating %s: %w", d, err)
 	}
 	// MkdirAll keeps an existing directory's mode; make sure nobody else reads it.
 	for _, p := range []string{stateDir, filepath.Join(stateDir, "clusters"), d} {
 		_ = os.Chmod(p, 0o700)
 	}
-	return Cluster{Dir: d}, nil
+	return ClusterDir{Dir: d}, nil
 }
 
 // Kubeconfig is the tool's own kubeconfig for the cluster.
-func (c Cluster) Kubeconfig() string { return filepath.Join(c.Dir, "kubeconfig") }
+func (c ClusterDir) Kubeconfig() string { return filepath.Join(c.Dir, "kubeconfig") }
 
 // ForwardLog is where a detached forward writes its lines.
-func (c Cluster) ForwardLog() string { return filepath.Join(c.Dir, "forward.log") }
+func (c ClusterDir) ForwardLog() string { return filepath.Join(c.Dir, "forward.log") }
 
-func (c Cluster) lockFile() string { return filepath.Join(c.Dir, "lock") }
+func (c ClusterDir) lockFile() string { return filepath.Join(c.Dir, "lock") }
 
 // LockedError says another apimdev holds the cluster.
 type LockedError struct {
@@ -82,7 +83,7 @@ type Lock struct{ f *os.File }
 
 // Acquire takes the cluster's lock, waiting up to wait for another holder to
 // finish. The lock dies with the process, so a crash never leaves it stuck.
-func (c Cluster) Acquire(name string, wait time.Duration) (*Lock, error) {
+func (c ClusterDir) Acquire(name string, wait time.Duration) (*Lock, error) {
 	f, err := os.OpenFile(c.lockFile(), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock: %w", err)
@@ -126,28 +127,28 @@ func (l *Lock) Release() {
 // SaveRecord keeps a copy of what the cluster records apimdev applied (its
 // JSON; never a secret), so commands know the gateway while the cluster is
 // stopped or starting. The cluster's record is the truth; this is a cache.
-func (c Cluster) SaveRecord(b []byte) error {
+func (c ClusterDir) SaveRecord(b []byte) error {
 	return WriteFile(filepath.Join(c.Dir, "record.json"), b)
 }
 
 // ForgetRecord removes that copy.
-func (c Cluster) ForgetRecord() { _ = os.Remove(filepath.Join(c.Dir, "record.json")) }
+func (c ClusterDir) ForgetRecord() { _ = os.Remove(filepath.Join(c.Dir, "record.json")) }
 
 // CachedRecord is the copy SaveRecord kept, if any.
-func (c Cluster) CachedRecord() ([]byte, bool) {
+func (c ClusterDir) CachedRecord() ([]byte, bool) {
 	b, err := os.ReadFile(filepath.Join(c.Dir, "record.json"))
 	return b, err == nil
 }
 
 // LegacyConfig is what apimdev before the cluster record remembered: the
 // configuration `up` last applied, as JSON.
-func (c Cluster) LegacyConfig() ([]byte, bool) {
+func (c ClusterDir) LegacyConfig() ([]byte, bool) {
 	b, err := os.ReadFile(filepath.Join(c.Dir, "config.json"))
 	return b, err == nil
 }
 
 // Remove deletes the cluster's files.
-func (c Cluster) Remove() error { return os.RemoveAll(c.Dir) }
+func (c ClusterDir) Remove() error { return os.RemoveAll(c.Dir) }
 
 // WriteFile writes data atomically with mode 0600.
 func WriteFile(path string, data []byte) error {
@@ -183,7 +184,7 @@ func WriteFileMode(path string, data []byte, mode os.FileMode) error {
 // SaveRuntime remembers which container runtime the cluster runs on
 // ("docker", "podman"), so a later command with cluster.runtime auto looks
 // there first.
-func (c Cluster) SaveRuntime(r string) error {
+func (c ClusterDir) SaveRuntime(r string) error {
 	if old, _ := c.Runtime(); old == r {
 		return nil
 	}
@@ -191,7 +192,7 @@ func (c Cluster) SaveRuntime(r string) error {
 }
 
 // Runtime is the runtime SaveRuntime remembered; "" when none.
-func (c Cluster) Runtime() (string, bool) {
+func (c ClusterDir) Runtime() (string, bool) {
 	if c.Dir == "" {
 		return "", false
 	}
