@@ -19,11 +19,11 @@ import (
 	"github.com/apimdev/apimdev/internal/topology"
 )
 
-// Plan is what applying a target profile would change in the cluster, as
+// ProfilePlan is what applying a target profile would change in the cluster, as
 // its API server says (server-side apply, dry run), and what would then be
 // recorded. up, promote and status all plan the same way; the CLI and the
 // wizard show the same text.
-type Plan struct {
+type ProfilePlan struct {
 	From string `json:"from"` // the profile deployed now; "" when nothing is
 	To   string `json:"to"`
 	// Target is the profile whose objects are applied.
@@ -43,12 +43,12 @@ type Plan struct {
 }
 
 // Changed counts the objects the plan changes, of all it covers.
-func (p *Plan) Changed() (int, int) { return gateway.Counts(p.Changes) }
+func (p *ProfilePlan) Changed() (int, int) { return gateway.Counts(p.Changes) }
 
 // Unasked lists the changes the user did not ask for by giving a token:
 // updates (other than a Secret's data) and deletions of what is deployed.
 // Creating what is missing needs no question.
-func (p *Plan) Unasked() []gateway.Change {
+func (p *ProfilePlan) Unasked() []gateway.Change {
 	var out []gateway.Change
 	for _, c := range p.Changes {
 		if c.Action == gateway.Remove || c.Action == gateway.Update && !c.OnlySecretData() {
@@ -68,7 +68,7 @@ type PlanOptions struct {
 
 // Plan works out the target profile and asks the cluster what applying it
 // would change. The session must be connected (Connect or ConnectContext).
-func (s *Session) Plan(ctx context.Context, o PlanOptions) (*Plan, error) {
+func (s *Session) Plan(ctx context.Context, o PlanOptions) (*ProfilePlan, error) {
 	from, fresh, err := s.deployedProfile(ctx)
 	if err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ func (s *Session) Plan(ctx context.Context, o PlanOptions) (*Plan, error) {
 	if s.localCluster && s.Names.Auth.Mode() == config.AuthWorkloadIdentity {
 		return nil, errWorkloadIdentityLocal
 	}
-	p := &Plan{From: from, To: to, Fresh: fresh, token: o.Token}
+	p := &ProfilePlan{From: from, To: to, Fresh: fresh, token: o.Token}
 	if p.token.IsZero() {
 		if p.token, err = s.ClusterToken(ctx); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -104,7 +104,7 @@ func (s *Session) Plan(ctx context.Context, o PlanOptions) (*Plan, error) {
 // planChanges plans p's target against what runs (the API server's dry
 // run), its diff, and the record that applying it writes: up's and
 // promote's plans alike.
-func (s *Session) planChanges(ctx context.Context, p *Plan) error {
+func (s *Session) planChanges(ctx context.Context, p *ProfilePlan) error {
 	var err error
 	if p.Changes, err = gateway.Plan(ctx, s.Client, p.Target, p.Target.Objects(p.token, false)); err != nil {
 		return err
@@ -139,7 +139,7 @@ func (s *Session) deployedProfile(ctx context.Context) (string, bool, error) {
 // re-applies exactly that (the same pinned image, the same fitted requests).
 // Otherwise it is made anew from the settings: prod pins its image and, on
 // the local cluster, fits its requests to the node.
-func (s *Session) target(ctx context.Context, p *Plan) error {
+func (s *Session) target(ctx context.Context, p *ProfilePlan) error {
 	if r := s.Recorded; r != nil && r.Profile == p.To && sameSettings(r.Config, s.Config) && r.Spec.Gateway != "" {
 		p.Target, p.Image, p.AsRecorded = r.Spec, r.Spec.Image, true
 		p.PinnedHow = "as recorded"
@@ -220,7 +220,7 @@ func (e *DeclinedError) Hint() string {
 var ErrDeclined = errors.New("promotion declined: nothing was changed")
 
 // summary is a plan's one line.
-func (p *Plan) summary() string {
+func (p *ProfilePlan) summary() string {
 	changed, total := p.Changed()
 	from := p.From
 	if from == "" {

@@ -63,7 +63,7 @@ type PromoteResult struct {
 
 // PlanPromote is the plan of a promotion, without applying it: what the
 // wizard and `promote` show before they ask.
-func (s *Session) PlanPromote(ctx context.Context, o PromoteOptions) (*Plan, error) {
+func (s *Session) PlanPromote(ctx context.Context, o PromoteOptions) (*ProfilePlan, error) {
 	if o.To == "" {
 		o.To = "prod"
 	}
@@ -116,7 +116,7 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (*PromoteResult
 		o.To = "prod"
 	}
 	res := &PromoteResult{Profile: o.To}
-	var plan *Plan
+	var plan *ProfilePlan
 	err := s.runSteps(ctx, []step{{StepPlan, "reading what runs and planning " + o.To, func(ctx context.Context, st *events.Step) (string, error) {
 		var err error
 		if plan, err = s.PlanPromote(ctx, o); err != nil {
@@ -194,7 +194,7 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (*PromoteResult
 
 // applyAndRoll applies a plan's objects, records it, and waits for the
 // rollout: the change that traffic runs through.
-func (s *Session) applyAndRoll(ctx context.Context, plan *Plan, timeout time.Duration, onStatus func(gateway.RolloutCounts)) error {
+func (s *Session) applyAndRoll(ctx context.Context, plan *ProfilePlan, timeout time.Duration, onStatus func(gateway.RolloutCounts)) error {
 	p := plan.Target
 	return s.runSteps(ctx, []step{
 		{StepApply, p.Name, func(ctx context.Context, st *events.Step) (string, error) {

@@ -36,7 +36,7 @@ type Rendered struct {
 // the requests fitted to the local cluster's node when one answers (and
 // unless Unfitted), production values otherwise.
 func (s *Session) Render(ctx context.Context, o RenderOptions) (*Rendered, error) {
-	p := &Plan{To: o.Profile}
+	p := &ProfilePlan{To: o.Profile}
 	s.localCluster = false
 	if o.Profile == "prod" && !o.Unfitted && s.Cluster != nil {
 		if st, _ := s.Cluster.Inspect(ctx); st == cluster.ClusterOurs && s.Connect() == nil {

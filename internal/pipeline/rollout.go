@@ -34,7 +34,7 @@ type TrafficOptions struct {
 // waitRollout waits for the plan's gateway Deployment (and its statsd
 // exporter) to be rolled out and ready. On the local cluster it also makes
 // a new backup volume writable for the gateway, joined before it returns.
-func (s *Session) waitRollout(ctx context.Context, plan *Plan, timeout time.Duration, onStatus func(gateway.RolloutCounts)) error {
+func (s *Session) waitRollout(ctx context.Context, plan *ProfilePlan, timeout time.Duration, onStatus func(gateway.RolloutCounts)) error {
 	p := plan.Target
 	var wg sync.WaitGroup
 	fctx, cancel := context.WithCancel(ctx)

@@ -21,7 +21,7 @@ const StepRotate = "rotate"
 // lost. The profile stays what the cluster records. The caller holds the
 // cluster lock.
 func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOptions) (*PromoteResult, error) {
-	var plan *Plan
+	var plan *ProfilePlan
 	what := "token"
 	if tok.IsAppSecret() {
 		what = "client secret"
@@ -71,7 +71,7 @@ func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOpt
 			if err := s.restartPods(ctx, p); err != nil {
 				return "", err
 			}
-			if err := s.waitRollout(ctx, &Plan{Target: p, token: tok}, timeout, o.OnRollout); err != nil {
+			if err := s.waitRollout(ctx, &ProfilePlan{Target: p, token: tok}, timeout, o.OnRollout); err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("%s/%s %d/%d ready with the new %s", p.Namespace, p.DeploymentName(), p.Replicas, p.Replicas, what), nil

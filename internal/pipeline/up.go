@@ -81,7 +81,7 @@ type upRun struct {
 	res *UpResult
 
 	tok        token.Token
-	plan       *Plan
+	plan       *ProfilePlan
 	replaced   bool // the node took a new image under the same name
 	ownForward bool
 	fwd        int // the recorded background forward's pid
@@ -304,7 +304,7 @@ func (u *upRun) cluster(ctx context.Context, st *events.Step) (string, error) {
 // what this machine already has.
 func (u *upRun) image(ctx context.Context, st *events.Step) (string, error) {
 	s := u.s
-	p := &Plan{To: ""}
+	p := &ProfilePlan{To: ""}
 	if s.Recorded != nil {
 		p.To = s.Recorded.Profile
 	}
