@@ -250,3 +250,31 @@ func TestTestPackagesStayInTests(t *testing.T) {
 		}
 	}
 }
+
+// The unit tests also run as Windows programs under Wine, where t.TempDir's
+// own cleanup fails (testdir says why): they make directories with
+// testdir.New.
+func TestUnitTestsUseTestdir(t *testing.T) {
+	var bad []string
+	for _, root := range []string{"..", filepath.Join("..", "..", "scripts")} {
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") || strings.Contains(path, "archtest") {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if strings.Contains(string(b), "t.TempDir()") || strings.Contains(string(b), "b.TempDir()") {
+				bad = append(bad, path)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("tests that use TempDir (fails under Wine; use testdir.New): %v", bad)
+	}
+}

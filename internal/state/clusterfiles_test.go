@@ -4,10 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/apimdev/apimdev/internal/testdir"
 )
 
 func TestClusterFilesCreatesNothing(t *testing.T) {
-	home := filepath.Join(t.TempDir(), "home")
+	home := filepath.Join(testdir.New(t), "home")
 	c := ClusterFiles(func(k string) string {
 		if k == "APIMDEV_HOME" {
 			return home
