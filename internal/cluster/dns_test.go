@@ -39,11 +39,17 @@ func TestWaitDNS(t *testing.T) {
 	t.Run("becomes ready", func(t *testing.T) {
 		t.Parallel()
 		cs := fake.NewClientset(dnsSvc, dnsSlice(false))
+		turned := make(chan error, 1)
 		go func() {
-			time.Sleep(50 * time.Millisecond)
-			_, _ = cs.DiscoveryV1().EndpointSlices(metav1.NamespaceSystem).Update(context.Background(), dnsSlice(true), metav1.UpdateOptions{})
+			time.Sleep(50 * time.Millisecond) // WaitDNS is watching by then, or reads it ready at once
+			_, err := cs.DiscoveryV1().EndpointSlices(metav1.NamespaceSystem).Update(context.Background(), dnsSlice(true), metav1.UpdateOptions{})
+			turned <- err
 		}()
-		if !WaitDNS(context.Background(), cs, time.Minute) {
+		ok := WaitDNS(context.Background(), cs, time.Minute)
+		if err := <-turned; err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
 			t.Fatal("the endpoint turning ready was not seen")
 		}
 	})
