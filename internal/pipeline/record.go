@@ -65,13 +65,19 @@ func Remembered(getenv func(string) string, name string) config.Config {
 	return st.Base
 }
 
-// resolve makes the settings of what the session knows its own: the one
-// place a session's Config, Profile and Recorded are set.
+// resolve makes the settings of what the session knows its own; with use,
+// the one place a session's Config, Names and Recorded are set.
 func (s *Session) resolve() (settings.Settings, error) {
 	st, err := settings.Resolve(s.known, s.Asks)
 	if err != nil {
 		return st, err
 	}
+	s.use(st)
+	return st, nil
+}
+
+// use makes resolved settings the session's.
+func (s *Session) use(st settings.Settings) {
 	s.Recorded, s.remembered = st.Recorded, st.Base
 	s.setConfig(st.Config)
 	if st.Adopted {
@@ -79,7 +85,6 @@ func (s *Session) resolve() (settings.Settings, error) {
 			_ = s.Files.SaveRecord(b)
 		}
 	}
-	return st, nil
 }
 
 // ReadRecord finds the cluster's record of the gateway: in the configured

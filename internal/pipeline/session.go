@@ -279,9 +279,7 @@ func Open(ctx context.Context, o SessionOptions, clusterName string, lock bool, 
 		return nil, nil, err
 	}
 	s.known = known
-	if _, err := s.resolve(); err != nil {
-		return nil, nil, err
-	}
+	s.use(st)
 	if !lock {
 		return s, nil, nil
 	}
