@@ -161,7 +161,7 @@ func (u *upRun) preflight(ctx context.Context, st *events.Step) (string, error) 
 	running := fwd.Running
 	u.ownForward = running && fwd.HTTPPort == cfg.Forward.HTTPPort && fwd.HTTPSPort == cfg.Forward.HTTPSPort
 	u.fwd = fwd.PID
-	if err := u.o.Workshop.checkDemoImage(ctx, s.Docker, cfg.Gateway.Image); err != nil {
+	if err := u.o.Workshop.checkDemoImage(ctx, s.Docker, cfg.Gateway.Image, s.Timeouts.orDefault().Read); err != nil {
 		return "", err
 	}
 	chose := s.chooseNodeImage(ctx)

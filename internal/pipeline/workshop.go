@@ -118,14 +118,14 @@ func (w *Workshop) Close() {
 
 // checkDemoImage stops a demo before anything is created when the stand-in
 // image is nowhere to be found: nothing is ever pulled for the demo.
-func (w *Workshop) checkDemoImage(ctx context.Context, d cluster.Docker, image string) error {
+func (w *Workshop) checkDemoImage(ctx context.Context, d cluster.Docker, image string, wait time.Duration) error {
 	if !w.demo() || d == nil {
 		return nil
 	}
 	if ki, ok := w.KitImage(kit.RoleDemo); ok && ki.Ref == image {
 		return nil // the kit step loads it
 	}
-	ictx, cancel := context.WithTimeout(ctx, Timeouts{}.orDefault().Read)
+	ictx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if _, err := d.ImageInspect(ictx, image); !errdefs.IsNotFound(err) {
 		return nil // here; or Docker down: preflight says so, with its fix
