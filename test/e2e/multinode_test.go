@@ -91,6 +91,7 @@ func promoteSpread(t *testing.T, out string, logged ...string) promotedSpread {
 func TestMultiNode(t *testing.T) {
 	r := newRig(t, buildTools(t), rigOptions{cluster: "apimdev-multi", httpPort: "18380", httpsPort: "18743"})
 	second := "apimdev-second"
+	r.removeLeftover(t, second)
 	secondKubeconfig := filepath.Join(t.TempDir(), "second.kubeconfig")
 	t.Cleanup(func() {
 		if _, err := os.Stat(r.kubeconfig); err == nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -170,6 +171,7 @@ const (
 const userKubeconfigText = "apiVersion: v1\nkind: Config\ncurrent-context: users-own\ncontexts:\n- name: users-own\n  context: {cluster: users-own, user: users-own}\nclusters:\n- name: users-own\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: users-own\n  user: {}\n"
 
 func newRig(t *testing.T, tl *tools, o rigOptions) *rig {
+	tl.removeLeftover(t, o.cluster)
 	r := &rig{tools: tl, cluster: o.cluster, httpPort: o.httpPort, httpsPort: o.httpsPort}
 	dir := t.TempDir()
 	r.home = filepath.Join(dir, "home")
@@ -203,6 +205,35 @@ func newRig(t *testing.T, tl *tools, o rigOptions) *rig {
 		"GORACE=log_path="+filepath.Join(races, "race")+" halt_on_error=0")
 	t.Cleanup(func() { raceReports(t, races) })
 	return r
+}
+
+// removeLeftover deletes a cluster of this name that an earlier run of the
+// suite left on the rig's engines (Docker, and Podman when the rig has it):
+// a run killed midway (a CI job cancelled, a machine stopped) skips its
+// cleanups, and the next run's `up` would find that cluster, with the old
+// run's record, instead of making its own. The names are the suites' own
+// (apimdev-<suite>), never apimdev's default.
+func (tl *tools) removeLeftover(t *testing.T, name string) {
+	t.Helper()
+	providers := []string{"docker"}
+	if os.Getenv("APIMDEV_E2E_PODMAN_SOCKET") != "" {
+		providers = append(providers, "podman")
+	}
+	for _, p := range providers {
+		env := append(os.Environ(), "KIND_EXPERIMENTAL_PROVIDER="+p)
+		get := exec.Command(tl.kind, "get", "clusters")
+		get.Env = env
+		out, err := get.Output()
+		if err != nil || !slices.Contains(strings.Fields(string(out)), name) {
+			continue
+		}
+		del := exec.Command(tl.kind, "delete", "cluster", "--name", name)
+		del.Env = env
+		if b, err := del.CombinedOutput(); err != nil {
+			t.Fatalf("removing cluster %q left on %s by an earlier run: %v\n%s", name, p, err, b)
+		}
+		t.Logf("removed cluster %q that an earlier, interrupted run left on %s", name, p)
+	}
 }
 
 // raceReports fails the test for every race report an apimdev process of
