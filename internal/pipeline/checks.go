@@ -64,9 +64,10 @@ var prodChecks = []prodCheck{
 }
 
 // check proves each production feature of p on the cluster (prodChecks),
-// and says where its pods run.
-func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token) ([]CheckResult, *Spread) {
-	c := &checking{p: p, tok: tok, st: s.Rep.Start(StepChecks, "")}
+// saying each on st, and says where its pods run. The error says how many
+// failed; the results say which.
+func (s *Session) check(ctx context.Context, st *events.Step, p gateway.Profile, tok token.Token) ([]CheckResult, *Spread, error) {
+	c := &checking{p: p, tok: tok, st: st}
 	var out []CheckResult
 	for _, pc := range prodChecks {
 		if !pc.applies(p) {
@@ -88,11 +89,9 @@ func (s *Session) check(ctx context.Context, p gateway.Profile, tok token.Token)
 		}
 	}
 	if failed > 0 {
-		c.st.Fail(fmt.Errorf("%d of %d check(s) failed", failed, len(out)))
-	} else {
-		c.st.Done(fmt.Sprintf("%d check(s) passed", len(out)))
+		return out, c.spread, fmt.Errorf("%d of %d check(s) failed", failed, len(out))
 	}
-	return out, c.spread
+	return out, c.spread, nil
 }
 
 func (s *Session) checkReplicas(ctx context.Context, c *checking) []CheckResult {

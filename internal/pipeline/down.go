@@ -16,7 +16,7 @@ import (
 // objects and its record. A cluster apimdev did not create is never deleted.
 // The caller holds the cluster lock.
 func (s *Session) Down(ctx context.Context, keepCluster bool) error {
-	return s.runSteps(ctx, []step{{"down", "", func(ctx context.Context, st *events.Step) (string, error) {
+	return s.runSteps(ctx, []step{{name: "down", detail: "", run: func(ctx context.Context, st *events.Step) (string, error) {
 		if rec, ok := s.Files.StopForward(); ok {
 			st.Progress("stopped the background forward (pid %d)", rec.PID)
 		} else if rec.Note != "" {

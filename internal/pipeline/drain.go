@@ -78,7 +78,7 @@ func (s *Session) Drain(ctx context.Context, o DrainOptions) (*DrainResult, erro
 	start := time.Now()
 	var evict []corev1.Pod
 	err := s.runSteps(ctx, []step{
-		{StepCordon, o.Node, func(ctx context.Context, st *events.Step) (string, error) {
+		{name: StepCordon, detail: o.Node, run: func(ctx context.Context, st *events.Step) (string, error) {
 			t, err := s.topology(ctx)
 			if err != nil {
 				return "", err
@@ -115,7 +115,7 @@ func (s *Session) Drain(ctx context.Context, o DrainOptions) (*DrainResult, erro
 			}
 			return fmt.Sprintf("%s cordoned: no new pods go there", o.Node), nil
 		}},
-		{StepEvict, "", func(ctx context.Context, st *events.Step) (string, error) {
+		{name: StepEvict, detail: "", run: func(ctx context.Context, st *events.Step) (string, error) {
 			ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 			defer cancel()
 			refused, err := s.evictAll(ctx, st, evict)
@@ -128,7 +128,7 @@ func (s *Session) Drain(ctx context.Context, o DrainOptions) (*DrainResult, erro
 			}
 			return fmt.Sprintf("%d pod(s) evicted, %d eviction(s) refused by a disruption budget first and retried", len(evict), refused), nil
 		}},
-		{StepMove, "waiting for the gateway to be whole again elsewhere", func(ctx context.Context, st *events.Step) (string, error) {
+		{name: StepMove, detail: "waiting for the gateway to be whole again elsewhere", run: func(ctx context.Context, st *events.Step) (string, error) {
 			ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 			defer cancel()
 			moved, err := s.waitMoved(ctx, st, o.Node, evict)
@@ -146,7 +146,7 @@ func (s *Session) Drain(ctx context.Context, o DrainOptions) (*DrainResult, erro
 
 // Uncordon lets the scheduler put pods on node again.
 func (s *Session) Uncordon(ctx context.Context, node string) error {
-	return s.runSteps(ctx, []step{{StepCordon, node, func(ctx context.Context, _ *events.Step) (string, error) {
+	return s.runSteps(ctx, []step{{name: StepCordon, detail: node, run: func(ctx context.Context, _ *events.Step) (string, error) {
 		if _, err := s.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err != nil {
 			if apierrors.IsNotFound(err) {
 				t, _ := s.topology(ctx)

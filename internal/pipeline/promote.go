@@ -43,6 +43,14 @@ type PromoteOptions struct {
 	OnRollout func(gateway.RolloutCounts)
 }
 
+// rolloutTimeout is o.Timeout, or the session's Timeouts.Rollout when unset.
+func (o PromoteOptions) rolloutTimeout(t Timeouts) time.Duration {
+	if o.Timeout != 0 {
+		return o.Timeout
+	}
+	return t.orDefault().Rollout
+}
+
 // PromoteResult is what a promotion (or a rotation) did and proved.
 type PromoteResult struct {
 	Profile   string `json:"profile"`
@@ -115,109 +123,152 @@ func (s *Session) Promote(ctx context.Context, o PromoteOptions) (*PromoteResult
 	if o.To == "" {
 		o.To = "prod"
 	}
-	res := &PromoteResult{Profile: o.To}
-	var plan *ProfilePlan
-	err := s.runSteps(ctx, []step{{StepPlan, "reading what runs and planning " + o.To, func(ctx context.Context, st *events.Step) (string, error) {
-		var err error
-		if plan, err = s.PlanPromote(ctx, o); err != nil {
-			return "", err
+	pr := &promoteRun{s: s, o: o, res: &PromoteResult{Profile: o.To}}
+	if err := s.runSteps(ctx, pr.steps()); err != nil {
+		if pr.plan == nil {
+			return nil, err
 		}
-		if plan.From == plan.To {
-			st.Progress("the gateway already runs the %s profile: applying it again changes only what differs", plan.To)
-		}
-		if plan.Fresh {
-			st.Progress("no gateway in this cluster yet: the %s profile is created from scratch", plan.To)
-		}
-		if plan.PinnedHow != "" {
-			st.Progress("image %s (%s)", plan.Image, plan.PinnedHow)
-		}
-		return plan.summary(), nil
-	}}})
-	if plan != nil {
-		res.Image, res.PinnedHow, res.FitNote, res.Diff = plan.Image, plan.PinnedHow, plan.FitNote, plan.Diff
+		return pr.res, err
 	}
+	return pr.res, nil
+}
+
+// promoteRun is one promotion (or upgrade, which is a promotion to the
+// recorded profile with another image): plan, ask, load, apply and roll out
+// under traffic, prune, check.
+type promoteRun struct {
+	s    *Session
+	o    PromoteOptions
+	plan *ProfilePlan
+	res  *PromoteResult
+}
+
+func (pr *promoteRun) steps() []step {
+	return []step{
+		{name: StepPlan, detail: "reading what runs and planning " + pr.o.To, run: pr.planStep},
+		stage(pr.confirm),
+		stage(pr.load),
+		span(pr.underTraffic, pr.s.applySteps(func() *ProfilePlan { return pr.plan }, pr.o)...),
+		stage(pr.prune),
+		{name: StepChecks, run: pr.check, soft: true},
+	}
+}
+
+func (pr *promoteRun) planStep(ctx context.Context, st *events.Step) (string, error) {
+	plan, err := pr.s.PlanPromote(ctx, pr.o)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
+	pr.plan = plan
+	if plan.From == plan.To {
+		st.Progress("the gateway already runs the %s profile: applying it again changes only what differs", plan.To)
+	}
+	if plan.Fresh {
+		st.Progress("no gateway in this cluster yet: the %s profile is created from scratch", plan.To)
+	}
+	if plan.PinnedHow != "" {
+		st.Progress("image %s (%s)", plan.Image, plan.PinnedHow)
+	}
+	res := pr.res
+	res.Image, res.PinnedHow, res.FitNote, res.Diff = plan.Image, plan.PinnedHow, plan.FitNote, plan.Diff
+	return plan.summary(), nil
+}
+
+// confirm warns of what the plan found, then shows the diff and asks.
+func (pr *promoteRun) confirm(context.Context) error {
+	res, s := pr.res, pr.s
 	if res.FitNote != "" {
 		s.Rep.Warn("resources", res.FitNote, "")
 	}
-	if res.VersionWarning = gateway.VersionWarning(gateway.VersionOf(res.Image+" "+res.PinnedHow), plan.Target.Backup != nil); res.VersionWarning != "" {
+	if res.VersionWarning = gateway.VersionWarning(gateway.VersionOf(res.Image+" "+res.PinnedHow), pr.plan.Target.Backup != nil); res.VersionWarning != "" {
 		s.Rep.Warn("version", res.VersionWarning, "")
 	}
-	if o.Confirm != nil && !o.Confirm(res.Diff) {
+	if pr.o.Confirm != nil && !pr.o.Confirm(res.Diff) {
 		res.Declined = true
-		return res, ErrDeclined
+		return ErrDeclined
 	}
-	if s.localCluster {
-		// The node never pulls what this machine already has.
-		say := func(m string) { s.Rep.Info(StepPlan, m) }
-		if err := s.loadImages(ctx, plan.Target, func(l loaded) { say(l.image + ": " + l.what) }, say); err != nil {
-			return res, err
-		}
+	return nil
+}
+
+// load puts the plan's images on the local cluster's nodes, which never
+// pull what this machine already has.
+func (pr *promoteRun) load(ctx context.Context) error {
+	if !pr.s.localCluster {
+		return nil
 	}
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = s.Timeouts.orDefault().Rollout
-	}
-	change := func() error { return s.applyAndRoll(ctx, plan, timeout, o.OnRollout) }
-	start := time.Now()
-	if plan.Fresh {
-		// Nothing runs yet, so there is no traffic to keep alive; a short
-		// burst after the rollout lets the checks see the new gateway answer
-		// and its metrics arrive.
+	say := func(m string) { pr.s.Rep.Info(StepPlan, m) }
+	return pr.s.loadImages(ctx, pr.plan.Target, func(l loaded) { say(l.image + ": " + l.what) }, say)
+}
+
+// underTraffic runs the apply and rollout with traffic flowing through them,
+// and keeps the figures. A fresh gateway has nothing to keep alive: it is
+// rolled out first, then a short burst lets the checks see it answer and its
+// metrics arrive.
+func (pr *promoteRun) underTraffic(ctx context.Context, change func() error) error {
+	res := pr.res
+	var ts traffic.Stats
+	var err error
+	if pr.plan.Fresh {
+		start := time.Now()
 		err = change()
 		res.Rollout = time.Since(start)
 		if err == nil {
-			ts, _, terr := s.underTraffic(ctx, o.Traffic, StepRollout, func() error { return nil })
-			res.Traffic, err = &ts, terr
+			ts, _, err = pr.s.underTraffic(ctx, pr.o.Traffic, StepRollout, func() error { return nil })
 		}
 	} else {
-		var ts traffic.Stats
-		ts, res.Rollout, err = s.underTraffic(ctx, o.Traffic, StepRollout, change)
-		res.Traffic = &ts
+		ts, res.Rollout, err = pr.s.underTraffic(ctx, pr.o.Traffic, StepRollout, change)
 	}
-	res.RolloutSecs = res.Rollout.Seconds()
-	if err != nil {
-		return res, err
-	}
-	gone, err := gateway.Prune(ctx, s.Client, plan.Changes)
-	if err != nil {
-		return res, err
-	}
-	if len(gone) > 0 {
-		s.Rep.Info(StepApply, "removed what only "+plan.From+" has: "+strings.Join(gone, ", "))
-	}
-	res.Checks, res.Spread = s.check(ctx, plan.Target, plan.token)
-	return res, nil
+	res.Traffic, res.RolloutSecs = &ts, res.Rollout.Seconds()
+	return err
 }
 
-// applyAndRoll applies a plan's objects, records it, and waits for the
-// rollout: the change that traffic runs through.
-func (s *Session) applyAndRoll(ctx context.Context, plan *ProfilePlan, timeout time.Duration, onStatus func(gateway.RolloutCounts)) error {
-	p := plan.Target
-	return s.runSteps(ctx, []step{
-		{StepApply, p.Name, func(ctx context.Context, st *events.Step) (string, error) {
-			applied, err := gateway.Execute(ctx, s.Client, plan.Changes)
+// prune removes what only the profile left behind has.
+func (pr *promoteRun) prune(ctx context.Context) error {
+	gone, err := gateway.Prune(ctx, pr.s.Client, pr.plan.Changes)
+	if err != nil {
+		return err
+	}
+	if len(gone) > 0 {
+		pr.s.Rep.Info(StepApply, "removed what only "+pr.plan.From+" has: "+strings.Join(gone, ", "))
+	}
+	return nil
+}
+
+func (pr *promoteRun) check(ctx context.Context, st *events.Step) (string, error) {
+	var err error
+	pr.res.Checks, pr.res.Spread, err = pr.s.check(ctx, st, pr.plan.Target, pr.plan.token)
+	return fmt.Sprintf("%d check(s) passed", len(pr.res.Checks)), err
+}
+
+// applySteps apply a plan's objects, record it, and wait for the rollout:
+// the change that traffic runs through. plan is read when the steps run, so
+// a flow can build them before its plan step has made the plan.
+func (s *Session) applySteps(plan func() *ProfilePlan, o PromoteOptions) []step {
+	return []step{
+		{name: StepApply, describe: func() string { return plan().Target.Name }, run: func(ctx context.Context, st *events.Step) (string, error) {
+			p := plan()
+			applied, err := gateway.Execute(ctx, s.Client, p.Changes)
 			if err != nil {
 				return "", err
 			}
-			if err := s.writeRecord(ctx, &plan.record); err != nil {
+			if err := s.writeRecord(ctx, &p.record); err != nil {
 				st.Warn(err.Error(), "")
 			}
 			unchanged := 0
-			for _, c := range plan.Changes {
+			for _, c := range p.Changes {
 				if !c.Changed() {
 					unchanged++
 				}
 			}
 			return fmt.Sprintf("%d object(s) created or configured, %d unchanged", len(applied), unchanged), nil
 		}},
-		{StepRollout, "", func(ctx context.Context, _ *events.Step) (string, error) {
-			if err := s.waitRollout(ctx, plan, timeout, onStatus); err != nil {
+		{name: StepRollout, run: func(ctx context.Context, _ *events.Step) (string, error) {
+			p := plan()
+			if err := s.waitRollout(ctx, p, o.rolloutTimeout(s.Timeouts), o.OnRollout); err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%s/%s %d/%d ready", p.Namespace, p.DeploymentName(), p.Replicas, p.Replicas), nil
+			t := p.Target
+			return fmt.Sprintf("%s/%s %d/%d ready", t.Namespace, t.DeploymentName(), t.Replicas, t.Replicas), nil
 		}},
-	})
+	}
 }

@@ -21,66 +21,93 @@ const StepRotate = "rotate"
 // lost. The profile stays what the cluster records. The caller holds the
 // cluster lock.
 func (s *Session) RotateToken(ctx context.Context, tok token.Token, o PromoteOptions) (*PromoteResult, error) {
-	var plan *ProfilePlan
-	what := "token"
+	r := &rotateRun{s: s, tok: tok, o: o, what: "token"}
 	if tok.IsAppSecret() {
-		what = "client secret"
+		r.what = "client secret"
 	}
-	err := s.runSteps(ctx, []step{{StepRotate, "", func(ctx context.Context, st *events.Step) (string, error) {
-		if err := s.connectTo(o.Context); err != nil {
-			return "", err
-		}
-		if err := s.Resolve(ctx); err != nil {
-			return "", err
-		}
-		var err error
-		if plan, err = s.Plan(ctx, PlanOptions{Token: tok}); err != nil {
-			return "", err
-		}
-		if plan.Fresh {
-			return "", fmt.Errorf("no gateway %s/%s to rotate the %s of (run `apimdev up` first)", s.Names.Namespace, s.Names.DeploymentName(), what)
-		}
-		if old, err := s.ClusterToken(ctx); err == nil && old.SecretValue() == tok.SecretValue() {
-			st.Warn("the new "+what+" is the same as the one in the cluster; the pods restart anyway", "")
-		}
-		var secret runtime.Object
-		for _, obj := range plan.Target.Objects(tok, false) {
-			if _, ok := obj.(*corev1.Secret); ok {
-				secret = obj
-			}
-		}
-		if _, err := gateway.Apply(ctx, s.Client, []runtime.Object{secret}); err != nil {
-			return "", err
-		}
-		if tok.IsAppSecret() {
-			return fmt.Sprintf("Secret %s/%s updated with the Entra app's new client secret (key %s)", plan.Target.Namespace, plan.Target.SecretName(), gateway.AppSecretKey), nil
-		}
-		return fmt.Sprintf("Secret %s/%s updated; the new token %s", plan.Target.Namespace, plan.Target.SecretName(), tok.ExpiryAt(s.now()).Describe()), nil
-	}}})
-	if err != nil {
+	err := s.runSteps(ctx, r.steps())
+	if r.res == nil {
 		return nil, err
 	}
-	p := plan.Target
-	res := &PromoteResult{Profile: p.Name, Image: p.Image}
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = s.Timeouts.orDefault().Rollout
+	return r.res, err
+}
+
+// rotateRun is one rotation: write the Secret, restart the pods under
+// traffic, check.
+type rotateRun struct {
+	s    *Session
+	tok  token.Token
+	o    PromoteOptions
+	what string // "token" or "client secret"
+	p    gateway.Profile
+	res  *PromoteResult
+}
+
+func (r *rotateRun) steps() []step {
+	return []step{
+		{name: StepRotate, run: r.secret},
+		span(r.underTraffic, step{name: StepRollout, detail: "restarting the gateway pods to load the new " + r.what, run: r.restart}),
+		{name: StepChecks, run: r.check, soft: true},
 	}
-	ts, took, err := s.underTraffic(ctx, o.Traffic, StepRollout, func() error {
-		return s.runSteps(ctx, []step{{StepRollout, "restarting the gateway pods to load the new " + what, func(ctx context.Context, _ *events.Step) (string, error) {
-			if err := s.restartPods(ctx, p); err != nil {
-				return "", err
-			}
-			if err := s.waitRollout(ctx, &ProfilePlan{Target: p, token: tok}, timeout, o.OnRollout); err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("%s/%s %d/%d ready with the new %s", p.Namespace, p.DeploymentName(), p.Replicas, p.Replicas, what), nil
-		}}})
-	})
-	res.Traffic, res.Rollout, res.RolloutSecs = &ts, took, took.Seconds()
+}
+
+// secret writes the new credential into the gateway's Secret.
+func (r *rotateRun) secret(ctx context.Context, st *events.Step) (string, error) {
+	s := r.s
+	if err := s.connectTo(r.o.Context); err != nil {
+		return "", err
+	}
+	if err := s.Resolve(ctx); err != nil {
+		return "", err
+	}
+	plan, err := s.Plan(ctx, PlanOptions{Token: r.tok})
 	if err != nil {
-		return res, err
+		return "", err
 	}
-	res.Checks, res.Spread = s.check(ctx, p, tok)
-	return res, nil
+	if plan.Fresh {
+		return "", fmt.Errorf("no gateway %s/%s to rotate the %s of (run `apimdev up` first)", s.Names.Namespace, s.Names.DeploymentName(), r.what)
+	}
+	if old, err := s.ClusterToken(ctx); err == nil && old.SecretValue() == r.tok.SecretValue() {
+		st.Warn("the new "+r.what+" is the same as the one in the cluster; the pods restart anyway", "")
+	}
+	var secret runtime.Object
+	for _, obj := range plan.Target.Objects(r.tok, false) {
+		if _, ok := obj.(*corev1.Secret); ok {
+			secret = obj
+		}
+	}
+	if _, err := gateway.Apply(ctx, s.Client, []runtime.Object{secret}); err != nil {
+		return "", err
+	}
+	r.p = plan.Target
+	r.res = &PromoteResult{Profile: r.p.Name, Image: r.p.Image}
+	if r.tok.IsAppSecret() {
+		return fmt.Sprintf("Secret %s/%s updated with the Entra app's new client secret (key %s)", r.p.Namespace, r.p.SecretName(), gateway.AppSecretKey), nil
+	}
+	return fmt.Sprintf("Secret %s/%s updated; the new token %s", r.p.Namespace, r.p.SecretName(), r.tok.ExpiryAt(s.now()).Describe()), nil
+}
+
+func (r *rotateRun) underTraffic(ctx context.Context, restart func() error) error {
+	ts, took, err := r.s.underTraffic(ctx, r.o.Traffic, StepRollout, restart)
+	r.res.Traffic, r.res.Rollout, r.res.RolloutSecs = &ts, took, took.Seconds()
+	return err
+}
+
+// restart restarts the pods within the Deployment's own rollout bounds, so
+// each loads the new credential.
+func (r *rotateRun) restart(ctx context.Context, _ *events.Step) (string, error) {
+	p := r.p
+	if err := r.s.restartPods(ctx, p); err != nil {
+		return "", err
+	}
+	if err := r.s.waitRollout(ctx, &ProfilePlan{Target: p, token: r.tok}, r.o.rolloutTimeout(r.s.Timeouts), r.o.OnRollout); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s/%s %d/%d ready with the new %s", p.Namespace, p.DeploymentName(), p.Replicas, p.Replicas, r.what), nil
+}
+
+func (r *rotateRun) check(ctx context.Context, st *events.Step) (string, error) {
+	var err error
+	r.res.Checks, r.res.Spread, err = r.s.check(ctx, st, r.p, r.tok)
+	return fmt.Sprintf("%d check(s) passed", len(r.res.Checks)), err
 }

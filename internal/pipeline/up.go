@@ -97,19 +97,19 @@ func (s *Session) UpSteps(o UpOptions) []string { return names((&upRun{s: s, o: 
 func (u *upRun) steps() []step {
 	var steps []step
 	if u.o.Workshop.hasKit() {
-		steps = append(steps, step{StepKit, "verifying the offline kit, then loading it into " + u.s.Endpoint.Runs().Title(), u.kit})
+		steps = append(steps, step{name: StepKit, detail: "verifying the offline kit, then loading it into " + u.s.Endpoint.Runs().Title(), run: u.kit})
 	}
 	steps = append(steps,
-		step{StepPreflight, "checking " + u.s.Endpoint.Runs().Title() + ", ports, token and cluster", u.preflight},
-		step{StepCluster, "", u.cluster},
-		step{StepImage, u.s.Config.Gateway.Image, u.image})
+		step{name: StepPreflight, detail: "checking " + u.s.Endpoint.Runs().Title() + ", ports, token and cluster", run: u.preflight},
+		step{name: StepCluster, detail: "", run: u.cluster},
+		step{name: StepImage, detail: u.s.Config.Gateway.Image, run: u.image})
 	if u.o.Workshop.demo() {
-		steps = append(steps, step{StepDemo, "stand-in configuration service (stand-in, not Azure API Management)", u.demo})
+		steps = append(steps, step{name: StepDemo, detail: "stand-in configuration service (stand-in, not Azure API Management)", run: u.demo})
 	}
 	return append(steps,
-		step{StepDeploy, "", u.deploy},
-		step{StepForward, "", u.forward},
-		step{StepSmoke, "", u.smoke})
+		step{name: StepDeploy, detail: "", run: u.deploy},
+		step{name: StepForward, detail: "", run: u.forward},
+		step{name: StepSmoke, detail: "", run: u.smoke})
 }
 
 // Up runs the pipeline. Each step reports through the session's reporter and
