@@ -15,6 +15,7 @@ import (
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/token"
+	"github.com/apimdev/apimdev/internal/topology"
 )
 
 // CheckResult is one proof on the cluster.
@@ -109,7 +110,7 @@ func (s *Session) checkReplicas(ctx context.Context, c *checking) []CheckResult 
 }
 
 func (s *Session) checkSpread(ctx context.Context, c *checking) []CheckResult {
-	sp, t, err := s.spread(ctx, c.p)
+	sp, t, err := topology.ReadSpread(ctx, s.Client, c.p)
 	switch {
 	case err != nil:
 		return result("spread", false, "%v", err)

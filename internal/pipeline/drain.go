@@ -79,7 +79,7 @@ func (s *Session) Drain(ctx context.Context, o DrainOptions) (*DrainResult, erro
 	var evict []corev1.Pod
 	err := s.runSteps(ctx, []step{
 		{name: StepCordon, detail: o.Node, run: func(ctx context.Context, st *events.Step) (string, error) {
-			t, err := s.topology(ctx)
+			t, err := topology.Read(ctx, s.Client)
 			if err != nil {
 				return "", err
 			}
@@ -110,7 +110,7 @@ func (s *Session) Drain(ctx context.Context, o DrainOptions) (*DrainResult, erro
 				return "", &NodeError{Node: o.Node, Nodes: names,
 					Problem: fmt.Sprintf("pod(s) %s have no controller to start them elsewhere: evicting them loses them (nothing was changed; --force evicts them anyway)", strings.Join(bare, ", "))}
 			}
-			if err := s.setUnschedulable(ctx, o.Node, true); err != nil {
+			if err := topology.Cordon(ctx, s.Client, o.Node, true); err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("%s cordoned: no new pods go there", o.Node), nil
@@ -149,7 +149,7 @@ func (s *Session) Uncordon(ctx context.Context, node string) error {
 	return s.runSteps(ctx, []step{{name: StepCordon, detail: node, run: func(ctx context.Context, _ *events.Step) (string, error) {
 		if _, err := s.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err != nil {
 			if apierrors.IsNotFound(err) {
-				t, _ := s.topology(ctx)
+				t, _ := topology.Read(ctx, s.Client)
 				var names []string
 				for _, n := range t.Nodes {
 					names = append(names, n.Name)
@@ -158,15 +158,11 @@ func (s *Session) Uncordon(ctx context.Context, node string) error {
 			}
 			return "", err
 		}
-		if err := s.setUnschedulable(ctx, node, false); err != nil {
+		if err := topology.Cordon(ctx, s.Client, node, false); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("%s schedulable again (pods that moved stay where they are until their next rollout)", node), nil
 	}}})
-}
-
-func (s *Session) setUnschedulable(ctx context.Context, node string, on bool) error {
-	return topology.Cordon(ctx, s.Client, node, on)
 }
 
 // evictAll asks for every pod's eviction at once and retries each that a

@@ -160,7 +160,7 @@ func (s *Session) target(ctx context.Context, p *ProfilePlan) error {
 	}
 	prod.Image, p.Image, p.PinnedHow = img, img, how
 	if s.localCluster {
-		t, err := s.topology(ctx)
+		t, err := topology.Read(ctx, s.Client)
 		if err != nil {
 			return err
 		}
@@ -176,7 +176,7 @@ func (s *Session) target(ctx context.Context, p *ProfilePlan) error {
 				prod.Backup.AccessMode, prod.Backup.StorageClass = corev1.ReadWriteOnce, ""
 			}
 		}
-		if prod, p.FitNote, err = s.fitLocal(ctx, prod, t); err != nil {
+		if prod, p.FitNote, err = topology.FitLocal(ctx, s.Client, s.Names, prod, t); err != nil {
 			return err
 		}
 	}

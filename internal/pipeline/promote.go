@@ -10,6 +10,7 @@ import (
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/token"
+	"github.com/apimdev/apimdev/internal/topology"
 	"github.com/apimdev/apimdev/internal/traffic"
 )
 
@@ -100,7 +101,7 @@ func (s *Session) PlanPromote(ctx context.Context, o PromoteOptions) (*ProfilePl
 	if !s.localCluster && !o.AllowPending && p.To == "prod" {
 		// Unfitted production requests: say now if the nodes cannot hold
 		// them, rather than leave a rollout waiting for pods that never start.
-		if err := s.checkCapacity(ctx, p.Target, o.Context, p.Fresh); err != nil {
+		if err := topology.CheckCapacity(ctx, s.Client, s.Names, p.Target, o.Context, p.Fresh); err != nil {
 			return nil, err
 		}
 	}

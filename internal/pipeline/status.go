@@ -15,6 +15,7 @@ import (
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/token"
+	"github.com/apimdev/apimdev/internal/topology"
 )
 
 // Status is what `apimdev status` reports.
@@ -118,9 +119,9 @@ func (s *Session) Status(ctx context.Context) Status {
 			st.Ready, st.Desired = d.Status.ReadyReplicas, gateway.Desired(d)
 			st.Image = d.Spec.Template.Spec.Containers[0].Image
 			st.Profile = d.Labels[gateway.LabelProfile]
-			if sp, t, err := s.spread(ctx, s.Names); err == nil && len(t.Nodes) > 1 {
+			if sp, t, err := topology.ReadSpread(ctx, s.Client, s.Names); err == nil && len(t.Nodes) > 1 {
 				st.Nodes, st.Spread = t.Nodes, &sp
-				st.NodePorts, _ = s.nodePorts(ctx, s.Names, t)
+				st.NodePorts, _ = topology.ReadNodePorts(ctx, s.Client, s.Names, t)
 			}
 			if st.Profile == "prod" {
 				if m, err := s.ScrapeMetrics(ctx); err == nil {

@@ -32,7 +32,10 @@ func TestRunStepsRunsStagesSpansAndSoftSteps(t *testing.T) {
 	s := &Session{Rep: events.NewReporter(log, time.Now)}
 	var order []string
 	do := func(name string, err error) func(context.Context, *events.Step) (string, error) {
-		return func(context.Context, *events.Step) (string, error) { order = append(order, name); return name + " ok", err }
+		return func(context.Context, *events.Step) (string, error) {
+			order = append(order, name)
+			return name + " ok", err
+		}
 	}
 	stageErr := errors.New("declined")
 	flow := []step{
