@@ -31,8 +31,9 @@ func matches(got, want string) bool {
 	return len(rest) >= len(parts[len(parts)-1])
 }
 
-// Every line of the reference record of the real gateway's logs
-// (/shared reference "gateway-logs.md": row, source, event), verbatim,
+// Every line of a record of the real gateway's logs collected from public
+// sources (issues of Azure/api-management-self-hosted-gateway, Microsoft's
+// docs, a blog), verbatim, named by the record's row, source and event;
 // read by the text or the JSON reader.
 var reference = []struct {
 	name, line string
