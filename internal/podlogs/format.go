@@ -127,12 +127,19 @@ func readJSON(t string) (Entry, bool) {
 	return e, true
 }
 
+var lenientKeys = map[string]*regexp.Regexp{}
+
+func init() {
+	for _, k := range []string{"level", "eventType", "source", "message", "msg", "exception"} {
+		lenientKeys[k] = regexp.MustCompile(`"` + k + `"\s*:\s*"`)
+	}
+}
+
 // lenientJSON reads the gateway's fields from a JSON line that is not JSON
 // (cut short, say): each string value up to its closing quote or the end.
 func lenientJSON(t string) (Entry, bool) {
 	get := func(key string) string {
-		re := regexp.MustCompile(`"` + key + `"\s*:\s*"`)
-		loc := re.FindStringIndex(t)
+		loc := lenientKeys[key].FindStringIndex(t)
 		if loc == nil {
 			return ""
 		}

@@ -219,3 +219,40 @@ func TestGrouperCloseIdle(t *testing.T) {
 		t.Fatalf("entries %+v", got)
 	}
 }
+
+// Following, an entry and its frames come out once its pod has been quiet
+// for Reorder, while the stream is still open; cancelling stops cleanly.
+func TestEntriesFollowClosesQuietEntries(t *testing.T) {
+	cs := fake.NewClientset(pod("contoso-gw-abc-1"))
+	st := &streams{text: map[string]string{
+		"contoso-gw-abc-1": stamp(0, "[Error] 2021-06-3T03:25:12.586 [Error], exception: System.Net.Http.HttpRequestException: Name does not resolve") +
+			stamp(time.Millisecond, "   at A.B()"),
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan Logged, 4)
+	done := make(chan error, 1)
+	go func() {
+		done <- Entries(ctx, Options{Client: cs, Namespace: "gw", Selector: "app=contoso-gw", Follow: true, Reorder: 50 * time.Millisecond, Open: st.open},
+			func(l Logged) { got <- l })
+	}()
+	select {
+	case l := <-got:
+		if len(l.Lines) != 2 || l.Event != "Error" {
+			t.Errorf("entry %+v", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the quiet entry was not emitted while following")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow did not stop")
+	}
+	if len(got) != 0 {
+		t.Errorf("more entries: %d", len(got))
+	}
+}
