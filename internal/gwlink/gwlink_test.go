@@ -273,3 +273,16 @@ func TestWorst(t *testing.T) {
 		}
 	}
 }
+
+// A start from the backup is an event of its own whose name says Backup and
+// Restored or FromBackup; the backup's other events are not one.
+func TestBackupEventNames(t *testing.T) {
+	for name, want := range map[string]State{
+		"ConfigurationRestoredFromBackup": FromBackup, "BackupRestored": FromBackup, "StartedFromBackup": FromBackup, "ConfigBackupRestored": FromBackup,
+		"LocalBackupLocationNotFound": Starting, "BackupRestoreFailed": Unknown, "EventSnapshotRestored": Unknown, "BackupWritten": Unknown,
+	} {
+		if l := Classify(entries(`[Info] 2026-12-1T12:00:00.000 [`+name+`], message: /apim/config`), time.Time{}); l.State != want {
+			t.Errorf("%s: %q, want %q", name, l.State, want)
+		}
+	}
+}
