@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -216,6 +218,21 @@ func TestEventTable(t *testing.T) {
 		own := strings.HasPrefix(r.Event, "Standin")
 		if own != strings.Contains(r.Record, "stand-in's own") {
 			t.Errorf("%s: event %s and record %q disagree on whether it is the stand-in's own", r.State, r.Event, r.Record)
+		}
+	}
+}
+
+// README.md repeats the table; it must not drift from the code.
+func TestReadmeListsEveryEvent(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range Table {
+		row := "| " + r.State + " | `" + r.Event + "` | " + r.Level + " | " + r.Source + " |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README.md lacks the row %q", row)
 		}
 	}
 }
