@@ -23,6 +23,9 @@ import (
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/token"
 )
 
+// sourceBackup is where a configuration installed from the backup came from.
+const sourceBackup = "backup"
+
 // maxConfigBytes bounds what the gateway reads from the config service.
 const maxConfigBytes = 4 << 20
 
@@ -209,14 +212,26 @@ func (g *Gateway) fetch(ctx context.Context) (apimconfig.Configuration, error) {
 }
 
 // install makes cfg the live configuration, and says whether it changed.
+// The first configuration from the endpoint completes the initial sync, even
+// after a start from the backup; a start from the backup does not.
 func (g *Gateway) install(cfg apimconfig.Configuration, source string) bool {
 	prev := g.state.Swap(&loaded{cfg: cfg, source: source})
 	changed := true
 	switch {
-	case prev == nil:
-		g.log.Info("configuration loaded; gateway ready", standinlog.Event(standinlog.EvSyncCompleted), standinlog.Source(standinlog.SrcRepository),
+	case source == sourceBackup && prev == nil:
+		// The record has no line for a start from the backup: this event is
+		// the stand-in's own, and so is its message, which tests look for.
+		g.log.Warn("started from configuration backup; gateway ready", standinlog.Event(standinlog.EvStartedFromBackup), standinlog.Source(standinlog.SrcFileBackup),
+			"revision", cfg.Revision, "apis", len(cfg.APIs))
+	case source != sourceBackup && !g.synced:
+		g.synced = true
+		msg := "configuration loaded; gateway ready"
+		if prev != nil {
+			msg = "configuration loaded from the configuration endpoint, replacing the backup's"
+		}
+		g.log.Info(msg, standinlog.Event(standinlog.EvSyncCompleted), standinlog.Source(standinlog.SrcRepository),
 			"from", source, "revision", cfg.Revision, "apis", len(cfg.APIs))
-	case prev.cfg.Revision != cfg.Revision || prev.source != source:
+	case prev != nil && (prev.cfg.Revision != cfg.Revision || prev.source != source):
 		g.log.Info("configuration changed", standinlog.Event(standinlog.EvConfigurationChanged), standinlog.Source(standinlog.SrcRepository),
 			"from", source, "revision", cfg.Revision, "apis", len(cfg.APIs))
 	default:
@@ -342,11 +357,7 @@ func (g *Gateway) loadBackup() {
 		unusable("configuration backup belongs to another gateway; ignoring it")
 		return
 	}
-	// The record has no line for a start from the backup: this event is the
-	// stand-in's own, and so is its message, which tests look for.
-	g.log.Warn("started from configuration backup", standinlog.Event(standinlog.EvStartedFromBackup), standinlog.Source(standinlog.SrcFileBackup),
-		"revision", cfg.Revision)
-	g.install(cfg, "backup")
+	g.install(cfg, sourceBackup)
 }
 
 // checkExpiry logs, once, that the token has expired.

@@ -128,8 +128,10 @@ type Gateway struct {
 	lastBackupErr string
 	// syncFailedLogged: the initial sync's failure for want of a backup was logged.
 	syncFailedLogged bool
-	access           string // Entra ID access token, until accessUntil
-	accessUntil      time.Time
+	// synced: a configuration came from the endpoint (the initial sync completed).
+	synced      bool
+	access      string // Entra ID access token, until accessUntil
+	accessUntil time.Time
 }
 
 // New fills defaults and reads the settings. Bad settings are not an error: the

@@ -252,8 +252,13 @@ func TestBackupWrittenAndUsedWhenServiceIsDown(t *testing.T) {
 		t.Parallel()
 		second := startGateway(t, gateway.Options{Endpoint: down, Auth: tok, BackupDir: dir}, nil)
 		second.waitReady(t)
-		if second.logs.count(`{"level":"Warning"`, `"eventType":"StandinConfigRestoredFromBackup","message":"started from configuration backup"`) != 1 {
+		if second.logs.count(`{"level":"Warning"`, `"eventType":"StandinConfigRestoredFromBackup","message":"started from configuration backup`) != 1 {
 			t.Errorf("log does not say it started from the backup:\n%s", second.logs)
+		}
+		// A start from the backup is not the initial sync with the endpoint:
+		// a reader of the log must not take it for one.
+		if n := second.logs.count(`"eventType":"ConfigInitialSyncCompleted"`); n != 0 {
+			t.Errorf("%d ConfigInitialSyncCompleted entries after a start from the backup:\n%s", n, second.logs)
 		}
 		if r := do(t, "GET", second.httpURL+"/echo/after-restart", withKey(subKey), nil); r.status != 200 {
 			t.Errorf("echo from backup configuration = %d %s", r.status, r.body)
