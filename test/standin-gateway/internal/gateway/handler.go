@@ -8,6 +8,7 @@ import (
 
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/apimconfig"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinhttp"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinlog"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/statsd"
 )
 
@@ -132,7 +133,8 @@ func (g *Gateway) busy(w http.ResponseWriter, r *http.Request, cfg apimconfig.Co
 	}
 	until := g.opts.Clock.Now().Add(d)
 	g.busyUntil.Store(until.UnixNano())
-	g.log.Warn("test hook: the status endpoint answers 503 while APIs keep serving", "for", d.String())
+	g.log.Warn("test hook: the status endpoint answers 503 while APIs keep serving", standinlog.Event(standinlog.EvBusyHook), standinlog.Source(standinlog.SrcStandin),
+		"for", d.String())
 	standinhttp.WriteJSON(w, http.StatusOK, map[string]string{"pod": g.opts.PodName, "until": until.UTC().Format(time.RFC3339)})
 }
 
@@ -198,13 +200,20 @@ func (g *Gateway) echo(w http.ResponseWriter, r *http.Request, api apimconfig.AP
 // and not counted: every pod is probed every few seconds, which would drown
 // the API traffic a user wants to see.
 func (g *Gateway) observe(r *http.Request, status int, api string, d time.Duration) {
-	// The path only: the query may carry a subscription key.
-	args := []any{"method", r.Method, "path", r.URL.Path, "status", status, "durationMs",
-		float64(d.Microseconds()) / 1000, "api", api}
+	// A GatewayLogs entry (record section 7) with field names from Azure
+	// Monitor's GatewayLogs table. The URL without its query: the query may
+	// carry a subscription key.
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	args := []any{standinlog.Event(standinlog.EvRequest), standinlog.Source(standinlog.SrcRequest),
+		"isRequestSuccess", status < 400, "totalTime", d.Milliseconds(), "category", "GatewayLogs",
+		"method", r.Method, "url", scheme + "://" + r.Host + r.URL.EscapedPath(), "responseCode", status, "apiId", api}
 	if api == "status" {
-		g.log.Debug("request", args...)
+		g.log.Debug("", args...)
 		return
 	}
-	g.log.Info("request", args...)
+	g.log.Info("", args...)
 	g.opts.Metrics.Observe(statsd.Request{API: api, Method: r.Method, Status: status, Duration: d})
 }
