@@ -92,6 +92,9 @@ func (g *Gateway) refresh(ctx context.Context) {
 		// exception's status code says what happened.
 		var se statusError
 		errors.As(err, &se)
+		// Refused before any configuration: the host runs on without one,
+		// as users report of the real gateway (record 6, #287).
+		g.refusedBare.Store(g.state.Load() == nil)
 		g.outcome("refused", slog.LevelWarn, "The configuration V2 API is not reachable on "+g.configURL.String(),
 			standinlog.Event(standinlog.EvAPIv2NotAvailable), standinlog.Source(standinlog.SrcAPIClient),
 			standinlog.Exception("Gateway.Configuration.Client.ApiException: StatusCode: "+se.dotnetName()),

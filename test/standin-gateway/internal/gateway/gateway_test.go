@@ -95,19 +95,26 @@ func TestEndpointForms(t *testing.T) {
 	}
 }
 
-func TestRefusedTokenNeverReady(t *testing.T) {
+// A token the configuration endpoint refuses at start: the gateway loads no
+// configuration, yet its host runs on, its status path answers 200 and an
+// API call gets 200 with an empty body, as users report of the real gateway
+// (record 6, #287). Only its log says why.
+func TestRefusedTokenRunsWithoutConfiguration(t *testing.T) {
 	t.Parallel()
 	logs := &lockedBuffer{}
 	addr := startConfigService(t, logs, subKey)
 	wrong := mint(t, "some-other-key", "gw-test", time.Now().Add(time.Hour))
 	f := startGateway(t, gateway.Options{Endpoint: addr, Auth: wrong, BackupDir: t.TempDir()}, logs)
-	// Several refusals in a row: one would not show that it stays unready.
+	// Several refusals in a row: one would not show that it stays so.
 	waitFor(t, "three refusals", func() bool { return logs.count(`"eventType":"ConfigurationApiV2NotAvailable"`) >= 3 })
 	if f.g.Ready() {
-		t.Fatal("gateway became ready with a refused token")
+		t.Fatal("the gateway says it has a configuration with a refused token")
 	}
-	if r := get(t, f.httpURL+gateway.StatusPath); r.status != http.StatusServiceUnavailable {
-		t.Fatalf("status = %d, want 503", r.status)
+	if r := get(t, f.httpURL+gateway.StatusPath); r.status != http.StatusOK {
+		t.Fatalf("status = %d, want 200 (the host runs without its configuration)", r.status)
+	}
+	if r := get(t, f.httpURL+"/echo/hello"); r.status != http.StatusOK || len(r.body) != 0 {
+		t.Fatalf("an API call = %d %q, want 200 with an empty body", r.status, r.body)
 	}
 	// As the real gateway (record 2.1): a Warning that the V2 API is "not
 	// reachable", the status code in the exception.

@@ -63,6 +63,10 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) string {
 		return "status"
 	}
 	st := g.state.Load()
+	if st == nil && g.refusedBare.Load() {
+		w.WriteHeader(http.StatusOK) // what #287 reports: 200, nothing else
+		return "none"
+	}
 	if st == nil {
 		standinhttp.WriteJSON(w, http.StatusServiceUnavailable, apimError{http.StatusServiceUnavailable,
 			"The stand-in gateway has not loaded its configuration yet."})
@@ -99,6 +103,8 @@ func (g *Gateway) status(w http.ResponseWriter) {
 	case g.draining.Load():
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "stand-in gateway is shutting down")
+	case g.state.Load() == nil && g.refusedBare.Load():
+		fmt.Fprintln(w, "stand-in gateway runs without its configuration: the configuration endpoint refused it")
 	case g.state.Load() == nil:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "stand-in gateway has no configuration yet")
