@@ -270,6 +270,12 @@ func TestE2E(t *testing.T) {
 		if got := linkStates(t, r); len(got) == 0 || slices.ContainsFunc(got, func(s string) bool { return s != "refused" }) {
 			t.Errorf("status' links with the refused token: %v, want refused on every pod", got)
 		}
+		// The gateway's text format (dev's default), read by level: the
+		// refusal is a warning; the start's Info entries are below it.
+		code, logs, logErrs := r.apimdev(t, "logs", "--level", "warn")
+		t.Logf("apimdev logs --level warn (exit %d):\n%s%s", code, logs, logErrs)
+		mustContain(t, "logs --level warn", logs, "WARN", "[ConfigurationApiV2NotAvailable]", "StatusCode: Unauthorized")
+		mustNotContain(t, "logs --level warn", logs, "[ConfigInitialSyncStarted]", "\x1b[")
 		start = time.Now()
 		code, out, errs = r.apimdev(t, append([]string{"up", "--detach", "--yes"}, common...)...)
 		r.time("up, good token again", start)
