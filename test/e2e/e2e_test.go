@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -258,7 +259,12 @@ func TestE2E(t *testing.T) {
 		if code == 0 {
 			t.Fatalf("up passed with a refused token")
 		}
-		mustContain(t, "up's stderr", errs, "✓ deploy", "health (http)", "refused", "ConfigurationApiV2NotAvailable", "token")
+		// Ready, the health calls pass, the spec's calls get 200 with an
+		// empty body; the error names the cause and the fix.
+		mustContain(t, "up's stderr", errs, "✓ deploy", "✗ smoke", "configuration endpoint is refused on every pod", "ConfigurationApiV2NotAvailable", "apimdev token rotate")
+		if !regexp.MustCompile(`health \(http\)\s+200\s+\S+\s+pass`).MatchString(out) {
+			t.Errorf("the health call did not pass with the refused token:\n%s", out)
+		}
 		resp, err := http.Get("http://127.0.0.1:" + httpPort + "/status-0123456789abcdef")
 		if err != nil {
 			t.Fatalf("the status path: %v", err)

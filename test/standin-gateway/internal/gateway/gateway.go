@@ -124,13 +124,13 @@ type Gateway struct {
 	stop          chan struct{}
 
 	// Touched only by the polling goroutine.
-	lastOutcome   string
+	lastOutcome string
 	// refusedBare is set while the configuration endpoint refuses a
 	// gateway that has no configuration yet: the real gateway's host runs
 	// on, its status path answers 200 and API calls get 200 with an empty
 	// body (public issue #287; the record has it for an expired token, the
 	// stand-in does the same for any 401/403 at start).
-	refusedBare atomic.Bool
+	refusedBare   atomic.Bool
 	lastBackupErr string
 	// syncFailedLogged: the initial sync's failure for want of a backup was logged.
 	syncFailedLogged bool
