@@ -48,12 +48,34 @@ type Options struct {
 	Open    Opener
 	// Events, if set, is told when a pod's stream starts and ends.
 	Events func(pod string, started bool)
+	// Redact, if set, rewrites each line's text before anything reads it
+	// (a credential is scrubbed).
+	Redact func(string) string
 }
 
 // Stream emits every line to emit, in time order, from one goroutine. It
 // returns when the logs end (not following) or ctx is done (following):
 // ctx's end is a clean stop, not an error.
 func Stream(ctx context.Context, o Options, emit func(Line)) error {
+	return stream(ctx, o, emit, nil)
+}
+
+// Entries is Stream with each pod's lines grouped into entries (see
+// Grouper), emitted in the order of their first lines. Following, an
+// entry is closed once its pod has said nothing more for Reorder.
+func Entries(ctx context.Context, o Options, emit func(Logged)) error {
+	if o.Reorder <= 0 {
+		o.Reorder = 250 * time.Millisecond
+	}
+	g := &Grouper{Emit: emit}
+	err := stream(ctx, o, g.Add, func(now time.Time) { g.Close(now.Add(-o.Reorder)) })
+	g.Flush()
+	return err
+}
+
+// stream is Stream; tick, when set, is called after each emitting pass
+// while following.
+func stream(ctx context.Context, o Options, emit func(Line), tick func(time.Time)) error {
 	if o.Reorder <= 0 {
 		o.Reorder = 250 * time.Millisecond
 	}
@@ -78,7 +100,7 @@ func Stream(ctx context.Context, o Options, emit func(Line)) error {
 	if !o.Follow {
 		return dump(ctx, o, pods, emit)
 	}
-	return follow(ctx, o, list.ResourceVersion, pods, emit)
+	return follow(ctx, o, list.ResourceVersion, pods, emit, tick)
 }
 
 func (o Options) logOptions() *corev1.PodLogOptions {
@@ -97,7 +119,13 @@ func dump(ctx context.Context, o Options, pods []corev1.Pod, emit func(Line)) er
 		if !started(p, o.Previous) {
 			continue
 		}
+		if o.Events != nil {
+			o.Events(p.Name, true)
+		}
 		lines, err := read(ctx, o, p.Name, o.logOptions(), nil)
+		if o.Events != nil {
+			o.Events(p.Name, false)
+		}
 		all = append(all, lines...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("pod %s: %w", p.Name, err))
@@ -133,6 +161,9 @@ func read(ctx context.Context, o Options, pod string, lo *corev1.PodLogOptions, 
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		l := parse(pod, sc.Text())
+		if o.Redact != nil {
+			l.Text = o.Redact(l.Text)
+		}
 		if each != nil {
 			each(l)
 		} else {
@@ -157,7 +188,7 @@ func parse(pod, s string) Line {
 
 // follow streams every running pod and every pod that starts while it
 // runs; lines wait Reorder for earlier ones of other pods.
-func follow(ctx context.Context, o Options, rv string, pods []corev1.Pod, emit func(Line)) error {
+func follow(ctx context.Context, o Options, rv string, pods []corev1.Pod, emit func(Line), tick func(time.Time)) error {
 	lines := make(chan Line, 256)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -206,8 +237,8 @@ func follow(ctx context.Context, o Options, rv string, pods []corev1.Pod, emit f
 	defer func() { w.Stop() }() // the last watch, after a rewatch
 
 	var held []heldLine
-	tick := time.NewTicker(o.Reorder / 2)
-	defer tick.Stop()
+	ticker := time.NewTicker(o.Reorder / 2)
+	defer ticker.Stop()
 	flush := func(all bool) {
 		sort.SliceStable(held, func(i, j int) bool { return held[i].Time.Before(held[j].Time) })
 		cut := time.Now().Add(-o.Reorder)
@@ -246,8 +277,11 @@ func follow(ctx context.Context, o Options, rv string, pods []corev1.Pod, emit f
 			if p, isPod := ev.Object.(*corev1.Pod); isPod && (ev.Type == watch.Added || ev.Type == watch.Modified) {
 				start(*p)
 			}
-		case <-tick.C:
+		case now := <-ticker.C:
 			flush(false)
+			if tick != nil {
+				tick(now)
+			}
 		}
 	}
 }
