@@ -1,7 +1,7 @@
 package pipeline
 
 import (
-	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,12 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/forward"
 	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/gwlink"
+	"github.com/apimdev/apimdev/internal/podlogs"
 	"github.com/apimdev/apimdev/internal/smoke"
 	"github.com/apimdev/apimdev/internal/token"
 	"github.com/apimdev/apimdev/internal/traffic"
@@ -57,8 +58,8 @@ type DrillOptions struct {
 	// OnRollout, if set, is told the gateway's pod counts during the rollouts.
 	OnRollout func(gateway.RolloutCounts)
 
-	// podLog reads a pod's log (nil: the API server's); tests set it.
-	podLog func(ctx context.Context, pod string) (string, error)
+	// openLog opens a pod's log (nil: the API server's); tests set it.
+	openLog podlogs.Opener
 }
 
 func (o DrillOptions) rolloutTimeout(t Timeouts) time.Duration {
@@ -74,9 +75,12 @@ type DrillPod struct {
 	ReadyAfter time.Duration `json:"-"`
 	ReadySecs  float64       `json:"readySeconds"`
 	// FromBackup says its log says it started from its configuration
-	// backup; Log is the line that says so (or what it said instead).
+	// backup; Log is the entry that says so (or what its log said of the
+	// link instead); Link is the link's state as its log says it at the end
+	// of the restart (gwlink).
 	FromBackup bool   `json:"fromBackup"`
 	Log        string `json:"log,omitempty"`
+	Link       string `json:"link,omitempty"`
 	// Smoke is how many of the smoke calls made to this pod alone passed.
 	SmokePassed int      `json:"smokePassed"`
 	SmokeTotal  int      `json:"smokeTotal"`
@@ -104,6 +108,8 @@ type DrillResult struct {
 	// it; Synced how that was judged.
 	Restored bool   `json:"restored"`
 	Synced   string `json:"synced,omitempty"`
+	// Links are the pods' links to the endpoint after it was given back.
+	Links []PodLink `json:"links,omitempty"`
 	// Drift is what differs from the record after the drill: nothing, unless
 	// it differed before.
 	Drift []gateway.Change `json:"drift,omitempty"`
@@ -380,7 +386,16 @@ func (d *drillRun) restart(ctx context.Context, st *events.Step) (string, error)
 			dp.ReadyAfter = at.Sub(p.CreationTimestamp.Time)
 			dp.ReadySecs = dp.ReadyAfter.Round(100 * time.Millisecond).Seconds()
 		}
-		dp.FromBackup, dp.Log = d.backupLine(ctx, p.Name)
+		link, backup, lerr := d.podLink(ctx, p.Name)
+		dp.Link = string(link.State)
+		switch {
+		case backup != nil:
+			dp.FromBackup, dp.Log = true, said(*backup)
+		case lerr != nil:
+			dp.Log = "its log could not be read: " + lerr.Error()
+		default:
+			dp.Log = said(link)
+		}
 		if !dp.FromBackup {
 			st.Warn(fmt.Sprintf("pod %s is ready, but its log does not say it started from its backup (%s)", p.Name, dp.Log), "")
 		} else {
@@ -428,39 +443,29 @@ func readySince(p corev1.Pod) time.Time {
 	return time.Time{}
 }
 
-// backupLine reads what the pod's log says of its configuration: whether
-// it started from its backup, and the line that says so (or, when none
-// does, the last line that names the backup or the configuration).
-func (d *drillRun) backupLine(ctx context.Context, pod string) (bool, string) {
-	read := d.o.podLog
-	if read == nil {
-		read = func(ctx context.Context, pod string) (string, error) {
-			b, err := d.s.Client.CoreV1().Pods(d.spec.Namespace).GetLogs(pod, &corev1.PodLogOptions{Container: d.spec.Gateway, LimitBytes: ptr.To[int64](4 << 20)}).DoRaw(ctx)
-			return string(b), err
+// podLink reads a pod's log into its link to the configuration endpoint
+// (gwlink), and the entry that says it started from its backup, if one does
+// (the gateway may log the endpoint's failures after it).
+func (d *drillRun) podLink(ctx context.Context, pod string) (gwlink.Link, *gwlink.Link, error) {
+	p := d.spec
+	var entries []podlogs.Logged
+	err := podlogs.Entries(ctx, podlogs.Options{Client: d.s.Client, Namespace: p.Namespace, Selector: labels.SelectorFromSet(p.Selector()).String(),
+		Container: p.Gateway, Pod: pod, Open: d.o.openLog, Redact: Redactor(d.tok)}, func(l podlogs.Logged) { entries = append(entries, l) })
+	var backup *gwlink.Link
+	for _, e := range entries {
+		if l := gwlink.Classify([]podlogs.Logged{e}, time.Time{}); l.State == gwlink.FromBackup {
+			backup = &l
 		}
 	}
-	text, err := read(ctx, pod)
-	if err != nil {
-		return false, "its log could not be read: " + err.Error()
+	return gwlink.Classify(entries, time.Time{}), backup, err
+}
+
+// said is a link in a few words: its state and its evidence.
+func said(l gwlink.Link) string {
+	if l.Evidence == "" {
+		return string(l.State) + ": " + l.Cause()
 	}
-	redact := Redactor(d.tok)
-	said := ""
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		l := strings.ToLower(line)
-		switch {
-		case strings.Contains(l, "from configuration backup") || strings.Contains(l, "from backup") || strings.Contains(l, `"source":"backup"`):
-			return true, redact(line)
-		case strings.Contains(l, "backup") || strings.Contains(l, "configinitialsyncfailed") || strings.Contains(l, "configurationnotfound"):
-			said = line
-		}
-	}
-	if said == "" {
-		return false, "nothing about a backup in its log"
-	}
-	return false, redact(said)
+	return string(l.State) + ": " + l.Evidence
 }
 
 // smoke runs the smoke calls to each restarted pod alone, through a forward
@@ -613,6 +618,23 @@ func (d *drillRun) sync(ctx context.Context, st *events.Step) (string, error) {
 			ready++
 		}
 	}
+	links, err := d.links(ctx, pods)
+	if err != nil {
+		return "", err
+	}
+	d.res.Links = links
+	states := map[gwlink.State]int{}
+	for _, l := range links {
+		states[gwlink.State(l.Link)]++
+		switch gwlink.State(l.Link) {
+		case gwlink.Refused, gwlink.Unreachable, gwlink.Untrusted, gwlink.FromBackup:
+			return "", fmt.Errorf("pod %s after the endpoint was given back: %s", l.Pod, l.Evidence)
+		case gwlink.Unknown:
+			if !strings.HasPrefix(l.Evidence, string(gwlink.Unknown)+": the gateway's log says nothing") {
+				st.Warn(fmt.Sprintf("pod %s after the endpoint was given back: %s", l.Pod, l.Evidence), "")
+			}
+		}
+	}
 	if err := d.pruneReplicaSets(ctx); err != nil {
 		st.Warn(err.Error(), "")
 	}
@@ -642,10 +664,56 @@ func (d *drillRun) sync(ctx context.Context, st *events.Step) (string, error) {
 	if text != d.before {
 		return "", fmt.Errorf("the drill left a trace: applying the record would change\n%s", text)
 	}
-	// Not the gateway's own word on its link: the pods are ready with the
-	// endpoint reachable and serve the smoke calls.
-	d.res.Synced = fmt.Sprintf("%d/%d pod(s) ready with the endpoint back, %d smoke call(s) passed through the forward", ready, len(pods), passed)
+	var words []string
+	for _, st := range []gwlink.State{gwlink.Synced, gwlink.Starting, gwlink.Unknown} {
+		if n := states[st]; n > 0 {
+			words = append(words, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	link := "link " + strings.Join(words, ", ")
+	if states[gwlink.Synced] != len(links) {
+		// Not said: a gateway logging at warn says nothing while all is well.
+		link += " (the log does not say synced: the prod profile logs at " + cmp.Or(d.spec.LogLevel, "info") + ")"
+	}
+	d.res.Synced = fmt.Sprintf("%d/%d pod(s) ready with the endpoint back, %s; %d smoke call(s) passed through the forward", ready, len(pods), link, passed)
 	return d.res.Synced + "; nothing differs from the record", nil
+}
+
+// PodLink is one pod's link to the configuration endpoint, as its log says.
+type PodLink struct {
+	Pod      string `json:"pod"`
+	Link     string `json:"link"`
+	Evidence string `json:"evidence,omitempty"`
+}
+
+// links waits, at most the session's Read timeout, for every pod's log to
+// say its link is synced, and returns what the logs say then: a gateway
+// that logs at warn never says it.
+func (d *drillRun) links(ctx context.Context, pods []corev1.Pod) ([]PodLink, error) {
+	t := d.s.Timeouts.orDefault()
+	deadline := time.Now().Add(t.Read)
+	for {
+		var out []PodLink
+		synced := 0
+		for _, p := range pods {
+			l, _, err := d.podLink(ctx, p.Name)
+			if err != nil {
+				return nil, fmt.Errorf("reading pod %s's log: %w", p.Name, err)
+			}
+			out = append(out, PodLink{Pod: p.Name, Link: string(l.State), Evidence: said(l)})
+			if l.State == gwlink.Synced {
+				synced++
+			}
+		}
+		if synced == len(pods) || time.Now().After(deadline) {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(t.Tick):
+		}
+	}
 }
 
 // pruneReplicaSets deletes the Deployment's ReplicaSets whose template is

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/apimdev/apimdev/internal/podlogs"
 	"github.com/apimdev/apimdev/internal/settings"
 )
 
@@ -43,23 +46,26 @@ func (w *world) snapshot() snapshot {
 	return snapshot{record: cm.Data, spec: w.deployment("contoso-gw").Spec}
 }
 
-// backupLog is a pod's log as the stand-in writes it when it starts with
-// the endpoint unreachable and a backup on its volume; it also checks the
-// pod ran with the endpoint's host taken away.
-func (w *world) backupLog(seen *sync.Map) func(ctx context.Context, pod string) (string, error) {
-	return func(ctx context.Context, pod string) (string, error) {
+// backupLog is a pod's log as the stand-in writes it: with the endpoint's
+// host taken away, that it was unreachable and the pod started from the
+// backup on its volume; else that the configuration service answered.
+// seen records the pods that ran without the endpoint.
+func (w *world) backupLog(seen *sync.Map) podlogs.Opener {
+	return func(ctx context.Context, pod string, _ *corev1.PodLogOptions) (io.ReadCloser, error) {
 		p, err := w.kube.CoreV1().Pods("apim-gateway").Get(ctx, pod, metav1.GetOptions{})
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		for _, a := range p.Spec.HostAliases {
 			if a.IP == "127.0.0.1" && slices.Contains(a.Hostnames, drillHost) {
 				seen.Store(pod, true)
+				return io.NopCloser(strings.NewReader(`2026-12-01T09:00:01Z {"level":"WARN","msg":"configuration endpoint unreachable","error":"dial tcp 127.0.0.1:443: connect: connection refused"}
+2026-12-01T09:00:01Z {"level":"WARN","msg":"started from configuration backup","revision":"7"}
+2026-12-01T09:00:11Z {"level":"WARN","msg":"configuration endpoint unreachable","error":"dial tcp 127.0.0.1:443: connect: connection refused"}
+`)), nil
 			}
 		}
-		return `{"level":"WARN","msg":"configuration endpoint unreachable","error":"dial tcp 127.0.0.1:443: connect: connection refused"}
-{"level":"WARN","msg":"started from configuration backup","revision":"7"}
-`, nil
+		return io.NopCloser(strings.NewReader(`2026-12-01T09:01:00Z {"level":"INFO","msg":"configuration loaded; gateway ready","source":"configuration service","revision":"7"}` + "\n")), nil
 	}
 }
 
@@ -68,7 +74,7 @@ func TestDrillOfflineRestartsEachPodFromItsBackupAndLeavesNoTrace(t *testing.T) 
 	w := promoted(t)
 	before := w.snapshot()
 	var seen sync.Map
-	res, err := w.session().DrillOffline(context.Background(), DrillOptions{podLog: w.backupLog(&seen)})
+	res, err := w.session().DrillOffline(context.Background(), DrillOptions{openLog: w.backupLog(&seen)})
 	if err != nil {
 		t.Fatalf("drill: %v\n%s", err, w.log.text())
 	}
@@ -79,13 +85,13 @@ func TestDrillOfflineRestartsEachPodFromItsBackupAndLeavesNoTrace(t *testing.T) 
 		if v, _ := seen.Load(p.Pod); v == nil {
 			t.Errorf("pod %s ran with the endpoint's host resolvable", p.Pod)
 		}
-		if !p.FromBackup || !strings.Contains(p.Log, "started from configuration backup") || p.SmokeTotal == 0 || p.SmokePassed != p.SmokeTotal {
+		if !p.FromBackup || p.Log != "from backup: started from configuration backup" || p.Link != "unreachable" || p.SmokeTotal == 0 || p.SmokePassed != p.SmokeTotal {
 			t.Errorf("pod row %+v", p)
 		}
 	}
 	log := w.log.text()
 	for _, want := range []string{"cut done " + drillHost + " → 127.0.0.1", "restart done 3 pod(s) restarted without the endpoint", "smoke done every smoke call passed on each of 3 pod(s)",
-		"restore done " + drillHost + " resolves as the cluster's DNS says again", "sync done 3/3 pod(s) ready with the endpoint back"} {
+		"restore done " + drillHost + " resolves as the cluster's DNS says again", "sync done 3/3 pod(s) ready with the endpoint back, link 3 synced; "} {
 		if !strings.Contains(log, want) {
 			t.Errorf("no %q in:\n%s", want, log)
 		}
@@ -158,7 +164,7 @@ func TestDrillOfflineUndoesALeftOverDrillFirst(t *testing.T) {
 	}
 	w.log.reset()
 	var seen sync.Map
-	res, err := w.session().DrillOffline(ctx, DrillOptions{podLog: w.backupLog(&seen)})
+	res, err := w.session().DrillOffline(ctx, DrillOptions{openLog: w.backupLog(&seen)})
 	if err != nil {
 		t.Fatalf("drill after a crash: %v\n%s", err, w.log.text())
 	}
@@ -217,11 +223,11 @@ func TestDrillOfflineWithAnEmptyBackupFailsAndGivesTheEndpointBack(t *testing.T)
 	t.Parallel()
 	w := promoted(t)
 	w.kube.Hold("apim-gateway", "contoso-gw", true)
-	emptyBackup := func(context.Context, string) (string, error) {
+	emptyBackup := func(context.Context, string, *corev1.PodLogOptions) (io.ReadCloser, error) {
 		w.kube.Hold("apim-gateway", "contoso-gw", false) // the restore's pods start with the endpoint
-		return `{"level":"ERROR","msg":"ConfigInitialSyncFailed: ConfigurationNotFoundException: /apim/config/snapshot.lock.json"}` + "\n", nil
+		return io.NopCloser(strings.NewReader("[Error] 2026-12-01T09:00:02.000 [ConfigInitialSyncFailed], message: Microsoft.Azure.Apim.Configuration.ConfigurationNotFoundException: /apim/config/snapshot.lock.json, source: Microsoft.Azure.Apim.Configuration.ServiceConfigurationSource\n")), nil
 	}
-	res, err := w.session().DrillOffline(context.Background(), DrillOptions{podLog: emptyBackup})
+	res, err := w.session().DrillOffline(context.Background(), DrillOptions{openLog: emptyBackup})
 	var fs *FailedStep
 	if !errors.As(err, &fs) || fs.Step != StepRestart {
 		t.Fatalf("drill with an empty backup: %v\n%s", err, w.log.text())
