@@ -41,7 +41,15 @@ local ports. Exit code 1 when any call fails.`,
 			if n := smoke.Failed(rs); n > 0 {
 				return &shownError{err: &pipeline.SmokeError{Failed: n, Total: len(rs)}, code: ExitFailure}
 			}
-			return nil
+			// The status path answers even when the gateway has no
+			// configuration: its pods' logs say whether it has one.
+			links, err := s.CheckLinks(cmd.Context(), nil)
+			if s.Config.Output == "json" {
+				a.printJSON(map[string]any{"links": links})
+			} else if links != nil {
+				fmt.Fprintf(a.streams.Out, "configuration link: %s\n", pipeline.LinkSummary(links, time.Now()))
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&junitFile, "junit", "", "also write the results as JUnit XML to this file (for CI, or for an instructor to collect)")
@@ -142,6 +150,12 @@ func (a *app) printStatus(st pipeline.Status) error {
 	}
 	if st.Metrics != nil {
 		fmt.Fprintf(tw, "metrics\t%s\n", st.Metrics)
+	}
+	switch {
+	case st.LinkNote != "":
+		fmt.Fprintf(tw, "link\tcannot read the gateway's logs: %s\n", st.LinkNote)
+	case len(st.Links) > 0:
+		fmt.Fprintf(tw, "link\t%s\n", pipeline.LinkSummary(st.Links, time.Now()))
 	}
 	return tw.Flush()
 }

@@ -62,6 +62,9 @@ for scripts. q or Ctrl-C quits.`,
 				}
 			}
 			fmt.Fprintf(w, "gateway %s (%s profile): %d/%d pod(s) ready\n", next.Gateway, next.Profile, ready, len(next.Pods))
+			if next.Links != nil {
+				fmt.Fprintf(w, "configuration link: %s\n", pipeline.LinkSummary(next.Links, next.Time))
+			}
 			if next.Metrics == nil {
 				fmt.Fprintln(w, next.Missing)
 				return nil

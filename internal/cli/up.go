@@ -136,12 +136,16 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 	}
 	if cfg.Output == "json" {
 		summary := map[string]any{"ready": true, "http": fmt.Sprintf("http://127.0.0.1:%d", res.HTTPPort), "https": fmt.Sprintf("https://127.0.0.1:%d", res.HTTPSPort),
-			"kubeconfig": s.Kubeconfig(), "tokenExpiry": res.TokenExpiry, "detached": res.Detached, "forwardPid": res.ForwardPID, "profile": res.Profile}
+			"kubeconfig": s.Kubeconfig(), "tokenExpiry": res.TokenExpiry, "detached": res.Detached, "forwardPid": res.ForwardPID, "profile": res.Profile, "links": res.Links}
 		decorate(ws, summary, res.HTTPPort)
 		a.printJSON(summary)
 	} else {
-		fmt.Fprintf(a.streams.Out, "\nThe gateway answers on:\n  http://127.0.0.1:%d\n  https://127.0.0.1:%d  (self-signed certificate)\nprofile: %s\ntoken: %s\nkubectl: KUBECONFIG=%s kubectl -n %s get pods\n",
-			res.HTTPPort, res.HTTPSPort, res.Profile, res.TokenExpiry.Describe(), s.Kubeconfig(), s.Names.Namespace)
+		fmt.Fprintf(a.streams.Out, "\nThe gateway answers on:\n  http://127.0.0.1:%d\n  https://127.0.0.1:%d  (self-signed certificate)\nprofile: %s\ntoken: %s\n",
+			res.HTTPPort, res.HTTPSPort, res.Profile, res.TokenExpiry.Describe())
+		if res.Links != nil {
+			fmt.Fprintf(a.streams.Out, "configuration link: %s\n", pipeline.LinkSummary(res.Links, time.Now()))
+		}
+		fmt.Fprintf(a.streams.Out, "kubectl: KUBECONFIG=%s kubectl -n %s get pods\n", s.Kubeconfig(), s.Names.Namespace)
 		demoSummary(ws, a.streams.Out, res.HTTPPort)
 	}
 	if res.Stop == nil {

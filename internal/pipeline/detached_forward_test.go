@@ -2,43 +2,39 @@ package pipeline
 
 import (
 	"context"
-	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apimdev/apimdev/internal/state"
+	"github.com/apimdev/apimdev/internal/testproc"
 )
 
-// detachedForwardEnv makes the test binary, started by StartDetachedForward
-// as `<self> forward ...`, stand in for the forward: it holds the two ports
-// of its arguments until it is stopped.
-const detachedForwardEnv = "APIMDEV_PIPELINE_TEST_FORWARD"
+// The test binary is also the helper process of testproc: what
+// StartDetachedForward starts in TestDetachedForwardIsRecordedWithItsStartTime,
+// and a process that has a recorded pid now.
+func init() { testproc.MainIfHelper() }
 
-func init() {
-	if len(os.Args) < 2 || os.Args[1] != "forward" || os.Getenv(detachedForwardEnv) != "1" {
-		return
+// startHelper runs a helper process whose command line says forward, and
+// reads its identity as StartDetachedForward reads the forward's: right
+// after the start, before anything waits for it.
+func startHelper(t *testing.T) (*testproc.Proc, state.Identity) {
+	t.Helper()
+	var id state.Identity
+	var idErr error
+	p := testproc.StartWith(t, testproc.Options{Started: func(pid int) { id, idErr = state.ProcessIdentity(pid) }}, "helper", "forward")
+	if idErr != nil {
+		t.Fatal(idErr)
 	}
-	for i, a := range os.Args {
-		if (a == "--http-port" || a == "--https-port") && i+1 < len(os.Args) {
-			l, err := net.Listen("tcp", "127.0.0.1:"+os.Args[i+1])
-			if err != nil {
-				os.Exit(3)
-			}
-			defer l.Close()
-		}
-	}
-	time.Sleep(2 * time.Minute)
-	os.Exit(0)
+	return p, id
 }
 
 // The background forward StartDetachedForward starts is recorded with its
 // pid and its start time as the OS reports it, and StopForward stops it.
 func TestDetachedForwardIsRecordedWithItsStartTime(t *testing.T) {
-	t.Setenv(detachedForwardEnv, "1") // the child inherits it
+	t.Setenv(testproc.Env, testproc.HoldPorts) // the child inherits it: it holds the forward's ports
 	w := newWorld(t)
 	s := w.session()
 	s.Timeouts.ForwardStart = 20 * time.Second // a test binary with -race starts slowly on a busy machine
@@ -76,21 +72,10 @@ func TestDetachedForwardIsRecordedWithItsStartTime(t *testing.T) {
 func TestStatusAndDownSayAStaleForwardIsGone(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	other := exec.Command(os.Args[0], "-test.run=^TestHelperForward$", "--", "forward")
-	other.Env = append(os.Environ(), "APIMDEV_HELPER_FORWARD=1")
-	if err := other.Start(); err != nil {
-		t.Fatal(err)
-	}
-	id, idErr := state.ProcessIdentity(other.Process.Pid)
-	exited := make(chan struct{})
-	go func() { _ = other.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = other.Process.Kill(); <-exited })
-	if idErr != nil {
-		t.Fatal(idErr)
-	}
+	other, id := startHelper(t)
 	stale := id
 	stale.Start++
-	rec := state.ForwardRecord{PID: other.Process.Pid, Process: stale, HTTPPort: 18080, HTTPSPort: 18443}
+	rec := state.ForwardRecord{PID: other.Pid, Process: stale, HTTPPort: 18080, HTTPSPort: 18443}
 	want := "the recorded background forward (pid " + strconv.Itoa(rec.PID) + ") is gone"
 	if err := w.files.SaveForward(rec); err != nil {
 		t.Fatal(err)
@@ -107,9 +92,5 @@ func TestStatusAndDownSayAStaleForwardIsGone(t *testing.T) {
 	if !strings.Contains(w.log.text(), want) {
 		t.Fatalf("down did not say the forward is gone:\n%s", w.log.text())
 	}
-	select {
-	case <-exited:
-		t.Fatal("down signalled the process that has the recorded pid now")
-	case <-time.After(300 * time.Millisecond):
-	}
+	other.StillRuns(t) // down signalled nothing to the process that has the recorded pid now
 }

@@ -3,8 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -96,32 +94,12 @@ func TestDirectPath(t *testing.T) {
 	}
 }
 
-// TestHelperForward stands in for a background forward (its command line
-// says forward) until it is stopped.
-func TestHelperForward(t *testing.T) {
-	if os.Getenv("APIMDEV_HELPER_FORWARD") != "1" {
-		return
-	}
-	time.Sleep(time.Minute)
-}
-
 func TestUpReplacesTheForwardOfADeletedCluster(t *testing.T) {
 	w := newWorld(t)
-	helper := exec.Command(os.Args[0], "-test.run=^TestHelperForward$", "--", "forward")
-	helper.Env = append(os.Environ(), "APIMDEV_HELPER_FORWARD=1")
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	id, idErr := state.ProcessIdentity(helper.Process.Pid) // as StartDetachedForward records it
-	exited := make(chan struct{})
-	go func() { _ = helper.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = helper.Process.Kill(); <-exited })
-	if idErr != nil {
-		t.Fatal(idErr)
-	}
+	helper, id := startHelper(t) // recorded below as StartDetachedForward records the forward
 	// The forward of an earlier up, on the ports this one asks for; its
 	// cluster was deleted by hand (the world's cluster is absent).
-	if err := w.files.SaveForward(state.ForwardRecord{PID: helper.Process.Pid, Process: id, HTTPPort: w.cfg.Forward.HTTPPort, HTTPSPort: w.cfg.Forward.HTTPSPort, Started: time.Now()}); err != nil {
+	if err := w.files.SaveForward(state.ForwardRecord{PID: helper.Pid, Process: id, HTTPPort: w.cfg.Forward.HTTPPort, HTTPSPort: w.cfg.Forward.HTTPSPort, Started: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := w.files.Forward(); !ok {
@@ -133,11 +111,7 @@ func TestUpReplacesTheForwardOfADeletedCluster(t *testing.T) {
 	if !strings.Contains(w.log.text(), "it served the cluster this one replaces") {
 		t.Fatalf("the old forward was not stopped:\n%s", w.log.text())
 	}
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the old forward still runs")
-	}
+	helper.Ends(t, 5*time.Second) // the old forward was stopped
 	if strings.Contains(w.log.text(), "already running in the background") {
 		t.Fatalf("up reused the old forward:\n%s", w.log.text())
 	}

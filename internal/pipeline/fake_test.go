@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/config"
@@ -307,6 +308,11 @@ type world struct {
 	version string
 	// asks is what the user asks for on top of what is recorded (flags).
 	asks func(*config.Config)
+	// podLog, when set, is each pod's log as the kubelet serves it (each
+	// line after its RFC 3339 time); opened records each open's options.
+	podLog func(pod string) string
+	opened []corev1.PodLogOptions
+	mu     sync.Mutex
 }
 
 const testCanary = "Q0FOQVJZLXBpcGVsaW5lLXRlc3Q="
@@ -351,6 +357,25 @@ func (w *world) session() *Session {
 			w.asks(&base)
 		}
 		return base, nil
+	}
+	if w.podLog != nil {
+		s.openLog = func(_ context.Context, pod string, o *corev1.PodLogOptions) (io.ReadCloser, error) {
+			w.mu.Lock()
+			w.opened = append(w.opened, *o)
+			w.mu.Unlock()
+			text := w.podLog(pod)
+			if o.TailLines != nil { // as the kubelet: the last lines only
+				lines := strings.SplitAfter(text, "\n")
+				if lines[len(lines)-1] == "" {
+					lines = lines[:len(lines)-1]
+				}
+				text = strings.Join(lines[max(0, len(lines)-int(*o.TailLines)):], "")
+			}
+			if o.LimitBytes != nil && int64(len(text)) > *o.LimitBytes {
+				text = text[:*o.LimitBytes]
+			}
+			return io.NopCloser(strings.NewReader(text)), nil
+		}
 	}
 	s.known = rememberedKnown(w.files, w.cfg.Cluster.Name)
 	if _, err := s.resolve(); err != nil {

@@ -39,6 +39,7 @@ import (
 	"github.com/apimdev/apimdev/internal/forward"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/imagepin"
+	"github.com/apimdev/apimdev/internal/podlogs"
 	"github.com/apimdev/apimdev/internal/settings"
 	"github.com/apimdev/apimdev/internal/smoke"
 	"github.com/apimdev/apimdev/internal/state"
@@ -177,6 +178,14 @@ type Session struct {
 
 	current      stepHolder
 	localCluster bool // the kind cluster apimdev made, not a --context
+	// openLog opens a pod's log; nil is the API server's. Tests give
+	// canned logs (the client-go fake has one fixed text).
+	openLog podlogs.Opener
+	// topLinks are the links Top read last, and when.
+	topLinks struct {
+		links []PodLink
+		at    time.Time
+	}
 }
 
 // stepHolder is the step running now: written by the flow, read by progress

@@ -56,6 +56,10 @@ type Status struct {
 	Demo string `json:"demo,omitempty"`
 	// Metrics is what the prod profile's statsd exporter has seen.
 	Metrics *Metrics `json:"metrics,omitempty"`
+	// Links is each running pod's link to its configuration endpoint, as
+	// its log tells it; LinkNote says why it could not be read.
+	Links    []PodLink `json:"links,omitempty"`
+	LinkNote string    `json:"linkNote,omitempty"`
 }
 
 // CASummary is one private CA the gateway trusts (never its PEM: status
@@ -122,6 +126,11 @@ func (s *Session) Status(ctx context.Context) Status {
 			if sp, t, err := topology.ReadSpread(ctx, s.Client, s.Names); err == nil && len(t.Nodes) > 1 {
 				st.Nodes, st.Spread = t.Nodes, &sp
 				st.NodePorts, _ = topology.ReadNodePorts(ctx, s.Client, s.Names, t)
+			}
+			if links, err := s.Links(ctx); err != nil {
+				st.LinkNote = err.Error()
+			} else {
+				st.Links = links
 			}
 			if st.Profile == "prod" {
 				if m, err := s.ScrapeMetrics(ctx); err == nil {

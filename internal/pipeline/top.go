@@ -20,7 +20,14 @@ type TopSample struct {
 	Missing string    `json:"missing,omitempty"`
 	Pods    []TopPod  `json:"pods"`
 	Rate    *TopRates `json:"rate,omitempty"`
+	// Links is each pod's link to its configuration endpoint, read from
+	// its log at most every topLinkEvery (the log is longer to read than
+	// the metrics).
+	Links []PodLink `json:"links,omitempty"`
 }
+
+// topLinkEvery is how often top reads the pods' logs for their links.
+const topLinkEvery = 10 * time.Second
 
 // TopPod is one gateway pod.
 type TopPod = gateway.PodState
@@ -31,7 +38,8 @@ type TopRates = metrics.Rates
 // noLocalMetrics is what top says on a gateway without a metrics sink.
 const noLocalMetrics = "no local metrics: the dev profile (as the portal's YAML) sends none; `apimdev promote` adds a statsd exporter (or `--metrics opentelemetry`, a collector)"
 
-// Top reads one sample. The session must be connected and resolved.
+// Top reads one sample. The session must be connected and resolved; one
+// sampler calls it at a time (it keeps the links it read last).
 func (s *Session) Top(ctx context.Context) TopSample {
 	p := s.metricsProfile()
 	ts := TopSample{Time: s.now(), Gateway: p.Gateway, Profile: p.Name}
@@ -41,6 +49,12 @@ func (s *Session) Top(ctx context.Context) TopSample {
 	if pods, err := gateway.PodStates(ctx, s.Client, p); err == nil {
 		ts.Pods = pods
 	}
+	if s.topLinks.at.IsZero() || ts.Time.Sub(s.topLinks.at) >= topLinkEvery {
+		if links, err := s.Links(ctx); err == nil {
+			s.topLinks.links, s.topLinks.at = links, ts.Time
+		}
+	}
+	ts.Links = s.topLinks.links
 	if sink, _, _ := p.MetricsSink(); sink == "" || ts.Profile == "dev" {
 		ts.Missing = noLocalMetrics
 		return ts

@@ -67,8 +67,11 @@ type UpResult struct {
 	ForwardPID          int
 	Profile             string // the profile deployed: dev, or prod after promote
 	// DemoKey is the demo's subscription key for its echo API (a demo run).
-	DemoKey     string
-	Smoke       []smoke.Result
+	DemoKey string
+	Smoke   []smoke.Result
+	// Links is each gateway pod's link to its configuration endpoint,
+	// read from its log after the smoke calls passed.
+	Links       []PodLink
 	TokenExpiry token.Expiry
 	// Stop ends an in-process forward; nil when the forward is detached.
 	Stop func()
@@ -498,7 +501,7 @@ func (u *upRun) forward(ctx context.Context, _ *events.Step) (string, error) {
 }
 
 // smoke: the health calls and the spec's, through the forward.
-func (u *upRun) smoke(ctx context.Context, _ *events.Step) (string, error) {
+func (u *upRun) smoke(ctx context.Context, st *events.Step) (string, error) {
 	rs, err := u.s.Smoke(ctx, u.tok, u.res.HTTPPort, u.res.HTTPSPort)
 	if err != nil {
 		return "", err
@@ -507,5 +510,10 @@ func (u *upRun) smoke(ctx context.Context, _ *events.Step) (string, error) {
 	if n := smoke.Failed(rs); n > 0 {
 		return "", &SmokeError{Failed: n, Total: len(rs)}
 	}
-	return fmt.Sprintf("%d call(s) passed", len(rs)), nil
+	links, err := u.s.CheckLinks(ctx, st)
+	u.res.Links = links
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d call(s) passed; configuration link %s", len(rs), LinkSummary(links, u.s.now())), nil
 }

@@ -1,27 +1,17 @@
 package state
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/apimdev/apimdev/internal/testdir"
+	"github.com/apimdev/apimdev/internal/testproc"
 )
 
-// helperEnv makes the test binary a helper process that sleeps (until a
-// test stops it): a background forward, or a process that is not one.
-const helperEnv = "APIMDEV_STATE_TEST_HELPER"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "1" {
-		helperMain() // says "ready" on stdout, then as helper_*_test.go says
-		os.Exit(0)
-	}
+	testproc.MainIfHelper() // a helper process: a background forward, or a process that is not one
 	os.Exit(m.Run())
 }
 
@@ -29,43 +19,8 @@ func TestMain(m *testing.M) {
 // StartDetachedForward reads its child's: right after the start, before it
 // is waited for.
 type helper struct {
-	pid    int
-	id     Identity
-	cmd    *exec.Cmd
-	out    *syncBuffer // what the helper printed
-	exited chan struct{}
-}
-
-// syncBuffer is a buffer the helper's output is copied into while the test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(b.buf.String(), "\n"), "\n")
-}
-
-// waitLines waits until h has printed at least n lines, or fails the test.
-func (h *helper) waitLines(t *testing.T, n int) []string {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if l := h.out.lines(); len(l) >= n && l[0] != "" {
-			return l
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the helper (pid %d) printed %q, want %d line(s)", h.pid, h.out.lines(), n)
-		}
-	}
+	*testproc.Proc
+	id Identity
 }
 
 // startHelper runs the test binary as a helper whose arguments read args
@@ -73,42 +28,35 @@ func (h *helper) waitLines(t *testing.T, n int) []string {
 // StartDetachedForward detaches the forward.
 func startHelper(t *testing.T, args ...string) *helper {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Args = args
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	cmd.SysProcAttr = detachedAttr()
-	out := &syncBuffer{}
-	cmd.Stdout = out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	var id Identity
+	var idErr error
+	p := testproc.StartWith(t, testproc.Options{Started: func(pid int) { id, idErr = ProcessIdentity(pid) }}, args...)
+	if idErr != nil || !id.known() {
+		t.Fatalf("reading the helper's identity: %+v %v", id, idErr)
 	}
-	id, err := ProcessIdentity(cmd.Process.Pid)
-	h := &helper{pid: cmd.Process.Pid, id: id, cmd: cmd, out: out, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(h.exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.exited })
-	if err != nil || !id.known() {
-		t.Fatalf("reading the helper's identity: %+v %v", id, err)
+	return &helper{Proc: p, id: id}
+}
+
+// stillRuns fails the test if h was sent SIGTERM (testproc.StillRuns), or
+// is not the process it was any more.
+func (h *helper) stillRuns(t *testing.T) {
+	t.Helper()
+	h.StillRuns(t)
+	if !sameProcess(h.Pid, h.id) {
+		t.Fatalf("the helper (pid %d) does not run any more", h.Pid)
 	}
-	if l := h.waitLines(t, 1); l[0] != "ready" {
-		t.Fatalf("the helper printed %q", l)
-	}
-	return h
+}
+
+// ends fails the test unless h ends within 5 s.
+func (h *helper) ends(t *testing.T) {
+	t.Helper()
+	h.Ends(t, 5*time.Second)
 }
 
 // forwardArgs are the arguments StartDetachedForward gives the forward.
 func forwardArgs(cluster string, httpPort, httpsPort int) []string {
 	return []string{"apimdev", "forward", "--cluster-name", cluster, "--kubeconfig", "kubeconfig", "--name", "contoso-gw",
 		"--http-port", strconv.Itoa(httpPort), "--https-port", strconv.Itoa(httpsPort)}
-}
-
-// ends fails the test unless h ends within 5 s.
-func (h *helper) ends(t *testing.T) {
-	t.Helper()
-	select {
-	case <-h.exited:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("the helper (pid %d) still runs", h.pid)
-	}
 }
 
 func cluster(t *testing.T, name string) ClusterDir {
@@ -138,18 +86,16 @@ func recorded(c ClusterDir) bool {
 func TestForwardRecordOfDeadProcess(t *testing.T) {
 	t.Parallel()
 	h := startHelper(t, forwardArgs("x", 18090, 18490)...)
-	if err := h.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	h.Kill(t)
 	h.ends(t) // waited for: its pid is free now
 	for _, id := range []Identity{h.id, {}} {
 		c := cluster(t, "x")
-		save(t, c, ForwardRecord{PID: h.pid, Process: id, HTTPPort: 18090, HTTPSPort: 18490})
+		save(t, c, ForwardRecord{PID: h.Pid, Process: id, HTTPPort: 18090, HTTPSPort: 18490})
 		chk := c.CheckForward()
 		if chk.Running {
 			t.Fatalf("%+v: the pid of an ended process reported alive", id)
 		}
-		if chk.Note != "the recorded background forward (pid "+strconv.Itoa(h.pid)+") is gone" || recorded(c) {
+		if chk.Note != "the recorded background forward (pid "+strconv.Itoa(h.Pid)+") is gone" || recorded(c) {
 			t.Fatalf("%+v: note %q, record kept %v: want it called gone and forgotten", id, chk.Note, recorded(c))
 		}
 	}
@@ -166,13 +112,13 @@ func TestStopForwardSparesAProcessThatHasThePidNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	save(t, c, ForwardRecord{PID: other.pid, Process: mine, HTTPPort: 18080, HTTPSPort: 18443})
+	save(t, c, ForwardRecord{PID: other.Pid, Process: mine, HTTPPort: 18080, HTTPSPort: 18443})
 	if _, ok := c.Forward(); ok {
 		t.Fatal("another process passes for the forward")
 	}
-	save(t, c, ForwardRecord{PID: other.pid, Process: mine, HTTPPort: 18080, HTTPSPort: 18443})
+	save(t, c, ForwardRecord{PID: other.Pid, Process: mine, HTTPPort: 18080, HTTPSPort: 18443})
 	chk, ok := c.StopForward()
-	if ok || chk.Note != "the recorded background forward (pid "+strconv.Itoa(other.pid)+") is gone" {
+	if ok || chk.Note != "the recorded background forward (pid "+strconv.Itoa(other.Pid)+") is gone" {
 		t.Fatalf("StopForward: %v %q", ok, chk.Note)
 	}
 	other.stillRuns(t)
@@ -187,12 +133,12 @@ func TestStopForwardStopsTheForwardItRecorded(t *testing.T) {
 	t.Parallel()
 	fwd := startHelper(t, forwardArgs("mine", 18081, 18444)...)
 	c := cluster(t, "mine")
-	save(t, c, ForwardRecord{PID: fwd.pid, Process: fwd.id, HTTPPort: 18081, HTTPSPort: 18444, Started: time.Now()})
-	if r, ok := c.Forward(); !ok || r.PID != fwd.pid || r.HTTPPort != 18081 {
+	save(t, c, ForwardRecord{PID: fwd.Pid, Process: fwd.id, HTTPPort: 18081, HTTPSPort: 18444, Started: time.Now()})
+	if r, ok := c.Forward(); !ok || r.PID != fwd.Pid || r.HTTPPort != 18081 {
 		t.Fatalf("Forward: %+v %v", r, ok)
 	}
 	chk, ok := c.StopForward()
-	if !ok || chk.PID != fwd.pid || chk.Note != "" {
+	if !ok || chk.PID != fwd.Pid || chk.Note != "" {
 		t.Fatalf("StopForward: %+v %v", chk, ok)
 	}
 	fwd.ends(t)
@@ -210,7 +156,7 @@ func TestStartTimeOneTickOffIsNotTheForward(t *testing.T) {
 	c := cluster(t, "tick")
 	off := fwd.id
 	off.Start++
-	save(t, c, ForwardRecord{PID: fwd.pid, Process: off, HTTPPort: 18082, HTTPSPort: 18445})
+	save(t, c, ForwardRecord{PID: fwd.Pid, Process: off, HTTPPort: 18082, HTTPSPort: 18445})
 	if _, ok := c.StopForward(); ok {
 		t.Fatal("StopForward claims to have stopped a process whose start time differs")
 	}
@@ -249,11 +195,11 @@ func TestTerminateIfChecksTheIdentity(t *testing.T) {
 	p := startHelper(t, "helper")
 	off := p.id
 	off.Start--
-	if stopped, err := terminateIf(p.pid, off); stopped || err != nil {
+	if stopped, err := terminateIf(p.Pid, off); stopped || err != nil {
 		t.Fatalf("terminateIf with another identity: %v %v", stopped, err)
 	}
 	p.stillRuns(t)
-	if stopped, err := terminateIf(p.pid, p.id); !stopped || err != nil {
+	if stopped, err := terminateIf(p.Pid, p.id); !stopped || err != nil {
 		t.Fatalf("terminateIf with its identity: %v %v", stopped, err)
 	}
 	p.ends(t)

@@ -29,11 +29,11 @@ func TestForwardFindsAForwardWhoseRecordWasLost(t *testing.T) {
 	fwd := startHelper(t, forwardArgs("lost-state", 18999, 18998)...)
 	c := cluster(t, "lost-state")
 	r, ok := c.Forward()
-	if !ok || r.PID != fwd.pid || r.HTTPPort != 18999 || r.HTTPSPort != 18998 {
-		t.Fatalf("found %+v %v, want pid %d on 18999/18998", r, ok, fwd.pid)
+	if !ok || r.PID != fwd.Pid || r.HTTPPort != 18999 || r.HTTPSPort != 18998 {
+		t.Fatalf("found %+v %v, want pid %d on 18999/18998", r, ok, fwd.Pid)
 	}
-	if got := onDisk(t, c); got.PID != fwd.pid || got.Process != fwd.id {
-		t.Fatalf("recorded again as %+v, want pid %d with identity %+v", got, fwd.pid, fwd.id)
+	if got := onDisk(t, c); got.PID != fwd.Pid || got.Process != fwd.id {
+		t.Fatalf("recorded again as %+v, want pid %d with identity %+v", got, fwd.Pid, fwd.id)
 	}
 	if _, ok := cluster(t, "another-cluster").Forward(); ok {
 		t.Fatal("another cluster's forward was taken for this one's")
@@ -51,7 +51,7 @@ func TestOldRecordOfTheForwardIsProvenByItsArguments(t *testing.T) {
 	t.Parallel()
 	fwd := startHelper(t, forwardArgs("old", 18997, 18996)...)
 	c := cluster(t, "old")
-	save(t, c, ForwardRecord{PID: fwd.pid, HTTPPort: 18997, HTTPSPort: 18996})
+	save(t, c, ForwardRecord{PID: fwd.Pid, HTTPPort: 18997, HTTPSPort: 18996})
 	if _, ok := c.Forward(); !ok {
 		t.Fatal("the old record of a running forward was not believed")
 	}
@@ -76,9 +76,9 @@ func TestOldRecordOfAnotherProcessIsStale(t *testing.T) {
 	} {
 		other := startHelper(t, args...)
 		c := cluster(t, "old-other")
-		save(t, c, ForwardRecord{PID: other.pid, HTTPPort: 18995, HTTPSPort: 18994})
+		save(t, c, ForwardRecord{PID: other.Pid, HTTPPort: 18995, HTTPSPort: 18994})
 		chk, ok := c.StopForward()
-		if ok || chk.Note != "the recorded background forward (pid "+strconv.Itoa(other.pid)+") is gone" {
+		if ok || chk.Note != "the recorded background forward (pid "+strconv.Itoa(other.Pid)+") is gone" {
 			t.Fatalf("%q: StopForward %v %q", args, ok, chk.Note)
 		}
 		other.stillRuns(t)

@@ -15,12 +15,12 @@ func TestOldRecordIsNeverSignalledWhereArgumentsCannotBeRead(t *testing.T) {
 	t.Parallel()
 	fwd := startHelper(t, forwardArgs("old", 18993, 18992)...)
 	c := cluster(t, "old")
-	save(t, c, ForwardRecord{PID: fwd.pid, HTTPPort: 18993, HTTPSPort: 18992})
+	save(t, c, ForwardRecord{PID: fwd.Pid, HTTPPort: 18993, HTTPSPort: 18992})
 	chk, ok := c.StopForward()
 	if ok || chk.Running {
 		t.Fatal("StopForward acted on a record it cannot prove")
 	}
-	for _, want := range []string{"pid " + strconv.Itoa(fwd.pid), stopByHand(fwd.pid), "older apimdev"} {
+	for _, want := range []string{"pid " + strconv.Itoa(fwd.Pid), stopByHand(fwd.Pid), "older apimdev"} {
 		if !strings.Contains(chk.Note, want) {
 			t.Errorf("note %q lacks %q", chk.Note, want)
 		}

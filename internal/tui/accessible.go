@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"charm.land/huh/v2"
 	"github.com/charmbracelet/colorprofile"
@@ -79,6 +80,9 @@ func RunAccessible(ctx context.Context, opts Options, in io.Reader, out io.Write
 	if res.DemoKey != "" {
 		fmt.Fprintf(out, "demo: apimdev's demo gateway (%s)\ndemo subscription key for the echo API: %s\n  curl -H \"%s: %s\" http://127.0.0.1:%d/echo/hello\n",
 			demo.Label, res.DemoKey, demo.SubscriptionHeader, res.DemoKey, res.HTTPPort)
+	}
+	if res.Links != nil {
+		fmt.Fprintf(out, "configuration link: %s\n", pipeline.LinkSummary(res.Links, time.Now()))
 	}
 	if w.Kubeconfig != "" {
 		fmt.Fprintf(out, "kubectl: KUBECONFIG=%s kubectl -n %s get pods\n", w.Kubeconfig, w.Namespace)

@@ -10,6 +10,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/apimdev/apimdev/internal/gwlink"
 	"github.com/apimdev/apimdev/internal/pipeline"
 )
 
@@ -133,6 +134,15 @@ func (m TopModel) render() string {
 		}
 		if p.Restarts > 0 {
 			line += "  " + st.warn.Render(fmt.Sprintf("%d restart(s)", p.Restarts))
+		}
+		for _, l := range s.Links {
+			if l.Pod == p.Name {
+				lt := st.ok
+				if l.State != gwlink.Synced {
+					lt = st.warn
+				}
+				line += "  " + lt.Render("link "+string(l.State))
+			}
 		}
 		b.WriteString(tone.Render(line) + "\n")
 	}

@@ -3,13 +3,16 @@ package tui
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/apimdev/apimdev/internal/demo"
 	"github.com/apimdev/apimdev/internal/events"
+	"github.com/apimdev/apimdev/internal/gwlink"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/smoke"
 )
@@ -239,6 +242,13 @@ func (m Model) resultView() string {
 		out = append(out, "")
 	}
 	out = append(out, fmt.Sprintf("  %-8s %s", "token", m.sty.tone(toneOf(res.TokenExpiry)).Render(res.TokenExpiry.Describe())))
+	if res.Links != nil {
+		tone := toneOK
+		if slices.ContainsFunc(res.Links, func(l pipeline.PodLink) bool { return l.State != gwlink.Synced }) {
+			tone = toneWarn
+		}
+		out = append(out, lines(indent(wrap(fmt.Sprintf("%-8s %s", "link", m.sty.tone(tone).Render(pipeline.LinkSummary(res.Links, time.Now()))), m.width-4), "  "))...)
+	}
 	if m.where.Kubeconfig != "" {
 		cmd := fmt.Sprintf("KUBECONFIG=%s kubectl -n %s get pods", m.where.Kubeconfig, m.where.Namespace)
 		out = append(out, lines(indent(wrap(fmt.Sprintf("%-8s %s", "kubectl", cmd), m.width-4), "  "))...)
