@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,9 +56,6 @@ type DrillOptions struct {
 	Timeout time.Duration
 	// OnRollout, if set, is told the gateway's pod counts during the rollouts.
 	OnRollout func(gateway.RolloutCounts)
-
-	// openLog opens a pod's log (nil: the API server's); tests set it.
-	openLog podlogs.Opener
 }
 
 func (o DrillOptions) rolloutTimeout(t Timeouts) time.Duration {
@@ -390,11 +386,11 @@ func (d *drillRun) restart(ctx context.Context, st *events.Step) (string, error)
 		dp.Link = string(link.State)
 		switch {
 		case backup != nil:
-			dp.FromBackup, dp.Log = true, said(*backup)
+			dp.FromBackup, dp.Log = true, d.said(*backup)
 		case lerr != nil:
 			dp.Log = "its log could not be read: " + lerr.Error()
 		default:
-			dp.Log = said(link)
+			dp.Log = d.said(link)
 		}
 		if !dp.FromBackup {
 			st.Warn(fmt.Sprintf("pod %s is ready, but its log does not say it started from its backup (%s)", p.Name, dp.Log), "")
@@ -447,10 +443,8 @@ func readySince(p corev1.Pod) time.Time {
 // (gwlink), and the entry that says it started from its backup, if one does
 // (the gateway may log the endpoint's failures after it).
 func (d *drillRun) podLink(ctx context.Context, pod string) (gwlink.Link, *gwlink.Link, error) {
-	p := d.spec
-	var entries []podlogs.Logged
-	err := podlogs.Entries(ctx, podlogs.Options{Client: d.s.Client, Namespace: p.Namespace, Selector: labels.SelectorFromSet(p.Selector()).String(),
-		Container: p.Gateway, Pod: pod, Open: d.o.openLog, Redact: Redactor(d.tok)}, func(l podlogs.Logged) { entries = append(entries, l) })
+	byPod, err := d.s.logEntries(ctx, pod, func(*corev1.PodLogOptions) {})
+	entries := byPod[pod]
 	var backup *gwlink.Link
 	for _, e := range entries {
 		if l := gwlink.Classify([]podlogs.Logged{e}, time.Time{}); l.State == gwlink.FromBackup {
@@ -461,11 +455,11 @@ func (d *drillRun) podLink(ctx context.Context, pod string) (gwlink.Link, *gwlin
 }
 
 // said is a link in a few words: its state and its evidence.
-func said(l gwlink.Link) string {
+func (d *drillRun) said(l gwlink.Link) string {
 	if l.Evidence == "" {
 		return string(l.State) + ": " + l.Cause()
 	}
-	return string(l.State) + ": " + l.Evidence
+	return string(l.State) + ": " + Redactor(d.tok)(l.Evidence)
 }
 
 // smoke runs the smoke calls to each restarted pod alone, through a forward
@@ -618,20 +612,18 @@ func (d *drillRun) sync(ctx context.Context, st *events.Step) (string, error) {
 			ready++
 		}
 	}
-	links, err := d.links(ctx, pods)
+	links, err := d.links(ctx)
 	if err != nil {
 		return "", err
 	}
 	d.res.Links = links
-	states := map[gwlink.State]int{}
 	for _, l := range links {
-		states[gwlink.State(l.Link)]++
-		switch gwlink.State(l.Link) {
+		switch l.State {
 		case gwlink.Refused, gwlink.Unreachable, gwlink.Untrusted, gwlink.FromBackup:
-			return "", fmt.Errorf("pod %s after the endpoint was given back: %s", l.Pod, l.Evidence)
+			return "", fmt.Errorf("pod %s after the endpoint was given back: %s: %s", l.Pod, l.State, Redactor(d.tok)(l.Evidence))
 		case gwlink.Unknown:
-			if !strings.HasPrefix(l.Evidence, string(gwlink.Unknown)+": the gateway's log says nothing") {
-				st.Warn(fmt.Sprintf("pod %s after the endpoint was given back: %s", l.Pod, l.Evidence), "")
+			if l.Evidence != "" {
+				st.Warn(fmt.Sprintf("pod %s after the endpoint was given back: %s", l.Pod, Redactor(d.tok)(l.Evidence)), "")
 			}
 		}
 	}
@@ -664,49 +656,32 @@ func (d *drillRun) sync(ctx context.Context, st *events.Step) (string, error) {
 	if text != d.before {
 		return "", fmt.Errorf("the drill left a trace: applying the record would change\n%s", text)
 	}
-	var words []string
-	for _, st := range []gwlink.State{gwlink.Synced, gwlink.Starting, gwlink.Unknown} {
-		if n := states[st]; n > 0 {
-			words = append(words, fmt.Sprintf("%d %s", n, st))
-		}
-	}
-	link := "link " + strings.Join(words, ", ")
-	if states[gwlink.Synced] != len(links) {
-		// Not said: a gateway logging at warn says nothing while all is well.
-		link += " (the log does not say synced: the prod profile logs at " + cmp.Or(d.spec.LogLevel, "info") + ")"
-	}
+	// Not "synced" unless the logs say it: a gateway logging at warn (the
+	// prod profile) says nothing while all is well, and the summary says so.
+	link := "link " + LinkSummary(links, s.now())
 	d.res.Synced = fmt.Sprintf("%d/%d pod(s) ready with the endpoint back, %s; %d smoke call(s) passed through the forward", ready, len(pods), link, passed)
 	return d.res.Synced + "; nothing differs from the record", nil
 }
 
-// PodLink is one pod's link to the configuration endpoint, as its log says.
-type PodLink struct {
-	Pod      string `json:"pod"`
-	Link     string `json:"link"`
-	Evidence string `json:"evidence,omitempty"`
-}
-
-// links waits, at most the session's Read timeout, for every pod's log to
-// say its link is synced, and returns what the logs say then: a gateway
-// that logs at warn never says it.
-func (d *drillRun) links(ctx context.Context, pods []corev1.Pod) ([]PodLink, error) {
+// links waits, at most the session's Read timeout, for every running
+// pod's log to say its link is synced (Session.Links), and returns what the
+// logs say then: a gateway that logs at warn never says it.
+func (d *drillRun) links(ctx context.Context) ([]PodLink, error) {
 	t := d.s.Timeouts.orDefault()
 	deadline := time.Now().Add(t.Read)
 	for {
-		var out []PodLink
+		links, err := d.s.Links(ctx)
+		if err != nil {
+			return nil, err
+		}
 		synced := 0
-		for _, p := range pods {
-			l, _, err := d.podLink(ctx, p.Name)
-			if err != nil {
-				return nil, fmt.Errorf("reading pod %s's log: %w", p.Name, err)
-			}
-			out = append(out, PodLink{Pod: p.Name, Link: string(l.State), Evidence: said(l)})
+		for _, l := range links {
 			if l.State == gwlink.Synced {
 				synced++
 			}
 		}
-		if synced == len(pods) || time.Now().After(deadline) {
-			return out, nil
+		if synced == len(links) || time.Now().After(deadline) {
+			return links, nil
 		}
 		select {
 		case <-ctx.Done():

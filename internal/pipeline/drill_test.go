@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/apimdev/apimdev/internal/podlogs"
 	"github.com/apimdev/apimdev/internal/settings"
 )
 
@@ -50,22 +47,22 @@ func (w *world) snapshot() snapshot {
 // host taken away, that it was unreachable and the pod started from the
 // backup on its volume; else that the configuration service answered.
 // seen records the pods that ran without the endpoint.
-func (w *world) backupLog(seen *sync.Map) podlogs.Opener {
-	return func(ctx context.Context, pod string, _ *corev1.PodLogOptions) (io.ReadCloser, error) {
-		p, err := w.kube.CoreV1().Pods("apim-gateway").Get(ctx, pod, metav1.GetOptions{})
+func (w *world) backupLog(seen *sync.Map) func(pod string) string {
+	return func(pod string) string {
+		p, err := w.kube.CoreV1().Pods("apim-gateway").Get(context.Background(), pod, metav1.GetOptions{})
 		if err != nil {
-			return nil, err
+			return ""
 		}
 		for _, a := range p.Spec.HostAliases {
 			if a.IP == "127.0.0.1" && slices.Contains(a.Hostnames, drillHost) {
 				seen.Store(pod, true)
-				return io.NopCloser(strings.NewReader(`2026-12-01T09:00:01Z {"level":"WARN","msg":"configuration endpoint unreachable","error":"dial tcp 127.0.0.1:443: connect: connection refused"}
-2026-12-01T09:00:01Z {"level":"WARN","msg":"started from configuration backup","revision":"7"}
-2026-12-01T09:00:11Z {"level":"WARN","msg":"configuration endpoint unreachable","error":"dial tcp 127.0.0.1:443: connect: connection refused"}
-`)), nil
+				return `2026-12-01T08:59:01Z {"level":"WARN","msg":"configuration endpoint unreachable","error":"dial tcp 127.0.0.1:443: connect: connection refused"}
+2026-12-01T08:59:01Z {"level":"WARN","msg":"started from configuration backup","revision":"7"}
+2026-12-01T08:59:11Z {"level":"WARN","msg":"configuration endpoint unreachable","error":"dial tcp 127.0.0.1:443: connect: connection refused"}
+`
 			}
 		}
-		return io.NopCloser(strings.NewReader(`2026-12-01T09:01:00Z {"level":"INFO","msg":"configuration loaded; gateway ready","source":"configuration service","revision":"7"}` + "\n")), nil
+		return `2026-12-01T08:59:30Z {"level":"INFO","msg":"configuration loaded; gateway ready","source":"configuration service","revision":"7"}` + "\n"
 	}
 }
 
@@ -74,7 +71,8 @@ func TestDrillOfflineRestartsEachPodFromItsBackupAndLeavesNoTrace(t *testing.T) 
 	w := promoted(t)
 	before := w.snapshot()
 	var seen sync.Map
-	res, err := w.session().DrillOffline(context.Background(), DrillOptions{openLog: w.backupLog(&seen)})
+	w.podLog = w.backupLog(&seen)
+	res, err := w.session().DrillOffline(context.Background(), DrillOptions{})
 	if err != nil {
 		t.Fatalf("drill: %v\n%s", err, w.log.text())
 	}
@@ -91,7 +89,7 @@ func TestDrillOfflineRestartsEachPodFromItsBackupAndLeavesNoTrace(t *testing.T) 
 	}
 	log := w.log.text()
 	for _, want := range []string{"cut done " + drillHost + " → 127.0.0.1", "restart done 3 pod(s) restarted without the endpoint", "smoke done every smoke call passed on each of 3 pod(s)",
-		"restore done " + drillHost + " resolves as the cluster's DNS says again", "sync done 3/3 pod(s) ready with the endpoint back, link 3 synced; "} {
+		"restore done " + drillHost + " resolves as the cluster's DNS says again", "sync done 3/3 pod(s) ready with the endpoint back, link synced on 3 of 3 pod(s)"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("no %q in:\n%s", want, log)
 		}
@@ -164,7 +162,8 @@ func TestDrillOfflineUndoesALeftOverDrillFirst(t *testing.T) {
 	}
 	w.log.reset()
 	var seen sync.Map
-	res, err := w.session().DrillOffline(ctx, DrillOptions{openLog: w.backupLog(&seen)})
+	w.podLog = w.backupLog(&seen)
+	res, err := w.session().DrillOffline(ctx, DrillOptions{})
 	if err != nil {
 		t.Fatalf("drill after a crash: %v\n%s", err, w.log.text())
 	}
@@ -223,11 +222,11 @@ func TestDrillOfflineWithAnEmptyBackupFailsAndGivesTheEndpointBack(t *testing.T)
 	t.Parallel()
 	w := promoted(t)
 	w.kube.Hold("apim-gateway", "contoso-gw", true)
-	emptyBackup := func(context.Context, string, *corev1.PodLogOptions) (io.ReadCloser, error) {
+	w.podLog = func(string) string {
 		w.kube.Hold("apim-gateway", "contoso-gw", false) // the restore's pods start with the endpoint
-		return io.NopCloser(strings.NewReader("[Error] 2026-12-01T09:00:02.000 [ConfigInitialSyncFailed], message: Microsoft.Azure.Apim.Configuration.ConfigurationNotFoundException: /apim/config/snapshot.lock.json, source: Microsoft.Azure.Apim.Configuration.ServiceConfigurationSource\n")), nil
+		return "2026-12-01T08:59:02Z [Error] 2026-12-01T08:59:02.000 [ConfigInitialSyncFailed], message: Microsoft.Azure.Apim.Configuration.ConfigurationNotFoundException: /apim/config/snapshot.lock.json, source: Microsoft.Azure.Apim.Configuration.ServiceConfigurationSource\n"
 	}
-	res, err := w.session().DrillOffline(context.Background(), DrillOptions{openLog: emptyBackup})
+	res, err := w.session().DrillOffline(context.Background(), DrillOptions{})
 	var fs *FailedStep
 	if !errors.As(err, &fs) || fs.Step != StepRestart {
 		t.Fatalf("drill with an empty backup: %v\n%s", err, w.log.text())
