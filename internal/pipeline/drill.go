@@ -161,7 +161,6 @@ type drillRun struct {
 	// before is what differed from the record before the drill.
 	before     string
 	cutApplied bool
-	smokeTok   token.Token
 }
 
 func (d *drillRun) steps() []step {
@@ -219,7 +218,7 @@ func (d *drillRun) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the gateway's credential from Secret %s/%s: %w", spec.Namespace, spec.SecretName(), err)
 	}
-	d.spec, d.tok, d.smokeTok = &spec, tok, tok
+	d.spec, d.tok = &spec, tok
 	d.res.Profile, d.res.Image, d.res.Endpoint = r.Profile, spec.Image, d.host
 	if w := backupWarning(spec.Image); w != "" {
 		d.res.VersionWarning = w
@@ -510,7 +509,7 @@ func (d *drillRun) smokePod(ctx context.Context, pod string) ([]smoke.Result, er
 	done := make(chan struct{})
 	go func() { _ = f.Serve(fctx, ls); close(done) }()
 	defer func() { cancel(); <-done }()
-	return s.Smoke(ctx, d.smokeTok, free[0], free[1])
+	return s.Smoke(ctx, d.tok, free[0], free[1])
 }
 
 // onePod is the one pod a forward goes to, always ready.
@@ -634,7 +633,7 @@ func (d *drillRun) sync(ctx context.Context, st *events.Step) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	results, err := s.Smoke(ctx, d.smokeTok, ports.HTTP, ports.HTTPS)
+	results, err := s.Smoke(ctx, d.tok, ports.HTTP, ports.HTTPS)
 	ports.Stop()
 	if err != nil {
 		return "", err
