@@ -38,18 +38,21 @@ local ports. Exit code 1 when any call fails.`,
 			if err := writeSmokeJUnit(junitFile, s, rs, started, a.getenv("USER")); err != nil {
 				return err
 			}
-			if n := smoke.Failed(rs); n > 0 {
-				return &shownError{err: &pipeline.SmokeError{Failed: n, Total: len(rs)}, code: ExitFailure}
-			}
 			// The status path answers even when the gateway has no
 			// configuration: its pods' logs say whether it has one.
-			links, err := s.CheckLinks(cmd.Context(), nil)
+			links, lerr := s.CheckLinks(cmd.Context(), nil)
 			if s.Config.Output == "json" {
 				a.printJSON(map[string]any{"links": links})
 			} else if links != nil {
 				fmt.Fprintf(a.streams.Out, "configuration link: %s\n", pipeline.LinkSummary(links, time.Now()))
 			}
-			return err
+			if lerr != nil {
+				return lerr // says the cause and the fix (failed calls too)
+			}
+			if n := smoke.Failed(rs); n > 0 {
+				return &shownError{err: &pipeline.SmokeError{Failed: n, Total: len(rs)}, code: ExitFailure}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&junitFile, "junit", "", "also write the results as JUnit XML to this file (for CI, or for an instructor to collect)")

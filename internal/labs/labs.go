@@ -2,8 +2,10 @@ package labs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -275,20 +277,76 @@ func lab2(ctx context.Context, e *Env, r *recorder) {
 	r.add("your call", false, hint, "no gateway log shows a call to %s answered 200", CallPath)
 }
 
-// servedCall finds a request line for CallPath answered 200, in the stand-in's
-// text or JSON log format.
+// servedCall finds a request entry for CallPath answered 200 in a gateway's
+// log. The gateway logs each request as a GatewayLogs entry, in text
+//
+//	[Info] 2026-06-3T03:25:13.690 [GatewayLogs], …, url: http://host/echo/lab2, responseCode: 200, …
+//
+// (in ANSI colours unless telemetry.logs.std.color is false) or in JSON
+// ({"eventType":"GatewayLogs",…,"url":"…","responseCode":200}).
 func servedCall(log string) bool {
 	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, "request") {
+		u, code, ok := requestEntry(stripANSI(line))
+		if !ok || code != "200" {
 			continue
 		}
-		path := strings.Contains(line, "path="+CallPath) || strings.Contains(line, `"path":"`+CallPath)
-		ok := strings.Contains(line, "status=200") || strings.Contains(line, `"status":200`)
-		if path && ok {
+		if p, err := url.Parse(u); err == nil && p.Path == CallPath {
 			return true
 		}
 	}
 	return false
+}
+
+// requestEntry reads the URL and response code of a GatewayLogs entry.
+func requestEntry(line string) (u, code string, ok bool) {
+	line = strings.TrimSpace(line)
+	if strings.HasPrefix(line, "{") {
+		var e struct {
+			EventType    string      `json:"eventType"`
+			URL          string      `json:"url"`
+			ResponseCode json.Number `json:"responseCode"`
+		}
+		if json.Unmarshal([]byte(line), &e) != nil || e.EventType != "GatewayLogs" {
+			return "", "", false
+		}
+		return e.URL, e.ResponseCode.String(), true
+	}
+	_, fields, found := strings.Cut(line, "[GatewayLogs]")
+	if !found {
+		return "", "", false
+	}
+	for _, f := range strings.Split(fields, ", ") {
+		switch k, v, _ := strings.Cut(f, ": "); k {
+		case "url":
+			u = v
+		case "responseCode":
+			code = v
+		}
+	}
+	return u, code, true
+}
+
+// stripANSI removes colour escapes (ESC [ … m).
+func stripANSI(s string) string {
+	if !strings.Contains(s, "\x1b[") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "\x1b[")
+		if i < 0 {
+			break
+		}
+		b.WriteString(s[:i])
+		j := strings.IndexByte(s[i:], 'm')
+		if j < 0 {
+			s = ""
+			break
+		}
+		s = s[i+j+1:]
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 func lab3(ctx context.Context, e *Env, r *recorder) {

@@ -93,10 +93,11 @@ func secret(value string, changed time.Time) *corev1.Secret {
 	}
 }
 
-const textLog = `time=2026-05-01T09:59:00Z level=INFO msg=request standin="stand-in gateway, not Azure API Management" method=GET path=/echo/apimdev-demo status=200 durationMs=0.4 api=echo
-`
-const lab2Log = textLog + `time=2026-05-01T09:59:30Z level=INFO msg=request standin="stand-in gateway, not Azure API Management" method=GET path=/echo/lab2 status=200 durationMs=0.3 api=echo
-`
+// Gateway logs as the gateway writes them: text in ANSI colours (the default).
+const textLog = "version: 2.11.1-standin\n" +
+	"\x1b[37m[Info] 2026-05-1T09:59:00.120 [GatewayLogs], source: GatewayLogs (stand-in, not Azure API Management), isRequestSuccess: True, totalTime: 0, category: GatewayLogs, method: GET, url: http://127.0.0.1:8080/echo/apimdev-demo, responseCode: 200, apiId: echo\x1b[0m\n"
+const lab2Log = textLog +
+	"\x1b[37m[Info] 2026-05-1T09:59:30.450 [GatewayLogs], source: GatewayLogs (stand-in, not Azure API Management), isRequestSuccess: True, totalTime: 0, category: GatewayLogs, method: GET, url: http://127.0.0.1:8080/echo/lab2, responseCode: 200, apiId: echo\x1b[0m\n"
 
 func run(t *testing.T, n int, w *world) Result {
 	t.Helper()
@@ -203,12 +204,26 @@ func TestUnknownLab(t *testing.T) {
 	}
 }
 
-func TestServedCallJSON(t *testing.T) {
+func TestServedCallFormats(t *testing.T) {
 	t.Parallel()
-	if !servedCall(`{"time":"x","level":"INFO","msg":"request","method":"GET","path":"/echo/lab2","status":200}`) {
-		t.Error("JSON log line not recognised")
+	tests := []struct {
+		name string
+		log  string
+		want bool
+	}{
+		{"text in colour", lab2Log, true},
+		{"text without colour", "[Info] 2026-05-1T09:59:30.450 [GatewayLogs], source: GatewayLogs (stand-in, not Azure API Management), isRequestSuccess: True, totalTime: 0, category: GatewayLogs, method: GET, url: https://localhost:8081/echo/lab2, responseCode: 200, apiId: echo\n", true},
+		{"json", `{"level":"Info","timestamp":"2026-05-01T09:59:30.4500000Z","eventType":"GatewayLogs","source":"GatewayLogs (stand-in, not Azure API Management)","isRequestSuccess":true,"totalTime":0,"category":"GatewayLogs","method":"GET","url":"http://127.0.0.1:8080/echo/lab2","responseCode":200,"apiId":"echo"}`, true},
+		{"text, another path", textLog, false},
+		{"text, 401", "[Info] 2026-05-1T09:59:30.450 [GatewayLogs], url: http://h/echo/lab2, responseCode: 401\n", false},
+		{"json, 401", `{"eventType":"GatewayLogs","url":"http://h/echo/lab2","responseCode":401}`, false},
+		{"json, a longer path", `{"eventType":"GatewayLogs","url":"http://h/echo/lab2/x","responseCode":200}`, false},
+		{"json, not a request", `{"eventType":"ConfigInitialSyncCompleted","message":"url /echo/lab2 responseCode 200","url":"http://h/echo/lab2","responseCode":200}`, false},
+		{"text, not a request", "[Info] 2026-05-1T09:59:30.450 [Other], url: http://h/echo/lab2, responseCode: 200\n", false},
 	}
-	if servedCall(`{"msg":"request","path":"/echo/lab2","status":401}`) {
-		t.Error("a 401 counted")
+	for _, tc := range tests {
+		if got := servedCall(tc.log); got != tc.want {
+			t.Errorf("%s: servedCall = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -155,16 +156,33 @@ func LinkSummary(links []PodLink, now time.Time) string {
 
 // LinkError says every running gateway pod is cut off from its
 // configuration endpoint, although its status path may answer: a gateway
-// in that state serves no configured API.
+// in that state serves no configured API. Smoke, when set, is the failed
+// smoke calls it explains.
 type LinkError struct {
 	State gwlink.State
 	Links []PodLink
+	Smoke *SmokeError
 }
 
 func (e *LinkError) Error() string {
 	l := e.Links[0]
-	return fmt.Sprintf("the gateway's link to its configuration endpoint is %s on every pod (%d): %s; the pod's log says: %s",
+	msg := fmt.Sprintf("the gateway's link to its configuration endpoint is %s on every pod (%d): %s; the pod's log says: %s",
 		e.State, len(e.Links), l.link.Cause(), l.Evidence)
+	if e.Smoke != nil {
+		return e.Smoke.Error() + "; " + msg
+	}
+	return msg
+}
+
+// smokeFailure is the error of failed smoke calls: the link's, naming the
+// cause, when the link failed too.
+func smokeFailure(se *SmokeError, link error) error {
+	var le *LinkError
+	if errors.As(link, &le) {
+		le.Smoke = se
+		return le
+	}
+	return se
 }
 
 // Hint is what to do.

@@ -142,7 +142,7 @@ func (r *Runner) judge(c Call, status int, body []byte) string {
 		if r.TokenExpired {
 			return why + ": the gateway token has expired, and an expired gateway answers exactly like this; generate a new token in the portal and run `apimdev up` (or `apimdev token rotate`)"
 		}
-		return why + " (a gateway whose token has expired answers like this)"
+		return why + " (a gateway without its configuration answers like this: an expired token, or one the configuration endpoint refuses)"
 	}
 	if s := c.Expect.BodyContains; s != "" && !strings.Contains(string(body), s) {
 		return fmt.Sprintf("body does not contain %q (got %s)", s, excerpt(body))

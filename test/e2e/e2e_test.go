@@ -7,9 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +234,63 @@ func TestE2E(t *testing.T) {
 		if st.State != "ours" || st.Ready != 1 || st.Desired != 1 || !st.Forward.Running || st.TokenExpiry.State != "ok" || !strings.Contains(st.Node, "Ready") {
 			t.Fatalf("status: %+v", st)
 		}
+		if got := linkStates(t, r); !slices.Equal(got, []string{"synced"}) {
+			t.Errorf("status' link on a healthy gateway: %v, want [synced]", got)
+		}
+	})
+
+	// A token the configuration endpoint refuses (as after its gateway key
+	// was regenerated in the portal): the real gateway's pod runs and its
+	// status path answers 200 (public issue #287), so readiness and the
+	// default smoke call are green. The pods' logs say refused, and up fails
+	// naming it, with the fix. The good token brings the gateway back.
+	t.Run("a revoked token: up fails naming refused although the status path answers 200", func(t *testing.T) {
+		revokedTok := r.mintTokenWithKey(t, "", "another-key-as-if-regenerated-in-the-portal")
+		parts := strings.Split(revokedTok, "&")
+		r.moreCanaries = append(r.moreCanaries, parts[len(parts)-1])
+		revoked := filepath.Join(t.TempDir(), "revoked.token")
+		if err := os.WriteFile(revoked, []byte(revokedTok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		code, out, errs := r.apimdev(t, append([]string{"up", "--detach", "--yes", "--token-file", revoked}, common...)...)
+		r.time("up, refused token", start)
+		t.Logf("up with a token the configuration endpoint refuses (exit %d, %s):\n%s%s", code, time.Since(start).Round(100*time.Millisecond), errs, out)
+		if code == 0 {
+			t.Fatalf("up passed with a refused token")
+		}
+		// Ready, the health calls pass, the spec's calls get 200 with an
+		// empty body; the error names the cause and the fix.
+		mustContain(t, "up's stderr", errs, "✓ deploy", "✗ smoke", "configuration endpoint is refused on every pod", "ConfigurationApiV2NotAvailable", "apimdev token rotate")
+		if !regexp.MustCompile(`health \(http\)\s+200\s+\S+\s+pass`).MatchString(out) {
+			t.Errorf("the health call did not pass with the refused token:\n%s", out)
+		}
+		resp, err := http.Get("http://127.0.0.1:" + httpPort + "/status-0123456789abcdef")
+		if err != nil {
+			t.Fatalf("the status path: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("the status path answered %d, want 200 (the gateway's host runs without its configuration)", resp.StatusCode)
+		}
+		if got := linkStates(t, r); len(got) == 0 || slices.ContainsFunc(got, func(s string) bool { return s != "refused" }) {
+			t.Errorf("status' links with the refused token: %v, want refused on every pod", got)
+		}
+		// The gateway's text format (dev's default), read by level: the
+		// refusal is a warning; the start's Info entries are below it.
+		code, logs, logErrs := r.apimdev(t, "logs", "--level", "warn")
+		t.Logf("apimdev logs --level warn (exit %d):\n%s%s", code, logs, logErrs)
+		mustContain(t, "logs --level warn", logs, "WARN", "[ConfigurationApiV2NotAvailable]", "StatusCode: Unauthorized")
+		mustNotContain(t, "logs --level warn", logs, "[ConfigInitialSyncStarted]", "\x1b[")
+		start = time.Now()
+		code, out, errs = r.apimdev(t, append([]string{"up", "--detach", "--yes"}, common...)...)
+		r.time("up, good token again", start)
+		if code != 0 || !strings.Contains(errs, "configuration link synced") {
+			t.Fatalf("up with the good token again: exit %d\n%s\n%s", code, out, errs)
+		}
+		if got := linkStates(t, r); !slices.Equal(got, []string{"synced"}) {
+			t.Errorf("status' links after the good token: %v", got)
+		}
 	})
 
 	// Microsoft Entra app authentication against the stand-in token
@@ -431,4 +491,25 @@ func TestE2E(t *testing.T) {
 		}
 		t.Logf("scanned %d bytes of output and %d files left after down", r.transcript.Len(), sc.files-1)
 	})
+}
+
+// linkStates are the states of status' links, pod by pod.
+func linkStates(t *testing.T, r *rig) []string {
+	t.Helper()
+	code, out, errs := r.apimdev(t, "status", "-o", "json")
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errs)
+	}
+	var st struct {
+		Links []struct{ Pod, State, Event string }
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var states []string
+	for _, l := range st.Links {
+		states = append(states, l.State)
+	}
+	t.Logf("status' links: %+v", st.Links)
+	return states
 }

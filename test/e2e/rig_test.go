@@ -110,12 +110,20 @@ func buildTools(t *testing.T) *tools {
 // valid 30 days, or a yyyyMMddHHmm (an expired one when it is in the past).
 func (tl *tools) mintToken(t *testing.T, expiry string) string {
 	t.Helper()
+	return tl.mintTokenWithKey(t, expiry, gatewayKey)
+}
+
+// mintTokenWithKey signs with key: a key other than the configuration
+// service's makes a token it refuses, as Azure refuses a token whose gateway
+// key was regenerated in the portal.
+func (tl *tools) mintTokenWithKey(t *testing.T, expiry, key string) string {
+	t.Helper()
 	args := []string{"mint-token", "--id", gwName, "--valid-for", "720h"}
 	if expiry != "" {
 		args = []string{"mint-token", "--id", gwName, "--expiry", expiry}
 	}
 	mint := exec.Command(tl.standin, args...)
-	mint.Env = append(os.Environ(), "STANDIN_GATEWAY_KEY="+gatewayKey)
+	mint.Env = append(os.Environ(), "STANDIN_GATEWAY_KEY="+key)
 	out, err := mint.Output()
 	if err != nil {
 		t.Fatalf("minting a token: %v", err)
@@ -136,6 +144,8 @@ type rig struct {
 	// entraSecrets are the two client secrets the stand-in token endpoint
 	// accepts for the e2e Entra app (canaries too: never outside a Secret).
 	entraSecrets [2]string
+	// moreCanaries are the signatures of other tokens a suite used.
+	moreCanaries []string
 	env          []string
 	mu           sync.Mutex
 	transcript   bytes.Buffer // every byte apimdev printed
@@ -447,7 +457,9 @@ func (r *rig) applyConfigService() error {
 
 // secrets are every secret of the rig that must appear nowhere but a
 // Kubernetes Secret: the token's signature and the Entra client secrets.
-func (r *rig) secrets() []string { return append([]string{r.canary}, r.entraSecrets[:]...) }
+func (r *rig) secrets() []string {
+	return append(append([]string{r.canary}, r.entraSecrets[:]...), r.moreCanaries...)
+}
 
 // trafficResult is what a bounded load loop saw.
 type trafficResult struct {

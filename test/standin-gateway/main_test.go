@@ -151,3 +151,33 @@ func TestSubscriptionKeys(t *testing.T) {
 		t.Errorf("config service options = %+v", o)
 	}
 }
+
+// The ConfigMap keys telemetry.logs.std, .level and .color reach the logger as
+// the environment variables of the same names.
+func TestLogSettingsFromEnvironment(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		env       map[string]string
+		wantColor bool
+		wantJSON  bool
+		wantDebug bool
+	}{
+		{map[string]string{}, true, false, false},
+		{map[string]string{envLogColor: "false"}, false, false, false},
+		{map[string]string{envLogColor: "true", envLogLevel: "all"}, true, false, true},
+		{map[string]string{envLogFormat: "json", envLogLevel: "debug"}, false, true, true},
+	}
+	for _, tc := range tests {
+		var buf bytes.Buffer
+		log, problems := settings{envOf(tc.env)}.logger(&buf, "gateway")
+		if len(problems) != 0 {
+			t.Fatalf("%v: problems %v", tc.env, problems)
+		}
+		log.Debug("dbg", standinlog.Event("D"))
+		log.Info("inf", standinlog.Event("I"))
+		out := buf.String()
+		if strings.Contains(out, "\x1b[") != tc.wantColor || strings.HasPrefix(out, "{") != tc.wantJSON || strings.Contains(out, "dbg") != tc.wantDebug {
+			t.Errorf("%v: output %q: want colour=%v json=%v debug=%v", tc.env, out, tc.wantColor, tc.wantJSON, tc.wantDebug)
+		}
+	}
+}

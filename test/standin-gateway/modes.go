@@ -13,6 +13,7 @@ import (
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/gateway"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/otlp"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/selfsigned"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinlog"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/statsd"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/token"
 )
@@ -20,14 +21,22 @@ import (
 func runGateway(ctx context.Context, s settings, stdout io.Writer) error {
 	log, problems := s.logger(stdout, "gateway")
 	opts := s.gatewayOptions(log, &problems)
+	version := opts.Version
+	if version == "" {
+		version = gateway.DefaultVersion
+	}
+	if err := standinlog.Banner(stdout, version); err != nil {
+		return err
+	}
+	log = log.With(standinlog.Source(standinlog.SrcStandin))
 	endpoint := s.statsdEndpoint(&problems)
 	collector := s.otelCollector(&problems)
 	interval := s.duration(envOTLPInterval, 10*time.Second, &problems)
 	for _, p := range problems {
-		log.Warn(p)
+		log.Warn(p, standinlog.Event(standinlog.EvSettingProblem))
 	}
 	if name := s.get(envGatewayName); name != "" {
-		log.Info("gateway name", "gateway.name", name)
+		log.Info("gateway name", standinlog.Event(standinlog.EvGatewayName), "gateway.name", name)
 	}
 
 	// Metrics outlive ctx: requests served during the drain are counted too.
@@ -45,15 +54,15 @@ func runGateway(ctx context.Context, s settings, stdout io.Writer) error {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := m.Shutdown(sctx); err != nil {
-				log.Warn("last OpenTelemetry export failed", "error", err.Error())
+				log.Warn("last OpenTelemetry export failed", standinlog.Event(standinlog.EvMetrics), "error", err.Error())
 			}
 		}()
-		log.Info("sending metrics to the OpenTelemetry collector", "uri", collector, "interval", interval.String())
+		log.Info("sending metrics to the OpenTelemetry collector", standinlog.Event(standinlog.EvMetrics), "uri", collector, "interval", interval.String())
 	case endpoint != "":
 		m := statsd.New(endpoint, log)
 		opts.Metrics = m
 		go m.Run(metricsCtx)
-		log.Info("sending local metrics to statsd", "endpoint", m.Endpoint())
+		log.Info("sending local metrics to statsd", standinlog.Event(standinlog.EvMetrics), "endpoint", m.Endpoint())
 	}
 
 	g := gateway.New(opts)
@@ -65,9 +74,10 @@ func runGateway(ctx context.Context, s settings, stdout io.Writer) error {
 
 func runConfigService(ctx context.Context, s settings, stdout io.Writer) error {
 	log, problems := s.logger(stdout, "config-service")
+	log = log.With(standinlog.Source(standinlog.SrcConfigService))
 	opts := s.configServiceOptions(log, &problems)
 	for _, p := range problems {
-		log.Warn(p)
+		log.Warn(p, standinlog.Event(standinlog.EvSettingProblem))
 	}
 	if cert, key := s.get(envTLSCACert), s.get(envTLSCAKey); cert != "" || key != "" {
 		ca, err := selfsigned.ParseAuthority([]byte(cert), []byte(key))
@@ -75,10 +85,10 @@ func runConfigService(ctx context.Context, s settings, stdout io.Writer) error {
 			return fmt.Errorf("%s and %s: %w", envTLSCACert, envTLSCAKey, err)
 		}
 		opts.Issuer = ca
-		log.Info("serving a certificate of a private CA: gateways trust it only when that CA is mounted", "ca", ca.Cert.Subject.String())
+		log.Info("serving a certificate of a private CA: gateways trust it only when that CA is mounted", standinlog.Event(standinlog.EvConfigServicePrivateCA), "ca", ca.Cert.Subject.String())
 	}
 	if len(opts.SubscriptionKeys) == 0 {
-		log.Warn(envSubKeys + " is empty: every call to the echo API will be refused with 401")
+		log.Warn(envSubKeys+" is empty: every call to the echo API will be refused with 401", standinlog.Event(standinlog.EvConfigServiceNoSubKeys))
 	}
 	svc, err := configservice.New(opts)
 	if err != nil {

@@ -22,6 +22,7 @@ const (
 	envGatewayName   = "gateway.name"
 	envLogFormat     = "telemetry.logs.std"
 	envLogLevel      = "telemetry.logs.std.level"
+	envLogColor      = "telemetry.logs.std.color"
 	envMetrics       = "telemetry.metrics.local"
 	envStatsd        = "telemetry.metrics.local.statsd.endpoint"
 	envGatewayKey    = "STANDIN_GATEWAY_KEY"
@@ -92,7 +93,7 @@ func (s settings) duration(name string, def time.Duration, problems *[]string) t
 }
 
 func (s settings) logger(w io.Writer, mode string) (*slog.Logger, []string) {
-	return standinlog.New(w, standinlog.Settings{Format: s.get(envLogFormat), Level: s.get(envLogLevel), Mode: mode})
+	return standinlog.New(w, standinlog.Settings{Format: s.get(envLogFormat), Level: s.get(envLogLevel), Color: s.get(envLogColor), Mode: mode})
 }
 
 // auth is config.service.auth, or, in the newer form where that setting is the

@@ -21,6 +21,7 @@ import (
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/apimconfig"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/selfsigned"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinhttp"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinlog"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/token"
 )
 
@@ -61,6 +62,7 @@ func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.Logger = opts.Logger.With(standinlog.Source(standinlog.SrcConfigService))
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -111,13 +113,13 @@ func (s *Service) Run(ctx context.Context) error {
 		servers = append(servers, standinhttp.Server{Name: "http", Listener: s.httpLn, Handler: s.healthOnly()})
 	}
 	log := s.opts.Logger
-	log.Info("stand-in config service listening",
+	log.Info("stand-in config service listening", standinlog.Event(standinlog.EvConfigServiceListening),
 		"https", s.httpsLn.Addr().String(), "path", apimconfig.Path,
 		"subscriptionKeys", len(s.opts.SubscriptionKeys))
 	return standinhttp.ServeAll(ctx, log, servers, func(hs []*http.Server) {
-		log.Info("stand-in config service stopping")
+		log.Info("stand-in config service stopping", standinlog.Event(standinlog.EvConfigServiceStopping))
 		if err := standinhttp.Shutdown(hs, s.opts.ShutdownTimeout); err != nil {
-			log.Warn("stand-in config service did not stop cleanly", "error", err)
+			log.Warn("stand-in config service did not stop cleanly", standinlog.Event(standinlog.EvConfigServiceStopping), "error", err)
 		}
 	})
 }
@@ -172,13 +174,13 @@ func (s *Service) configuration(w http.ResponseWriter, r *http.Request) {
 	}
 	cfg := apimconfig.New(tok.GatewayID, s.opts.SubscriptionKeys)
 	// The gateway id is part of the token, so it stays out of the log too.
-	s.opts.Logger.Debug("configuration served", "revision", cfg.Revision, "tokenExpired", tok.Expired(s.opts.Now()))
+	s.opts.Logger.Debug("configuration served", standinlog.Event(standinlog.EvConfigServed), "revision", cfg.Revision, "tokenExpired", tok.Expired(s.opts.Now()))
 	w.Header().Set("ETag", `"`+cfg.Revision+`"`)
 	standinhttp.WriteJSON(w, http.StatusOK, cfg)
 }
 
 func (s *Service) refuse(w http.ResponseWriter, r *http.Request, reason string) {
-	s.opts.Logger.Warn("configuration request refused", "reason", reason, "remote", r.RemoteAddr)
+	s.opts.Logger.Warn("configuration request refused", standinlog.Event(standinlog.EvConfigRefused), "reason", reason, "remote", r.RemoteAddr)
 	w.Header().Set("WWW-Authenticate", "GatewayKey")
 	standinhttp.WriteJSON(w, http.StatusUnauthorized,
 		apiError("Unauthorized", "Access denied: the gateway token is missing, malformed or not valid for this service."))
@@ -200,7 +202,7 @@ func (s *Service) logged(next http.Handler) http.Handler {
 		if r.URL.Path == "/healthz" {
 			level = slog.LevelDebug // Probes every few seconds would drown the log.
 		}
-		s.opts.Logger.Log(r.Context(), level, "request",
+		s.opts.Logger.Log(r.Context(), level, "request", standinlog.Event(standinlog.EvConfigServiceRequest),
 			"method", r.Method, "path", r.URL.Path, "status", rec.StatusOrOK(),
 			"durationMs", s.opts.Now().Sub(start).Milliseconds())
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinhttp"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinlog"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/token"
 )
 
@@ -61,13 +62,13 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) {
 	case f.Get("grant_type") != "client_credentials":
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "AADSTS70003", "the app asked for a grant type the stand-in does not support (only client_credentials)")
 	case !strings.EqualFold(tenant, app.TenantID):
-		s.opts.Logger.Warn("token request refused", "reason", "unknown tenant", "tenant", tenant)
+		s.opts.Logger.Warn("token request refused", standinlog.Event(standinlog.EvTokenRequestRefused), "reason", "unknown tenant", "tenant", tenant)
 		oauthError(w, http.StatusBadRequest, "invalid_request", "AADSTS90002", fmt.Sprintf("Tenant '%s' not found", tenant))
 	case !strings.EqualFold(f.Get("client_id"), app.ClientID):
-		s.opts.Logger.Warn("token request refused", "reason", "unknown application", "clientId", f.Get("client_id"))
+		s.opts.Logger.Warn("token request refused", standinlog.Event(standinlog.EvTokenRequestRefused), "reason", "unknown application", "clientId", f.Get("client_id"))
 		oauthError(w, http.StatusBadRequest, "unauthorized_client", "AADSTS700016", fmt.Sprintf("Application with identifier '%s' was not found in the directory", f.Get("client_id")))
 	case !secretOK:
-		s.opts.Logger.Warn("token request refused", "reason", "invalid client secret", "clientId", app.ClientID)
+		s.opts.Logger.Warn("token request refused", standinlog.Event(standinlog.EvTokenRequestRefused), "reason", "invalid client secret", "clientId", app.ClientID)
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000215",
 			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+app.ClientID+"'")
 	default:
@@ -76,7 +77,7 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) {
 			standinhttp.WriteJSON(w, http.StatusInternalServerError, apiError("InternalError", "cannot mint an access token"))
 			return
 		}
-		s.opts.Logger.Info("access token granted", "clientId", app.ClientID, "scope", f.Get("scope"))
+		s.opts.Logger.Info("access token granted", standinlog.Event(standinlog.EvAccessTokenGranted), "clientId", app.ClientID, "scope", f.Get("scope"))
 		standinhttp.WriteJSON(w, http.StatusOK, map[string]any{
 			"token_type":   "Bearer",
 			"expires_in":   int(accessTokenLifetime.Seconds()),

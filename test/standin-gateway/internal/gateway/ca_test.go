@@ -27,8 +27,11 @@ func TestPrivateCAEndpointIsNotTrusted(t *testing.T) {
 	if f.g.Ready() {
 		t.Fatal("ready against an endpoint signed by an unknown CA")
 	}
-	if n := logs.count(`"level":"ERROR"`); n != 1 {
+	if n := logs.count(`"level":"Error"`); n != 1 {
 		t.Errorf("%d error lines, want 1 (then debug while it repeats):\n%s", n, logs)
+	}
+	if logs.count(`"level":"Error","timestamp"`, `"eventType":"Error"`, "UntrustedRoot", `"source":"ConfigurationApiClient (stand-in`) != 1 {
+		t.Errorf("the error is not the Error event of ConfigurationApiClient with an UntrustedRoot exception:\n%s", logs)
 	}
 
 	// The well-known CA's endpoint is trusted.

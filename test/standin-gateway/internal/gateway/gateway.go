@@ -25,6 +25,7 @@ import (
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/apimconfig"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/selfsigned"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinhttp"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinlog"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/statsd"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/token"
 )
@@ -123,10 +124,20 @@ type Gateway struct {
 	stop          chan struct{}
 
 	// Touched only by the polling goroutine.
-	lastOutcome   string
+	lastOutcome string
+	// refusedBare is set while the configuration endpoint refuses a
+	// gateway that has no configuration yet: the real gateway's host runs
+	// on, its status path answers 200 and API calls get 200 with an empty
+	// body (public issue #287; the record has it for an expired token, the
+	// stand-in does the same for any 401/403 at start).
+	refusedBare   atomic.Bool
 	lastBackupErr string
-	access        string // Entra ID access token, until accessUntil
-	accessUntil   time.Time
+	// syncFailedLogged: the initial sync's failure for want of a backup was logged.
+	syncFailedLogged bool
+	// synced: a configuration came from the endpoint (the initial sync completed).
+	synced      bool
+	access      string // Entra ID access token, until accessUntil
+	accessUntil time.Time
 }
 
 // New fills defaults and reads the settings. Bad settings are not an error: the
@@ -242,7 +253,8 @@ func (g *Gateway) Listen() error {
 	for _, addr := range g.opts.UDPAddrs {
 		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			g.log.Warn("cannot listen on UDP; continuing without it", "addr", addr, "error", err)
+			g.log.Warn("cannot listen on UDP; continuing without it", standinlog.Event(standinlog.EvUDPListenerFailed), standinlog.Source(standinlog.SrcStandin),
+				"addr", addr, "error", err)
 			continue
 		}
 		g.udp = append(g.udp, pc)
@@ -305,21 +317,27 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return standinhttp.ServeAll(runCtx, g.log, servers, g.shutdown)
 }
 
+// logStart logs what the real gateway logs as its host starts (record 1.4,
+// 1.19, 1.15), with the stand-in's own warnings in between.
 func (g *Gateway) logStart() {
-	g.log.Info("stand-in gateway starting (emulates Azure API Management self-hosted gateway "+strings.TrimSuffix(g.opts.Version, "-standin")+")", "version", g.opts.Version,
+	g.log.Info("stand-in gateway starting (emulates Azure API Management self-hosted gateway "+strings.TrimSuffix(g.opts.Version, "-standin")+")",
+		standinlog.Event(standinlog.EvHostStarting), standinlog.Source(standinlog.SrcHost), "version", g.opts.Version,
 		"http", g.httpLn.Addr().String(), "https", g.httpsLn.Addr().String(),
 		"pollInterval", g.opts.PollInterval.String(), "backupDir", g.opts.BackupDir)
+	defer g.log.Info("", standinlog.Event(standinlog.EvHostStarted), standinlog.Source(standinlog.SrcHost))
 	if g.setupErr != nil {
 		g.log.Error("the gateway cannot load configuration and will never become ready; set config.service.endpoint and config.service.auth",
-			"error", g.setupErr.Error())
+			standinlog.Event(standinlog.EvGatewayStartup), standinlog.Source(standinlog.SrcHost), "error", g.setupErr.Error())
 		return
 	}
-	g.log.Info("configuration endpoint", "url", g.configURL.String())
+	g.log.Info("Connected service is enabled. 'config.service.endpoint' is set.", standinlog.Event(standinlog.EvConfigStarted),
+		standinlog.Source(standinlog.SrcComposite), "url", g.configURL.String())
 	if !g.tokParsed {
-		g.log.Warn("the gateway token is not <gatewayId>&<yyyyMMddHHmm>&<signature>; cannot tell when it expires")
+		g.log.Warn("the gateway token is not <gatewayId>&<yyyyMMddHHmm>&<signature>; cannot tell when it expires",
+			standinlog.Event(standinlog.EvTokenUnparsable), standinlog.Source(standinlog.SrcStandin))
 	} else if now := g.opts.Clock.Now(); !g.tok.Expired(now) && g.tok.Expiry.Sub(now) < 7*24*time.Hour {
 		// Azure Advisor warns 7 days ahead; so does the stand-in.
-		g.log.Warn("the gateway token expires within 7 days; regenerate it")
+		g.log.Warn("the gateway token expires within 7 days; regenerate it", standinlog.Event(standinlog.EvTokenExpiringSoon), standinlog.Source(standinlog.SrcStandin))
 	}
 	g.checkBackupDir()
 }
@@ -327,14 +345,15 @@ func (g *Gateway) logStart() {
 // shutdown is the SIGTERM sequence, run once the servers must stop.
 func (g *Gateway) shutdown(servers []*http.Server) {
 	g.draining.Store(true)
-	g.log.Info("stop requested: health now fails; draining before shutdown", "drainDelay", g.opts.DrainDelay.String())
+	stopping := []any{standinlog.Event(standinlog.EvStopping), standinlog.Source(standinlog.SrcHost)}
+	g.log.Info("stop requested: health now fails; draining before shutdown", append(stopping, "drainDelay", g.opts.DrainDelay.String())...)
 	<-g.opts.Clock.After(g.opts.DrainDelay)
-	g.log.Info("shutting down; waiting for in-flight requests", "inFlight", g.InFlight(), "timeout", g.opts.ShutdownTimeout.String())
+	g.log.Info("shutting down; waiting for in-flight requests", append(stopping, "inFlight", g.InFlight(), "timeout", g.opts.ShutdownTimeout.String())...)
 	if err := standinhttp.Shutdown(servers, g.opts.ShutdownTimeout); err != nil {
-		g.log.Warn("in-flight requests did not finish in time", "error", err)
+		g.log.Warn("in-flight requests did not finish in time", append(stopping, "error", err)...)
 		return
 	}
-	g.log.Info("stand-in gateway stopped")
+	g.log.Info("stand-in gateway stopped", standinlog.Event(standinlog.EvStopped), standinlog.Source(standinlog.SrcHost))
 }
 
 // discard reads and drops datagrams until pc is closed.

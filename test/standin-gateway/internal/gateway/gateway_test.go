@@ -77,8 +77,8 @@ func TestReadyAfterFetchingConfiguration(t *testing.T) {
 		}
 	}
 	// Polling goes on after the first load without re-announcing readiness.
-	waitFor(t, "three fetches", func() bool { return logs.count(`"msg":"configuration fetched"`) >= 2 })
-	if n := logs.count("configuration loaded; gateway ready"); n != 1 {
+	waitFor(t, "three fetches", func() bool { return logs.count(`{"level":"Verbose"`, `"eventType":"NoNewEvents"`) >= 2 })
+	if n := logs.count(`"eventType":"ConfigInitialSyncCompleted"`, "configuration loaded; gateway ready"); n != 1 {
 		t.Errorf("readiness announced %d times, want 1", n)
 	}
 }
@@ -95,22 +95,32 @@ func TestEndpointForms(t *testing.T) {
 	}
 }
 
-func TestRefusedTokenNeverReady(t *testing.T) {
+// A token the configuration endpoint refuses at start: the gateway loads no
+// configuration, yet its host runs on, its status path answers 200 and an
+// API call gets 200 with an empty body, as users report of the real gateway
+// (record 6, #287). Only its log says why.
+func TestRefusedTokenRunsWithoutConfiguration(t *testing.T) {
 	t.Parallel()
 	logs := &lockedBuffer{}
 	addr := startConfigService(t, logs, subKey)
 	wrong := mint(t, "some-other-key", "gw-test", time.Now().Add(time.Hour))
 	f := startGateway(t, gateway.Options{Endpoint: addr, Auth: wrong, BackupDir: t.TempDir()}, logs)
-	// Several refusals in a row: one would not show that it stays unready.
-	waitFor(t, "three refusals", func() bool { return logs.count("configuration endpoint refused the token") >= 3 })
+	// Several refusals in a row: one would not show that it stays so.
+	waitFor(t, "three refusals", func() bool { return logs.count(`"eventType":"ConfigurationApiV2NotAvailable"`) >= 3 })
 	if f.g.Ready() {
-		t.Fatal("gateway became ready with a refused token")
+		t.Fatal("the gateway says it has a configuration with a refused token")
 	}
-	if r := get(t, f.httpURL+gateway.StatusPath); r.status != http.StatusServiceUnavailable {
-		t.Fatalf("status = %d, want 503", r.status)
+	if r := get(t, f.httpURL+gateway.StatusPath); r.status != http.StatusOK {
+		t.Fatalf("status = %d, want 200 (the host runs without its configuration)", r.status)
 	}
-	if n := logs.count(`"level":"ERROR","msg":"configuration endpoint refused the token"`); n != 1 {
-		t.Errorf("refusal logged at error %d times, want once (repeats at debug)", n)
+	if r := get(t, f.httpURL+"/echo/hello"); r.status != http.StatusOK || len(r.body) != 0 {
+		t.Fatalf("an API call = %d %q, want 200 with an empty body", r.status, r.body)
+	}
+	// As the real gateway (record 2.1): a Warning that the V2 API is "not
+	// reachable", the status code in the exception.
+	if n := logs.count(`{"level":"Warning",`, `"eventType":"ConfigurationApiV2NotAvailable","message":"The configuration V2 API is not reachable on https://`,
+		`"exception":"Gateway.Configuration.Client.ApiException: StatusCode: Unauthorized"`); n != 1 {
+		t.Errorf("refusal logged at warning %d times, want once (repeats at debug):\n%s", n, logs)
 	}
 }
 
@@ -249,8 +259,13 @@ func TestBackupWrittenAndUsedWhenServiceIsDown(t *testing.T) {
 		t.Parallel()
 		second := startGateway(t, gateway.Options{Endpoint: down, Auth: tok, BackupDir: dir}, nil)
 		second.waitReady(t)
-		if second.logs.count("started from configuration backup") != 1 {
+		if second.logs.count(`{"level":"Warning"`, `"eventType":"StandinConfigRestoredFromBackup","message":"started from configuration backup`) != 1 {
 			t.Errorf("log does not say it started from the backup:\n%s", second.logs)
+		}
+		// A start from the backup is not the initial sync with the endpoint:
+		// a reader of the log must not take it for one.
+		if n := second.logs.count(`"eventType":"ConfigInitialSyncCompleted"`); n != 0 {
+			t.Errorf("%d ConfigInitialSyncCompleted entries after a start from the backup:\n%s", n, second.logs)
 		}
 		if r := do(t, "GET", second.httpURL+"/echo/after-restart", withKey(subKey), nil); r.status != 200 {
 			t.Errorf("echo from backup configuration = %d %s", r.status, r.body)
@@ -258,10 +273,22 @@ func TestBackupWrittenAndUsedWhenServiceIsDown(t *testing.T) {
 	})
 	t.Run("no backup, no readiness", func(t *testing.T) {
 		t.Parallel()
-		third := startGateway(t, gateway.Options{Endpoint: down, Auth: tok, BackupDir: t.TempDir()}, nil)
+		empty := t.TempDir()
+		third := startGateway(t, gateway.Options{Endpoint: down, Auth: tok, BackupDir: empty}, nil)
 		waitFor(t, "repeated unreachable attempts", func() bool { return third.logs.count("configuration endpoint unreachable") >= 3 })
 		if third.g.Ready() {
 			t.Fatal("ready with neither service nor backup")
+		}
+		// The record's lines for a refused connection (3.1: the generic Error
+		// event) and for a backup location without a snapshot (5.4), each at
+		// error once, then verbose while it repeats.
+		if n := third.logs.count(`{"level":"Error"`, `"eventType":"Error","message":"configuration endpoint unreachable"`,
+			`"exception":"System.Net.Http.HttpRequestException: Connection refused\n ---> System.Net.Sockets.SocketException (111): Connection refused"`); n != 1 {
+			t.Errorf("%d unreachable errors, want 1:\n%s", n, third.logs)
+		}
+		if n := third.logs.count(`{"level":"Error"`, `"eventType":"ConfigInitialSyncFailed"`,
+			`"exception":"Gateway.Configuration.ConfigurationNotFoundException: `+filepath.ToSlash(filepath.Join(empty, gateway.BackupFile))+`"`); n != 1 {
+			t.Errorf("%d initial sync failures at error, want 1:\n%s", n, third.logs)
 		}
 	})
 	t.Run("backup of another gateway is ignored", func(t *testing.T) {
@@ -444,8 +471,11 @@ func TestLogsAreMarkedAndHoldNoSecrets(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("not a JSON line: %q", line)
 		}
-		if !strings.Contains(m["standin"].(string), "stand-in") {
+		if src, _ := m["source"].(string); !strings.HasSuffix(src, standinlog.SourceMark) {
 			t.Errorf("line not marked stand-in: %q", line)
+		}
+		if ev, _ := m["eventType"].(string); ev == "" || ev == standinlog.UnnamedEvent {
+			t.Errorf("line names no event: %q", line)
 		}
 		for _, s := range secrets {
 			if strings.Contains(line, s) {
@@ -453,7 +483,7 @@ func TestLogsAreMarkedAndHoldNoSecrets(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{`"msg":"request"`, "refused the token", "token has expired", "configuration loaded"} {
+	for _, want := range []string{`"eventType":"GatewayLogs"`, `"eventType":"StandinConfigServiceRequest"`, "refused the token", "token has expired", "configuration loaded"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %q; the test did not exercise what it checks", want)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/apimconfig"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinhttp"
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinlog"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/statsd"
 )
 
@@ -62,6 +63,10 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) string {
 		return "status"
 	}
 	st := g.state.Load()
+	if st == nil && g.refusedBare.Load() {
+		w.WriteHeader(http.StatusOK) // what #287 reports: 200, nothing else
+		return "none"
+	}
 	if st == nil {
 		standinhttp.WriteJSON(w, http.StatusServiceUnavailable, apimError{http.StatusServiceUnavailable,
 			"The stand-in gateway has not loaded its configuration yet."})
@@ -98,6 +103,8 @@ func (g *Gateway) status(w http.ResponseWriter) {
 	case g.draining.Load():
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "stand-in gateway is shutting down")
+	case g.state.Load() == nil && g.refusedBare.Load():
+		fmt.Fprintln(w, "stand-in gateway runs without its configuration: the configuration endpoint refused it")
 	case g.state.Load() == nil:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "stand-in gateway has no configuration yet")
@@ -132,7 +139,8 @@ func (g *Gateway) busy(w http.ResponseWriter, r *http.Request, cfg apimconfig.Co
 	}
 	until := g.opts.Clock.Now().Add(d)
 	g.busyUntil.Store(until.UnixNano())
-	g.log.Warn("test hook: the status endpoint answers 503 while APIs keep serving", "for", d.String())
+	g.log.Warn("test hook: the status endpoint answers 503 while APIs keep serving", standinlog.Event(standinlog.EvBusyHook), standinlog.Source(standinlog.SrcStandin),
+		"for", d.String())
 	standinhttp.WriteJSON(w, http.StatusOK, map[string]string{"pod": g.opts.PodName, "until": until.UTC().Format(time.RFC3339)})
 }
 
@@ -198,13 +206,20 @@ func (g *Gateway) echo(w http.ResponseWriter, r *http.Request, api apimconfig.AP
 // and not counted: every pod is probed every few seconds, which would drown
 // the API traffic a user wants to see.
 func (g *Gateway) observe(r *http.Request, status int, api string, d time.Duration) {
-	// The path only: the query may carry a subscription key.
-	args := []any{"method", r.Method, "path", r.URL.Path, "status", status, "durationMs",
-		float64(d.Microseconds()) / 1000, "api", api}
+	// A GatewayLogs entry (record section 7) with field names from Azure
+	// Monitor's GatewayLogs table. The URL without its query: the query may
+	// carry a subscription key.
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	args := []any{standinlog.Event(standinlog.EvRequest), standinlog.Source(standinlog.SrcRequest),
+		"isRequestSuccess", status < 400, "totalTime", d.Milliseconds(), "category", "GatewayLogs",
+		"method", r.Method, "url", scheme + "://" + r.Host + r.URL.EscapedPath(), "responseCode", status, "apiId", api}
 	if api == "status" {
-		g.log.Debug("request", args...)
+		g.log.Debug("", args...)
 		return
 	}
-	g.log.Info("request", args...)
+	g.log.Info("", args...)
 	g.opts.Metrics.Observe(statsd.Request{API: api, Method: r.Method, Status: status, Duration: d})
 }

@@ -42,11 +42,11 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// count is how many log lines contain s.
-func (b *lockedBuffer) count(s string) int {
+// count is how many log lines contain s, and each of more.
+func (b *lockedBuffer) count(s string, more ...string) int {
 	n := 0
 	for line := range strings.Lines(b.String()) {
-		if strings.Contains(line, s) {
+		if strings.Contains(line, s) && containsAll(line, more) {
 			n++
 		}
 	}
@@ -239,4 +239,13 @@ func decode[T any](t *testing.T, data []byte) T {
 		t.Fatalf("body is not the expected JSON: %v\n%s", err, data)
 	}
 	return v
+}
+
+func containsAll(line string, subs []string) bool {
+	for _, s := range subs {
+		if !strings.Contains(line, s) {
+			return false
+		}
+	}
+	return true
 }

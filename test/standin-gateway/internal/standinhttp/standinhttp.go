@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinlog"
 )
 
 // Header and HeaderValue mark every response, so a test (or a puzzled human with
@@ -87,7 +89,7 @@ func ServeAll(ctx context.Context, log *slog.Logger, servers []Server, shutdown 
 			Handler:           s.Handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       90 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.With("listener", s.Name).Handler(), slog.LevelDebug),
+			ErrorLog:          slog.NewLogLogger(log.With(standinlog.Event(standinlog.EvHTTPServer), "listener", s.Name).Handler(), slog.LevelDebug),
 		}
 		ln := s.Listener
 		if s.TLS != nil {

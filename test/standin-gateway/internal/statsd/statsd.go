@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/standinlog"
 )
 
 // DefaultPort is the statsd port used when the endpoint names none.
@@ -95,13 +97,13 @@ func (c *Client) Run(ctx context.Context) {
 			if err != nil {
 				nextDial = c.now().Add(c.RetryDelay)
 				if !failing {
-					c.log.Warn("statsd endpoint cannot be resolved; dropping metrics until it can", "endpoint", c.endpoint, "error", err)
+					c.log.Warn("statsd endpoint cannot be resolved; dropping metrics until it can", standinlog.Event(standinlog.EvMetrics), standinlog.Source(standinlog.SrcStandinTelemetry), "endpoint", c.endpoint, "error", err)
 				}
 				failing = true
 				continue
 			}
 			if failing {
-				c.log.Info("statsd endpoint resolved; sending metrics again", "endpoint", c.endpoint)
+				c.log.Info("statsd endpoint resolved; sending metrics again", standinlog.Event(standinlog.EvMetrics), standinlog.Source(standinlog.SrcStandinTelemetry), "endpoint", c.endpoint)
 			}
 			failing = false
 		}
@@ -111,7 +113,7 @@ func (c *Client) Run(ctx context.Context) {
 		if _, err := conn.Write([]byte(line)); err != nil {
 			// Typically ICMP port unreachable: nobody listens yet. Re-resolve later
 			// in case the endpoint moved.
-			c.log.Debug("statsd packet dropped", "endpoint", c.endpoint, "error", err)
+			c.log.Debug("statsd packet dropped", standinlog.Event(standinlog.EvMetrics), standinlog.Source(standinlog.SrcStandinTelemetry), "endpoint", c.endpoint, "error", err)
 			conn.Close()
 			conn = nil
 		}
