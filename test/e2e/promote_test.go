@@ -385,50 +385,98 @@ func TestPromote(t *testing.T) {
 	})
 
 	t.Run("with backup, pods restart Ready while the configuration endpoint is down", func(t *testing.T) {
-		r.kubectlOut(t, "-n=standin-config", "scale", "deploy/standin-config", "--replicas=0")
-		defer r.kubectlOut(t, "-n=standin-config", "scale", "deploy/standin-config", "--replicas=1")
+		recordBefore := r.kubectlOut(t, "-n=apim-gateway", "get", "configmap", gwName+"-apimdev", "-o", "jsonpath={.data}")
 		start := time.Now()
-		for time.Since(start) < time.Minute {
-			if strings.TrimSpace(r.kubectlOut(t, "-n=standin-config", "get", "pods", "-o", "name")) == "" {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
+		code, out, errs := r.apimdev(t, append([]string{"drill", "offline", "-o", "json", "--rate", "50"}, traffic...)...)
+		r.time("drill offline", start)
+		if code != 0 {
+			t.Fatalf("drill offline exited %d\n%s\n%s", code, out, errs)
 		}
-		old := strings.Fields(r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app=contoso-gw", "-o", "jsonpath={.items[*].metadata.name}"))
-		r.kubectlOut(t, "-n=apim-gateway", "delete", "pods", "-l", "app=contoso-gw", "--wait=false")
-		// Ready means: three pods, none of the old ones, all Ready.
-		start = time.Now()
-		var fresh []string
-		for time.Since(start) < 3*time.Minute {
-			fresh = nil
+		var res struct {
+			Endpoint, VersionWarning, Synced string
+			Restored                         bool
+			RestartSeconds, RestoreSeconds   float64
+			Pods                             []struct {
+				Pod                     string
+				ReadySeconds            float64
+				FromBackup              bool
+				Log, Link               string
+				SmokePassed, SmokeTotal int
+			}
+			Links   []struct{ Pod, Link, Evidence string }
+			Traffic struct {
+				Sent, Failed int
+				P50Ms, P99Ms float64
+			}
+			Drift []any
+		}
+		lastJSON(t, out, &res)
+		t.Logf("drill offline: %s taken away; restart %.1fs, give-back %.1fs; traffic %d sent, %d failed, p50 %.1fms, p99 %.1fms; %s",
+			res.Endpoint, res.RestartSeconds, res.RestoreSeconds, res.Traffic.Sent, res.Traffic.Failed, res.Traffic.P50Ms, res.Traffic.P99Ms, res.Synced)
+		for _, p := range res.Pods {
+			t.Logf("  pod %s ready after %.1fs, from backup %v, link %s, smoke %d/%d: %s", p.Pod, p.ReadySeconds, p.FromBackup, p.Link, p.SmokePassed, p.SmokeTotal, p.Log)
+			if !p.FromBackup || !strings.Contains(p.Log, "from backup") || p.SmokeTotal == 0 || p.SmokePassed != p.SmokeTotal {
+				t.Errorf("pod %s did not come back from its backup and serve the smoke calls: %+v", p.Pod, p)
+			}
+		}
+		for _, l := range res.Links {
+			t.Logf("  after the give-back, pod %s: %s", l.Pod, l.Evidence)
+		}
+		if len(res.Pods) != 3 || res.Endpoint != strings.Split(endpoint, ":")[0] || !res.Restored || len(res.Drift) != 0 || len(res.Links) != 3 {
+			t.Errorf("drill: %d pod(s), endpoint %q, restored %v, drift %v", len(res.Pods), res.Endpoint, res.Restored, res.Drift)
+		}
+		if res.Traffic.Sent < 1000 || res.Traffic.Failed != 0 {
+			t.Errorf("traffic: %d sent, %d failed; want ≥ 1000 sent and 0 failed", res.Traffic.Sent, res.Traffic.Failed)
+		}
+		// The upgrade before put 2.12.1 in place: the drill names #418 first.
+		if !strings.Contains(res.VersionWarning, "issues/418") {
+			t.Errorf("no word of #418 on 2.12.1: %q", res.VersionWarning)
+		}
+		// No trace: the pod template is the record's again, the record is
+		// as it was, and up finds nothing to change.
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/contoso-gw", "-o", `jsonpath={.spec.template.spec.hostAliases}{.spec.template.metadata.annotations.apimdev\.io/drill}`); got != "" {
+			t.Errorf("the drill is still on the Deployment: %q", got)
+		}
+		if after := r.kubectlOut(t, "-n=apim-gateway", "get", "configmap", gwName+"-apimdev", "-o", "jsonpath={.data}"); after != recordBefore {
+			t.Errorf("the record changed:\n%s\n%s", recordBefore, after)
+		}
+		if code, _, errs := r.apimdev(t, "up", "--detach"); code != 0 || !strings.Contains(errs, "0 object(s) changed") {
+			t.Errorf("up after the drill: exit %d\n%s", code, errs)
+		}
+	})
+
+	t.Run("drill offline interrupted during the restart gives the endpoint back before it exits", func(t *testing.T) {
+		p := r.start(t, context.Background(), "drill", "offline")
+		if !p.waitLine("→ 127.0.0.1 in the pods of", 2*time.Minute) {
+			code, _, errs, _ := p.wait(5 * time.Second)
+			t.Fatalf("the drill never took the endpoint away: exit %d\n%s", code, errs)
+		}
+		// Ctrl-C once a pod started without the endpoint is ready: the
+		// rollout is half done, and the give-back is a rollout of its own.
+		deadline := time.Now().Add(2 * time.Minute)
+		for ready := false; !ready; {
 			out := r.kubectlOut(t, "-n=apim-gateway", "get", "pods", "-l", "app=contoso-gw", "-o",
-				`jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
-			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-				f := strings.Fields(line)
-				if len(f) == 2 && f[1] == "True" {
-					fresh = append(fresh, f[0])
-				}
+				`jsonpath={range .items[*]}{.metadata.annotations.apimdev\.io/drill} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+			ready = strings.Contains(out, "offline True")
+			if !ready && time.Now().After(deadline) {
+				t.Fatalf("no pod of the drill ready within 2 minutes:\n%s", out)
 			}
-			replaced := len(fresh) == 3
-			for _, p := range old {
-				replaced = replaced && !strings.Contains(strings.Join(fresh, " "), p)
-			}
-			if replaced {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
+			time.Sleep(500 * time.Millisecond)
 		}
-		took := time.Since(start)
-		if len(fresh) != 3 {
-			t.Fatalf("after deleting every gateway pod with the configuration endpoint down, ready: %v", fresh)
+		start := time.Now()
+		p.signal(syscall.SIGINT)
+		code, out, errs, exited := p.wait(6 * time.Minute)
+		t.Logf("Ctrl-C with a pod of the drill ready: exit %d after %s", code, time.Since(start).Round(100*time.Millisecond))
+		t.Logf("apimdev drill offline, Ctrl-C during the restart:\n%s%s", errs, out)
+		if !exited || code != 130 || !strings.Contains(errs, "interrupted: giving the configuration endpoint back before exiting") {
+			t.Errorf("interrupted drill: exited %v, code %d\n%s", exited, code, errs)
 		}
-		for _, p := range fresh {
-			logs := r.kubectlOut(t, "-n=apim-gateway", "logs", p)
-			if !strings.Contains(logs, "started from configuration backup") {
-				t.Errorf("pod %s did not start from the backup:\n%s", p, logs)
-			}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/contoso-gw", "-o", `jsonpath={.spec.template.spec.hostAliases}{.spec.template.metadata.annotations.apimdev\.io/drill}`); got != "" {
+			t.Errorf("the drill is still on the Deployment after Ctrl-C: %q", got)
 		}
-		t.Logf("every gateway pod deleted with the configuration endpoint down: 3/3 Ready again in %s", took.Round(100*time.Millisecond))
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy/contoso-gw", "-o", "jsonpath={.status.readyReplicas}/{.spec.replicas}"); got != "3/3" {
+			t.Errorf("ready %s after the interrupted drill", got)
+		}
 	})
 
 	t.Run("token rotation loses no request", func(t *testing.T) {
