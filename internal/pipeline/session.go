@@ -8,8 +8,9 @@
 // named steps), record (what the cluster records apimdev applied), plan (the
 // target profile and the server's dry run of it), up, promote, rollout
 // (changes under traffic, shared with rotate), checks (the production
-// proofs), metrics, rotate, status, down, forward, workshop (demo and kit),
-// export, labs.
+// proofs), metrics, rotate, status, links (each pod's link to its
+// configuration endpoint, read from its log), drill (the backup proven
+// offline), down, forward, workshop (demo and kit), export, labs.
 //
 // It must not import cli or tui.
 package pipeline
