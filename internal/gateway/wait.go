@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/apimdev/apimdev/internal/podlogs"
 )
 
 // RolloutError explains why the gateway did not become ready, in the pod's
@@ -416,7 +418,9 @@ func (w *Waiter) logs(ctx context.Context, pod string, previous bool) []string {
 	b, _ := io.ReadAll(io.LimitReader(rc, 64<<10))
 	var out []string
 	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		if l = strings.TrimRight(l, "\r"); l != "" {
+		// The gateway colours its text entries: its escapes are not
+		// for apimdev's output, where they would recolour the terminal.
+		if l = strings.TrimRight(podlogs.StripANSI(l), "\r"); l != "" {
 			out = append(out, w.scrub(l))
 		}
 	}

@@ -315,6 +315,10 @@ func TestE2E(t *testing.T) {
 		if strings.Contains(out+errs, "CANARY~wrong") {
 			t.Error("the wrong secret is in apimdev's output")
 		}
+		// The gateway colours its log; the lines apimdev quotes are plain.
+		if !strings.Contains(errs, "last log lines:") || strings.Contains(errs, "\x1b[") {
+			t.Errorf("the quoted log lines are missing or keep the gateway's colour escapes:\n%q", errs)
+		}
 		// The pod with the token still serves while the new one cannot start.
 		if tr := traffic(t, httpPort, 20, 20, 10*time.Second, nil); tr.failed != 0 {
 			t.Errorf("calls during the refused rollout: %d of %d failed %v", tr.failed, tr.sent, tr.errors)
