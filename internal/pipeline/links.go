@@ -188,25 +188,31 @@ func smokeFailure(se *SmokeError, link error) error {
 // Hint is what to do.
 func (e *LinkError) Hint() string { return e.Links[0].link.Fix() }
 
-// linkFailure is the LinkError when every pod's link is refused,
-// unreachable or untrusted (named by the first pod's); nil otherwise.
+// linkFailure is the LinkError when every pod's link is refused or
+// untrusted (named by the first pod's); nil otherwise. Neither passes by
+// itself: the credential or the trust has to change, and the pods restart
+// with it. Unreachable is not a failure: a pod that says it serves (its
+// last configuration, or its backup) and retries every 10 s, as after an
+// engine restart while the cluster's DNS or the endpoint comes back; on
+// the prod profile (warn) the gateway does not log that it is back.
 func linkFailure(links []PodLink) *LinkError {
 	if len(links) == 0 {
 		return nil
 	}
 	for _, l := range links {
-		if l.State != gwlink.Refused && l.State != gwlink.Unreachable && l.State != gwlink.Untrusted {
+		if l.State != gwlink.Refused && l.State != gwlink.Untrusted {
 			return nil
 		}
 	}
 	return &LinkError{State: links[0].State, Links: links}
 }
 
-// CheckLinks reads the pods' links after the smoke calls passed: an error
-// when every pod is cut off from its configuration endpoint (the status
-// path answers all the same: a gateway without its configuration serves no
-// API), a warning on st when a pod's link is unknown or the logs cannot be
-// read. st may be nil (no step to warn on).
+// CheckLinks reads the pods' links after the smoke calls: an error when
+// every pod is refused or untrusted by its configuration endpoint (the
+// status path answers all the same: such a gateway serves no API), a
+// warning on st for each other state that is not synced, starting or from
+// backup (unreachable, unknown), or when the logs cannot be read. st may be
+// nil (no step to warn on).
 func (s *Session) CheckLinks(ctx context.Context, st *events.Step) ([]PodLink, error) {
 	warn := func(msg, hint string) {
 		if st != nil {
@@ -221,14 +227,16 @@ func (s *Session) CheckLinks(ctx context.Context, st *events.Step) ([]PodLink, e
 	if le := linkFailure(links); le != nil {
 		return links, le
 	}
-	var unknown []PodLink
-	for _, l := range links {
-		if l.State == gwlink.Unknown {
-			unknown = append(unknown, l)
+	for _, st := range []gwlink.State{gwlink.Unreachable, gwlink.Refused, gwlink.Untrusted, gwlink.Unknown} {
+		var these []PodLink
+		for _, l := range links {
+			if l.State == st {
+				these = append(these, l)
+			}
 		}
-	}
-	if len(unknown) > 0 {
-		warn(fmt.Sprintf("configuration link unknown on %d of %d pod(s): %s", len(unknown), len(links), unknown[0].link.Cause()), unknown[0].link.Fix())
+		if len(these) > 0 {
+			warn(fmt.Sprintf("configuration link %s on %d of %d pod(s): %s", st, len(these), len(links), these[0].link.Cause()), these[0].link.Fix())
+		}
 	}
 	return links, nil
 }

@@ -122,3 +122,21 @@ func TestALongLogIsReadAtItsHeadToo(t *testing.T) {
 		t.Fatalf("the log was not read at both ends: %+v", w.opened)
 	}
 }
+
+// Unreachable on every pod is a warning, not a failure: such a pod serves
+// what it has and retries, as after an engine restart (TestLifecycle).
+func TestUnreachableEverywhereIsAWarning(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	mustUp(t, w, UpOptions{})
+	unreachable := "[Error]2026-12-1T08:59:52.274 [Error], exception: System.Net.Http.HttpRequestException: Name does not resolve"
+	w.podLog = func(string) string { return kubelet(w, syncedLine, unreachable) }
+	w.log.reset()
+	res, err := w.up(UpOptions{})
+	if err != nil || len(res.Links) != 1 || res.Links[0].State != gwlink.Unreachable {
+		t.Fatalf("up with the link unreachable: %+v %v\n%s", res, err, w.log.text())
+	}
+	if !strings.Contains(w.log.text(), "smoke warn configuration link unreachable on 1 of 1 pod(s)") {
+		t.Fatalf("no warning of the unreachable link:\n%s", w.log.text())
+	}
+}
