@@ -52,6 +52,8 @@ const (
 	EvAccessTokenGranted     = "StandinAccessTokenGranted"
 	EvConfigServicePrivateCA = "StandinConfigServicePrivateCA"
 	EvConfigServiceNoSubKeys = "StandinConfigServiceNoSubscriptionKeys"
+	EvConfigServiceAPI       = "StandinConfigServiceApi"
+	EvConfigServiceBadAPIs   = "StandinConfigServiceBadApis"
 )
 
 // Sources (components). The record's where it names one for the event.
