@@ -137,6 +137,7 @@ func (s settings) gatewayOptions(log *slog.Logger, problems *[]string) gateway.O
 		FetchTimeout:    s.duration(envFetchTimeout, 5*time.Second, problems),
 		DrainDelay:      s.duration(envDrainDelay, 5*time.Second, problems),
 		ShutdownTimeout: s.duration(envShutdown, 30*time.Second, problems),
+		BackendTimeout:  s.duration(envBackendTimeout, gateway.DefaultBackendTimeout, problems),
 		Logger:          log,
 	}
 }
