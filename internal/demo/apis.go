@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/apimdev/apimdev/internal/gateway"
 )
@@ -155,7 +156,9 @@ func withAPIs(record *corev1.ConfigMap, dep *appsv1.Deployment, apis []API) {
 	dep.Spec.Template.Annotations[annotationAPIs] = hex.EncodeToString(sum[:8])
 	c := &dep.Spec.Template.Spec.Containers[0]
 	c.Env = append(c.Env, corev1.EnvVar{Name: EnvAPIs, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
-		LocalObjectReference: corev1.LocalObjectReference{Name: RecordName}, Key: RecordAPIsKey}}})
+		// Optional: a pod that restarts between the record losing its last
+		// API and the Deployment losing this variable still starts.
+		LocalObjectReference: corev1.LocalObjectReference{Name: RecordName}, Key: RecordAPIsKey, Optional: ptr.To(true)}}})
 }
 
 // SetAPIs makes apis the demo's API list: the record and the configuration
