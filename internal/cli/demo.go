@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -233,6 +234,7 @@ this machine. These commands read them back from the cluster.`,
 	tok.Flags().DurationVar(&validFor, "valid-for", demo.TokenValidity, "how long the token is valid")
 	tok.Flags().StringVar(&out, "out", "", "write the token to this file (0600) instead of stdout")
 	cmd.AddCommand(tok)
+	cmd.AddCommand(a.demoAPICommand())
 	return cmd
 }
 
@@ -243,4 +245,166 @@ func (a *app) demoState(cmd *cobra.Command) (demo.State, config.Config, error) {
 	}
 	st, err := s.DemoState(cmd.Context())
 	return st, s.Config, err
+}
+
+// demoAPICommand is `demo api add|list|remove`: proxy APIs on the demo's
+// stand-in configuration, forwarding to a backend URL.
+func (a *app) demoAPICommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "The demo's proxy APIs: add one that forwards to your backend's URL, list, remove (stand-in, not Azure API Management)",
+		Long: `The demo's stand-in configuration service publishes the echo API and the
+proxy APIs added here; the stand-in gateway forwards a proxy API's calls to
+its backend URL with the path after the API's prefix appended, as an API with
+a backend URL set in Azure does. On Azure, add the API in the portal and set
+its backend URL instead.`,
+		Args: cobra.NoArgs,
+	}
+	var path, backend string
+	var noSub bool
+	add := &cobra.Command{
+		Use:   "add NAME --path /PATH --backend URL",
+		Short: "Publish a proxy API on the demo gateway: calls to /PATH/... go to URL/... (stand-in, not Azure API Management)",
+		Long: `add publishes a proxy API on the demo: calls to /PATH and below, through the
+gateway, go to the backend URL with the rest of the path and the query
+appended. It stores the API in the demo's record, restarts the stand-in
+configuration service with it and waits until that is ready; the gateway
+picks the new configuration up at its next poll (every 10 s). The API
+needs the demo's subscription key (apimdev demo key) unless
+--no-subscription; every later up --demo keeps it.`,
+		Example: `  apimdev demo api add mine --path /mine --backend http://mine:8080
+  apimdev demo api add open --path /v1/open --backend http://open.apimdev-demo.svc.cluster.local:9000 --no-subscription`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if path == "" || backend == "" {
+				return &usageError{"demo api add needs --path /PATH and --backend URL, e.g. apimdev demo api add mine --path /mine --backend http://mine:8080"}
+			}
+			api := demo.API{Name: args[0], Path: path, BackendURL: backend, SubscriptionRequired: !noSub}
+			if err := demo.CheckAPI(api, nil); err != nil {
+				return err // before touching the cluster
+			}
+			s, lock, err := a.session(cmd, opening{lock: true, wait: lockWait, connect: true})
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
+			st, err := demoAPIState(cmd, s)
+			if err != nil {
+				return err
+			}
+			progress := func(f string, args ...any) { fmt.Fprintf(a.streams.Err, f+"\n", args...) }
+			if err := demo.AddAPI(cmd.Context(), s.Client, st, api, progress); err != nil {
+				return err
+			}
+			a.printDemoAPI(s, api)
+			return nil
+		},
+	}
+	f := add.Flags()
+	f.StringVar(&path, "path", "", "the API's path prefix on the gateway, e.g. /mine")
+	f.StringVar(&backend, "backend", "", "the backend URL the gateway forwards to, e.g. http://mine:8080")
+	f.BoolVar(&noSub, "no-subscription", false, "callers need no subscription key (by default they need the demo's, as a new API in Azure does)")
+	cmd.AddCommand(add)
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "The demo's APIs: the echo API and the proxy APIs added, with their backends",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, _, err := a.session(cmd, opening{connect: true})
+			if err != nil {
+				return err
+			}
+			st, err := demoAPIState(cmd, s)
+			if err != nil {
+				return err
+			}
+			if err := st.APIsErr; err != nil {
+				return err
+			}
+			if s.Config.Output == "json" {
+				apis := st.APIs
+				if apis == nil {
+					apis = []demo.API{}
+				}
+				return json.NewEncoder(a.streams.Out).Encode(map[string]any{"standin": demo.Label, "apis": apis})
+			}
+			tw := tabwriter.NewWriter(a.streams.Out, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tPATH\tBACKEND\tSUBSCRIPTION")
+			fmt.Fprintf(tw, "echo\t%s\t(the stand-in's echo)\trequired\n", demo.EchoPath)
+			for _, api := range st.APIs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", api.Name, api.Path, api.BackendURL, map[bool]string{true: "required", false: "none"}[api.SubscriptionRequired])
+			}
+			tw.Flush()
+			fmt.Fprintf(a.streams.Err, "(%s)\n", demo.Label)
+			return nil
+		},
+	})
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "remove NAME",
+		Short: "Stop publishing a proxy API the demo had (the echo API stays)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, lock, err := a.session(cmd, opening{lock: true, wait: lockWait, connect: true})
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
+			st, err := demoAPIState(cmd, s)
+			if err != nil {
+				return err
+			}
+			progress := func(f string, args ...any) { fmt.Fprintf(a.streams.Err, f+"\n", args...) }
+			gone, err := demo.RemoveAPI(cmd.Context(), s.Client, st, args[0], progress)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.streams.Out, "removed API %s (%s → %s) from the demo (%s); the gateway drops it at its next poll (every %s)\n",
+				gone.Name, gone.Path, gone.BackendURL, demo.Label, demo.GatewayPollInterval)
+			return nil
+		},
+	})
+	return cmd
+}
+
+// demoAPIState reads the demo from the cluster, or says that this cluster
+// has no stand-in configuration to add APIs to.
+func demoAPIState(cmd *cobra.Command, s *pipeline.Session) (demo.State, error) {
+	st, err := demo.Read(cmd.Context(), s.Client)
+	if err != nil {
+		return st, err
+	}
+	if !st.Found || !s.IsDemo() {
+		return st, &demo.NotDemoError{Cluster: s.Config.Cluster.Name}
+	}
+	return st, nil
+}
+
+// printDemoAPI says where to call a new API: through the forward's HTTP
+// port, with the key header's placeholder when it needs one.
+func (a *app) printDemoAPI(s *pipeline.Session, api demo.API) {
+	port, note := s.Config.Forward.HTTPPort, ""
+	if fwd := s.Files.CheckForward(); fwd.Running {
+		port = fwd.HTTPPort
+	} else {
+		note = "no forward is running: start one with `apimdev forward` (or `apimdev up --demo --detach`)"
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d%s/", port, api.Path)
+	if s.Config.Output == "json" {
+		_ = json.NewEncoder(a.streams.Out).Encode(map[string]any{"standin": demo.Label, "api": api, "url": url,
+			"pollInterval": demo.GatewayPollInterval.String(), "forwardRunning": note == ""})
+		return
+	}
+	fmt.Fprintf(a.streams.Out, "added API %s: %s → %s (%s)\n", api.Name, api.Path, api.BackendURL, demo.Label)
+	fmt.Fprintf(a.streams.Out, "the configuration service is ready; the gateway picks the API up at its next poll (every %s)\n", demo.GatewayPollInterval)
+	fmt.Fprintf(a.streams.Out, "call it through the forward: %s\n", url)
+	if api.SubscriptionRequired {
+		fmt.Fprintf(a.streams.Out, "  curl -H \"%s: $(apimdev demo key)\" %s\n", demo.SubscriptionHeader, url)
+	} else {
+		fmt.Fprintf(a.streams.Out, "  curl %s\n", url)
+	}
+	if note != "" {
+		fmt.Fprintln(a.streams.Err, note)
+	}
 }

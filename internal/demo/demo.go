@@ -151,6 +151,12 @@ type State struct {
 	Keys            Keys
 	Image           string
 	InitialTokenSHA string
+	GatewayID       string
+	// APIs are the proxy APIs added with `apimdev demo api add`; APIsErr
+	// says why the record's list could not be read (edited by hand), and
+	// whatever would rewrite the list refuses to while it is set.
+	APIs    []API
+	APIsErr error
 }
 
 // Read reads the demo's keys and record from the cluster; Found is false when
@@ -158,18 +164,26 @@ type State struct {
 func Read(ctx context.Context, c kubernetes.Interface) (State, error) {
 	var st State
 	sec, err := c.CoreV1().Secrets(Namespace).Get(ctx, ServiceName, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return st, nil
-	}
-	if err != nil {
+	switch {
+	case apierrors.IsNotFound(err):
+		// Keys lost; the record (and its API list) may still be there.
+	case err != nil:
 		return st, fmt.Errorf("reading the demo's Secret %s/%s: %w", Namespace, ServiceName, err)
+	default:
+		st.Keys = Keys{Signing: string(sec.Data[envSigningKey]), Subscription: firstKey(string(sec.Data[envSubscriptions]))}
+		st.Found = st.Keys.Signing != ""
 	}
-	st.Keys = Keys{Signing: string(sec.Data[envSigningKey]), Subscription: firstKey(string(sec.Data[envSubscriptions]))}
-	st.Found = st.Keys.Signing != ""
-	if cm, err := c.CoreV1().ConfigMaps(Namespace).Get(ctx, RecordName, metav1.GetOptions{}); err == nil {
-		st.InitialTokenSHA = cm.Annotations[AnnotationFirstTok]
-		st.Image = cm.Data["image"]
+	cm, err := c.CoreV1().ConfigMaps(Namespace).Get(ctx, RecordName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return st, nil
+	case err != nil:
+		// Its API list must not be lost to a read that failed.
+		return st, fmt.Errorf("reading the demo's record %s/%s: %w", Namespace, RecordName, err)
 	}
+	st.InitialTokenSHA = cm.Annotations[AnnotationFirstTok]
+	st.Image, st.GatewayID = cm.Data["image"], cm.Data["gatewayId"]
+	st.APIs, st.APIsErr = decodeAPIs(cm.Data[RecordAPIsKey])
 	return st, nil
 }
 
@@ -189,6 +203,9 @@ type Setup struct {
 	TokenSHA256 string
 	Timeout     time.Duration // for the configuration service to be ready; 0: 2 min
 	Poll        time.Duration // 0: 500ms
+	// APIs are the proxy APIs besides echo. DeployDemo carries the
+	// cluster's list (what `apimdev demo api add` put there) over its own.
+	APIs []API
 }
 
 func (s *Setup) labels() map[string]string {
@@ -265,6 +282,7 @@ func (s *Setup) Objects(initialTokenSHA string) []runtime.Object {
 			Ports:    []corev1.ServicePort{{Name: "https", Port: 8443, TargetPort: intstr.FromInt32(8443), Protocol: corev1.ProtocolTCP}},
 		},
 	}
+	withAPIs(record, dep, s.APIs)
 	return []runtime.Object{ns, secret, record, dep, svc}
 }
 
@@ -272,9 +290,18 @@ func (s *Setup) Objects(initialTokenSHA string) []runtime.Object {
 // service to be ready, so the gateway's first poll finds it.
 func (s *Setup) DeployDemo(ctx context.Context, c kubernetes.Interface, progress func(string, ...any)) (string, error) {
 	first := s.TokenSHA256
-	if prev, err := Read(ctx, c); err == nil && prev.InitialTokenSHA != "" {
+	prev, err := Read(ctx, c)
+	if err == nil {
+		err = prev.APIsErr
+	}
+	if err != nil {
+		return "", err
+	}
+	if prev.InitialTokenSHA != "" {
 		first = prev.InitialTokenSHA
 	}
+	// Every up re-applies the demo: the APIs added since stay.
+	s.APIs = prev.APIs
 	applied, err := gateway.Apply(ctx, c, s.Objects(first))
 	if err != nil {
 		return "", err

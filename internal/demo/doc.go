@@ -9,5 +9,9 @@
 // namespace, and the demo endpoint in what up applied), so other commands can
 // label their output and refuse to carry it to a real cluster.
 //
+// Proxy APIs added with `apimdev demo api add` are a list in the record
+// ConfigMap, which the configuration service reads as STANDIN_APIS; every
+// `up --demo` carries the cluster's list over (apis.go).
+//
 // It must not import cli, tui or pipeline.
 package demo

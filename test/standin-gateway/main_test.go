@@ -181,3 +181,28 @@ func TestLogSettingsFromEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// A bad STANDIN_APIS stops the config service (exit 1 from main) with a log
+// entry that says which variable and what is wrong, before it listens.
+func TestConfigServiceRefusesBadAPIs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ apis, want string }{
+		{`[{"name":"mine","path":"/mine"`, "not a JSON list"},
+		{`[{"name":"mine","path":"/echo","backendUrl":"http://mine:8080"}]`, `path /echo is api "echo"'s already`},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"config-service"}, envOf(map[string]string{
+			envGatewayKey: "k", envAPIs: tc.apis, envLogColor: "false",
+			envConfigHTTPS: "127.0.0.1:0", envConfigHTTP: "",
+		}), &out, &out)
+		if err == nil || !strings.Contains(err.Error(), envAPIs) || !strings.Contains(err.Error(), tc.want) || errors.As(err, new(usageError)) {
+			t.Errorf("STANDIN_APIS=%s: run() = %v, want a (non-usage) error naming %s and %q", tc.apis, err, envAPIs, tc.want)
+		}
+		if log := out.String(); !strings.Contains(log, "[Error]") || !strings.Contains(log, "["+standinlog.EvConfigServiceBadAPIs+"]") || !strings.Contains(log, tc.want) {
+			t.Errorf("log = %q, want an error entry %s with %q", log, standinlog.EvConfigServiceBadAPIs, tc.want)
+		}
+		if strings.Contains(out.String(), "listening") {
+			t.Errorf("the config service listened with a bad list: %q", out.String())
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimdev/apimdev/test/standin-gateway/internal/apimconfig"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/configservice"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/gateway"
 	"github.com/apimdev/apimdev/test/standin-gateway/internal/otlp"
@@ -87,6 +88,14 @@ func runConfigService(ctx context.Context, s settings, stdout io.Writer) error {
 		opts.Issuer = ca
 		log.Info("serving a certificate of a private CA: gateways trust it only when that CA is mounted", standinlog.Event(standinlog.EvConfigServicePrivateCA), "ca", ca.Cert.Subject.String())
 	}
+	apis, err := apimconfig.ParseAPIs([]byte(s.get(envAPIs)))
+	if err != nil {
+		// Exit 1: a configuration service that silently dropped an API would
+		// leave its caller wondering why the path answers 404.
+		log.Error(envAPIs+" is not a valid list of APIs; the config service does not start", standinlog.Event(standinlog.EvConfigServiceBadAPIs), "error", err.Error())
+		return fmt.Errorf("%s: %w", envAPIs, err)
+	}
+	opts.APIs = apis
 	if len(opts.SubscriptionKeys) == 0 {
 		log.Warn(envSubKeys+" is empty: every call to the echo API will be refused with 401", standinlog.Event(standinlog.EvConfigServiceNoSubKeys))
 	}

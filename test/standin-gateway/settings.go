@@ -16,28 +16,30 @@ import (
 // container reads them from its ConfigMap and Secret; the STANDIN_ ones exist
 // only here, for tests and the e2e rig.
 const (
-	envEndpoint      = "config.service.endpoint"
-	envAuth          = "config.service.auth"
-	envAuthKey       = "config.service.auth.key"
-	envGatewayName   = "gateway.name"
-	envLogFormat     = "telemetry.logs.std"
-	envLogLevel      = "telemetry.logs.std.level"
-	envLogColor      = "telemetry.logs.std.color"
-	envMetrics       = "telemetry.metrics.local"
-	envStatsd        = "telemetry.metrics.local.statsd.endpoint"
-	envGatewayKey    = "STANDIN_GATEWAY_KEY"
-	envSubKeys       = "STANDIN_SUBSCRIPTION_KEYS"
-	envBackupDir     = "STANDIN_BACKUP_DIR"
-	envPollInterval  = "STANDIN_POLL_INTERVAL"
-	envFetchTimeout  = "STANDIN_FETCH_TIMEOUT"
-	envDrainDelay    = "STANDIN_DRAIN_DELAY"
-	envShutdown      = "STANDIN_SHUTDOWN_TIMEOUT"
-	envHTTPAddr      = "STANDIN_HTTP_ADDR"
-	envHTTPSAddr     = "STANDIN_HTTPS_ADDR"
-	envRateLimitAddr = "STANDIN_RATE_LIMIT_ADDR"
-	envHeartbeatAddr = "STANDIN_HEARTBEAT_ADDR"
-	envConfigHTTPS   = "STANDIN_CONFIG_HTTPS_ADDR"
-	envConfigHTTP    = "STANDIN_CONFIG_HTTP_ADDR"
+	envEndpoint       = "config.service.endpoint"
+	envAuth           = "config.service.auth"
+	envAuthKey        = "config.service.auth.key"
+	envGatewayName    = "gateway.name"
+	envLogFormat      = "telemetry.logs.std"
+	envLogLevel       = "telemetry.logs.std.level"
+	envLogColor       = "telemetry.logs.std.color"
+	envMetrics        = "telemetry.metrics.local"
+	envStatsd         = "telemetry.metrics.local.statsd.endpoint"
+	envGatewayKey     = "STANDIN_GATEWAY_KEY"
+	envSubKeys        = "STANDIN_SUBSCRIPTION_KEYS"
+	envAPIs           = "STANDIN_APIS"
+	envBackendTimeout = "STANDIN_BACKEND_TIMEOUT"
+	envBackupDir      = "STANDIN_BACKUP_DIR"
+	envPollInterval   = "STANDIN_POLL_INTERVAL"
+	envFetchTimeout   = "STANDIN_FETCH_TIMEOUT"
+	envDrainDelay     = "STANDIN_DRAIN_DELAY"
+	envShutdown       = "STANDIN_SHUTDOWN_TIMEOUT"
+	envHTTPAddr       = "STANDIN_HTTP_ADDR"
+	envHTTPSAddr      = "STANDIN_HTTPS_ADDR"
+	envRateLimitAddr  = "STANDIN_RATE_LIMIT_ADDR"
+	envHeartbeatAddr  = "STANDIN_HEARTBEAT_ADDR"
+	envConfigHTTPS    = "STANDIN_CONFIG_HTTPS_ADDR"
+	envConfigHTTP     = "STANDIN_CONFIG_HTTP_ADDR"
 	// Microsoft Entra app authentication (config.service.auth=azureAdApp).
 	envTenantID     = "config.service.auth.azureAd.tenantId"
 	envClientID     = "config.service.auth.azureAd.clientId"
@@ -135,6 +137,7 @@ func (s settings) gatewayOptions(log *slog.Logger, problems *[]string) gateway.O
 		FetchTimeout:    s.duration(envFetchTimeout, 5*time.Second, problems),
 		DrainDelay:      s.duration(envDrainDelay, 5*time.Second, problems),
 		ShutdownTimeout: s.duration(envShutdown, 30*time.Second, problems),
+		BackendTimeout:  s.duration(envBackendTimeout, gateway.DefaultBackendTimeout, problems),
 		Logger:          log,
 	}
 }

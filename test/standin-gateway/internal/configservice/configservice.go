@@ -31,6 +31,9 @@ type Options struct {
 	Key []byte
 	// SubscriptionKeys are the keys the gateway will accept on its APIs.
 	SubscriptionKeys []string
+	// APIs are published after the echo API (STANDIN_APIS, checked with
+	// apimconfig.ParseAPIs); New refuses a list that does not validate.
+	APIs []apimconfig.API
 	// HTTPSAddr serves the configuration; HTTPAddr serves health only.
 	HTTPSAddr, HTTPAddr string
 	// Hostnames go into the certificate's SANs besides localhost.
@@ -58,6 +61,9 @@ type Service struct {
 func New(opts Options) (*Service, error) {
 	if len(opts.Key) == 0 {
 		return nil, errors.New("the config service needs a gateway key to verify tokens (STANDIN_GATEWAY_KEY is empty)")
+	}
+	if err := apimconfig.New("-", nil, opts.APIs...).Validate(); err != nil {
+		return nil, fmt.Errorf("the config service's APIs: %w", err)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -115,7 +121,11 @@ func (s *Service) Run(ctx context.Context) error {
 	log := s.opts.Logger
 	log.Info("stand-in config service listening", standinlog.Event(standinlog.EvConfigServiceListening),
 		"https", s.httpsLn.Addr().String(), "path", apimconfig.Path,
-		"subscriptionKeys", len(s.opts.SubscriptionKeys))
+		"subscriptionKeys", len(s.opts.SubscriptionKeys), "apis", len(s.opts.APIs)+1)
+	for _, a := range s.opts.APIs {
+		log.Info("publishing a proxy API", standinlog.Event(standinlog.EvConfigServiceAPI),
+			"name", a.Name, "path", a.Path, "backendUrl", a.BackendURL, "subscriptionRequired", a.SubscriptionRequired)
+	}
 	return standinhttp.ServeAll(ctx, log, servers, func(hs []*http.Server) {
 		log.Info("stand-in config service stopping", standinlog.Event(standinlog.EvConfigServiceStopping))
 		if err := standinhttp.Shutdown(hs, s.opts.ShutdownTimeout); err != nil {
@@ -172,7 +182,7 @@ func (s *Service) configuration(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, err.Error())
 		return
 	}
-	cfg := apimconfig.New(tok.GatewayID, s.opts.SubscriptionKeys)
+	cfg := apimconfig.New(tok.GatewayID, s.opts.SubscriptionKeys, s.opts.APIs...)
 	// The gateway id is part of the token, so it stays out of the log too.
 	s.opts.Logger.Debug("configuration served", standinlog.Event(standinlog.EvConfigServed), "revision", cfg.Revision, "tokenExpired", tok.Expired(s.opts.Now()))
 	w.Header().Set("ETag", `"`+cfg.Revision+`"`)

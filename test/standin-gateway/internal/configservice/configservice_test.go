@@ -141,3 +141,38 @@ func TestNewNeedsKey(t *testing.T) {
 		t.Fatalf("New without key = %v, want an error naming STANDIN_GATEWAY_KEY", err)
 	}
 }
+
+func TestConfigurationCarriesProxyAPIs(t *testing.T) {
+	t.Parallel()
+	mine := apimconfig.API{Name: "mine", Path: "/mine", Kind: apimconfig.KindProxy, SubscriptionRequired: true, BackendURL: "http://mine:8080"}
+	s, err := New(Options{Key: []byte(key), HTTPSAddr: "127.0.0.1:0", APIs: []apimconfig.API{mine}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	}()
+	status, header, body := call(t, "https://"+s.HTTPSAddr()+apimconfig.Path, mint(t, key, time.Now().Add(time.Hour)))
+	cfg, err := apimconfig.Decode(body)
+	if status != 200 || err != nil || len(cfg.APIs) != 2 || cfg.APIs[1] != mine {
+		t.Fatalf("status %d, %v: %+v", status, err, cfg.APIs)
+	}
+	if header.Get("ETag") != `"`+cfg.Revision+`"` || cfg.Revision == apimconfig.New("gw-cs", nil).Revision {
+		t.Errorf("revision %s, ETag %s", cfg.Revision, header.Get("ETag"))
+	}
+	// New refuses a list that clashes with the echo API.
+	clash := mine
+	clash.Path = "/echo"
+	if _, err := New(Options{Key: []byte(key), APIs: []apimconfig.API{clash}}); err == nil || !strings.Contains(err.Error(), "/echo") {
+		t.Errorf("New with a clashing API = %v", err)
+	}
+}

@@ -2,7 +2,7 @@
 // gateway container. It honours the container's observable contract (ports,
 // environment, probe paths, configuration polling and backup, token expiry,
 // subscription keys, graceful shutdown, local logs and statsd metrics) and
-// nothing more: its only API kind is an echo.
+// nothing more: its API kinds are an echo and a proxy to a backend URL.
 //
 // It must not import the config service: it talks to it over HTTP only, as the
 // real gateway talks to Azure.
@@ -90,9 +90,12 @@ type Options struct {
 	DrainDelay time.Duration
 	// ShutdownTimeout bounds waiting for in-flight requests after the drain (30 s).
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
-	Metrics         Metrics
-	Clock           Clock
+	// BackendTimeout bounds a proxy API's wait for its backend to connect
+	// and send response headers (DefaultBackendTimeout).
+	BackendTimeout time.Duration
+	Logger         *slog.Logger
+	Metrics        Metrics
+	Clock          Clock
 }
 
 // loaded is one installed configuration; it is replaced whole, never mutated.
@@ -110,6 +113,9 @@ type Gateway struct {
 	configURL *url.URL
 	setupErr  error // why configuration can never load (missing or bad settings)
 	client    *http.Client
+	// backends and proxy forward proxy APIs' requests.
+	backends *backendTransport
+	proxy    http.Handler
 
 	httpLn, httpsLn net.Listener
 	udp             []net.PacketConn
@@ -146,6 +152,8 @@ func New(opts Options) *Gateway {
 	opts = withDefaults(opts)
 	g := &Gateway{opts: opts, log: opts.Logger, stop: make(chan struct{})}
 	g.setupErr = g.readSettings()
+	g.backends = newBackendTransport(opts.BackendTimeout)
+	g.proxy = g.newProxy()
 	g.client = &http.Client{
 		Timeout: opts.FetchTimeout,
 		Transport: &http.Transport{
@@ -176,6 +184,7 @@ func withDefaults(o Options) Options {
 	def(&o.PollInterval, 10*time.Second)
 	def(&o.FetchTimeout, 5*time.Second)
 	def(&o.ShutdownTimeout, 30*time.Second)
+	def(&o.BackendTimeout, DefaultBackendTimeout)
 	if o.DrainDelay < 0 {
 		o.DrainDelay = 0
 	}
@@ -299,6 +308,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// Polling and UDP outlive runCtx: traffic is still served during the drain.
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer g.client.CloseIdleConnections() // Let the config service stop promptly.
+	defer g.backends.CloseIdleConnections()
 	defer wg.Wait()
 	defer stopBackground()
 	for _, pc := range g.udp {
@@ -311,8 +321,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	h := g.Handler()
 	servers := []standinhttp.Server{
-		{Name: "http", Listener: g.httpLn, Handler: h},
-		{Name: "https", Listener: g.httpsLn, Handler: h, TLS: &g.cert},
+		// HTTP/2 on both: negotiated on the TLS port, with prior knowledge
+		// (h2c, as gRPC clients send it) on the plain one.
+		{Name: "http", Listener: g.httpLn, Handler: h, HTTP2: true},
+		{Name: "https", Listener: g.httpsLn, Handler: h, TLS: &g.cert, HTTP2: true},
 	}
 	return standinhttp.ServeAll(runCtx, g.log, servers, g.shutdown)
 }

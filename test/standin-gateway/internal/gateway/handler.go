@@ -50,51 +50,55 @@ func (g *Gateway) Handler() http.Handler {
 			w.Header().Set("Connection", "close")
 		}
 		rec := &standinhttp.RecordingWriter{ResponseWriter: w}
-		api := g.route(rec, r)
-		g.observe(r, rec.StatusOrOK(), api, g.opts.Clock.Now().Sub(start))
+		api, fields := g.route(rec, r)
+		g.observe(r, rec.StatusOrOK(), api, g.opts.Clock.Now().Sub(start), fields...)
 	})
 }
 
 // route serves r and returns the API name for logs and metrics ("status" for
-// probes, "none" when no API matched).
-func (g *Gateway) route(w http.ResponseWriter, r *http.Request) string {
+// probes, "none" when no API matched), and the GatewayLogs fields of a
+// forward to a backend.
+func (g *Gateway) route(w http.ResponseWriter, r *http.Request) (string, []any) {
 	if r.URL.Path == StatusPath || r.URL.Path == LegacyStatusPath {
 		g.status(w)
-		return "status"
+		return "status", nil
 	}
 	st := g.state.Load()
 	if st == nil && g.refusedBare.Load() {
 		w.WriteHeader(http.StatusOK) // what #287 reports: 200, nothing else
-		return "none"
+		return "none", nil
 	}
 	if st == nil {
 		standinhttp.WriteJSON(w, http.StatusServiceUnavailable, apimError{http.StatusServiceUnavailable,
 			"The stand-in gateway has not loaded its configuration yet."})
-		return "none"
+		return "none", nil
 	}
 	if r.URL.Path == BusyPath {
 		g.busy(w, r, st.cfg)
-		return "standin-busy"
+		return "standin-busy", nil
 	}
 	if g.checkExpiry() {
 		// What users report of the real gateway with an expired token: 200 and
 		// nothing else. Smoke tests must therefore check bodies, not statuses.
 		w.WriteHeader(http.StatusOK)
-		return "expired"
+		return "expired", nil
 	}
 	api, ok := st.cfg.Match(r.URL.Path)
 	if !ok {
 		standinhttp.WriteJSON(w, http.StatusNotFound, apimError{http.StatusNotFound, msgNotFound})
-		return "none"
+		return "none", nil
 	}
 	sub := ""
 	if api.SubscriptionRequired {
 		if sub, ok = g.authorize(w, r, st.cfg); !ok {
-			return api.Name
+			return api.Name, nil
 		}
 	}
+	if api.Kind == apimconfig.KindProxy {
+		return api.Name, g.proxyAPI(w, r, api)
+	}
 	g.echo(w, r, api, sub)
-	return api.Name
+	return api.Name, nil
 }
 
 func (g *Gateway) status(w http.ResponseWriter) {
@@ -205,7 +209,7 @@ func (g *Gateway) echo(w http.ResponseWriter, r *http.Request, api apimconfig.AP
 // observe logs the request and records its metrics. Probes are logged at debug
 // and not counted: every pod is probed every few seconds, which would drown
 // the API traffic a user wants to see.
-func (g *Gateway) observe(r *http.Request, status int, api string, d time.Duration) {
+func (g *Gateway) observe(r *http.Request, status int, api string, d time.Duration, fields ...any) {
 	// A GatewayLogs entry (record section 7) with field names from Azure
 	// Monitor's GatewayLogs table. The URL without its query: the query may
 	// carry a subscription key.
@@ -216,6 +220,7 @@ func (g *Gateway) observe(r *http.Request, status int, api string, d time.Durati
 	args := []any{standinlog.Event(standinlog.EvRequest), standinlog.Source(standinlog.SrcRequest),
 		"isRequestSuccess", status < 400, "totalTime", d.Milliseconds(), "category", "GatewayLogs",
 		"method", r.Method, "url", scheme + "://" + r.Host + r.URL.EscapedPath(), "responseCode", status, "apiId", api}
+	args = append(args, fields...)
 	if api == "status" {
 		g.log.Debug("", args...)
 		return

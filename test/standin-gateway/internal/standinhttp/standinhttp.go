@@ -75,6 +75,9 @@ type Server struct {
 	Handler  http.Handler
 	// TLS, when set, makes the server speak HTTPS with this certificate.
 	TLS *tls.Certificate
+	// HTTP2 serves HTTP/2 besides HTTP/1.1: negotiated (ALPN h2) with TLS,
+	// with prior knowledge (h2c) without.
+	HTTP2 bool
 }
 
 // ServeAll serves every server until ctx is done, then hands over to shutdown,
@@ -92,8 +95,19 @@ func ServeAll(ctx context.Context, log *slog.Logger, servers []Server, shutdown 
 			ErrorLog:          slog.NewLogLogger(log.With(standinlog.Event(standinlog.EvHTTPServer), "listener", s.Name).Handler(), slog.LevelDebug),
 		}
 		ln := s.Listener
+		if s.HTTP2 {
+			p := new(http.Protocols)
+			p.SetHTTP1(true)
+			p.SetHTTP2(true)
+			p.SetUnencryptedHTTP2(true)
+			hs[i].Protocols = p
+		}
 		if s.TLS != nil {
-			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*s.TLS}, MinVersion: tls.VersionTLS12})
+			tc := &tls.Config{Certificates: []tls.Certificate{*s.TLS}, MinVersion: tls.VersionTLS12}
+			if s.HTTP2 {
+				tc.NextProtos = []string{"h2", "http/1.1"}
+			}
+			ln = tls.NewListener(ln, tc)
 		}
 		wg.Go(func() {
 			if err := hs[i].Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -52,6 +52,8 @@ const (
 	EvAccessTokenGranted     = "StandinAccessTokenGranted"
 	EvConfigServicePrivateCA = "StandinConfigServicePrivateCA"
 	EvConfigServiceNoSubKeys = "StandinConfigServiceNoSubscriptionKeys"
+	EvConfigServiceAPI       = "StandinConfigServiceApi"
+	EvConfigServiceBadAPIs   = "StandinConfigServiceBadApis"
 )
 
 // Sources (components). The record's where it names one for the event.
@@ -96,4 +98,6 @@ var Table = []Row{
 	{"initial sync failed, empty backup", EvSyncFailed, "Error", SrcRepository, "5.4 (the stand-in names its own backup file)"},
 	{"started from backup", EvStartedFromBackup, "Warning", SrcFileBackup, "none: the stand-in's own (the record has no such line)"},
 	{"request", EvRequest, "Info", SrcRequest, "section 7, GatewayLogs (field names from Azure Monitor's GatewayLogs)"},
+	{"proxy API: backend refused, reset, unresolvable (502)", EvRequest, "Info", SrcRequest, "section 3 traps, #274: lastError reason BackendConnectionFailure, \"Name does not resolve\" (the other messages are the stand-in's)"},
+	{"proxy API: backend timeout (504)", EvRequest, "Info", SrcRequest, "section 3 traps, #290: the TaskCanceledException (reason Timeout is the stand-in's name: the record has none)"},
 }

@@ -202,6 +202,8 @@ func TestEventTable(t *testing.T) {
 		"initial sync failed, empty backup":    {"ConfigInitialSyncFailed", "Error", "ConfigurationRepositoryProvider"},
 		"started from backup":                  {"StandinConfigRestoredFromBackup", "Warning", "FileBackupProvider"},
 		"request":                              {"GatewayLogs", "Info", "GatewayLogs"},
+		"proxy API: backend refused, reset, unresolvable (502)": {"GatewayLogs", "Info", "GatewayLogs"},
+		"proxy API: backend timeout (504)":                      {"GatewayLogs", "Info", "GatewayLogs"},
 	}
 	if len(Table) != len(want) {
 		t.Errorf("table has %d rows, want %d", len(Table), len(want))
