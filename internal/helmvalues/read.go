@@ -135,10 +135,11 @@ func Read(b []byte, chartVersion string) (Mapping, error) {
 	shared := false
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		tops = append(tops, root.Content[i].Value)
-		shared = shared || top[root.Content[i].Value]
+		// a typo of a top-level key is this chart's file, misspelt
+		shared = shared || top[root.Content[i].Value] || nearTop(root.Content[i].Value, top)
 	}
 	if !shared && len(tops) > 0 {
-		return Mapping{}, fmt.Errorf("values file: this is not a values file of %s: none of its top-level keys (%s) is one of the chart's (replicaCount, image, gateway, observability...)",
+		return Mapping{}, fmt.Errorf("values file: this is not a values file of %s, so nothing was deployed from it: none of its top-level keys (%s) is one of the chart's (replicaCount, image, gateway, observability...)",
 			Chart, strings.Join(tops, ", "))
 	}
 	var leaves []leaf
@@ -201,6 +202,16 @@ func set(n *yaml.Node) bool {
 		return n.Tag != "!!null" && n.Value != ""
 	}
 	return true
+}
+
+// nearTop says k is a typo of one of the chart's top-level keys.
+func nearTop(k string, top map[string]bool) bool {
+	for t := range top {
+		if distance(strings.ToLower(k), strings.ToLower(t)) <= 2 {
+			return true
+		}
+	}
+	return false
 }
 
 func hasPrefix(known map[string]bool, p string) bool {
