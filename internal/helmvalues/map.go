@@ -150,6 +150,9 @@ func (m *mapper) row(key string, n *yaml.Node) {
 			na("localsyslog needs the node's /dev/log socket: a kind node has no syslog daemon")
 			return
 		}
+		if lt == "none" {
+			lt = "" // apimdev's way of saying none: the gateway's default
+		}
 		m.add(key, n, Used, "the prod profile's local logs (telemetry.logs.local)", "prod.logs.local", lt)
 	case "observability.logs.local.localsyslog.endpoint", "observability.logs.local.rfc5424.endpoint",
 		"observability.logs.local.journal.endpoint", "observability.logs.local.json.endpoint":
@@ -213,6 +216,10 @@ func (m *mapper) row(key string, n *yaml.Node) {
 	case "service.type", "service.loadBalancer.allocateNodePorts", "service.loadBalancer.ip", "service.annotations":
 		na("apimdev reaches the gateway through its own Services and the forward on 127.0.0.1 (forward.httpPort, forward.httpsPort)")
 	case "service.ports.http", "service.ports.https":
+		if (key == "service.ports.http" && v == "80") || (key == "service.ports.https" && v == "443") {
+			used("the same port as apimdev's Service (the portal's 80/443)", "")
+			return
+		}
 		na("in-cluster ports of the production Service; apimdev's Service keeps the portal's 80/443 and its forward listens on forward.httpPort/httpsPort")
 	case "service.ports.instance.synchronization", "service.ports.instance.heartbeat":
 		if v == "4290" || v == "4291" {
