@@ -277,7 +277,7 @@ func overlayFiles(p gateway.Profile, dep *appsv1.Deployment, objs []runtime.Obje
 	}
 	depPatch := map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": p.DeploymentName()},
+		"metadata": map[string]any{"namespace": p.Namespace, "name": p.DeploymentName()},
 		"spec": map[string]any{"template": map[string]any{
 			"metadata": map[string]any{"labels": p.Selector()},
 			"spec":     podSpec,
@@ -285,12 +285,12 @@ func overlayFiles(p gateway.Profile, dep *appsv1.Deployment, objs []runtime.Obje
 	}
 	svcPatch := map[string]any{
 		"apiVersion": "v1", "kind": "Service",
-		"metadata": map[string]any{"name": p.Gateway},
+		"metadata": map[string]any{"namespace": p.Namespace, "name": p.Gateway},
 		"spec":     map[string]any{"externalTrafficPolicy": "Local"},
 	}
 	saPatch := map[string]any{
 		"apiVersion": "v1", "kind": "ServiceAccount",
-		"metadata":                     map[string]any{"name": p.Gateway},
+		"metadata":                     map[string]any{"namespace": p.Namespace, "name": p.Gateway},
 		"automountServiceAccountToken": false,
 	}
 	var patches []string
