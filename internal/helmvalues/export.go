@@ -354,7 +354,7 @@ Made by `+"`apimdev export --format helm-values`"+` for chart %s %s. Two parts:
 - `+"`overlay/`"+` is a kustomization over the chart's render for what the chart cannot say:
   the NetworkPolicies, the metrics exporter or collector apimdev runs beside the gateway, the namespace,
   a preStop pause, the spread over hostnames as well as zones, no service account token in the pods,
-  externalTrafficPolicy Local, and the pod label the NetworkPolicies select.
+  externalTrafficPolicy Local, and the pod label the NetworkPolicies select. Its files:
 
 %s
 

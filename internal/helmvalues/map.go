@@ -258,7 +258,7 @@ func (m *mapper) row(key string, n *yaml.Node) {
 		if v == "1" {
 			used("the prod profile's disruption budget allows 1 unavailable", "")
 		} else {
-			adapted("the prod profile's disruption budget allows 1 pod unavailable (with 3 replicas the chart's 25% rounds to 0: a node drain would block)", "", "")
+			adapted("the prod profile's disruption budget allows 1 pod unavailable, whatever the replicas (25% of 3 rounds up to 1 too)", "", "")
 		}
 	case "highAvailability.podTopologySpread.whenUnsatisfiable":
 		if v == "ScheduleAnyway" {

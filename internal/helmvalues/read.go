@@ -168,8 +168,10 @@ func Read(b []byte, chartVersion string) (Mapping, error) {
 		}
 	}
 	walk(root, "")
+	// Every problem at once: unknown keys and secrets.
+	var errs []error
 	if len(problems) > 0 {
-		return Mapping{}, &UnknownKeysError{ChartVersion: chartVersion, Problems: problems}
+		errs = append(errs, &UnknownKeysError{ChartVersion: chartVersion, Problems: problems})
 	}
 	var secrets []string
 	for _, l := range leaves {
@@ -178,7 +180,10 @@ func Read(b []byte, chartVersion string) (Mapping, error) {
 		}
 	}
 	if len(secrets) > 0 {
-		return Mapping{}, &SecretError{Keys: secrets}
+		errs = append(errs, &SecretError{Keys: secrets})
+	}
+	if len(errs) > 0 {
+		return Mapping{}, errors.Join(errs...)
 	}
 	m := &mapper{Mapping: Mapping{ChartVersion: chartVersion}, values: map[string]*yaml.Node{}, appVersion: cv.appVersion}
 	for _, l := range leaves {
