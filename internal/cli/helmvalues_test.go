@@ -84,3 +84,48 @@ func TestHelmValuesRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestExportHelmValues(t *testing.T) {
+	dir := testdir.New(t)
+	out := filepath.Join(dir, "gateway-helm")
+	env := map[string]string{"APIMDEV_HOME": dir, "APIMDEV_TOKEN": "GatewayKey contoso-gw&202701010000&" + canary}
+	args := []string{"export", "--format", "helm-values", "-o", out, "--name", "contoso-gw", "--endpoint", "contoso.configuration.azure-api.net", "--image", "mcr.microsoft.com/azure-api-management/gateway:2.11.1"}
+	r := apimdev(t, env, "", args...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	values, err := os.ReadFile(filepath.Join(out, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"createSecret: false", "existingSecretName: contoso-gw-token", "tag: 2.11.1", "replicaCount: 3"} {
+		if !strings.Contains(string(values), want) {
+			t.Errorf("values.yaml lacks %q", want)
+		}
+	}
+	for _, f := range []string{"overlay/kustomization.yaml", "overlay/patch-deployment.yaml", "overlay/post-render.sh", "README.md"} {
+		b, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(f)))
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if strings.Contains(string(b), canary) {
+			t.Errorf("%s holds the token", f)
+		}
+	}
+	for _, tt := range []struct {
+		extra []string
+		want  string
+	}{
+		{[]string{"--include-token"}, "never holds a credential"},
+		{[]string{"--chart-version", "0.9.0"}, "known are 1.15.1"},
+	} {
+		r := apimdev(t, env, "", append(append([]string{}, args...), tt.extra...)...)
+		if r.code != ExitUsage || !strings.Contains(r.err, tt.want) {
+			t.Errorf("%v: exit %d, %s", tt.extra, r.code, r.err)
+		}
+	}
+	r = apimdev(t, env, "", "export", "--format", "chart", "-o", out)
+	if r.code != ExitUsage || !strings.Contains(r.err, "manifests (default) or helm-values") {
+		t.Errorf("unknown format: exit %d, %s", r.code, r.err)
+	}
+}

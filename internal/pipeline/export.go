@@ -192,8 +192,15 @@ func (s *Session) ExportHelmValues(ctx context.Context, dir, chartVersion string
 	}
 	var names []string
 	for _, f := range files {
-		if err := state.WriteFile(filepath.Join(dir, filepath.FromSlash(f.Name)), f.Data); err != nil {
+		path := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if err := state.WriteFile(path, f.Data); err != nil {
 			return nil, err
+		}
+		if strings.HasSuffix(f.Name, ".sh") {
+			// the post-renderer Helm runs
+			if err := os.Chmod(path, 0o700); err != nil {
+				return nil, err
+			}
 		}
 		names = append(names, f.Name)
 	}
