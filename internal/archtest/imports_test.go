@@ -37,6 +37,7 @@ var rules = []rule{
 	{pkg: "forward", sentence: "It imports nothing from the rest of apimdev except ports.", onlyRule: true, only: []string{"ports"}},
 	{pkg: "gateway", sentence: "It must not import cluster, forward, cli or tui.", notImport: []string{"cluster", "forward", "cli", "tui"}},
 	{pkg: "gwlink", sentence: "It imports nothing from the rest of apimdev except podlogs.", onlyRule: true, only: []string{"podlogs"}},
+	{pkg: "helmvalues", sentence: "It must not import cli, tui or pipeline.", notImport: []string{"cli", "tui", "pipeline"}},
 	{pkg: "kit", sentence: "must not import cli, tui or pipeline.", notImport: []string{"cli", "tui", "pipeline"}},
 	{pkg: "labs", sentence: "It must not import cli, tui or pipeline.", notImport: []string{"cli", "tui", "pipeline"}},
 	{pkg: "settings", sentence: "It imports nothing from the rest of apimdev except config and gateway", onlyRule: true, only: []string{"config", "gateway"}},

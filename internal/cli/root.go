@@ -56,6 +56,8 @@ type app struct {
 	// brings where the user set nothing.
 	adjust  func(*config.Config)
 	kitNote string // where the settings came from, said once
+	// helm is the Helm values file the settings were read from, if any.
+	helm *helmRead
 }
 
 // Run executes apimdev with args and returns the exit code. main is the only
@@ -229,7 +231,29 @@ func (a *app) load(cmd *cobra.Command) (config.Config, error) {
 // overlay puts what the user asked for onto base: the config file, then
 // APIMDEV_* variables, then the flags they set. It validates nothing, so a
 // session can put the same asks on top of what the cluster records.
+//
+// A Helm values file (gateway.helmValues, up --helm-values) is a layer of
+// its own, just above base: the config file, variables and flags all win
+// over it. A file that does not read is an error, so nothing is deployed
+// from it.
 func (a *app) overlay(cmd *cobra.Command, base config.Config) (config.Config, error) {
+	cfg, err := a.layers(cmd, base)
+	if err != nil || cfg.Gateway.HelmValues == "" {
+		return cfg, err
+	}
+	m, err := readHelmValues(cfg.Gateway.HelmValues)
+	if err != nil {
+		return cfg, &usageError{err.Error()}
+	}
+	a.helm = &helmRead{file: cfg.Gateway.HelmValues, mapping: m}
+	if err := m.Apply(&base); err != nil {
+		return cfg, &usageError{err.Error()}
+	}
+	return a.layers(cmd, base)
+}
+
+// layers is overlay without the values file.
+func (a *app) layers(cmd *cobra.Command, base config.Config) (config.Config, error) {
 	path, optional := a.configFile, false
 	if path == "" {
 		path, optional = config.DefaultFile, true

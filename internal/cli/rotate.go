@@ -2,12 +2,15 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/events"
+	"github.com/apimdev/apimdev/internal/helmvalues"
 	"github.com/apimdev/apimdev/internal/pipeline"
 )
 
@@ -94,7 +97,7 @@ reporting requests sent, failed and p50/p99.
 }
 
 func (a *app) exportCommand() *cobra.Command {
-	var profile, dir string
+	var profile, dir, format, chartVersion string
 	var include bool
 	cmd := &cobra.Command{
 		Use:   "export",
@@ -105,9 +108,16 @@ ReadWriteMany backup volume, the pinned image, and a kustomization.yaml whose
 secretGenerator reads the credential: the token from gateway.token, or with
 --auth entra-app the client secret from client-secret.env (workload identity
 needs none). It is not written unless --include-token (then from --token-file
-or APIMDEV_TOKEN, or --client-secret-file or APIMDEV_CLIENT_SECRET).`,
-		Example: `  apimdev export --profile prod -o ./gateway-prod && kubectl apply -k ./gateway-prod`,
-		Args:    cobra.NoArgs,
+or APIMDEV_TOKEN, or --client-secret-file or APIMDEV_CLIENT_SECRET).
+
+--format helm-values writes the same profile for Microsoft's Helm chart
+(azure-api-management-gateway, --chart-version): values.yaml with all the chart
+can express, overlay/ (a kustomization over the chart's render, or a Helm
+post-renderer) with the rest, and a README of which is which. No credential
+is written: the chart reads it from an existing Secret.`,
+		Example: `  apimdev export --profile prod -o ./gateway-prod && kubectl apply -k ./gateway-prod
+  apimdev export --format helm-values -o ./gateway-helm --chart-version 1.15.1`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if profile != "prod" {
 				return &usageError{fmt.Sprintf("--profile %q: only prod is exported (render --profile dev prints dev)", profile)}
@@ -115,9 +125,37 @@ or APIMDEV_TOKEN, or --client-secret-file or APIMDEV_CLIENT_SECRET).`,
 			if dir == "" {
 				return &usageError{"export needs a directory: -o DIR"}
 			}
+			switch format {
+			case "manifests":
+			case "helm-values":
+				if include {
+					return &usageError{"--include-token: a helm-values export never holds a credential (the chart reads it from an existing Secret; see its README)"}
+				}
+			default:
+				return &usageError{fmt.Sprintf("--format %q: manifests (default) or helm-values", format)}
+			}
+			if format != "helm-values" && cmd.Flags().Changed("chart-version") {
+				return &usageError{"--chart-version goes with --format helm-values"}
+			}
+			if _, err := helmvalues.AppVersion(chartVersion); err != nil {
+				return &usageError{"--chart-version: " + err.Error()}
+			}
 			s, _, err := a.session(cmd, opening{existing: true})
 			if err != nil {
 				return err
+			}
+			if format == "helm-values" {
+				files, err := s.ExportHelmValues(cmd.Context(), dir, chartVersion)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.streams.Out, "wrote %d files to %s:\n", len(files), dir)
+				for _, f := range files {
+					fmt.Fprintf(a.streams.Out, "  %s\n", f)
+				}
+				fmt.Fprintf(a.streams.Out, "values.yaml is for chart %s %s; overlay/ adds what the chart cannot express; see %s\n",
+					helmvalues.Chart, chartVersion, filepath.Join(dir, "README.md"))
+				return nil
 			}
 			tok, tokErr := a.loadToken(s.Config)
 			if include && tokErr != nil {
@@ -141,6 +179,8 @@ or APIMDEV_TOKEN, or --client-secret-file or APIMDEV_CLIENT_SECRET).`,
 	// -o names the directory here, as `kubectl`-style export tools do; it
 	// shadows the global output-format flag for this command only.
 	cmd.Flags().StringVarP(&dir, "output", "o", "", "directory to write (created 0700; files 0600)")
+	cmd.Flags().StringVar(&format, "format", "manifests", "what to write: manifests (one file per object and a kustomization) or helm-values (values.yaml for Microsoft's chart and an overlay)")
+	cmd.Flags().StringVar(&chartVersion, "chart-version", helmvalues.DefaultChartVersion, "with --format helm-values: the chart version to write for ("+strings.Join(helmvalues.KnownVersions(), ", ")+")")
 	cmd.Flags().BoolVar(&include, "include-token", false, "also write the credential into gateway.token or client-secret.env (0600)")
 	return cmd
 }

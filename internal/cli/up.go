@@ -78,6 +78,8 @@ directory) and up returns; 'apimdev down' stops it.`,
 	f.BoolVar(&o.buildNodeImage, "build-node-image", false, "when no node image can be had (kind's cannot be pulled, none was built here), build one here first (about 11 min on 2 cores; Linux, root)")
 	f.String("workers", "", "worker nodes beside the control plane when up creates the cluster, spread over cluster.zones (default 0: one node; 3 shows the prod profile's zone spread and drains)")
 	fieldFlag(f, "workers", "cluster.workers")
+	f.String("helm-values", "", "a values file of Microsoft's Helm chart (azure-api-management-gateway 1.15.x) to take settings from: printed value by value as used, adapted or not applicable locally; apimdev.yaml, APIMDEV_* and flags win over it; secrets in it are refused (gateway.helmValues)")
+	fieldFlag(f, "helm-values", "gateway.helmValues")
 	f.BoolVar(&o.demo, "demo", false, "run apimdev's stand-in gateway (stand-in, not Azure API Management) with its own configuration service: no Azure, no token")
 	return cmd
 }
@@ -94,6 +96,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 		return err
 	}
 	defer lock.Release()
+	a.printHelmValues(s.Config.Output)
 	if s.Config.Output == "text" && a.streams.Terminal && isTerminal(a.streams.In) && s.Endpoint.RuntimeIs(cluster.RuntimeDocker) {
 		a.offerDocker(ctx, s.Config.Output) // at a terminal: may install one, with consent
 	}

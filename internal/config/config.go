@@ -214,6 +214,11 @@ type Gateway struct {
 	CACertificates []string `yaml:"caCertificates,omitempty" json:"-"`
 	// CACerts are the certificates themselves: what is deployed and recorded.
 	CACerts []CACert `yaml:"-" json:"caCerts,omitempty"`
+	// HelmValues names a values file of Microsoft's Helm chart whose
+	// settings apimdev takes (see internal/helmvalues): below this file,
+	// APIMDEV_* variables and flags, above the defaults. The file is read
+	// where the settings are made; its name is not recorded.
+	HelmValues string `yaml:"helmValues,omitempty" json:"-"`
 }
 
 // Authentication modes of the gateway (config.service.auth).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/apimdev/apimdev/internal/config"
 	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/helmvalues"
 	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/token"
 )
@@ -87,21 +88,10 @@ func (s *Session) ExportHint(dir string) string {
 // pinned image, and a kustomization.yaml whose secretGenerator reads the
 // token from gateway.token. The token is written only when includeToken.
 func (s *Session) Export(ctx context.Context, dir string, tok token.Token, includeToken bool) ([]string, error) {
-	p, err := gateway.Prod(s.Config)
+	p, how, err := s.exportProfile(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// The image that really runs, when the local cluster has one.
-	if s.Connect() == nil {
-		if d, err := s.Client.AppsV1().Deployments(p.Namespace).Get(ctx, p.DeploymentName(), metav1.GetOptions{}); err == nil {
-			p.Image = d.Spec.Template.Spec.Containers[0].Image
-		}
-	}
-	img, how, err := s.Pin.Pin(ctx, p.Image)
-	if err != nil {
-		return nil, err
-	}
-	p.Image = img
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -163,4 +153,56 @@ Made by apimdev export. Apply with:
 		return nil, err
 	}
 	return files, nil
+}
+
+// exportProfile is the prod profile as exported: production requests, and
+// the image that really runs (when the local cluster has one), pinned.
+func (s *Session) exportProfile(ctx context.Context) (gateway.Profile, string, error) {
+	p, err := gateway.Prod(s.Config)
+	if err != nil {
+		return p, "", err
+	}
+	if s.Connect() == nil {
+		if d, err := s.Client.AppsV1().Deployments(p.Namespace).Get(ctx, p.DeploymentName(), metav1.GetOptions{}); err == nil {
+			p.Image = d.Spec.Template.Spec.Containers[0].Image
+		}
+	}
+	img, how, err := s.Pin.Pin(ctx, p.Image)
+	if err != nil {
+		return p, "", err
+	}
+	p.Image = img
+	return p, how, nil
+}
+
+// ExportHelmValues writes the prod profile for Microsoft's Helm chart into
+// dir: values.yaml, the overlay/ kustomization for what the chart cannot
+// express, and a README (see helmvalues.Export). No credential is written.
+func (s *Session) ExportHelmValues(ctx context.Context, dir, chartVersion string) ([]string, error) {
+	p, _, err := s.exportProfile(ctx)
+	if err != nil {
+		return nil, err
+	}
+	files, err := helmvalues.Export(p, chartVersion)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, helmvalues.OverlayDir), 0o700); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, f := range files {
+		path := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if err := state.WriteFile(path, f.Data); err != nil {
+			return nil, err
+		}
+		if strings.HasSuffix(f.Name, ".sh") {
+			// the post-renderer Helm runs
+			if err := os.Chmod(path, 0o700); err != nil {
+				return nil, err
+			}
+		}
+		names = append(names, f.Name)
+	}
+	return names, nil
 }
