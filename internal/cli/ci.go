@@ -214,7 +214,9 @@ func runCI(parent context.Context, o ciOptions, env ciEnv, rep *events.Reporter,
 	var suites []junit.Suite
 	code, reason := ExitOK, ""
 	fail := func(c int, why string) {
-		if code == ExitOK || c == ciEnvFailed {
+		// The first failure is the reason; an environment failure
+		// outranks a test's.
+		if code == ExitOK || (c == ciEnvFailed && code != ciEnvFailed) {
 			code, reason = c, why
 		}
 	}
@@ -253,7 +255,9 @@ func runCI(parent context.Context, o ciOptions, env ciEnv, rep *events.Reporter,
 		fail(ciEnvFailed, "up failed: "+firstLine(err.Error()))
 	}
 
-	if code == ExitOK {
+	// After a failed smoke call the gateway still runs: the labs and the
+	// checks still tell something.
+	if code != ciEnvFailed {
 		for _, n := range o.labs {
 			t0 := time.Now()
 			r, err := env.Lab(ctx, n)
@@ -273,7 +277,7 @@ func runCI(parent context.Context, o ciOptions, env ciEnv, rep *events.Reporter,
 			}
 		}
 	}
-	if code == ExitOK && o.checks {
+	if code != ciEnvFailed && o.checks {
 		t0 := time.Now()
 		cs, err := env.Checks(ctx)
 		rec.cut() // the checks' own step: its results are the cases

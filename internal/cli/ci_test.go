@@ -94,8 +94,11 @@ func (f *fakeCI) Checks(context.Context) ([]pipeline.CheckResult, error) {
 	return []pipeline.CheckResult{{Name: "replicas", OK: true, Detail: "1/1 ready"}}, nil
 }
 
-func (f *fakeCI) Artifacts(_ context.Context, dir string, w *artifactWriter) error {
+func (f *fakeCI) Artifacts(ctx context.Context, dir string, w *artifactWriter) error {
 	f.call("artifacts")
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	f.mu.Lock()
 	f.artifacts = dir
 	f.mu.Unlock()
@@ -118,8 +121,11 @@ func writeLogFile(p string, b []byte) error {
 	return os.WriteFile(p, b, 0o644)
 }
 
-func (f *fakeCI) Teardown(_ context.Context, keep bool) (string, error) {
+func (f *fakeCI) Teardown(ctx context.Context, keep bool) (string, error) {
 	f.call("teardown")
+	if ctx.Err() != nil { // after a timeout or a cancel, the teardown has its own bound
+		return "", ctx.Err()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.keep, f.torndown = keep, true
@@ -220,11 +226,11 @@ func TestCIExitCodesArtifactsAndTeardown(t *testing.T) {
 	}{
 		{name: "pass", f: &fakeCI{}, o: ciOptions{labs: []int{1}, checks: true}, code: 0,
 			suites: []string{"apimdev up", "apimdev smoke", "apimdev lab 1", "apimdev checks", "apimdev teardown"}},
-		{name: "smoke fails", f: &fakeCI{smokeFails: true}, o: ciOptions{labs: []int{1}}, code: ciTestFailed, reason: "1 of 2 smoke call(s) failed",
-			suites: []string{"apimdev up", "apimdev smoke", "apimdev teardown"}, failures: 2},
+		{name: "smoke fails", f: &fakeCI{smokeFails: true}, o: ciOptions{labs: []int{1}, checks: true}, code: ciTestFailed, reason: "1 of 2 smoke call(s) failed",
+			suites: []string{"apimdev up", "apimdev smoke", "apimdev lab 1", "apimdev checks", "apimdev teardown"}, failures: 2},
 		{name: "lab fails", f: &fakeCI{labFails: true}, o: ciOptions{labs: []int{2}}, code: ciTestFailed, reason: "lab 2: 1 check(s) failed",
 			suites: []string{"apimdev up", "apimdev smoke", "apimdev lab 2", "apimdev teardown"}, failures: 1},
-		{name: "up fails", f: &fakeCI{failStep: "cluster"}, code: ciEnvFailed, reason: "up failed: the engine went away",
+		{name: "up fails", f: &fakeCI{failStep: "cluster"}, o: ciOptions{labs: []int{1}, checks: true}, code: ciEnvFailed, reason: "up failed: the engine went away",
 			suites: []string{"apimdev up", "apimdev teardown"}, failures: 1},
 		{name: "timeout", f: &fakeCI{hang: true}, o: ciOptions{timeout: 50 * time.Millisecond}, code: ciEnvFailed, reason: "the run took longer than --timeout 50ms",
 			suites: []string{"apimdev up", "apimdev teardown"}, failures: 1},
@@ -358,6 +364,25 @@ func TestCINeverWritesTheToken(t *testing.T) {
 				t.Errorf("%s: nothing was redacted, so the canary never reached it", name)
 			}
 		}
+	}
+}
+
+// The JUnit writer scrubs on its own, whatever its cases hold.
+func TestCIJUnitWriterScrubs(t *testing.T) {
+	tok, err := token.Parse("GatewayKey contoso-gw&202612301200&" + canary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := newScrubber()
+	sc.add(tok)
+	p := filepath.Join(testdir.New(t), "j.xml")
+	c := junit.Case{Name: "raw", SystemOut: "sent " + canary, Failure: &junit.Failure{Message: tok.SecretValue(), Text: canary}}
+	if err := writeJUnit(p, sc, junit.NewSuite("s", time.Now(), []junit.Case{c})); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	if strings.Contains(string(b), canary) || !strings.Contains(string(b), "redacted") {
+		t.Fatalf("JUnit file:\n%s", b)
 	}
 }
 

@@ -97,12 +97,21 @@ func TestCI(t *testing.T) {
 	}
 
 	t.Run("pass", func(t *testing.T) {
-		code, out, errs, rep, artifacts := ci(t, "pass")
+		code, out, errs, rep, artifacts := ci(t, "pass", "--lab", "1", "--checks")
 		if code != 0 {
 			t.Fatalf("exit %d, want 0", code)
 		}
-		if rep.Failures != 0 || len(rep.Suites) < 3 || rep.Suites[0].Name != "apimdev up" || rep.Suites[1].Name != "apimdev smoke" {
-			t.Fatalf("JUnit: %+v", rep)
+		var suites []string
+		for _, s := range rep.Suites {
+			suites = append(suites, s.Name)
+		}
+		if rep.Failures != 0 || strings.Join(suites, ", ") != "apimdev up, apimdev smoke, apimdev lab 1: Bring the gateway up, apimdev checks, apimdev teardown" {
+			t.Fatalf("JUnit: %d failure(s), suites %q", rep.Failures, suites)
+		}
+		for _, s := range rep.Suites[2:4] {
+			if s.Tests < 3 {
+				t.Errorf("suite %s: %d case(s)", s.Name, s.Tests)
+			}
 		}
 		var up []string
 		for _, c := range rep.Suites[0].Cases {
@@ -178,6 +187,27 @@ func TestCI(t *testing.T) {
 			}
 		}
 		clusterGone(t)
+	})
+
+	// On a cluster that was there before, with its gateway, ci removes
+	// nothing and says so.
+	t.Run("existing cluster", func(t *testing.T) {
+		defer r.apimdev(t, "down")
+		if code, out, errs := r.apimdev(t, "up", "--demo", "--detach", "--node-image", tl.nodeImage, "--http-port", ciHTTPPort, "--https-port", ciHTTPSPort); code != 0 {
+			t.Fatalf("up --demo: exit %d\n%s%s", code, errs, out)
+		}
+		before := r.kubectlOut(t, "-n", "apim-gateway", "get", "deployment/apimdev-gw", "-o", "jsonpath={.metadata.uid}")
+		code, out, _, rep, _ := ci(t, "existing")
+		if code != 0 || rep.Failures != 0 {
+			t.Fatalf("exit %d, %d failure(s)", code, rep.Failures)
+		}
+		mustContain(t, "ci's summary", out, "teardown: left cluster \""+ciCluster+"\"", "they existed before this run, so nothing was removed")
+		if after := r.kubectlOut(t, "-n", "apim-gateway", "get", "deployment/apimdev-gw", "-o", "jsonpath={.metadata.uid}"); after != before {
+			t.Errorf("the gateway's Deployment was replaced: uid %s → %s", before, after)
+		}
+		if code, out, errs := r.apimdev(t, "smoke"); code != 0 {
+			t.Errorf("smoke after ci, through the background forward up started: exit %d\n%s%s", code, errs, out)
+		}
 	})
 }
 
