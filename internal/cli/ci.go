@@ -635,8 +635,12 @@ func (e *sessionCI) Artifacts(ctx context.Context, dir string, w *artifactWriter
 	}
 	s := e.s
 	var errs []error
-	if t, err := s.ClusterToken(ctx); err == nil {
-		e.sc.add(t)
+	if s.Connect() == nil { // the token the cluster runs: what logs could quote
+		read, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if t, err := s.ClusterToken(read); err == nil {
+			e.sc.add(t)
+		}
+		cancel()
 	}
 	st := s.Status(ctx)
 	if b, err := json.MarshalIndent(st, "", "  "); err == nil {
@@ -710,5 +714,8 @@ func (e *sessionCI) Teardown(ctx context.Context, keep bool) (string, error) {
 	case ciNothingStarted:
 		return "nothing was started", nil
 	}
-	return fmt.Sprintf("left cluster %q (%s before this run) and gateway %s as they are: they existed before this run, so nothing was removed", name, e.before, gw), nil
+	if e.hadGateway {
+		return fmt.Sprintf("left cluster %q (%s when this run started) and gateway %s as they are: they were there before this run, and ci removes only what it made", name, e.before, gw), nil
+	}
+	return fmt.Sprintf("left cluster %q as it is (%s when this run started): it was there before this run, and ci removes only what it made", name, e.before), nil
 }

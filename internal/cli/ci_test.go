@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -426,5 +429,60 @@ func TestCIRefusesBadInput(t *testing.T) {
 	}
 	if got := files(t, out); len(got) != 0 {
 		t.Errorf("bad input wrote %v", got)
+	}
+}
+
+// The real session with no engine: up fails in preflight, so the run is the
+// environment's failure (exit 2), the JUnit file names the failed step,
+// the artifacts are written (the doctor bundle says what it could not
+// collect), and the token given in APIMDEV_TOKEN is in none of it.
+func TestCIWithoutAnEngine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(testdir.New(t), "no-docker.sock"))
+	home, out := testdir.New(t), testdir.New(t)
+	env := map[string]string{"APIMDEV_HOME": home, "APIMDEV_TOKEN": "GatewayKey contoso-gw&202612301200&" + canary}
+	junitFile, artifacts := filepath.Join(out, "ci.xml"), filepath.Join(out, "artifacts")
+	r := apimdev(t, env, "", "ci", "--name", "contoso-gw", "--endpoint", "contoso.configuration.azure-api.net", "--cluster-name", "apimdev-clitest-ci",
+		"--http-port", "18933", "--https-port", "18934", "--junit", junitFile, "--artifacts", artifacts)
+	if r.code != ciEnvFailed || !strings.Contains(r.out, "ci: the environment failed (exit 2)") {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.err)
+	}
+	up := suite(readJUnit(t, junitFile), "apimdev up")
+	if up == nil || len(up.Cases) == 0 || up.Cases[0].Name != "preflight" || up.Cases[0].Failure == nil || !strings.Contains(up.Cases[0].Failure.Message, "Docker engine does not answer") {
+		t.Fatalf("up suite: %+v", up)
+	}
+	got := files(t, artifacts)
+	for _, want := range []string{"doctor.tar.gz", "status.json", "events.jsonl"} {
+		if !contains(got, want) {
+			t.Errorf("artifacts %v lack %s", got, want)
+		}
+	}
+	texts := map[string][]byte{"stdout": []byte(r.out), "stderr": []byte(r.err)}
+	texts[junitFile], _ = os.ReadFile(junitFile)
+	for _, f := range got {
+		b, _ := os.ReadFile(filepath.Join(artifacts, f))
+		texts[f] = b
+		if strings.HasSuffix(f, ".tar.gz") {
+			gz, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := tar.NewReader(gz)
+			n := 0
+			for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+				body, _ := io.ReadAll(tr)
+				texts[f+":"+h.Name] = body
+				n++
+			}
+			if n < 3 {
+				t.Errorf("the doctor bundle holds %d file(s)", n)
+			}
+		}
+	}
+	for name, text := range texts {
+		for _, form := range diagnose.Forms(canary) {
+			if bytes.Contains(text, []byte(form)) {
+				t.Errorf("%s holds the token (as %q)", name, form)
+			}
+		}
 	}
 }
