@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/xml"
 	"io"
 	"io/fs"
@@ -15,15 +16,18 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// TestCI's cluster and ports (the other suites use 18080, 38080 and up).
+// TestCI's cluster and ports (the other suites use 18080, 38080 and up),
+// below Linux's ephemeral range (32768-60999), so no outgoing connection of
+// the machine can hold them as its own port.
 const (
 	ciCluster   = "apimdev-ci"
-	ciHTTPPort  = "58280"
-	ciHTTPSPort = "58643"
+	ciHTTPPort  = "17380"
+	ciHTTPSPort = "17743"
 )
 
 // ciJUnit is the part of a JUnit report TestCI reads.
@@ -189,6 +193,35 @@ func TestCI(t *testing.T) {
 		clusterGone(t)
 	})
 
+	// A CI's cancel: SIGTERM once the cluster is made stops the run, and
+	// ci still writes its artifacts, tears down and exits 2.
+	t.Run("SIGTERM", func(t *testing.T) {
+		junitFile, artifacts := filepath.Join(work, "term.xml"), filepath.Join(work, "term")
+		start := time.Now()
+		p := r.start(t, context.Background(), "ci", "--demo", "--node-image", tl.nodeImage, "--http-port", ciHTTPPort, "--https-port", ciHTTPSPort,
+			"--junit", junitFile, "--artifacts", artifacts, "--timeout", "10m")
+		if !p.waitLine("created "+ciCluster+" (kubeconfig", 3*time.Minute) { // the cluster step done
+			p.wait(time.Minute)
+			t.Fatalf("no cluster step done:\n%s", p.stderr())
+		}
+		if err := p.signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs, ok := p.wait(4 * time.Minute)
+		r.time("ci SIGTERM", start)
+		t.Logf("apimdev ci, SIGTERM after the cluster step: exit %d in %s\n%s%s", code, time.Since(start).Round(100*time.Millisecond), errs, out)
+		if !ok || code != 2 {
+			t.Fatalf("exit %d (ended %v), want 2", code, ok)
+		}
+		mustContain(t, "ci's summary", out, "ci: the environment failed (exit 2)", ": interrupted", "teardown: deleted cluster")
+		for _, f := range []string{junitFile, filepath.Join(artifacts, "doctor.tar.gz"), filepath.Join(artifacts, "events.jsonl"), filepath.Join(artifacts, "status.json")} {
+			if _, err := os.Stat(f); err != nil {
+				t.Errorf("after SIGTERM: %v", err)
+			}
+		}
+		clusterGone(t)
+	})
+
 	// On a cluster that was there before, with its gateway, ci removes
 	// nothing and says so.
 	t.Run("existing cluster", func(t *testing.T) {
@@ -201,7 +234,7 @@ func TestCI(t *testing.T) {
 		if code != 0 || rep.Failures != 0 {
 			t.Fatalf("exit %d, %d failure(s)", code, rep.Failures)
 		}
-		mustContain(t, "ci's summary", out, "teardown: left cluster \""+ciCluster+"\"", "they existed before this run, so nothing was removed")
+		mustContain(t, "ci's summary", out, "teardown: left cluster \""+ciCluster+"\"", "(ours when this run started) and gateway apim-gateway/apimdev-gw as they are", "ci removes only what it made")
 		if after := r.kubectlOut(t, "-n", "apim-gateway", "get", "deployment/apimdev-gw", "-o", "jsonpath={.metadata.uid}"); after != before {
 			t.Errorf("the gateway's Deployment was replaced: uid %s → %s", before, after)
 		}
