@@ -89,7 +89,7 @@ the teardown have a bound of their own after it.`,
 				return err
 			}
 			sc := newScrubber()
-			rec := &ciRecorder{scrub: sc}
+			rec := &ciRecorder{}
 			face := a.faceSink(cmd)
 			rep := events.NewReporter(events.SinkFunc(func(e events.Event) {
 				e.Detail, e.Hint = sc.text(e.Detail), sc.text(e.Hint)
@@ -463,10 +463,9 @@ func (w *artifactWriter) wrote(paths ...string) {
 // ciRecorder keeps the run's events: for the JUnit cases of each phase's
 // steps, and as events.jsonl.
 type ciRecorder struct {
-	scrub *scrubber
-	mu    sync.Mutex
-	all   []events.Event
-	next  int // first event of the phase running now
+	mu   sync.Mutex
+	all  []events.Event
+	next int // first event of the phase running now
 }
 
 func (r *ciRecorder) Emit(e events.Event) {

@@ -161,7 +161,7 @@ func runFake(t *testing.T, ctx context.Context, f *fakeCI, o ciOptions, secrets 
 	for _, s := range secrets {
 		sc.add(s)
 	}
-	rec := &ciRecorder{scrub: sc}
+	rec := &ciRecorder{}
 	var face bytes.Buffer
 	text := events.NewText(&face, true)
 	f.rep = events.NewReporter(events.SinkFunc(func(e events.Event) {
