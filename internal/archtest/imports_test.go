@@ -36,6 +36,7 @@ var rules = []rule{
 	{pkg: "events", sentence: "This package imports nothing from the rest of apimdev.", onlyRule: true},
 	{pkg: "forward", sentence: "It imports nothing from the rest of apimdev except ports.", onlyRule: true, only: []string{"ports"}},
 	{pkg: "gateway", sentence: "It must not import cluster, forward, cli or tui.", notImport: []string{"cluster", "forward", "cli", "tui"}},
+	{pkg: "imagetar", sentence: "It imports nothing from the rest of apimdev.", onlyRule: true},
 	{pkg: "gwlink", sentence: "It imports nothing from the rest of apimdev except podlogs.", onlyRule: true, only: []string{"podlogs"}},
 	{pkg: "kit", sentence: "must not import cli, tui or pipeline.", notImport: []string{"cli", "tui", "pipeline"}},
 	{pkg: "labs", sentence: "It must not import cli, tui or pipeline.", notImport: []string{"cli", "tui", "pipeline"}},
