@@ -40,6 +40,7 @@ var rules = []rule{
 	{pkg: "gwlink", sentence: "It imports nothing from the rest of apimdev except podlogs.", onlyRule: true, only: []string{"podlogs"}},
 	{pkg: "kit", sentence: "must not import cli, tui or pipeline.", notImport: []string{"cli", "tui", "pipeline"}},
 	{pkg: "labs", sentence: "It must not import cli, tui or pipeline.", notImport: []string{"cli", "tui", "pipeline"}},
+	{pkg: "relay", sentence: "It must not import cli, tui, pipeline, cluster or gateway", notImport: []string{"cli", "tui", "pipeline", "cluster", "gateway"}},
 	{pkg: "settings", sentence: "It imports nothing from the rest of apimdev except config and gateway", onlyRule: true, only: []string{"config", "gateway"}},
 	{pkg: "smoke", sentence: "It imports nothing from the rest of apimdev:", onlyRule: true},
 	{pkg: "testproc", sentence: "It imports nothing from the rest of apimdev, so that state's own tests can use it", onlyRule: true},

@@ -140,6 +140,7 @@ then flags.`,
 		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand(), a.credentialsCommand(), a.tokenCommand(), a.exportCommand(), a.doctorCommand(),
 		a.kitCommand(), a.labCommand(), a.demoCommand(), a.nodeImageCommand(), a.dockerCommand(), a.drainCommand(), a.uncordonCommand(), a.upgradeCommand(), a.logsCommand(), a.topCommand())
 	root.AddCommand(a.drillCommand())
+	root.AddCommand(a.relayCommand())
 	return root
 }
 
