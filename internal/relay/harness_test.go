@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,11 +41,7 @@ func newRig(t testing.TB, bs ...Backend) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopRelay = cancel
 	o := ServerOptions{
-		Logf: func(f string, args ...any) {
-			r.mu.Lock()
-			r.logs = append(r.logs, fmt.Sprintf(f, args...))
-			r.mu.Unlock()
-		},
+		Logf: r.logf("relay: "),
 		Listen: func(port int) (net.Listener, error) {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err == nil {
@@ -58,8 +55,23 @@ func newRig(t testing.TB, bs ...Backend) *rig {
 	}
 	go func() { r.relayEnd <- Serve(ctx, l, o) }()
 	t.Cleanup(r.stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			r.mu.Lock()
+			t.Logf("relay and agent logs:\n%s", strings.Join(r.logs, "\n"))
+			r.mu.Unlock()
+		}
+	})
 	r.startAgent(bs...)
 	return r
+}
+
+func (r *rig) logf(prefix string) func(string, ...any) {
+	return func(f string, args ...any) {
+		r.mu.Lock()
+		r.logs = append(r.logs, prefix+fmt.Sprintf(f, args...))
+		r.mu.Unlock()
+	}
 }
 
 func (r *rig) dialControl(ctx context.Context) (net.Conn, error) {
@@ -68,7 +80,7 @@ func (r *rig) dialControl(ctx context.Context) (net.Conn, error) {
 }
 
 func (r *rig) startAgent(bs ...Backend) {
-	r.agent = NewAgent(r.dialControl, AgentOptions{ProbeEvery: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, timing: fastTiming})
+	r.agent = NewAgent(r.dialControl, AgentOptions{Logf: r.logf("agent: "), ProbeEvery: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, timing: fastTiming})
 	r.agent.SetBackends(bs)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopAgent, r.agentEnd = cancel, make(chan error, 1)

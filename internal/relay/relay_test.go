@@ -473,7 +473,7 @@ func TestManyConcurrentStreams(t *testing.T) {
 	eventually(t, 2*time.Second, func() bool {
 		s := r.stats().Backends[0]
 		return s.Total == 200 && s.Active == 0 && s.BytesToBackend == 200*64<<10 && s.BytesFromBackend == 200*64<<10
-	}, "the relay's counts of 200 streams")
+	}, "the relay's counts of 200 streams: %+v; agent %+v", r.stats(), r.agent.Stats())
 }
 
 // 100 MB each way through the tunnel, checked by sha256 at both ends, with
@@ -613,4 +613,34 @@ func TestFetchStatsNoRelay(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "reading the relay's stats") {
 		t.Fatalf("stats from nowhere: %v", err)
 	}
+}
+
+// Streams opened at the same time reach the agent in the order of their
+// ids, which the agent requires.
+func TestConcurrentOpensGoOutInOrder(t *testing.T) {
+	a, b := net.Pipe()
+	s := newSession(a, nil, true, defaultTiming)
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			if _, err := s.open("x"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	hdr, buf := make([]byte, headerLen), make([]byte, maxPayload)
+	var last uint32
+	for range 200 {
+		h, _, err := readFrame(b, hdr, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.typ != frameOpen || h.id != last+1 {
+			t.Fatalf("%s of stream %d after stream %d", h.typ, h.id, last)
+		}
+		last = h.id
+	}
+	wg.Wait()
+	s.closeWith(nil)
+	b.Close()
 }

@@ -171,19 +171,29 @@ func (s *session) remove(id uint32) {
 	s.mu.Unlock()
 }
 
-// open starts a stream to the named backend (the relay's side).
+// open starts a stream to the named backend (the relay's side). Ids are
+// given and their open frames written under the write lock, so they go out
+// in increasing order.
 func (s *session) open(name string) (*stream, error) {
+	if s.closed() {
+		return nil, errSessionClosed
+	}
+	s.wmu.Lock()
 	s.mu.Lock()
 	if s.streams == nil {
 		s.mu.Unlock()
+		s.wmu.Unlock()
 		return nil, errSessionClosed
 	}
 	s.lastID++
 	st := newStream(s, s.lastID)
 	s.streams[st.id] = st
 	s.mu.Unlock()
-	if err := s.write(newFrame(frameOpen, st.id, []byte(name))); err != nil {
-		return nil, err
+	_, err := s.conn.Write(newFrame(frameOpen, st.id, []byte(name)))
+	s.wmu.Unlock()
+	if err != nil {
+		s.closeWith(fmt.Errorf("writing to the tunnel: %w", err))
+		return nil, errSessionClosed
 	}
 	return st, nil
 }
