@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -69,8 +70,16 @@ func NewAgent(dial func(context.Context) (net.Conn, error), o AgentOptions) *Age
 }
 
 // SetBackends replaces the backends, at any time; the relay is told at once
-// when the tunnel is up, and on every connect.
+// when the tunnel is up, and on every connect. A target is taken as
+// ValidateTarget writes it; one it refuses is kept, shown in Stats and never
+// dialled.
 func (a *Agent) SetBackends(bs []Backend) {
+	bs = slices.Clone(bs)
+	for i := range bs {
+		if t, err := ValidateTarget(bs[i].Target); err == nil {
+			bs[i].Target = t
+		}
+	}
 	a.mu.Lock()
 	old := map[string]*agentBackend{}
 	for _, ab := range a.backends {

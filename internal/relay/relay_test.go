@@ -370,14 +370,21 @@ func TestTargetDownThenBack(t *testing.T) {
 }
 
 func TestAgentDialsOnlyLoopback(t *testing.T) {
-	r := newRig(t, Backend{Name: "far", Port: 80, Target: "192.0.2.1:80"})
+	r := newRig(t, Backend{Name: "far", Port: 80, Target: "192.0.2.1:80"}, Backend{Name: "name", Port: 81, Target: "example.com:80"})
 	if err, _ := call(r.addr(80)); !isReset(err) {
 		t.Fatalf("a connection to a non-loopback target: %v, want a reset", err)
 	}
+	if err, _ := call(r.addr(81)); !isReset(err) {
+		t.Fatalf("a connection to a target named by a host name: %v, want a reset", err)
+	}
 	s := r.agent.Stats()
-	if len(s) != 1 || s[0].Failed != 1 || !strings.Contains(s[0].LastError, "not a loopback address") {
+	if len(s) != 2 || s[0].Failed != 1 || !strings.Contains(s[0].LastError, "not a loopback address") || s[1].Failed != 1 {
 		t.Fatalf("agent stats: %+v", s)
 	}
+	eventually(t, 2*time.Second, func() bool {
+		s := r.agent.Stats()
+		return !s[0].Answering && strings.Contains(s[0].Reason, "not a loopback address")
+	}, "the probe saying the agent does not dial a non-loopback target")
 }
 
 func TestANewAgentReplacesTheOld(t *testing.T) {
@@ -643,4 +650,12 @@ func TestConcurrentOpensGoOutInOrder(t *testing.T) {
 	wg.Wait()
 	s.closeWith(nil)
 	b.Close()
+}
+
+func TestSetBackendsTakesTargetsAsValidated(t *testing.T) {
+	a := NewAgent(nil, AgentOptions{})
+	a.SetBackends([]Backend{{Name: "x", Port: 80, Target: "localhost:8080"}, {Name: "y", Port: 81, Target: "[0:0:0:0:0:0:0:1]:8080"}})
+	if s := a.Stats(); s[0].Target != "127.0.0.1:8080" || s[1].Target != "[::1]:8080" {
+		t.Fatalf("targets %q and %q", s[0].Target, s[1].Target)
+	}
 }
