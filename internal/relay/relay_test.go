@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"strings"
@@ -657,5 +658,46 @@ func TestSetBackendsTakesTargetsAsValidated(t *testing.T) {
 	a.SetBackends([]Backend{{Name: "x", Port: 80, Target: "localhost:8080"}, {Name: "y", Port: 81, Target: "[0:0:0:0:0:0:0:1]:8080"}})
 	if s := a.Stats(); s[0].Target != "127.0.0.1:8080" || s[1].Target != "[::1]:8080" {
 		t.Fatalf("targets %q and %q", s[0].Target, s[1].Target)
+	}
+}
+
+// HTTP keep-alive is just TCP here: twenty requests with bodies on one
+// connection through the tunnel arrive on one connection at the backend.
+func TestHTTPKeepAliveThroughTheTunnel(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	peers := map[string]int{}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		peers[r.RemoteAddr]++
+		mu.Unlock()
+		b, _ := io.ReadAll(r.Body)
+		w.Write(bytes.ToUpper(b))
+	})}
+	served := make(chan struct{})
+	go func() { hs.Serve(l); close(served) }()
+	defer func() { hs.Close(); <-served }()
+	r := newRig(t, Backend{Name: "web", Port: 80, Target: l.Addr().String()})
+	tr := &http.Transport{MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	for i := range 20 {
+		resp, err := client.Post("http://"+r.addr(80)+"/", "text/plain", strings.NewReader(fmt.Sprintf("call %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("CALL %d", i); resp.StatusCode != 200 || string(b) != want {
+			t.Fatalf("call %d: %s %q", i, resp.Status, b)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(peers) != 1 {
+		t.Fatalf("20 keep-alive calls reached the backend on %d connections: %v", len(peers), peers)
 	}
 }

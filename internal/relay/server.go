@@ -54,7 +54,8 @@ type portListener struct {
 }
 
 // Serve runs the relay on the control listener l until ctx is done, then
-// closes everything and returns with every goroutine it started joined.
+// closes everything and returns nil with every goroutine it started joined;
+// it returns early with the error if serving l fails.
 func Serve(ctx context.Context, l net.Listener, o ServerOptions) error {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -122,6 +123,7 @@ func (s *server) tunnel(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	conn.SetDeadline(time.Time{}) // the session's pings watch it from here
 	rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + upgradeToken + "\r\nConnection: Upgrade\r\n\r\n")
 	if err := rw.Flush(); err != nil {
 		conn.Close()
