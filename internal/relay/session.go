@@ -364,15 +364,17 @@ func (st *stream) remoteCloseWrite() error {
 // abort ends the stream with err, dropping what was buffered.
 func (st *stream) abort(err *ResetError) bool {
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if st.reset != nil {
+		st.mu.Unlock()
 		return false
 	}
 	st.reset = err
 	st.release()
 	st.cond.Broadcast()
-	if f := st.onReset; f != nil {
-		defer f()
+	f := st.onReset
+	st.mu.Unlock()
+	if f != nil {
+		f()
 	}
 	return true
 }
