@@ -250,7 +250,7 @@ func (a *Agent) serve(ctx context.Context, st *stream, name string) {
 	}
 	ab.c.active.Add(1)
 	defer ab.c.active.Add(-1)
-	d := net.Dialer{Timeout: a.o.DialTimeout}
+	d := net.Dialer{Timeout: a.o.DialTimeout, Control: dialControl}
 	c, err := d.DialContext(ctx, "tcp", ab.b.Target)
 	if err != nil {
 		code := resetRefused
@@ -312,7 +312,7 @@ func (a *Agent) probe(ctx context.Context) {
 				results[i] = result{false, "not a loopback address: the agent does not dial it"}
 				return
 			}
-			d := net.Dialer{Timeout: time.Second}
+			d := net.Dialer{Timeout: time.Second, Control: dialControl}
 			c, err := d.DialContext(ctx, "tcp", ab.b.Target)
 			if err != nil {
 				results[i] = result{false, errText(err)}
