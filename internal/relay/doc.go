@@ -53,7 +53,8 @@
 //
 // The agent probes each target (a TCP connect) every 2 s and right after a
 // failed dial, and declares the result; the relay's /stats and the agent's
-// Stats say which backends answer.
+// Stats say which backends answer. On Windows its dials ask for no SYN
+// retransmissions, so a closed loopback port refuses at once there too.
 //
 // It must not import cli, tui, pipeline, cluster or gateway, nor k8s.io or
 // Docker's packages: the caller brings the dialer.
