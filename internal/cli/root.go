@@ -143,6 +143,7 @@ then flags.`,
 		a.kitCommand(), a.labCommand(), a.demoCommand(), a.nodeImageCommand(), a.dockerCommand(), a.drainCommand(), a.uncordonCommand(), a.upgradeCommand(), a.logsCommand(), a.topCommand())
 	root.AddCommand(a.drillCommand())
 	root.AddCommand(a.ciCommand())
+	root.AddCommand(a.relayCommand())
 	return root
 }
 
