@@ -160,6 +160,9 @@ func (a *app) printStatus(st pipeline.Status) error {
 	case len(st.Links) > 0:
 		fmt.Fprintf(tw, "link\t%s\n", pipeline.LinkSummary(st.Links, time.Now()))
 	}
+	for _, b := range st.Backends {
+		fmt.Fprintf(tw, "backend\t%s\n", b.Line())
+	}
 	return tw.Flush()
 }
 

@@ -18,6 +18,7 @@ func (a *app) logsCommand() *cobra.Command {
 		follow, previous bool
 		since            time.Duration
 		pod, level       string
+		backend          string
 	)
 	cmd := &cobra.Command{
 		Use:   "logs",
@@ -54,8 +55,14 @@ they are scrubbed from every line.`,
 			if tok, err := s.ClusterToken(cmd.Context()); err == nil && !tok.IsZero() {
 				o.Redact = pipeline.Redactor(tok)
 			}
+			dep := p.DeploymentName()
+			if backend != "" {
+				if o.Selector, o.Container, dep, err = s.BackendLogs(backend); err != nil {
+					return err
+				}
+			}
 			v := logView{
-				min: min, json: s.Config.Output == "json", deployment: p.DeploymentName(),
+				min: min, json: s.Config.Output == "json", deployment: dep,
 				colour: a.streams.Terminal && s.Config.Output != "json" && a.getenv("NO_COLOR") == "",
 			}
 			if r := s.Recorded; r != nil {
@@ -70,6 +77,7 @@ they are scrubbed from every line.`,
 	f.StringVar(&pod, "pod", "", "only this pod")
 	f.StringVar(&level, "level", "", "only entries at this level or above: verbose, debug, info, warn (or warning) or error (entries without a level are kept)")
 	f.BoolVar(&previous, "previous", false, "the logs of each pod's previous container (after a crash)")
+	f.StringVar(&backend, "backend", "", "the logs of a backend added with `apimdev backend add --image` (for one on this machine: the relay's)")
 	return cmd
 }
 

@@ -155,6 +155,9 @@ is written: the chart reads it from an existing Secret.`,
 				}
 				fmt.Fprintf(a.streams.Out, "values.yaml is for chart %s %s; overlay/ adds what the chart cannot express; see %s\n",
 					helmvalues.Chart, chartVersion, filepath.Join(dir, "README.md"))
+				if left := s.ExportLeavesOut(cmd.Context()); left != "" {
+					fmt.Fprintln(a.streams.Out, left)
+				}
 				return nil
 			}
 			tok, tokErr := a.loadToken(s.Config)
@@ -171,6 +174,9 @@ is written: the chart reads it from an existing Secret.`,
 			}
 			if !include {
 				fmt.Fprintln(a.streams.Out, s.ExportHint(dir))
+			}
+			if left := s.ExportLeavesOut(cmd.Context()); left != "" {
+				fmt.Fprintln(a.streams.Out, left)
 			}
 			return nil
 		},

@@ -139,7 +139,7 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 	}
 	if cfg.Output == "json" {
 		summary := map[string]any{"ready": true, "http": fmt.Sprintf("http://127.0.0.1:%d", res.HTTPPort), "https": fmt.Sprintf("https://127.0.0.1:%d", res.HTTPSPort),
-			"kubeconfig": s.Kubeconfig(), "tokenExpiry": res.TokenExpiry, "detached": res.Detached, "forwardPid": res.ForwardPID, "profile": res.Profile, "links": res.Links}
+			"kubeconfig": s.Kubeconfig(), "tokenExpiry": res.TokenExpiry, "detached": res.Detached, "forwardPid": res.ForwardPID, "profile": res.Profile, "links": res.Links, "backends": res.Backends}
 		decorate(ws, summary, res.HTTPPort)
 		a.printJSON(summary)
 	} else {
@@ -147,6 +147,9 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 			res.HTTPPort, res.HTTPSPort, res.Profile, res.TokenExpiry.Describe())
 		if res.Links != nil {
 			fmt.Fprintf(a.streams.Out, "configuration link: %s\n", pipeline.LinkSummary(res.Links, time.Now()))
+		}
+		for _, b := range res.Backends {
+			fmt.Fprintf(a.streams.Out, "backend %s: %s\n", b.Name, b.Line())
 		}
 		fmt.Fprintf(a.streams.Out, "kubectl: KUBECONFIG=%s kubectl -n %s get pods\n", s.Kubeconfig(), s.Names.Namespace)
 		demoSummary(ws, a.streams.Out, res.HTTPPort)

@@ -66,15 +66,13 @@ func (c Change) OnlySecretData() bool {
 // made for the profile's gateway that objs no longer have (the prod profile's
 // extras after a demotion, say): pruning happens here, for every command.
 func Plan(ctx context.Context, cs kubernetes.Interface, p Profile, objs []runtime.Object) ([]Change, error) {
-	out := make([]Change, 0, len(objs))
+	out, err := PlanObjects(ctx, cs, objs)
+	if err != nil {
+		return nil, err
+	}
 	keep := map[string]bool{}
-	for _, o := range objs {
-		c, err := planOne(ctx, cs, o)
-		if err != nil {
-			return nil, err
-		}
+	for _, c := range out {
 		keep[c.Ref()] = true
-		out = append(out, c)
 	}
 	extra, err := p.managed(ctx, cs)
 	if err != nil {
@@ -84,6 +82,20 @@ func Plan(ctx context.Context, cs kubernetes.Interface, p Profile, objs []runtim
 		if !keep[e.Ref()] {
 			out = append(out, e)
 		}
+	}
+	return out, nil
+}
+
+// PlanObjects plans objs alone, with nothing to prune: each object's dry
+// run against the live one.
+func PlanObjects(ctx context.Context, cs kubernetes.Interface, objs []runtime.Object) ([]Change, error) {
+	out := make([]Change, 0, len(objs))
+	for _, o := range objs {
+		c, err := planOne(ctx, cs, o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

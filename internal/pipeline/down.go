@@ -43,6 +43,9 @@ func (s *Session) Down(ctx context.Context, keepCluster bool) error {
 			if err != nil {
 				return "", err
 			}
+			if _, err := s.convergeBackends(ctx, nil, st.Progress); err != nil {
+				return "", err
+			}
 			if err := s.deleteRecord(ctx); err != nil {
 				return "", err
 			}

@@ -83,6 +83,28 @@ func (s *Session) ExportHint(dir string) string {
 	return fmt.Sprintf("the credential is not in them: copy %s.example to %s, paste %s, then `kubectl apply -k %s`", c.file, c.file, what, dir)
 }
 
+// ExportLeavesOut says which recorded backends (`apimdev backend add`) an
+// export does not carry, and why; "" when there are none.
+func (s *Session) ExportLeavesOut(ctx context.Context) string {
+	rec := s.Recorded
+	if rec == nil && s.Connect() == nil {
+		rec, _ = s.ReadRecord(ctx)
+	}
+	if rec == nil || len(rec.Backends) == 0 {
+		return ""
+	}
+	bs := rec.Backends
+	var names []string
+	for _, b := range bs {
+		if b.Local() {
+			names = append(names, fmt.Sprintf("%s (→ %s on this machine, through the relay)", b.Name, b.Target))
+		} else {
+			names = append(names, fmt.Sprintf("%s (image %s)", b.Name, b.Image))
+		}
+	}
+	return "not exported: the backends " + strings.Join(names, ", ") + ". They are this machine's development loop; on a real cluster, point the API's backend URL at the deployed service"
+}
+
 // Export writes the prod profile for a real cluster into dir: one manifest
 // per object, production requests (never fitted), ReadWriteMany backup, the
 // pinned image, and a kustomization.yaml whose secretGenerator reads the

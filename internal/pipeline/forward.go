@@ -51,9 +51,17 @@ func (s *Session) StartForward(ctx context.Context, httpPort, httpsPort int) (st
 		}
 		return nil, nil, err
 	}
-	done := make(chan struct{})
+	done, held := make(chan struct{}), make(chan struct{})
 	go func() { _ = f.Serve(fctx, ls); close(done) }()
-	return func() { cancel(); <-done }, &f.Stats, nil
+	// The backends on this machine (`apimdev backend add`): the forward
+	// holds their tunnel too.
+	go func() {
+		if err := s.holdBackends(fctx); err != nil {
+			s.Rep.Info("forward", "backends: "+err.Error())
+		}
+		close(held)
+	}()
+	return func() { cancel(); <-done; <-held }, &f.Stats, nil
 }
 
 // Ports are the local ports a command reaches the gateway on, and how to let

@@ -110,7 +110,7 @@ func (s *Session) planChanges(ctx context.Context, p *ProfilePlan) error {
 		return err
 	}
 	p.Diff = gateway.FormatPlan(p.Changes, 1)
-	p.record = Record{Profile: p.Target.Name, Demo: s.IsDemo(), Config: s.Config, Spec: p.Target}
+	p.record = Record{Profile: p.Target.Name, Demo: s.IsDemo(), Config: s.Config, Spec: p.Target, Backends: s.recordedBackends()}
 	return nil
 }
 

@@ -255,6 +255,10 @@ func (s *Session) applySteps(plan func() *ProfilePlan, o PromoteOptions) []step 
 			if err := s.writeRecord(ctx, &p.record); err != nil {
 				st.Warn(err.Error(), "")
 			}
+			// The backends' rule follows the profile's network policy.
+			if _, err := s.convergeBackends(ctx, p.record.Backends, st.Progress); err != nil {
+				return "", err
+			}
 			unchanged := 0
 			for _, c := range p.Changes {
 				if !c.Changed() {

@@ -182,6 +182,8 @@ type Session struct {
 	// openLog opens a pod's log; nil is the API server's. Tests give
 	// canned logs (the client-go fake has one fixed text).
 	openLog podlogs.Opener
+	// relayRef is the relay's image this session loaded (backend add, up).
+	relayRef string
 	// topLinks are the links Top read last, and when.
 	topLinks struct {
 		links []PodLink

@@ -60,6 +60,8 @@ type Status struct {
 	// its log tells it; LinkNote says why it could not be read.
 	Links    []PodLink `json:"links,omitempty"`
 	LinkNote string    `json:"linkNote,omitempty"`
+	// Backends are `apimdev backend add`'s, with what the relay says now.
+	Backends []BackendState `json:"backends,omitempty"`
 }
 
 // CASummary is one private CA the gateway trusts (never its PEM: status
@@ -132,6 +134,7 @@ func (s *Session) Status(ctx context.Context) Status {
 			} else {
 				st.Links = links
 			}
+			st.Backends, _ = s.Backends(ctx)
 			if st.Profile == "prod" {
 				if m, err := s.ScrapeMetrics(ctx); err == nil {
 					st.Metrics = &m

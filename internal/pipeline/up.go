@@ -71,7 +71,9 @@ type UpResult struct {
 	Smoke   []smoke.Result
 	// Links is each gateway pod's link to its configuration endpoint,
 	// read from its log after the smoke calls passed.
-	Links       []PodLink
+	Links []PodLink
+	// Backends are `apimdev backend add`'s, as the relay sees them now.
+	Backends    []BackendState
 	TokenExpiry token.Expiry
 	// Stop ends an in-process forward; nil when the forward is detached.
 	Stop func()
@@ -460,6 +462,10 @@ func (u *upRun) deploy(ctx context.Context, st *events.Step) (string, error) {
 	if len(gone) > 0 {
 		st.Progress("removed what the %s profile does not have: %s", plan.To, strings.Join(gone, ", "))
 	}
+	// The backends the record has (`apimdev backend add`), as recorded.
+	if _, err := s.convergeBackends(ctx, s.recordedBackends(), st.Progress); err != nil {
+		return "", err
+	}
 	u.res.Profile = plan.To
 	changed, total := plan.Changed()
 	return fmt.Sprintf("%s/%s ready, %s profile (%d object(s) changed, %d unchanged)", s.Names.Namespace, s.Names.DeploymentName(), plan.To, changed, total-changed), nil
@@ -511,6 +517,9 @@ func (u *upRun) smoke(ctx context.Context, st *events.Step) (string, error) {
 	// whether the gateway has one, and why not.
 	links, lerr := u.s.CheckLinks(ctx, st)
 	u.res.Links = links
+	if len(u.s.recordedBackends()) > 0 {
+		u.res.Backends = u.s.backendsAfterUp(ctx)
+	}
 	if n := smoke.Failed(rs); n > 0 {
 		return "", smokeFailure(&SmokeError{Failed: n, Total: len(rs)}, lerr)
 	}

@@ -165,31 +165,44 @@ func standinBinary() string {
 }
 
 // loadDemoImage makes the demo's image from the stand-in's program and
-// loads it into the engine, checking the program fits the engine's
-// architecture.
+// loads it into the engine.
 func loadDemoImage(ctx context.Context, d cluster.Docker, bin, image string) error {
-	b, err := os.ReadFile(bin)
+	return loadProgramImage(ctx, d, programImage{bin: bin, image: image, what: "the demo image", program: "the stand-in gateway's program", write: demo.WriteImage})
+}
+
+// programImage is an image apimdev makes from a Linux program on this
+// machine (the demo's stand-in, the relay from apimdev itself).
+type programImage struct {
+	bin, image    string
+	what, program string
+	write         func(w io.Writer, binary []byte, ref string) error
+}
+
+// loadProgramImage makes the image from its program and loads it into the
+// engine, checking the program fits the engine's architecture.
+func loadProgramImage(ctx context.Context, d cluster.Docker, p programImage) error {
+	b, err := os.ReadFile(p.bin)
 	if err != nil {
-		return fmt.Errorf("reading the stand-in gateway's program: %w", err)
+		return fmt.Errorf("reading %s: %w", p.program, err)
 	}
 	arch, err := demo.Arch(b)
 	if err != nil {
-		return fmt.Errorf("%s: %w", bin, err)
+		return fmt.Errorf("%s: %w", p.bin, err)
 	}
 	if info, err := d.Info(ctx); err == nil && info.Architecture != "" && archName(info.Architecture) != arch {
-		return fmt.Errorf("%s is for linux/%s but the Docker engine runs linux/%s: take the release archive for your machine's architecture", bin, arch, archName(info.Architecture))
+		return fmt.Errorf("%s is for linux/%s but the Docker engine runs linux/%s: take the release archive for your machine's architecture", p.bin, arch, archName(info.Architecture))
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(demo.WriteImage(pw, b, image)) }()
+	go func() { pw.CloseWithError(p.write(pw, b, p.image)) }()
 	resp, err := d.ImageLoad(ctx, pr)
 	if err != nil {
 		pr.CloseWithError(err)
-		return fmt.Errorf("loading the demo image made from %s: %w", bin, err)
+		return fmt.Errorf("loading %s made from %s: %w", p.what, p.bin, err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if _, err := d.ImageInspect(ctx, image); err != nil {
-		return fmt.Errorf("the demo image made from %s did not load: %w", bin, err)
+	if _, err := d.ImageInspect(ctx, p.image); err != nil {
+		return fmt.Errorf("%s made from %s did not load: %w", p.what, p.bin, err)
 	}
 	return nil
 }

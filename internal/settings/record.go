@@ -27,9 +27,12 @@ type Record struct {
 	Config config.Config `json:"config"`
 	// Spec is the profile exactly as applied: the pinned image, the requests
 	// fitted to the node. Its objects are what the cluster should hold.
-	Spec    gateway.Profile `json:"spec"`
-	Version string          `json:"apimdevVersion"`
-	Applied time.Time       `json:"appliedAt"`
+	Spec gateway.Profile `json:"spec"`
+	// Backends are what `apimdev backend add` gave the gateway to call:
+	// programs on the user's machine through the relay, and images.
+	Backends []gateway.Backend `json:"backends,omitempty"`
+	Version  string            `json:"apimdevVersion"`
+	Applied  time.Time         `json:"appliedAt"`
 }
 
 // Labels and keys of the record's ConfigMap. It carries no `app` label, so it

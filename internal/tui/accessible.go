@@ -84,6 +84,9 @@ func RunAccessible(ctx context.Context, opts Options, in io.Reader, out io.Write
 	if res.Links != nil {
 		fmt.Fprintf(out, "configuration link: %s\n", pipeline.LinkSummary(res.Links, time.Now()))
 	}
+	for _, b := range res.Backends {
+		fmt.Fprintf(out, "backend %s: %s\n", b.Name, b.Line())
+	}
 	if w.Kubeconfig != "" {
 		fmt.Fprintf(out, "kubectl: KUBECONFIG=%s kubectl -n %s get pods\n", w.Kubeconfig, w.Namespace)
 	}

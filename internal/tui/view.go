@@ -249,6 +249,13 @@ func (m Model) resultView() string {
 		}
 		out = append(out, lines(indent(wrap(fmt.Sprintf("%-8s %s", "link", m.sty.tone(tone).Render(pipeline.LinkSummary(res.Links, time.Now()))), m.width-4), "  "))...)
 	}
+	for _, b := range res.Backends {
+		tone := toneOK
+		if b.State != "answering" && b.State != "ready" {
+			tone = toneWarn
+		}
+		out = append(out, lines(indent(wrap(fmt.Sprintf("%-8s %s %s", "backend", b.Name, m.sty.tone(tone).Render(b.Line())), m.width-4), "  "))...)
+	}
 	if m.where.Kubeconfig != "" {
 		cmd := fmt.Sprintf("KUBECONFIG=%s kubectl -n %s get pods", m.where.Kubeconfig, m.where.Namespace)
 		out = append(out, lines(indent(wrap(fmt.Sprintf("%-8s %s", "kubectl", cmd), m.width-4), "  "))...)

@@ -55,14 +55,16 @@ node_image=""; gateway_image=""; statsd_image=""; otelcol_image=""
 # The node image is built by apimdev itself (`apimdev node-image build` runs
 # the embedded copy of scripts/e2e/node-image.sh), as a user without a
 # registry would build it.
+static_dir=$(mktemp -d)
 build_node() {
-  local bin
-  bin=$(mktemp -d)/apimdev
+  local bin=$static_dir/apimdev
   # Static, as the release's: cross.sh's linux/amd64 build has compiled
-  # these packages already (make test compiles only race builds).
+  # these packages already (make test compiles only race builds). The
+  # suites make `backend add`'s relay image from it too (their own apimdev
+  # is a race build, which cannot run FROM scratch).
   CGO_ENABLED=0 go build -o "$bin" .
   node_image=$("$bin" node-image build --verbose --image "${APIMDEV_E2E_NODE_IMAGE:-apimdev-e2e/kind-node:v1.34.4}" --cache "$CACHE" | tail -n 1)
-  rm -rf "$(dirname "$bin")"
+  export APIMDEV_E2E_STATIC_APIMDEV=$bin
 }
 build_gateway() { gateway_image=$(scripts/e2e/standin-image.sh | tail -n 1); }
 build_statsd() { statsd_image=$(scripts/e2e/statsd-image.sh | tail -n 1); }
@@ -100,7 +102,7 @@ export PATH=$CACHE/bin:$PATH
 # The test binary, compiled once (its own timing line), then run from its
 # package directory as go test would; go test's flags become the binary's.
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$static_dir"' EXIT
 stage test-binary go test -tags e2e -c -o "$work/e2e.test" ./test/e2e/
 args=()
 for a in "$@"; do

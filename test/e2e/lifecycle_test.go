@@ -68,6 +68,9 @@ func TestLifecycle(t *testing.T) {
 	})
 	echo := []string{"--traffic-path", "/echo/promote", "--traffic-header", "Ocp-Apim-Subscription-Key=${APIM_SUBSCRIPTION_KEY}"}
 	var prodSet []string
+	// The program the developer runs on the laptop, which the gateway calls
+	// through `apimdev backend add` (the config service's /orders API).
+	laptop := newLaptopBackend(t)
 
 	t.Run("up, then promote", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -84,12 +87,34 @@ func TestLifecycle(t *testing.T) {
 		if err := <-cfgErr; err != nil {
 			t.Fatalf("config service: %v", err)
 		}
+
+		// The backend on the laptop: added, called every way, stopped and
+		// started again.
 		start = time.Now()
-		code, out, errs = r.apimdev(t, append([]string{"promote", "--yes", "--rate", "50"}, echo...)...)
+		code, out, errs = r.apimdev(t, "backend", "add", "orders", "--to", laptop.addr, "--port", "8080")
+		r.time("backend add", start)
+		if code != 0 || !strings.Contains(out, "http://orders:8080") || !strings.Contains(out, "http://orders.apim-gateway.svc.cluster.local:8080") {
+			t.Fatalf("backend add exited %d\n%s\n%s", code, out, errs)
+		}
+		t.Logf("backend add:\n%s\n%s", errs, out)
+		t.Logf("the gateway reached the laptop %s after backend add", waitOrders(t, r.httpPort, time.Minute).Round(100*time.Millisecond))
+		checkBackendTraffic(t, r.httpPort)
+		checkBackendDown(t, r, laptop)
+
+		// promote with the calls going to the laptop's program: none fails.
+		start = time.Now()
+		code, out, errs = r.apimdev(t, "promote", "--yes", "--rate", "50", "--traffic-path", "/orders/promote")
 		r.time("promote", start)
 		if code != 0 {
 			t.Fatalf("promote exited %d\n%s\n%s", code, out, errs)
 		}
+		if !strings.Contains(out+errs, " 0 failed") {
+			t.Errorf("promote's calls through the laptop's backend failed:\n%s\n%s", out, errs)
+		}
+		if st := r.backendStates(t)["orders"]; st != "answering" {
+			t.Errorf("after promote, backend orders is %q", st)
+		}
+		r.kubectlOut(t, "-n=apim-gateway", "get", "networkpolicy/apimdev-backends") // prod: the gateway may call its backends
 		prodSet = r.managed(t)
 		t.Logf("after promote, apimdev's objects: %v", prodSet)
 		if st, _ := r.status(t); st.Profile != "prod" || st.Recorded == nil || st.Recorded.Profile != "prod" || len(st.Drift) != 0 {
@@ -240,6 +265,9 @@ func TestLifecycle(t *testing.T) {
 		if st, _ := r.status(t); st.State != "ours" || st.Profile != "prod" || st.Ready != 3 {
 			t.Errorf("after the restart: %+v", st)
 		}
+		// The relay came back with the node; the background forward's agent
+		// dialled it again by itself.
+		t.Logf("the laptop's backend answered through the gateway %s after up", waitOrders(t, r.httpPort, time.Minute).Round(100*time.Millisecond))
 	})
 
 	t.Run("with the state directory lost, the cluster's record still serves", func(t *testing.T) {
@@ -251,6 +279,9 @@ func TestLifecycle(t *testing.T) {
 		}
 		_, text, _ := r.apimdev(t, "status")
 		t.Logf("status with the state directory gone:\n%s", text)
+		if st := r.backendStates(t)["orders"]; st != "answering" {
+			t.Errorf("with the state directory gone, backend orders is %q", st)
+		}
 		code, out, errs := r.apimdev(t, append([]string{"promote", "--to", "dev", "--yes"}, echo...)...)
 		if code != 0 {
 			t.Fatalf("promote --to dev exited %d\n%s\n%s", code, out, errs)

@@ -213,6 +213,12 @@ func newRig(t *testing.T, tl *tools, o rigOptions) *rig {
 		// Every apimdev process of this rig (the background forward and the
 		// wizard included) writes race reports here, not to its output.
 		"GORACE=log_path="+filepath.Join(races, "race")+" halt_on_error=0")
+	// `backend add` makes the relay's image from a static Linux apimdev
+	// (FROM scratch): the rig's (-race) build is not one, so the rig gives
+	// the static build of the same source that made the node image.
+	if p := os.Getenv("APIMDEV_E2E_STATIC_APIMDEV"); p != "" {
+		r.env = append(r.env, "APIMDEV_RELAY_BINARY="+p)
+	}
 	t.Cleanup(func() { raceReports(t, races) })
 	return r
 }
@@ -440,7 +446,7 @@ func (r *rig) applyConfigService() error {
 	envFile := filepath.Join(filepath.Dir(r.home), "standin-config.env")
 	// (kubectl takes an env file or literals, not both.)
 	if err := os.WriteFile(envFile, []byte("STANDIN_GATEWAY_KEY="+gatewayKey+"\nSTANDIN_SUBSCRIPTION_KEYS="+subKey+"\nSTANDIN_ENTRA_TENANT_ID="+entraTenant+"\nSTANDIN_ENTRA_CLIENT_ID="+entraClient+
-		"\nSTANDIN_ENTRA_CLIENT_SECRETS="+r.entraSecrets[0]+","+r.entraSecrets[1]+"\n"), 0o600); err != nil {
+		"\nSTANDIN_ENTRA_CLIENT_SECRETS="+r.entraSecrets[0]+","+r.entraSecrets[1]+"\nSTANDIN_APIS="+standinAPIs+"\n"), 0o600); err != nil {
 		return err
 	}
 	cmds := [][]string{

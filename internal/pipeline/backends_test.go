@@ -1,0 +1,221 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/testdir"
+)
+
+// connected is a command's session as `apimdev backend …` opens it.
+func (w *world) connected() *Session {
+	w.t.Helper()
+	s := w.session()
+	if err := s.Resolve(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
+	return s
+}
+
+// backendObjects are the objects apimdev made for backends, by Kind/name.
+func (w *world) backendObjects() []string {
+	w.t.Helper()
+	names, err := w.session().backendObjectNames(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []string
+	for n := range names {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fakeRelayProgram is a Linux program for the relay's image: an ELF header
+// is all the image maker reads.
+func fakeRelayProgram(t *testing.T) {
+	h := make([]byte, 64)
+	copy(h, []byte{0x7f, 'E', 'L', 'F', 2, 1, 1})
+	binary.LittleEndian.PutUint16(h[16:], 2)  // ET_EXEC
+	binary.LittleEndian.PutUint16(h[18:], 62) // x86-64
+	binary.LittleEndian.PutUint32(h[20:], 1)
+	binary.LittleEndian.PutUint16(h[52:], 64)
+	p := filepath.Join(testdir.New(t), "apimdev-linux")
+	if err := os.WriteFile(p, append(h, "apimdev"...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(RelayBinaryEnv, p)
+}
+
+func TestBackendAddRefusesBadInputAndLeavesNothing(t *testing.T) {
+	fakeRelayProgram(t)
+	w := newWorld(t)
+	mustUp(t, w, UpOptions{})
+	ctx := context.Background()
+	if _, err := w.connected().BackendAdd(ctx, BackendAddOptions{Name: "orders", To: "127.0.0.1:8080"}); err != nil {
+		t.Fatalf("first backend: %v\n%s", err, w.log.text())
+	}
+	before := w.backendObjects()
+	for _, c := range []struct {
+		o    BackendAddOptions
+		want string
+	}{
+		{BackendAddOptions{Name: "stock", To: "192.168.1.5:80"}, "loopback"},
+		{BackendAddOptions{Name: "Stock_API", To: "127.0.0.1:9000"}, "backend name"},
+		{BackendAddOptions{Name: "stock", To: "127.0.0.1:8080"}, `taken by backend "orders"`},
+		{BackendAddOptions{Name: "stock", Image: "stock:dev"}, "--image needs the port"},
+		{BackendAddOptions{Name: "stock"}, "needs where the backend runs"},
+		{BackendAddOptions{Name: "contoso-gw", To: "127.0.0.1:9000"}, "not a backend apimdev made"},
+		{BackendAddOptions{Name: "stock", To: "127.0.0.1:4700"}, "control port"},
+	} {
+		_, err := w.connected().BackendAdd(ctx, c.o)
+		var be *BackendError
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.As(err, &be) || be.Hint() == "" {
+			t.Errorf("%+v: %v, want %q with a fix", c.o, err, c.want)
+		}
+	}
+	if after := w.backendObjects(); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Errorf("bad input changed the cluster:\n before %v\n after  %v", before, after)
+	}
+	if bs := w.connected().recordedBackends(); len(bs) != 1 || bs[0].Name != "orders" {
+		t.Errorf("record: %+v", bs)
+	}
+}
+
+// A backend whose pods cannot start is taken back: no Service without
+// its pod, and the record unchanged.
+func TestBackendThatCannotStartIsTakenBack(t *testing.T) {
+	w := newWorld(t)
+	mustUp(t, w, UpOptions{})
+	w.kube.Hold("apim-gateway", "stock", true)
+	s := w.connected()
+	s.Timeouts.Deploy = 300 * time.Millisecond
+	_, err := s.BackendAdd(context.Background(), BackendAddOptions{Name: "stock", Image: "stock:dev", Port: 8080})
+	if err == nil || !strings.Contains(err.Error(), "stock did not become ready") {
+		t.Fatalf("err = %v", err)
+	}
+	if objs := w.backendObjects(); len(objs) != 0 {
+		t.Errorf("left behind: %v", objs)
+	}
+	if bs := w.connected().recordedBackends(); len(bs) != 0 {
+		t.Errorf("recorded: %+v", bs)
+	}
+	if !strings.Contains(w.log.text(), "taking back what this command made") {
+		t.Errorf("not said:\n%s", w.log.text())
+	}
+}
+
+// Backends are part of the record: up keeps them, promote gives the
+// gateway's policy a rule for them and demotion takes it away, export
+// leaves them out and says so, and down --keep-cluster removes them.
+func TestBackendsFollowTheLifecycle(t *testing.T) {
+	fakeRelayProgram(t)
+	w := newWorld(t)
+	mustUp(t, w, UpOptions{})
+	ctx := context.Background()
+	b, err := w.connected().BackendAdd(ctx, BackendAddOptions{Name: "orders", To: "127.0.0.1:8080"})
+	if err != nil {
+		t.Fatalf("add: %v\n%s", err, w.log.text())
+	}
+	if b.ShortURL != "http://orders:8080" || b.URL != "http://orders.apim-gateway.svc.cluster.local:8080" {
+		t.Errorf("urls: %+v", b)
+	}
+	if _, err := w.connected().BackendAdd(ctx, BackendAddOptions{Name: "stock", Image: "stock:dev", Port: 9090}); err != nil {
+		t.Fatalf("add image: %v\n%s", err, w.log.text())
+	}
+	want := "Deployment/apimdev-relay Deployment/stock Service/apimdev-relay Service/orders Service/stock"
+	if got := strings.Join(w.backendObjects(), " "); got != want {
+		t.Fatalf("objects: %s, want %s", got, want)
+	}
+	svc, err := w.kube.CoreV1().Services("apim-gateway").Get(ctx, "orders", metav1.GetOptions{})
+	if err != nil || svc.Spec.Selector["app"] != gateway.RelayName || svc.Annotations[gateway.AnnotationTarget] != "127.0.0.1:8080" {
+		t.Fatalf("orders' Service: %v %+v", err, svc)
+	}
+
+	// A lost state directory: the cluster's record still has them.
+	w.files.ForgetRecord()
+	mark := len(w.kube.Actions())
+	mustUp(t, w, UpOptions{})
+	if n := w.writes(mark); n != 0 {
+		t.Errorf("up again made %d write(s)\n%s", n, w.log.text())
+	}
+	if bs := w.connected().recordedBackends(); len(bs) != 2 {
+		t.Fatalf("after up: %+v", bs)
+	}
+
+	promote(t, w, PromoteOptions{To: "prod"})
+	pol, err := w.kube.NetworkingV1().NetworkPolicies("apim-gateway").Get(ctx, gateway.BackendPolicyName, metav1.GetOptions{})
+	if err != nil || pol.Spec.PodSelector.MatchLabels["app"] != "contoso-gw" {
+		t.Fatalf("prod: the gateway may not call its backends: %v", err)
+	}
+	relay := w.deployment(gateway.RelayName)
+	if relay.Spec.Template.Labels["apimdev.io/backend-pod"] != "true" || w.deployment("stock").Spec.Template.Labels["apimdev.io/backend-pod"] != "true" {
+		t.Errorf("the policy's rule does not select the backends' pods")
+	}
+	if bs := w.connected().recordedBackends(); len(bs) != 2 {
+		t.Fatalf("after promote: %+v", bs)
+	}
+	if left := w.connected().ExportLeavesOut(context.Background()); !strings.Contains(left, "orders (→ 127.0.0.1:8080") || !strings.Contains(left, "stock (image stock:dev)") {
+		t.Errorf("export: %q", left)
+	}
+
+	promote(t, w, PromoteOptions{To: "dev"})
+	if _, err := w.kube.NetworkingV1().NetworkPolicies("apim-gateway").Get(ctx, gateway.BackendPolicyName, metav1.GetOptions{}); err == nil {
+		t.Errorf("dev: the backends' policy would hold the gateway's pods without the gateway's own")
+	}
+
+	if err := w.connected().BackendRemove(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(w.backendObjects(), " "); got != "Deployment/stock Service/stock" {
+		t.Errorf("after remove: %s", got)
+	}
+	err = w.connected().BackendRemove(ctx, "orders")
+	if err == nil || !strings.Contains(err.Error(), `no backend "orders" (backends: stock)`) {
+		t.Errorf("remove twice: %v", err)
+	}
+
+	if err := w.session().Down(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if objs := w.backendObjects(); len(objs) != 0 {
+		t.Errorf("down --keep-cluster left: %v", objs)
+	}
+}
+
+func TestBackendLogsSelectTheRightPods(t *testing.T) {
+	fakeRelayProgram(t)
+	w := newWorld(t)
+	mustUp(t, w, UpOptions{})
+	s := w.connected()
+	if _, err := s.BackendAdd(context.Background(), BackendAddOptions{Name: "orders", To: "[::1]:3000", Port: 80}); err != nil {
+		t.Fatal(err)
+	}
+	relay := w.deployment(gateway.RelayName)
+	sc := relay.Spec.Template.Spec.SecurityContext
+	if len(sc.Sysctls) != 1 || sc.Sysctls[0].Value != "0" {
+		t.Errorf("port 80 without the unprivileged-port sysctl: %+v", sc)
+	}
+	if relay.Spec.Template.Spec.Containers[0].ImagePullPolicy != corev1.PullNever {
+		t.Errorf("the relay's image may be pulled")
+	}
+	sel, ctr, _, err := w.connected().BackendLogs("orders")
+	if err != nil || sel != "app=apimdev-relay" || ctr != "relay" {
+		t.Errorf("logs: %s %s %v", sel, ctr, err)
+	}
+	if _, _, _, err := w.connected().BackendLogs("nope"); err == nil {
+		t.Error("no error for an unknown backend")
+	}
+}
