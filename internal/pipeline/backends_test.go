@@ -4,10 +4,16 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/apimdev/apimdev/internal/gateway"
+	"github.com/apimdev/apimdev/internal/relay"
 	"github.com/apimdev/apimdev/internal/testdir"
 )
 
@@ -77,7 +84,7 @@ func TestBackendAddRefusesBadInputAndLeavesNothing(t *testing.T) {
 		{BackendAddOptions{Name: "stock", To: "127.0.0.1:8080"}, `taken by backend "orders"`},
 		{BackendAddOptions{Name: "stock", Image: "stock:dev"}, "--image needs the port"},
 		{BackendAddOptions{Name: "stock"}, "needs where the backend runs"},
-		{BackendAddOptions{Name: "contoso-gw", To: "127.0.0.1:9000"}, "not a backend apimdev made"},
+		{BackendAddOptions{Name: "contoso-gw-live-traffic", To: "127.0.0.1:9000"}, "not a backend apimdev made"},
 		{BackendAddOptions{Name: "stock", To: "127.0.0.1:4700"}, "control port"},
 	} {
 		_, err := w.connected().BackendAdd(ctx, c.o)
@@ -218,4 +225,79 @@ func TestBackendLogsSelectTheRightPods(t *testing.T) {
 	if _, _, _, err := w.connected().BackendLogs("nope"); err == nil {
 		t.Error("no error for an unknown backend")
 	}
+}
+
+// The forward holds the relay's session for the programs on this machine:
+// a connection to the relay's port for the backend reaches the program,
+// backend list says answering, and down once the program stops.
+func TestTheForwardHoldsTheRelaysSession(t *testing.T) {
+	fakeRelayProgram(t)
+	w := newWorld(t)
+	mustUp(t, w, UpOptions{})
+
+	// The relay as its pod runs it, its backend ports on loopback.
+	ctl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	bound := map[int]string{}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- relay.Serve(ctx, ctl, relay.ServerOptions{Listen: func(port int) (net.Listener, error) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err == nil {
+				mu.Lock()
+				bound[port] = l.Addr().String()
+				mu.Unlock()
+			}
+			return l, err
+		}})
+	}()
+	defer func() { cancel(); <-served }()
+	w.pods.mu.Lock()
+	w.pods.relay = ctl.Addr().String()
+	w.pods.mu.Unlock()
+
+	prog := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprint(rw, "from the laptop") }))
+	defer prog.Close()
+	s := w.connected()
+	stop, _, err := s.StartForward(context.Background(), w.cfg.Forward.HTTPPort, w.cfg.Forward.HTTPSPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if _, err := w.connected().BackendAdd(context.Background(), BackendAddOptions{Name: "orders", To: prog.Listener.Addr().String(), Port: 8080}); err != nil {
+		t.Fatalf("add: %v\n%s", err, w.log.text())
+	}
+	state := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			bs, err := w.connected().Backends(context.Background())
+			if err == nil && len(bs) == 1 && bs[0].State == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("backend state: %+v %v, want %s", bs, err, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	state("answering")
+	mu.Lock()
+	addr := bound[8080]
+	mu.Unlock()
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "from the laptop" {
+		t.Fatalf("through the relay: %q", body)
+	}
+	prog.Close()
+	state("down")
 }

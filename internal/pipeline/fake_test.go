@@ -28,6 +28,7 @@ import (
 	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/apimdev/apimdev/internal/events"
 	"github.com/apimdev/apimdev/internal/forward"
+	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/imagepin"
 	"github.com/apimdev/apimdev/internal/kubefake"
 	"github.com/apimdev/apimdev/internal/nodeimage"
@@ -189,6 +190,9 @@ type fakePods struct {
 	https   *httptest.Server
 	metrics *httptest.Server
 	dials   map[string]int
+	// relay is the address of a relay serving the pods' control port
+	// (4700), when a test runs one.
+	relay string
 }
 
 func newFakePods(t *testing.T) *fakePods {
@@ -238,6 +242,16 @@ type podTunnel struct {
 }
 
 func (t *podTunnel) Open(port int) (forward.Stream, error) {
+	if t.p.mu.Lock(); port == gateway.RelayControlPort && t.p.relay != "" {
+		addr := t.p.relay
+		t.p.mu.Unlock()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return c.(*net.TCPConn), nil
+	}
+	t.p.mu.Unlock()
 	srv := map[int]*httptest.Server{8080: t.p.http, 8081: t.p.https, 9102: t.p.metrics}[port]
 	if srv == nil {
 		return nil, fmt.Errorf("no port %d on the fake pod", port)
