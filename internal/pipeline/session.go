@@ -10,7 +10,9 @@
 // (changes under traffic, shared with rotate), checks (the production
 // proofs), metrics, rotate, status, links (each pod's link to its
 // configuration endpoint, read from its log), drill (the backup proven
-// offline), down, forward, workshop (demo and kit), export, labs.
+// offline), down, forward, backends (`backend add`: the relay and the
+// tunnel the forward holds), workshop (demo and kit), export (manifests and
+// Helm values), labs, ci (what `apimdev ci` needs beyond up and smoke).
 //
 // It must not import cli or tui.
 package pipeline

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,6 +103,71 @@ func TestPodman(t *testing.T) {
 			t.Fatalf("status: exit %d\n%s\n%s", code, out, errs)
 		}
 		mustContain(t, "status", out, "Podman at "+socket+" (the cluster was made on it)", "1/1 ready")
+	})
+
+	// The developer's loop on Podman: the relay's image is made in Podman
+	// from apimdev's program, and an image backend is loaded from Podman's
+	// store into the node.
+	step("backends: a program on the laptop and an image, on Podman", func(t *testing.T) {
+		laptop := newLaptopBackend(t)
+		start := time.Now()
+		code, out, errs := r.apimdev(t, "backend", "add", "orders", "--to", laptop.addr, "--port", "8080")
+		r.time("backend add (Podman)", start)
+		if code != 0 {
+			t.Fatalf("backend add exited %d\n%s\n%s", code, out, errs)
+		}
+		if img, err := podman("images", "--filter", "reference=apimdev.local/relay", "--format", "{{.Repository}}"); err != nil || !strings.Contains(img, "apimdev.local/relay") {
+			t.Errorf("the relay's image is not in Podman: %q %v", img, err)
+		}
+		if code, out, errs := r.apimdev(t, "demo", "api", "add", "orders", "--path", "/orders", "--backend", "http://orders:8080", "--no-subscription"); code != 0 {
+			t.Fatalf("demo api add exited %d\n%s\n%s", code, out, errs)
+		}
+		t.Logf("the laptop's program answered through the gateway %s after demo api add", waitOrders(t, r.httpPort, time.Minute).Round(100*time.Millisecond))
+
+		code, out, errs = r.apimdev(t, "backend", "add", "stock", "--image", demoImage, "--port", "8080")
+		if code != 0 {
+			t.Fatalf("backend add --image exited %d\n%s\n%s", code, out, errs)
+		}
+		if code, out, errs := r.apimdev(t, "demo", "api", "add", "stock", "--path", "/stock", "--backend", "http://stock:8080", "--no-subscription"); code != 0 {
+			t.Fatalf("demo api add exited %d\n%s\n%s", code, out, errs)
+		}
+		// The image is the stand-in gateway; its status path answers 204
+		// or 200 once it runs.
+		deadline := time.Now().Add(time.Minute)
+		var last string
+		for {
+			resp, err := http.Get("http://127.0.0.1:" + r.httpPort + "/stock/status-0123456789abcdef")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode/100 == 2 {
+					break
+				}
+				last = resp.Status
+			} else {
+				last = err.Error()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the image backend did not answer through the gateway: %s", last)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		code, out, _ = r.apimdev(t, "logs", "--backend", "stock")
+		if code != 0 || !strings.Contains(out, "stand-in") {
+			t.Errorf("logs --backend stock exited %d:\n%s", code, out)
+		}
+		code, out, _ = r.apimdev(t, "backend", "list")
+		t.Logf("backend list on Podman:\n%s", out)
+		if code != 0 || !strings.Contains(out, "answering") || !strings.Contains(out, "ready") {
+			t.Errorf("backend list exited %d", code)
+		}
+		for _, name := range []string{"stock", "orders"} {
+			if code, out, errs := r.apimdev(t, "backend", "remove", name); code != 0 {
+				t.Errorf("backend remove %s exited %d\n%s\n%s", name, code, out, errs)
+			}
+		}
+		if got := r.kubectlOut(t, "-n=apim-gateway", "get", "deploy,svc", "-l", "apimdev.io/backend", "-o", "name"); strings.Contains(got, "/") {
+			t.Errorf("left after backend remove: %s", got)
+		}
 	})
 
 	step("promote loses no request", func(t *testing.T) {
