@@ -136,8 +136,7 @@ func relay(m metav1.ObjectMeta, image string, ports []corev1.ContainerPort) *app
 		Containers: []corev1.Container{{
 			Name:            "relay",
 			Image:           image,
-			ImagePullPolicy: corev1.PullNever, // made on this machine from apimdev's own program
-			Args:            []string{"relay"},
+			ImagePullPolicy: corev1.PullNever, // made on this machine from apimdev's own program; its entrypoint is `apimdev relay`
 			Ports:           ports,
 			ReadinessProbe: &corev1.Probe{
 				ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(RelayControlPort)}},

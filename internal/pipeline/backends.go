@@ -546,7 +546,7 @@ func (s *Session) waitBackendPods(ctx context.Context, app string) error {
 		if pods != nil {
 			for _, p := range pods.Items {
 				if why := podCannotStart(p); why != "" {
-					return fmt.Errorf("%s cannot start: %s", app, why)
+					return fmt.Errorf("%s cannot start: %s%s", app, why, s.lastLogLines(ctx, p))
 				}
 			}
 		}
@@ -563,6 +563,20 @@ func deploymentReady(d *appsv1.Deployment) bool {
 		d.Status.Replicas == d.Status.UpdatedReplicas
 }
 
+// lastLogLines are the last lines a pod's previous container wrote, to
+// show with why it cannot start ("" when there are none).
+func (s *Session) lastLogLines(ctx context.Context, p corev1.Pod) string {
+	if len(p.Spec.Containers) == 0 {
+		return ""
+	}
+	tail := int64(5)
+	b, err := s.Client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: p.Spec.Containers[0].Name, Previous: true, TailLines: &tail}).DoRaw(ctx)
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return ""
+	}
+	return "; its last lines:\n  " + strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n  ")
+}
+
 // podCannotStart is why a pod will not start by waiting, or "".
 func podCannotStart(p corev1.Pod) string {
 	for _, c := range p.Status.ContainerStatuses {
@@ -571,7 +585,7 @@ func podCannotStart(p corev1.Pod) string {
 			case "ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError":
 				return w.Reason + ": " + w.Message
 			case "CrashLoopBackOff":
-				return "it keeps exiting (CrashLoopBackOff): `apimdev logs --backend " + p.Labels["app"] + "` says why"
+				return "it keeps exiting (CrashLoopBackOff)"
 			}
 		}
 	}
