@@ -560,6 +560,10 @@ func TestPromote(t *testing.T) {
 		}
 	})
 
+	// Last: it removes apimdev's own gateway Deployment, which every step
+	// above works on.
+	t.Run("Microsoft's chart rendered from the export replaces apimdev's gateway under traffic", r.chartReplacesGateway)
+
 	t.Run("down; the user's kubeconfig untouched; the token nowhere", func(t *testing.T) {
 		if code, out, errs := r.apimdev(t, "down"); code != 0 {
 			t.Fatalf("down exited %d\n%s\n%s", code, out, errs)
