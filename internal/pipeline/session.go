@@ -445,6 +445,12 @@ func (s *Session) ClusterToken(ctx context.Context) (token.Token, error) {
 	if key == "" {
 		return token.Token{}, nil
 	}
+	if s.Client == nil {
+		// Not connected yet (a command that never reached the cluster).
+		if err := s.Connect(); err != nil {
+			return token.Token{}, err
+		}
+	}
 	sec, err := s.Client.CoreV1().Secrets(s.Names.Namespace).Get(ctx, s.Names.SecretName(), metav1.GetOptions{})
 	if err != nil {
 		return token.Token{}, err
