@@ -7,7 +7,8 @@
 // Each round runs both arms, alternating which goes first:
 //
 //	A  apimdev up --detach (cold) → first green call; then warm re-runs of
-//	   up, status/version start-up, promote with traffic, down.
+//	   up, status/version start-up, a backend on the laptop vs the same
+//	   program in the cluster (backends.go), promote with traffic, down.
 //	B  scripts/bench/manual.sh (kind create, kind load, kubectl apply,
 //	   rollout status, port-forward, curl) → first green call; then the
 //	   forward comparison on that cluster: NodePort vs kubectl port-forward
