@@ -146,3 +146,87 @@ func TestReportTables(t *testing.T) {
 		}
 	}
 }
+
+// The backends table: medians over the rounds, the laptop/in-cluster ratios
+// and the issue's goals met or missed, in rows as wide as the header.
+func TestBackendTable(t *testing.T) {
+	t.Parallel()
+	b := &bench{o: options{requests: 5000, newConnRequests: 1000, conc: 16}}
+	for i, hwm := range []int64{60 << 10, 80 << 10, 61 << 10} { // growth 10, 30, 11 MiB: median 11
+		br := &backendRun{RelayCPU: time.Duration(100*(i+1)) * time.Millisecond, RelayReqs: 1000, RelayRSSKB: 12 << 10,
+			Upload: time.Duration(4+i) * time.Second, UploadOK: true, FwdRSSBefore: 50 << 10, FwdHWMAfter: hwm}
+		for _, l := range []struct {
+			name     string
+			keep     bool
+			p50, dur time.Duration
+		}{{laptopBackend, true, 3 * time.Millisecond, 2 * time.Second}, {inpodBackend, true, 2 * time.Millisecond, time.Second},
+			{laptopBackend, false, 5 * time.Millisecond, 1250 * time.Millisecond}, {inpodBackend, false, 4 * time.Millisecond, time.Second}} {
+			br.Loads = append(br.Loads, namedLoad{l.name, loadResult{KeepOpen: l.keep, Sent: 5000, P50: l.p50, P99: 2 * l.p50, Dur: l.dur}})
+		}
+		b.rounds = append(b.rounds, &round{N: i + 1, Backends: br})
+	}
+	tab := b.backendTable()
+	for _, want := range []string{
+		"| p50, keep-alive | 3.00 ms | 2.00 ms | 1.50× | ≤ 1.5× | met |",
+		"| requests/s, keep-alive | 2500 | 5000 | 0.50× | ≥ 0.7× | **missed** |",
+		"| p50, new conn | 5.00 ms | 4.00 ms | 1.25× | ≤ 1.5× | met |",
+		"| requests/s, new conn | 4000 | 5000 | 0.80× | ≥ 0.7× | met |",
+		"| p99, keep-alive | 6.00 ms | 4.00 ms | 1.50× | | |",
+		"| relay CPU per request (keep-alive load, crictl stats) | 200 µs |",
+		"| relay working set after the keep-alive load | 12.0 MiB |",
+		"(checksum equal in 3/3) | 5.0 s |",
+		"(VmRSS 50.0 MiB before → VmHWM 61.0 MiB after) | 11.0 MiB | — | | < 20 MiB | met |",
+	} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("no %q in:\n%s", want, tab)
+		}
+	}
+	cols := 0
+	for _, l := range strings.Split(tab, "\n") {
+		if !strings.HasPrefix(l, "|") {
+			continue
+		}
+		if n := strings.Count(l, "|"); cols == 0 {
+			cols = n
+		} else if n != cols {
+			t.Errorf("row with %d bars in a table of %d:\n%s", n, cols, l)
+		}
+	}
+	if !strings.Contains(b.report([]string{"machine", "versions"}, time.Minute), tab) {
+		t.Error("the report does not carry the backends table")
+	}
+	// Growth 40, 30, 11 MiB: the median, 30, misses the goal.
+	b.rounds[0].Backends.FwdHWMAfter = 90 << 10
+	if tab := b.backendTable(); !strings.Contains(tab, "| 30.0 MiB | — | | < 20 MiB | **missed** |") {
+		t.Errorf("growth 40, 30, 11 MiB: want median 30 missed in:\n%s", tab)
+	}
+	if (&bench{}).backendTable() != "" {
+		t.Error("a run without the backends phase has a backends table")
+	}
+}
+
+func TestParseRelayStats(t *testing.T) {
+	t.Parallel()
+	out := `{"stats":[
+ {"attributes":{"id":"a","metadata":{"name":"inpod"},"labels":{"io.kubernetes.pod.namespace":"apim-gateway"}},
+  "cpu":{"usageCoreNanoSeconds":{"value":"999"}},"memory":{"workingSetBytes":{"value":"1"}}},
+ {"attributes":{"id":"b","metadata":{"name":"relay"},"labels":{"io.kubernetes.pod.namespace":"apim-gateway"}},
+  "cpu":{"timestamp":"1","usageCoreNanoSeconds":{"value":"123456789"}},"memory":{"workingSetBytes":{"value":"8388608"}}}]}`
+	s, err := parseRelayStats([]byte(out))
+	if err != nil || s.CPUNanos != 123456789 || s.WorkingSet != 8<<20 {
+		t.Errorf("parseRelayStats = %+v, %v", s, err)
+	}
+	if _, err := parseRelayStats([]byte(`{"stats":[]}`)); err == nil {
+		t.Error("no relay container: no error")
+	}
+}
+
+// The config service's APIs: the two backends, no subscription.
+func TestBenchAPIs(t *testing.T) {
+	t.Parallel()
+	want := `[{"backendUrl":"http://laptop:8081","name":"laptop","path":"/laptop","subscriptionRequired":false},` +
+		`{"backendUrl":"http://inpod:8080","name":"inpod","path":"/inpod","subscriptionRequired":false}]`
+	if got := benchAPIs(); got != want {
+		t.Errorf("benchAPIs = %s", got)
+	}
+}

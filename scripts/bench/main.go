@@ -7,7 +7,8 @@
 // Each round runs both arms, alternating which goes first:
 //
 //	A  apimdev up --detach (cold) → first green call; then warm re-runs of
-//	   up, status/version start-up, promote with traffic, down.
+//	   up, status/version start-up, a backend on the laptop vs the same
+//	   program in the cluster (backends.go), promote with traffic, down.
 //	B  scripts/bench/manual.sh (kind create, kind load, kubectl apply,
 //	   rollout status, port-forward, curl) → first green call; then the
 //	   forward comparison on that cluster: NodePort vs kubectl port-forward
@@ -40,6 +41,7 @@ type options struct {
 	args                                          string // as given, for the report
 	timeout                                       time.Duration
 	skipPromote, skipLoad, skipRestart            bool
+	skipBackends, onlyBackends                    bool
 }
 
 func main() {
@@ -59,6 +61,8 @@ func main() {
 	flag.BoolVar(&o.skipPromote, "skip-promote", false, "skip promote (quicker runs while tuning)")
 	flag.BoolVar(&o.skipLoad, "skip-load", false, "skip the forward load runs (quicker runs while tuning)")
 	flag.BoolVar(&o.skipRestart, "skip-restart", false, "skip the Docker engine restart (it stops every container on the machine)")
+	flag.BoolVar(&o.skipBackends, "skip-backends", false, "skip the backends phase (a backend on the laptop vs the same program in the cluster)")
+	flag.BoolVar(&o.onlyBackends, "only-backends", false, "run only apimdev up and the backends phase (no manual arm, warm runs, restart or promote); prints its table, writes nothing")
 	flag.Parse()
 	o.args = strings.Join(os.Args[1:], " ")
 	keepInheritedFDs()
@@ -86,6 +90,14 @@ func logf(format string, args ...any) {
 func mainErr(ctx context.Context, o options) error {
 	if o.rounds < 1 || o.requests < 1 || o.conc < 1 {
 		return errors.New("-rounds, -requests and -concurrency must be positive")
+	}
+	if o.onlyBackends && o.skipBackends {
+		return errors.New("-only-backends and -skip-backends together leave nothing to run")
+	}
+	if o.onlyBackends {
+		// A partial run: the generated part of BENCHMARKS.md is one report
+		// of a whole run, which this would replace by a fragment.
+		o.warm, o.skipRestart, o.skipPromote, o.write, o.compare = 0, true, true, "", ""
 	}
 	root, err := os.Getwd()
 	if err != nil {
@@ -120,7 +132,9 @@ func mainErr(ctx context.Context, o options) error {
 	defer b.cleanup()
 	started := time.Now()
 	arms := "AB"
-	if o.compare != "" {
+	if o.onlyBackends {
+		arms = "A"
+	} else if o.compare != "" {
 		arms = "ACB"
 	}
 	for i := 1; i <= o.rounds; i++ {
@@ -141,6 +155,10 @@ func mainErr(ctx context.Context, o options) error {
 				return fmt.Errorf("round %d, arm %c: %w", i, arm, err)
 			}
 		}
+	}
+	if o.onlyBackends {
+		fmt.Println(b.backendTable())
+		return nil
 	}
 	rep := b.report(desc, time.Since(started))
 	fmt.Println(rep)
@@ -214,6 +232,7 @@ type round struct {
 	Restart      *restartRun
 	Down         time.Duration
 	Loads        []namedLoad
+	Backends     *backendRun
 	FwdRSSKB     int64
 	KubectlRSSKB int64
 }
@@ -273,6 +292,12 @@ func (b *bench) upArm(ctx context.Context, rd *round) error {
 		rd.Ver = append(rd.Ver, res.Dur)
 	}
 	logf("round %d: apimdev status %s, version %s", rd.N, durs(rd.Status), durs(rd.Ver))
+
+	if !b.o.skipBackends {
+		if err := b.backends(ctx, rd, env); err != nil {
+			return fmt.Errorf("backends: %w", err)
+		}
+	}
 
 	if !b.o.skipRestart {
 		kc := filepath.Join(b.upHome(rd.N), "state", "clusters", clusterUp, "kubeconfig")

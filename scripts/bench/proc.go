@@ -138,13 +138,18 @@ func killGroup(pgid int) {
 }
 
 // vmHWM reads a live process's peak resident set (kB) from /proc.
-func vmHWM(pid int) int64 {
+func vmHWM(pid int) int64 { return procStatusKB(pid, "VmHWM:") }
+
+// vmRSS reads a live process's resident set now (kB) from /proc.
+func vmRSS(pid int) int64 { return procStatusKB(pid, "VmRSS:") }
+
+func procStatusKB(pid int, field string) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(l, field); ok {
 			f := strings.Fields(rest)
 			if len(f) > 0 {
 				n, _ := strconv.ParseInt(f[0], 10, 64)

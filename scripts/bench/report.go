@@ -197,6 +197,9 @@ func (b *bench) report(machine []string, took time.Duration) string {
 	if loads := b.loadTable(); loads != "" {
 		w.WriteString(loads)
 	}
+	if t := b.backendTable(); t != "" {
+		w.WriteString(t)
+	}
 
 	up := stageMedians(rs, func(r *round) []stage { return r.Up.Stages })
 	warmSteps := stageMedians(rs, func(r *round) []stage { return r.Up.WarmSteps })

@@ -54,6 +54,7 @@ type rig struct {
 	gatewayKey, token      string
 	tokenFile, portalYAML  string
 	kindConfig             string
+	backendBin             string // the backends phase's program, built once
 }
 
 func randHex(n int) string {
@@ -100,11 +101,12 @@ func prepare(ctx context.Context, root, tmp, cache, prebuilt string, logf func(s
 			return nil, fmt.Errorf("the rig has no %s: %w", p, err)
 		}
 	}
-	// The same build as `make build`: trimmed, stripped.
+	// The same build as `make build`: trimmed, stripped; static, because
+	// `backend add --to` makes the relay's image from this very program.
 	r.apimdev = filepath.Join(tmp, "apimdev")
 	if prebuilt != "" {
 		r.apimdev = prebuilt
-	} else if _, err := run(ctx, 10*time.Minute, env, "go", "-C", root, "build", "-trimpath", "-ldflags",
+	} else if _, err := run(ctx, 10*time.Minute, append(env, "CGO_ENABLED=0"), "go", "-C", root, "build", "-trimpath", "-ldflags",
 		"-s -w -X github.com/apimdev/apimdev/internal/cli.Version=bench", "-o", r.apimdev, "."); err != nil {
 		return nil, err
 	}
@@ -187,7 +189,8 @@ func (r *rig) startConfigService(ctx context.Context) error {
 	// limit). With this container off the dynamic range, the node gets its
 	// address back.
 	args := []string{"run", "-d", "--name", configContainer, "--network", "kind", "--network-alias", configAlias,
-		"-p", fmt.Sprintf("127.0.0.1:%d:8080", portConfigProbe), "-e", "STANDIN_GATEWAY_KEY=" + r.gatewayKey, "-e", "STANDIN_SUBSCRIPTION_KEYS=" + subKey}
+		"-p", fmt.Sprintf("127.0.0.1:%d:8080", portConfigProbe), "-e", "STANDIN_GATEWAY_KEY=" + r.gatewayKey, "-e", "STANDIN_SUBSCRIPTION_KEYS=" + subKey,
+		"-e", "STANDIN_APIS=" + benchAPIs()}
 	if ip, err := topOfKindSubnet(ctx); err == nil {
 		args = append(args, "--ip", ip)
 	} else {
