@@ -178,11 +178,11 @@ func (m TopModel) renderResources(b *strings.Builder, s *pipeline.TopSample) {
 	st := m.st
 	if len(s.Resources) == 0 {
 		if s.ResourcesMissing != "" {
-			b.WriteString(st.key.Render("resources") + " " + st.faint.Render(s.ResourcesMissing) + "\n")
+			b.WriteString("\n" + st.key.Render("resources") + " " + st.faint.Render(s.ResourcesMissing) + "\n")
 		}
 		return
 	}
-	fmt.Fprintf(b, "%s %s\n", st.key.Render("resources"), st.faint.Render(fmt.Sprintf("cpu · memory (working set) · its slope over %s; the kubelets', every 10s", pipeline.ShortSpan(m.window.Span))))
+	fmt.Fprintf(b, "\n%s %s\n", st.key.Render("resources"), st.faint.Render(fmt.Sprintf("cpu · memory (working set) · its slope over %s; the kubelets', every 10s", pipeline.ShortSpan(m.window.Span))))
 	w := 0
 	for _, r := range s.Resources {
 		w = max(w, len(r.Pod))

@@ -135,7 +135,7 @@ func TestWizardTrafficView(t *testing.T) {
 
 // growingMemory is a dev-profile sampler (no local metrics) whose kubelet
 // reading changes every 10 s: the gateway's working set climbs 3 MiB a
-// minute, the statsd exporter's stays flat.
+// minute, the other pod's stays flat.
 type growingMemory struct{ n int }
 
 func (g *growingMemory) sample(context.Context) pipeline.TopSample {
@@ -145,10 +145,10 @@ func (g *growingMemory) sample(context.Context) pipeline.TopSample {
 	mins := read.Sub(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)).Minutes()
 	f := func(v float64) *float64 { return &v }
 	return pipeline.TopSample{Time: t, Gateway: "contoso-gw", Profile: "dev", Missing: "no local metrics: the dev profile sends none",
-		Pods: []pipeline.TopPod{{Name: "contoso-gw-aaa-1", Ready: true}},
+		Pods: []pipeline.TopPod{{Name: "contoso-gw-aaa-1", Ready: true}, {Name: "contoso-gw-aaa-2", Ready: true}},
 		Resources: []pipeline.TopResource{
 			{Pod: "contoso-gw-aaa-1", CPUMillicores: f(12), MemoryMiB: f(210 + 3*mins), Time: read},
-			{Pod: "contoso-gw-statsd-1", CPUMillicores: f(1), MemoryMiB: f(13), Time: read},
+			{Pod: "contoso-gw-aaa-2", CPUMillicores: f(1), MemoryMiB: f(13), Time: read},
 		}}
 }
 
@@ -168,7 +168,7 @@ func TestTopResources(t *testing.T) {
 		return strings.Join(strings.Fields(strings.ReplaceAll(ansi.Strip(tm.(TopModel).render()), "\n", " ¶ ")), " ")
 	}
 	out := step(1)
-	for _, w := range []string{"no local metrics", "resources", "contoso-gw-aaa-1 12m 210.0 MiB - ¶", "contoso-gw-statsd-1 1m 13.0 MiB - ¶"} {
+	for _, w := range []string{"no local metrics", "resources", "contoso-gw-aaa-1 12m 210.0 MiB - ¶", "contoso-gw-aaa-2 1m 13.0 MiB - ¶"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("first sample: no %q in:\n%s", w, out)
 		}
@@ -181,12 +181,12 @@ func TestTopResources(t *testing.T) {
 		t.Errorf("a warning before the window was full:\n%s", out)
 	}
 	out = step(5 * 60)
-	for _, w := range []string{"contoso-gw-aaa-1 12m 226.5 MiB +3.00 MiB/min ¶", "contoso-gw-statsd-1 1m 13.0 MiB +0.00 MiB/min ¶", "⚠ contoso-gw-aaa-1's memory grew 3.0 MiB/min for the last 5m", "load not measured", "api-management-self-hosted-gateway#401"} {
+	for _, w := range []string{"contoso-gw-aaa-1 12m 226.5 MiB +3.00 MiB/min ¶", "contoso-gw-aaa-2 1m 13.0 MiB +0.00 MiB/min ¶", "⚠ contoso-gw-aaa-1's memory grew 3.0 MiB/min for the last 5m", "load not measured", "api-management-self-hosted-gateway#401"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("after the window: no %q in:\n%s", w, out)
 		}
 	}
-	if strings.Contains(out, "contoso-gw-statsd-1's memory") {
+	if strings.Contains(out, "contoso-gw-aaa-2's memory") {
 		t.Errorf("a warning for flat memory:\n%s", out)
 	}
 	if dir := os.Getenv("APIMDEV_TUI_ARTIFACTS"); dir != "" {
