@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/metrics"
@@ -53,7 +55,11 @@ func (s *Session) readSummary(ctx context.Context, node string) ([]byte, error) 
 	if s.summary != nil {
 		return s.summary(ctx, node)
 	}
-	return s.Client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", node, "proxy", "stats", "summary").DoRaw(ctx)
+	rc := s.Client.CoreV1().RESTClient()
+	if c, ok := rc.(*rest.RESTClient); rc == nil || ok && c == nil {
+		return nil, errors.New("the client has no REST client (a fake clientset)")
+	}
+	return rc.Get().AbsPath("/api/v1/nodes", node, "proxy", "stats", "summary").DoRaw(ctx)
 }
 
 // resources fills ts's resources: the gateway's pods' and its metrics

@@ -181,3 +181,16 @@ func TestTopDevResources(t *testing.T) {
 		t.Errorf("resources on the dev profile: %+v", ts.Resources)
 	}
 }
+
+// A fake clientset has no REST client: the resources say so, nothing panics.
+func TestTopResourcesFakeClient(t *testing.T) {
+	t.Parallel()
+	gw := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "contoso-gw-aaa-1", Namespace: "apim", Labels: map[string]string{"app": "contoso-gw"}},
+		Spec: corev1.PodSpec{NodeName: "control-plane"}}
+	s := &Session{Client: fake.NewClientset(gw)}
+	ts := TopSample{Time: time.Now(), Pods: []TopPod{{Name: gw.Name, Node: "control-plane"}}}
+	s.resources(context.Background(), gateway.Profile{Namespace: "apim", Gateway: "contoso-gw"}, &ts)
+	if ts.Resources != nil || !strings.Contains(ts.ResourcesMissing, "control-plane: the client has no REST client") {
+		t.Errorf("%+v", ts)
+	}
+}
