@@ -101,7 +101,11 @@ func Usages(s Summary, keep func(namespace, pod string) bool) []PodUsage {
 			u.NanoCores, u.CoreNanoSeconds, u.CPUTime, u.Time = cpu.UsageNanoCores, cpu.UsageCoreNanoSeconds, cpu.Time, cpu.Time
 		}
 		if mem != nil {
-			u.WorkingSetBytes = mem.WorkingSetBytes
+			// A pod the kubelet has not measured yet (just started) has a
+			// working set of 0: no figure, not a reading of nothing.
+			if mem.WorkingSetBytes != nil && *mem.WorkingSetBytes > 0 {
+				u.WorkingSetBytes = mem.WorkingSetBytes
+			}
 			if !mem.Time.IsZero() {
 				u.Time = mem.Time
 			}

@@ -31,10 +31,10 @@ func TestUsages(t *testing.T) {
 		t.Fatalf("node: %+v", s.Node)
 	}
 	us := Usages(s, func(ns, _ string) bool { return ns == "apim" })
-	if len(us) != 3 {
-		t.Fatalf("want the 3 pods in apim, got %+v", us)
+	if len(us) != 4 {
+		t.Fatalf("want the 4 pods in apim, got %+v", us)
 	}
-	gw, statsd, echo := us[0], us[1], us[2]
+	gw, fresh, statsd, echo := us[0], us[1], us[2], us[3]
 	if gw.Pod != "contoso-gw-7d9c6b5f4-2dvl5" || statsd.Pod != "contoso-gw-statsd-6f7b8c9d-x2x7q" || echo.Pod != "echo-5c8d7f6b9-abcde" {
 		t.Fatalf("pods: %+v", us)
 	}
@@ -47,6 +47,11 @@ func TestUsages(t *testing.T) {
 	}
 	if want := time.Date(2026, 12, 1, 9, 0, 3, 0, time.UTC); !gw.Time.Equal(want) {
 		t.Errorf("reading time %v, want %v", gw.Time, want)
+	}
+	// Just started, not measured yet: a working set of 0 is no figure (a
+	// reading of 0 would pull the memory's slope).
+	if fresh.Pod != "contoso-gw-7d9c6b5f4-zz9k1" || fresh.WorkingSetBytes != nil {
+		t.Errorf("a pod not measured yet: %+v", fresh)
 	}
 	// No pod-level figures: the containers'.
 	if mc, ok := Millicores(nil, echo); !ok || mc != 1 {
@@ -69,7 +74,7 @@ func TestUsages(t *testing.T) {
 	if _, ok := Millicores(&later, statsd); ok {
 		t.Error("a rate from a counter that went down (the container restarted)")
 	}
-	if all := Usages(s, nil); len(all) != 4 {
+	if all := Usages(s, nil); len(all) != 5 {
 		t.Errorf("nil keeps every pod: %d", len(all))
 	}
 	if _, err := ParseSummary([]byte("<html>")); err == nil {
