@@ -62,6 +62,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"render", "--config", bad}, []string{"line 4: unknown field \"nmae\" in gateway (did you mean \"name\"?)"}},
 		{[]string{"render", "--name", "Bad_Name", "--endpoint", "x", "--http-port", "99999"}, []string{"3 problem(s)", "gateway.name", "gateway.endpoint", "forward.httpPort"}},
 		{[]string{"up", "--token", "abc"}, []string{"unknown flag: --token"}},
+		{[]string{"top", "--window", "3m"}, []string{"--window goes with --once (the live view keeps the last 5m)"}},
 	} {
 		r := apimdev(t, map[string]string{"APIMDEV_HOME": dir}, "", tt.args...)
 		if r.code != ExitUsage {

@@ -1,7 +1,10 @@
 // Package metrics reads what the gateway's metrics sink (the statsd
 // exporter or the OpenTelemetry Collector) has counted: the Prometheus text
 // format it serves, parsed into request counts by status class and latency
-// quantiles, and the rates between two readings.
+// quantiles, and the rates between two readings. It also reads the
+// kubelet's stats summary (each pod's CPU and memory, summary.go) and judges
+// a pod's memory over a window: its least-squares slope, and whether it kept
+// growing while the load did not rise.
 package metrics
 
 import (

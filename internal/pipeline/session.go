@@ -191,6 +191,11 @@ type Session struct {
 		links []PodLink
 		at    time.Time
 	}
+	// topRes is what Top read last from the kubelets; summary reads a
+	// node's stats summary, nil the API server's node proxy (tests give
+	// canned ones).
+	topRes  topResources
+	summary summaryReader
 }
 
 // stepHolder is the step running now: written by the flow, read by progress

@@ -24,6 +24,14 @@ type TopSample struct {
 	// its log at most every topLinkEvery (the log is longer to read than
 	// the metrics).
 	Links []PodLink `json:"links,omitempty"`
+	// Resources are the gateway's pods' (and its metrics sink's) CPU and
+	// memory from their nodes' kubelets, read at most every
+	// topResourceEvery; ResourcesMissing says why there are none.
+	Resources        []TopResource `json:"resources,omitempty"`
+	ResourcesMissing string        `json:"resourcesMissing,omitempty"`
+	// MemoryWarning says a pod's memory kept growing over the window while
+	// the load did not rise (see TopWindow).
+	MemoryWarning string `json:"memoryWarning,omitempty"`
 }
 
 // topLinkEvery is how often top reads the pods' logs for their links.
@@ -55,6 +63,7 @@ func (s *Session) Top(ctx context.Context) TopSample {
 		}
 	}
 	ts.Links = s.topLinks.links
+	s.resources(ctx, p, &ts)
 	if sink, _, _ := p.MetricsSink(); sink == "" || ts.Profile == "dev" {
 		ts.Missing = noLocalMetrics
 		return ts

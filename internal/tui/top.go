@@ -36,6 +36,9 @@ type TopModel struct {
 	p50s    []float64
 	p99s    []float64
 	samples int
+	// window keeps the pods' memory readings for their slopes and the
+	// growth warning.
+	window *pipeline.TopWindow
 }
 
 // NewTop is the top view over sample, refreshed every interval.
@@ -43,7 +46,7 @@ func NewTop(ctx context.Context, sample Sampler, interval time.Duration) TopMode
 	if interval <= 0 {
 		interval = time.Second
 	}
-	return TopModel{ctx: ctx, sample: sample, interval: interval, st: newStyles(), width: 80}
+	return TopModel{ctx: ctx, sample: sample, interval: interval, st: newStyles(), width: 80, window: pipeline.NewTopWindow(0)}
 }
 
 type topSampled struct{ s pipeline.TopSample }
@@ -70,6 +73,7 @@ func (m TopModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case topSampled:
 		s := msg.s
 		pipeline.RatesBetween(m.last, &s)
+		m.window.Observe(&s)
 		if s.Rate != nil {
 			m.rates = keep(m.rates, s.Rate.Requests)
 		}
@@ -146,6 +150,7 @@ func (m TopModel) render() string {
 		}
 		b.WriteString(tone.Render(line) + "\n")
 	}
+	m.renderResources(&b, s)
 	b.WriteString("\n")
 	if s.Metrics == nil {
 		b.WriteString(st.warn.Render(s.Missing) + "\n")
@@ -165,6 +170,42 @@ func (m TopModel) render() string {
 	}
 	b.WriteString("\n" + st.faint.Render("q quits · latency: statsd, the slowest series' quantiles; OpenTelemetry, bucket bounds") + "\n")
 	return b.String()
+}
+
+// renderResources draws each pod's CPU and memory from its kubelet, the
+// memory's slope over the window, and the growth warning.
+func (m TopModel) renderResources(b *strings.Builder, s *pipeline.TopSample) {
+	st := m.st
+	if len(s.Resources) == 0 {
+		if s.ResourcesMissing != "" {
+			b.WriteString("\n" + st.key.Render("resources") + " " + st.faint.Render(s.ResourcesMissing) + "\n")
+		}
+		return
+	}
+	fmt.Fprintf(b, "\n%s %s\n", st.key.Render("resources"), st.faint.Render(fmt.Sprintf("cpu · memory (working set) · its slope over %s; the kubelets', every 10s", pipeline.ShortSpan(m.window.Span))))
+	w := 0
+	for _, r := range s.Resources {
+		w = max(w, len(r.Pod))
+	}
+	for _, r := range s.Resources {
+		cpu, mem, slope := "-", "-", "-"
+		if r.CPUMillicores != nil {
+			cpu = fmt.Sprintf("%.0fm", *r.CPUMillicores)
+		}
+		if r.MemoryMiB != nil {
+			mem = fmt.Sprintf("%.1f MiB", *r.MemoryMiB)
+		}
+		if r.MemorySlopeMiBPerMin != nil {
+			slope = fmt.Sprintf("%+.2f MiB/min", *r.MemorySlopeMiBPerMin)
+		}
+		fmt.Fprintf(b, "  %-*s  %6s  %11s  %s\n", w, r.Pod, cpu, mem, st.faint.Render(slope))
+	}
+	if s.ResourcesMissing != "" {
+		b.WriteString("  " + st.faint.Render(s.ResourcesMissing) + "\n")
+	}
+	if s.MemoryWarning != "" {
+		b.WriteString(st.warn.Width(max(20, m.width-1)).PaddingLeft(2).Render("⚠ "+s.MemoryWarning) + "\n")
+	}
 }
 
 // classes is the status classes' rates, or their totals before a rate.

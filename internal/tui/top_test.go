@@ -132,3 +132,64 @@ func TestWizardTrafficView(t *testing.T) {
 	h2.key("t")
 	mustContain(t, h2.screen(), "quit (q), then run `apimdev top`")
 }
+
+// growingMemory is a dev-profile sampler (no local metrics) whose kubelet
+// reading changes every 10 s: the gateway's working set climbs 3 MiB a
+// minute, the other pod's stays flat.
+type growingMemory struct{ n int }
+
+func (g *growingMemory) sample(context.Context) pipeline.TopSample {
+	g.n++
+	t := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).Add(time.Duration(g.n) * time.Second)
+	read := t.Truncate(10 * time.Second)
+	mins := read.Sub(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)).Minutes()
+	f := func(v float64) *float64 { return &v }
+	return pipeline.TopSample{Time: t, Gateway: "contoso-gw", Profile: "dev", Missing: "no local metrics: the dev profile sends none",
+		Pods: []pipeline.TopPod{{Name: "contoso-gw-aaa-1", Ready: true}, {Name: "contoso-gw-aaa-2", Ready: true}},
+		Resources: []pipeline.TopResource{
+			{Pod: "contoso-gw-aaa-1", CPUMillicores: f(12), MemoryMiB: f(210 + 3*mins), Time: read},
+			{Pod: "contoso-gw-aaa-2", CPUMillicores: f(1), MemoryMiB: f(13), Time: read},
+		}}
+}
+
+// Resources on the dev profile: each pod's CPU and memory, the memory's
+// slope once there are readings enough, and the warning only after the
+// growth held for the whole window.
+func TestTopResources(t *testing.T) {
+	g := &growingMemory{}
+	m := NewTop(context.Background(), g.sample, time.Second)
+	m.width = 100
+	var tm tea.Model = m
+	step := func(n int) string {
+		for range n {
+			tm, _ = tm.Update(topSampled{g.sample(context.Background())})
+		}
+		// One space for each run of them: the columns' widths aside.
+		return strings.Join(strings.Fields(strings.ReplaceAll(ansi.Strip(tm.(TopModel).render()), "\n", " ¶ ")), " ")
+	}
+	out := step(1)
+	for _, w := range []string{"no local metrics", "resources", "contoso-gw-aaa-1 12m 210.0 MiB - ¶", "contoso-gw-aaa-2 1m 13.0 MiB - ¶"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("first sample: no %q in:\n%s", w, out)
+		}
+	}
+	out = step(30) // 31 s: readings at 0, 10, 20 and 30 s
+	if !strings.Contains(out, "+3.00 MiB/min") || !strings.Contains(out, "+0.00 MiB/min") {
+		t.Errorf("no slopes after four readings:\n%s", out)
+	}
+	if strings.Contains(out, "⚠") {
+		t.Errorf("a warning before the window was full:\n%s", out)
+	}
+	out = step(5 * 60)
+	for _, w := range []string{"contoso-gw-aaa-1 12m 226.5 MiB +3.00 MiB/min ¶", "contoso-gw-aaa-2 1m 13.0 MiB +0.00 MiB/min ¶", "⚠ contoso-gw-aaa-1's memory grew 3.0 MiB/min for the last 5m", "load not measured", "api-management-self-hosted-gateway#401"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("after the window: no %q in:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "contoso-gw-aaa-2's memory") {
+		t.Errorf("a warning for flat memory:\n%s", out)
+	}
+	if dir := os.Getenv("APIMDEV_TUI_ARTIFACTS"); dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, "top-resources.txt"), []byte(ansi.Strip(tm.(TopModel).render())), 0o644)
+	}
+}
