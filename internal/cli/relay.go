@@ -26,7 +26,9 @@ func (a *app) relayCommand() *cobra.Command {
 			}
 			errw := a.streams.Err
 			fmt.Fprintf(errw, "%s relay listening on :%d\n", time.Now().UTC().Format(time.RFC3339), relay.ControlPort)
-			return relay.Serve(cmd.Context(), l, relay.ServerOptions{Logf: func(format string, args ...any) {
+			// The key comes from the pod's Secret: only apimdev, which
+			// reads it through the API server, may take the tunnel.
+			return relay.Serve(cmd.Context(), l, relay.ServerOptions{Key: a.getenv(relay.KeyEnv), Logf: func(format string, args ...any) {
 				fmt.Fprintf(errw, time.Now().UTC().Format(time.RFC3339)+" "+format+"\n", args...)
 			}})
 		},

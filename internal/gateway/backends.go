@@ -52,7 +52,13 @@ const (
 	LabelBackend      = "apimdev.io/backend"        // the backend's name; "relay" on the relay
 	AnnotationTarget  = "apimdev.io/backend-target" // a local backend's loopback target
 	BackendPolicyName = "apimdev-backends"
-	backendPodLabel   = "apimdev.io/backend-pod"
+	// RelayKeySecret holds the relay's key (RelayKeyField): the relay asks
+	// it of whoever takes its tunnel, so a pod that reaches the relay's
+	// control port cannot take the gateway's calls to your machine.
+	RelayKeySecret  = "apimdev-relay"
+	RelayKeyField   = "key"
+	relayKeyEnv     = "APIMDEV_RELAY_KEY"
+	backendPodLabel = "apimdev.io/backend-pod"
 )
 
 // BackendSelector selects every object apimdev made for backends in a
@@ -138,6 +144,8 @@ func relay(m metav1.ObjectMeta, image string, ports []corev1.ContainerPort) *app
 			Image:           image,
 			ImagePullPolicy: corev1.PullNever, // made on this machine from apimdev's own program; its entrypoint is `apimdev relay`
 			Ports:           ports,
+			Env: []corev1.EnvVar{{Name: relayKeyEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: RelayKeySecret}, Key: RelayKeyField}}}},
 			ReadinessProbe: &corev1.Probe{
 				ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(RelayControlPort)}},
 				PeriodSeconds: 1,

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -426,6 +427,9 @@ func (s *Session) convergeBackends(ctx context.Context, bs []gateway.Backend, pr
 		progress("relay image: %s", what)
 		ref, s.relayRef = r, r
 	}
+	if err := s.relayKeySecret(ctx, hasLocal, progress); err != nil {
+		return out, err
+	}
 	objs := gateway.BackendObjects(ns, s.gatewaySelector(), s.gatewayHasPolicy(), ref, bs)
 	want := map[string]bool{}
 	for _, o := range objs {
@@ -474,6 +478,48 @@ func (s *Session) convergeBackends(ctx context.Context, bs []gateway.Backend, pr
 		progress("%s deleted", strings.ToLower(kind)+"/"+name)
 	}
 	return out, nil
+}
+
+// relayKeySecret makes the relay's key when a relay is wanted and there is
+// none (random, kept across runs: a new key would cut the forward's
+// session), and removes it with the relay. The key is never shown.
+func (s *Session) relayKeySecret(ctx context.Context, want bool, progress func(string, ...any)) error {
+	ns := s.Names.Namespace
+	_, err := s.Client.CoreV1().Secrets(ns).Get(ctx, gateway.RelayKeySecret, metav1.GetOptions{})
+	switch {
+	case want && apierrors.IsNotFound(err):
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		sec := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: gateway.RelayKeySecret, Namespace: ns,
+				Labels: map[string]string{gateway.LabelManagedBy: gateway.ManagedBy, gateway.LabelBackend: "relay"}},
+			Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{gateway.RelayKeyField: []byte(hex.EncodeToString(key))},
+		}
+		if _, err := s.Client.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("making the relay's key: %w", err)
+		}
+		progress("secret/%s created (the relay's key)", gateway.RelayKeySecret)
+	case want && err != nil:
+		return fmt.Errorf("reading the relay's key: %w", err)
+	case !want && err == nil:
+		if err := s.Client.CoreV1().Secrets(ns).Delete(ctx, gateway.RelayKeySecret, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("removing the relay's key: %w", err)
+		}
+		progress("secret/%s deleted", gateway.RelayKeySecret)
+	}
+	return nil
+}
+
+// relayKey is the relay's key, read through the API server.
+func (s *Session) relayKey(ctx context.Context) (string, error) {
+	sec, err := s.Client.CoreV1().Secrets(s.Names.Namespace).Get(ctx, gateway.RelayKeySecret, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("reading the relay's key: %w", err)
+	}
+	return string(sec.Data[gateway.RelayKeyField]), nil
 }
 
 func metaOf(o k8sruntime.Object) (string, bool) {
@@ -628,7 +674,11 @@ func (s *Session) relayDial(ctx context.Context) (net.Conn, error) {
 }
 
 func (s *Session) relayStats(ctx context.Context) (relay.Stats, error) {
-	return relay.FetchStats(ctx, s.relayDial)
+	key, err := s.relayKey(ctx)
+	if err != nil {
+		return relay.Stats{}, err
+	}
+	return relay.FetchStats(ctx, s.relayDial, key)
 }
 
 // streamConn is a tunnel's stream as a net.Conn: closing it closes its own
@@ -779,7 +829,15 @@ func (s *Session) holdBackends(ctx context.Context) error {
 		slices.SortFunc(bs, func(a, b relay.Backend) int { return strings.Compare(a.Name, b.Name) })
 		switch {
 		case len(bs) > 0 && stopAgent == nil:
-			agent = relay.NewAgent(s.relayDial, relay.AgentOptions{Logf: func(format string, a ...any) { s.Rep.Info("forward", "backends: "+fmt.Sprintf(format, a...)) }})
+			key, err := s.relayKey(ctx)
+			if err != nil {
+				// backend add makes the key before the Services: a
+				// moment later the informer kicks again.
+				s.Rep.Info("forward", "backends: "+err.Error())
+				time.AfterFunc(2*time.Second, func() { kick(nil) })
+				continue
+			}
+			agent = relay.NewAgent(s.relayDial, relay.AgentOptions{Key: key, Logf: func(format string, a ...any) { s.Rep.Info("forward", "backends: "+fmt.Sprintf(format, a...)) }})
 			agent.SetBackends(bs)
 			actx, cancel := context.WithCancel(ctx)
 			done := make(chan struct{})

@@ -189,6 +189,9 @@ func TestBackendsFollowTheLifecycle(t *testing.T) {
 	if got := strings.Join(w.backendObjects(), " "); got != "Deployment/stock Service/stock" {
 		t.Errorf("after remove: %s", got)
 	}
+	if _, err := w.kube.CoreV1().Secrets("apim-gateway").Get(ctx, gateway.RelayKeySecret, metav1.GetOptions{}); err == nil {
+		t.Errorf("the relay's key outlived the relay")
+	}
 	err = w.connected().BackendRemove(ctx, "orders")
 	if err == nil || !strings.Contains(err.Error(), `no backend "orders" (backends: stock)`) {
 		t.Errorf("remove twice: %v", err)
@@ -235,7 +238,26 @@ func TestTheForwardHoldsTheRelaysSession(t *testing.T) {
 	w := newWorld(t)
 	mustUp(t, w, UpOptions{})
 
-	// The relay as its pod runs it, its backend ports on loopback.
+	prog := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprint(rw, "from the laptop") }))
+	defer prog.Close()
+	if _, err := w.connected().BackendAdd(context.Background(), BackendAddOptions{Name: "orders", To: prog.Listener.Addr().String(), Port: 8080}); err != nil {
+		t.Fatalf("add: %v\n%s", err, w.log.text())
+	}
+	sec, err := w.kube.CoreV1().Secrets("apim-gateway").Get(context.Background(), gateway.RelayKeySecret, metav1.GetOptions{})
+	key := string(sec.Data[gateway.RelayKeyField])
+	if err != nil || len(key) != 64 {
+		t.Fatalf("the relay's key: %v %q", err, key)
+	}
+	relayEnv := w.deployment(gateway.RelayName).Spec.Template.Spec.Containers[0].Env
+	if len(relayEnv) != 1 || relayEnv[0].ValueFrom.SecretKeyRef.Name != gateway.RelayKeySecret {
+		t.Fatalf("the relay does not get its key from the Secret: %+v", relayEnv)
+	}
+	if strings.Contains(w.log.text(), key) {
+		t.Fatal("the relay's key is in the output")
+	}
+
+	// The relay as its pod runs it (with the Secret's key), its backend
+	// ports on loopback.
 	ctl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +267,7 @@ func TestTheForwardHoldsTheRelaysSession(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
-		served <- relay.Serve(ctx, ctl, relay.ServerOptions{Listen: func(port int) (net.Listener, error) {
+		served <- relay.Serve(ctx, ctl, relay.ServerOptions{Key: key, Listen: func(port int) (net.Listener, error) {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err == nil {
 				mu.Lock()
@@ -260,17 +282,12 @@ func TestTheForwardHoldsTheRelaysSession(t *testing.T) {
 	w.pods.relay = ctl.Addr().String()
 	w.pods.mu.Unlock()
 
-	prog := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprint(rw, "from the laptop") }))
-	defer prog.Close()
 	s := w.connected()
 	stop, _, err := s.StartForward(context.Background(), w.cfg.Forward.HTTPPort, w.cfg.Forward.HTTPSPort)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
-	if _, err := w.connected().BackendAdd(context.Background(), BackendAddOptions{Name: "orders", To: prog.Listener.Addr().String(), Port: 8080}); err != nil {
-		t.Fatalf("add: %v\n%s", err, w.log.text())
-	}
 	state := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)

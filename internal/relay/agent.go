@@ -24,6 +24,8 @@ type AgentOptions struct {
 	// MinBackoff and MaxBackoff bound the wait before redialling the relay
 	// (defaults 200 ms and 5 s).
 	MinBackoff, MaxBackoff time.Duration
+	// Key is the relay's key (ServerOptions.Key), sent with the upgrade.
+	Key string
 
 	timing timing // tests: faster pings
 }
@@ -184,6 +186,9 @@ func (a *Agent) session(ctx context.Context) error {
 	req, _ := http.NewRequest(http.MethodGet, "http://relay/tunnel", nil)
 	req.Header.Set("Upgrade", upgradeToken)
 	req.Header.Set("Connection", "Upgrade")
+	if a.o.Key != "" {
+		req.Header.Set(KeyHeader, a.o.Key)
+	}
 	if err := req.Write(conn); err != nil {
 		conn.Close()
 		return fmt.Errorf("asking the relay for the tunnel: %w", err)

@@ -29,6 +29,7 @@ type rig struct {
 	agentEnd  chan error
 	stopAgent context.CancelFunc
 	logs      []string
+	key       string // the relay's key, which the agent sends
 }
 
 func newRig(t testing.TB, bs ...Backend) *rig {
@@ -37,7 +38,7 @@ func newRig(t testing.TB, bs ...Backend) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, control: l.Addr().String(), ports: map[int]string{}, relayEnd: make(chan error, 1)}
+	r := &rig{t: t, control: l.Addr().String(), ports: map[int]string{}, relayEnd: make(chan error, 1), key: "k3y-" + t.Name()}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopRelay = cancel
 	o := ServerOptions{
@@ -51,6 +52,7 @@ func newRig(t testing.TB, bs ...Backend) *rig {
 			}
 			return l, err
 		},
+		Key:    r.key,
 		timing: fastTiming,
 	}
 	go func() { r.relayEnd <- Serve(ctx, l, o) }()
@@ -80,7 +82,7 @@ func (r *rig) dialControl(ctx context.Context) (net.Conn, error) {
 }
 
 func (r *rig) startAgent(bs ...Backend) {
-	r.agent = NewAgent(r.dialControl, AgentOptions{Logf: r.logf("agent: "), ProbeEvery: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, timing: fastTiming})
+	r.agent = NewAgent(r.dialControl, AgentOptions{Key: r.key, Logf: r.logf("agent: "), ProbeEvery: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, timing: fastTiming})
 	r.agent.SetBackends(bs)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopAgent, r.agentEnd = cancel, make(chan error, 1)
@@ -139,7 +141,7 @@ func (r *rig) stats() Stats {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := FetchStats(ctx, r.dialControl)
+	s, err := FetchStats(ctx, r.dialControl, r.key)
 	if err != nil {
 		r.t.Fatal(err)
 	}

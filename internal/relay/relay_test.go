@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -315,7 +316,7 @@ func TestDeadAgentIsNoticed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	io.WriteString(c, "GET /tunnel HTTP/1.1\r\nHost: relay\r\nUpgrade: apimdev-relay\r\nConnection: Upgrade\r\n\r\n")
+	io.WriteString(c, "GET /tunnel HTTP/1.1\r\nHost: relay\r\nUpgrade: apimdev-relay\r\nConnection: Upgrade\r\n"+KeyHeader+": "+r.key+"\r\n\r\n")
 	c.Write(newFrame(frameDeclare, 0, []byte(`{"backends":[{"name":"x","port":81,"target":"127.0.0.1:1"}]}`)))
 	r.addr(81)
 	if !r.stats().AgentConnected {
@@ -401,7 +402,7 @@ func TestANewAgentReplacesTheOld(t *testing.T) {
 		err := errors.New("dialled once already")
 		once.Do(func() { c, err = r.dialControl(ctx) })
 		return c, err
-	}, AgentOptions{MinBackoff: 10 * time.Millisecond, timing: fastTiming})
+	}, AgentOptions{Key: r.key, MinBackoff: 10 * time.Millisecond, timing: fastTiming})
 	first.SetBackends(bs)
 	ctx, cancel := context.WithCancel(context.Background())
 	firstEnd := make(chan error, 1)
@@ -617,7 +618,7 @@ func TestFetchStatsNoRelay(t *testing.T) {
 	_, err := FetchStats(ctx, func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
-	})
+	}, "")
 	if err == nil || !strings.Contains(err.Error(), "reading the relay's stats") {
 		t.Fatalf("stats from nowhere: %v", err)
 	}
@@ -699,5 +700,33 @@ func TestHTTPKeepAliveThroughTheTunnel(t *testing.T) {
 	defer mu.Unlock()
 	if len(peers) != 1 {
 		t.Fatalf("20 keep-alive calls reached the backend on %d connections: %v", len(peers), peers)
+	}
+}
+
+// Without the relay's key nobody takes the tunnel or reads the stats: a pod
+// that reaches the control port gets 401, and the relay's ports stay shut.
+func TestTheRelaysKeyIsAsked(t *testing.T) {
+	r := newRig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := FetchStats(ctx, r.dialControl, "wrong"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("stats with a wrong key: %v", err)
+	}
+	if _, err := FetchStats(ctx, r.dialControl, r.key); err != nil {
+		t.Fatalf("stats with the key: %v", err)
+	}
+	c, err := r.dialControl(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /tunnel HTTP/1.1\r\nHost: relay\r\nUpgrade: %s\r\nConnection: Upgrade\r\n\r\n", upgradeToken)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a tunnel without the key: %s", resp.Status)
 	}
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,8 +27,29 @@ type ServerOptions struct {
 	// Listen opens a backend's port; by default ":PORT" on every interface
 	// (the relay runs in a pod).
 	Listen func(port int) (net.Listener, error)
+	// Key, when set, is asked of every caller of /tunnel and /stats in the
+	// KeyHeader: a pod in the cluster that can reach the control port
+	// cannot take the tunnel (and the gateway's calls) without it.
+	Key string
 
 	timing timing // tests: faster pings
+}
+
+// KeyHeader carries the relay's key.
+const KeyHeader = "X-Apimdev-Relay-Key"
+
+// KeyEnv is the variable the relay's pod gets its key from.
+const KeyEnv = "APIMDEV_RELAY_KEY"
+
+// keyed lets a request through when it carries the relay's key.
+func (s *server) keyed(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.o.Key != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get(KeyHeader)), []byte(s.o.Key)) != 1 {
+			http.Error(w, "the relay's key is missing or wrong", http.StatusUnauthorized)
+			return
+		}
+		next(w, r)
+	}
 }
 
 type server struct {
@@ -66,11 +88,11 @@ func Serve(ctx context.Context, l net.Listener, o ServerOptions) error {
 	s := &server{o: o, backends: map[string]*relayBackend{}, listeners: map[int]*portListener{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /stats", s.keyed(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(s.stats())
-	})
-	mux.HandleFunc("GET /tunnel", s.tunnel)
+	}))
+	mux.HandleFunc("GET /tunnel", s.keyed(s.tunnel))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	errc := make(chan error, 1)
 	s.wg.Go(func() { errc <- hs.Serve(l) })

@@ -73,7 +73,7 @@ type declaration struct {
 
 // FetchStats reads the relay's /stats over a connection dial makes to its
 // control port.
-func FetchStats(ctx context.Context, dial func(context.Context) (net.Conn, error)) (Stats, error) {
+func FetchStats(ctx context.Context, dial func(context.Context) (net.Conn, error), key string) (Stats, error) {
 	tr := &http.Transport{
 		DialContext:       func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
 		DisableKeepAlives: true,
@@ -82,6 +82,9 @@ func FetchStats(ctx context.Context, dial func(context.Context) (net.Conn, error
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://relay/stats", nil)
 	if err != nil {
 		return Stats{}, err
+	}
+	if key != "" {
+		req.Header.Set(KeyHeader, key)
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
