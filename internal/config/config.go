@@ -448,14 +448,16 @@ func decodeErrors(name string, err error) error {
 func closest(k string, keys []string) string {
 	best, bestD := "", 3
 	for _, c := range keys {
-		if d := distance(strings.ToLower(k), strings.ToLower(c)); d < bestD {
+		if d := Distance(strings.ToLower(k), strings.ToLower(c)); d < bestD {
 			best, bestD = c, d
 		}
 	}
 	return best
 }
 
-func distance(a, b string) int {
+// Distance is the edit distance between two keys (insertions, deletions,
+// substitutions): how "did you mean" finds a typo's key.
+func Distance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j

@@ -212,7 +212,7 @@ func set(n *yaml.Node) bool {
 // nearTop says k is a typo of one of the chart's top-level keys.
 func nearTop(k string, top map[string]bool) bool {
 	for t := range top {
-		if distance(strings.ToLower(k), strings.ToLower(t)) <= 2 {
+		if config.Distance(strings.ToLower(k), strings.ToLower(t)) <= 2 {
 			return true
 		}
 	}
@@ -243,7 +243,7 @@ func closest(p string, keys []string) string {
 		}
 	}
 	for _, k := range cands {
-		d := distance(strings.ToLower(p), strings.ToLower(k))
+		d := config.Distance(strings.ToLower(p), strings.ToLower(k))
 		if kl := k[strings.LastIndex(k, ".")+1:]; strings.EqualFold(kl, last) {
 			d = min(d, 1) // the right key under another parent
 		}
@@ -253,26 +253,6 @@ func closest(p string, keys []string) string {
 		}
 	}
 	return best
-}
-
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // text is a value as one line: a scalar as written, a map or list as flow YAML.
