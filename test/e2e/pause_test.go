@@ -1,0 +1,184 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+const pauseCluster = "apimdev-pause"
+
+// nodePaused asks the engine whether the suite's node container is paused.
+func nodePaused(t *testing.T) bool {
+	t.Helper()
+	out, err := exec.Command("docker", "inspect", "-f", "{{.State.Paused}}", pauseCluster+"-control-plane").Output()
+	if err != nil {
+		t.Fatalf("docker inspect: %v", err)
+	}
+	return strings.TrimSpace(string(out)) == "true"
+}
+
+// probe calls the gateway's health path through the background forward.
+func probe(ctx context.Context, port string) (int, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/status-0123456789abcdef", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// nodeCPU is the node container's CPU over d, in percent of one core, as
+// the cgroup's usage counter says.
+func nodeCPU(t *testing.T, d time.Duration) float64 {
+	t.Helper()
+	read := func() float64 {
+		out, err := exec.Command("docker", "stats", "--no-stream", "--format", "{{.CPUPerc}}", pauseCluster+"-control-plane").Output()
+		if err != nil {
+			t.Fatalf("docker stats: %v", err)
+		}
+		var p float64
+		fmt.Sscanf(strings.TrimSuffix(strings.TrimSpace(string(out)), "%"), "%g", &p)
+		return p
+	}
+	// docker stats --no-stream is one sample over about a second: the mean
+	// of samples over d.
+	var sum float64
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); n++ {
+		sum += read()
+	}
+	return sum / float64(n)
+}
+
+// TestPause is a developer's idle afternoon: the demo up, paused by hand
+// with a call waiting through the pause, resumed green; then auto-pause
+// after 20 s without a call, and the next call wakes it.
+func TestPause(t *testing.T) {
+	tl := buildTools(t)
+	r := newRig(t, tl, rigOptions{cluster: pauseCluster, httpPort: "18380", httpsPort: "18743"})
+	t.Cleanup(func() {
+		if _, err := os.Stat(r.kubeconfig); err == nil {
+			if code, out, errs := r.apimdev(t, "down"); code != 0 {
+				t.Errorf("down (of a cluster that may be paused) exited %d\n%s%s", code, out, errs)
+			}
+		}
+		if t.Failed() {
+			os.MkdirAll("artifacts", 0o755)
+			os.WriteFile("artifacts/pause-transcript.txt", r.transcript.Bytes(), 0o644)
+		}
+		t.Logf("\n%s", r.table())
+	})
+	up := func(t *testing.T, extra ...string) {
+		t.Helper()
+		start := time.Now()
+		args := append([]string{"up", "--demo", "--detach", "--node-image", r.nodeImage, "--http-port", r.httpPort, "--https-port", r.httpsPort}, extra...)
+		if code, out, errs := r.apimdev(t, args...); code != 0 {
+			t.Fatalf("up exited %d\n%s\n%s", code, out, errs)
+		}
+		r.time("up "+strings.Join(extra, " "), start)
+	}
+	up(t)
+
+	t.Run("pause, a call waits, resume", func(t *testing.T) {
+		t.Logf("node CPU, running and idle: %.1f %% of one core", nodeCPU(t, 10*time.Second))
+		code, out, errs := r.apimdev(t, "pause")
+		if code != 0 || !strings.Contains(out, "paused") || !strings.Contains(out, "apimdev resume") {
+			t.Fatalf("pause exited %d\n%s\n%s", code, out, errs)
+		}
+		t.Logf("pause:\n%s", out)
+		if !nodePaused(t) {
+			t.Fatal("the engine does not say the node is paused")
+		}
+		code, out, _ = r.apimdev(t, "status", "-o", "json")
+		var st struct {
+			State  string
+			Paused *struct{ Since time.Time }
+		}
+		if code != 0 || json.Unmarshal([]byte(strings.TrimSpace(out)), &st) != nil || st.State != "paused" || st.Paused == nil || st.Paused.Since.IsZero() {
+			t.Fatalf("status -o json while paused (exit %d): %s", code, out)
+		}
+		if code, out, _ := r.apimdev(t, "status"); code != 0 || !strings.Contains(out, "(paused)") || !strings.Contains(out, "since") {
+			t.Errorf("status while paused (exit %d):\n%s", code, out)
+		} else {
+			t.Logf("status while paused:\n%s", out)
+		}
+		t.Logf("node CPU, paused: %.1f %% of one core", nodeCPU(t, 10*time.Second))
+
+		// A call started during the pause waits for the resume.
+		type answer struct {
+			code int
+			err  error
+			at   time.Time
+		}
+		got := make(chan answer, 1)
+		go func() {
+			c, err := probe(context.Background(), r.httpPort)
+			got <- answer{c, err, time.Now()}
+		}()
+		select {
+		case a := <-got:
+			t.Fatalf("a call through a paused cluster answered %d (%v) before the resume", a.code, a.err)
+		case <-time.After(3 * time.Second):
+		}
+		start := time.Now()
+		code, out, errs = r.apimdev(t, "resume")
+		r.time("resume", start)
+		if code != 0 || !strings.Contains(out, "no pod restarted") {
+			t.Fatalf("resume exited %d\n%s\n%s", code, out, errs)
+		}
+		t.Logf("resume:\n%s", out)
+		a := <-got
+		if a.err != nil || a.code != http.StatusOK {
+			t.Fatalf("the call that waited through the pause: %d, %v", a.code, a.err)
+		}
+		t.Logf("the waiting call answered %s after resume started", a.at.Sub(start).Round(time.Millisecond))
+		if nodePaused(t) {
+			t.Fatal("the node is still paused after resume")
+		}
+	})
+
+	t.Run("auto-pause after 20s, a call wakes it", func(t *testing.T) {
+		// up again with the setting: the forward that runs takes it.
+		up(t, "--auto-pause", "20s")
+		deadline := time.Now().Add(90 * time.Second)
+		for !nodePaused(t) {
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(r.state + "/clusters/" + pauseCluster + "/forward.log")
+				t.Fatalf("not paused 90 s after the last call; forward log:\n%s", log)
+			}
+			time.Sleep(time.Second)
+		}
+		if code, out, _ := r.apimdev(t, "status", "-o", "json"); !strings.Contains(out, `"state":"paused"`) {
+			t.Errorf("status after auto-pause (exit %d): %s", code, out)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		start := time.Now()
+		code, err := probe(ctx, r.httpPort)
+		took := time.Since(start)
+		r.time("auto-pause: first call", start)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("the first call after auto-pause: %d, %v", code, err)
+		}
+		t.Logf("the first call after auto-pause answered in %s (goal ≤ 3 s)", took.Round(time.Millisecond))
+		if took > 3*time.Second {
+			t.Errorf("the first call after auto-pause took %s; goal ≤ 3 s", took)
+		}
+		if nodePaused(t) {
+			t.Error("the node is paused after the call that woke it")
+		}
+		if code, out, errs := r.apimdev(t, "smoke"); code != 0 {
+			t.Errorf("smoke after the wake: exit %d\n%s%s", code, out, errs)
+		}
+	})
+}
