@@ -145,11 +145,16 @@ func (s *Session) Resume(ctx context.Context, started time.Time) (ResumeResult, 
 	if err := s.Connect(); err != nil {
 		return res, err
 	}
-	before, err := s.waitGatewayPods(ctx)
-	if err != nil {
+	// The record (read once the API server answers) names the gateway
+	// whose pods are waited for.
+	if err := s.waitAPIServer(ctx); err != nil {
 		return res, err
 	}
 	if err := s.Resolve(ctx); err != nil {
+		return res, err
+	}
+	before, err := s.waitGatewayPods(ctx)
+	if err != nil {
 		return res, err
 	}
 	rs, err := s.SmokeNow(ctx)
@@ -168,6 +173,25 @@ func (s *Session) Resume(ctx context.Context, started time.Time) (ResumeResult, 
 		return res, &SmokeError{Failed: n, Total: len(rs)}
 	}
 	return res, nil
+}
+
+// waitAPIServer waits for the API server to answer after a resume.
+func (s *Session) waitAPIServer(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.Timeouts.orDefault().Deploy)
+	defer cancel()
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := s.Client.CoreV1().Namespaces().Get(rctx, s.Names.Namespace, metav1.GetOptions{})
+		rcancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after the resume the API server does not answer: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // waitGatewayPods waits for the API server to answer and every gateway pod
