@@ -126,3 +126,28 @@ func TestPauseRefusesWhatIsNotOurs(t *testing.T) {
 		t.Fatal("a pause record was left")
 	}
 }
+
+// down --keep-cluster removes the gateway through the API server: a paused
+// cluster is thawed first, and its objects are gone after.
+func TestDownKeepClusterThawsAPausedCluster(t *testing.T) {
+	w := newWorld(t)
+	if _, err := w.up(UpOptions{}); err != nil {
+		t.Fatalf("up: %v\n%s", err, w.log.text())
+	}
+	w.kind.state = cluster.ClusterOurs
+	pc := &pausingCluster{fakeCluster: w.kind}
+	s := w.session()
+	s.Cluster = pc
+	if _, err := s.Pause(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Down(context.Background(), true); err != nil {
+		t.Fatalf("down --keep-cluster of a paused cluster: %v\n%s", err, w.log.text())
+	}
+	if pc.unpauses != 1 || pc.paused {
+		t.Fatalf("%d unpause(s), paused %v", pc.unpauses, pc.paused)
+	}
+	if !strings.Contains(w.log.text(), "resumed the paused cluster") {
+		t.Errorf("down did not say it resumed the cluster:\n%s", w.log.text())
+	}
+}
