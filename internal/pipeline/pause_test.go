@@ -151,3 +151,26 @@ func TestDownKeepClusterThawsAPausedCluster(t *testing.T) {
 		t.Errorf("down did not say it resumed the cluster:\n%s", w.log.text())
 	}
 }
+
+// up on a paused cluster resumes it first (and forgets the pause record);
+// on one that runs it does nothing.
+func TestResumeIfPaused(t *testing.T) {
+	w := newWorld(t)
+	w.kind.state = cluster.ClusterOurs
+	pc := &pausingCluster{fakeCluster: w.kind}
+	s := w.session()
+	s.Cluster = pc
+	ctx := context.Background()
+	if did, err := s.ResumeIfPaused(ctx); err != nil || did || pc.unpauses != 0 {
+		t.Fatalf("ResumeIfPaused of a running cluster = %v, %v (%d unpauses)", did, err, pc.unpauses)
+	}
+	if _, err := s.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if did, err := s.ResumeIfPaused(ctx); err != nil || !did || pc.unpauses != 1 {
+		t.Fatalf("ResumeIfPaused of a paused cluster = %v, %v (%d unpauses)", did, err, pc.unpauses)
+	}
+	if _, ok := w.files.Paused(); ok {
+		t.Fatal("the pause record is left")
+	}
+}
