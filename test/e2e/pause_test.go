@@ -204,4 +204,32 @@ func TestPause(t *testing.T) {
 			t.Logf("the forward's log:\n%s", log)
 		}
 	})
+
+	t.Run("up on a paused cluster resumes it, down deletes a paused one", func(t *testing.T) {
+		if code, out, errs := r.apimdev(t, "pause"); code != 0 {
+			t.Fatalf("pause exited %d\n%s%s", code, out, errs)
+		}
+		start := time.Now()
+		args := []string{"up", "--demo", "--detach", "--node-image", r.nodeImage, "--http-port", r.httpPort, "--https-port", r.httpsPort}
+		code, out, errs := r.apimdev(t, args...)
+		r.time("up on a paused cluster", start)
+		if code != 0 || !strings.Contains(errs, "was paused: resumed it first") {
+			t.Fatalf("up on a paused cluster exited %d\n%s\n%s", code, out, errs)
+		}
+		if nodePaused(t) {
+			t.Fatal("the node is paused after up")
+		}
+		if code, out, errs := r.apimdev(t, "pause"); code != 0 {
+			t.Fatalf("pause exited %d\n%s%s", code, out, errs)
+		}
+		start = time.Now()
+		code, out, errs = r.apimdev(t, "down")
+		r.time("down of a paused cluster", start)
+		if code != 0 {
+			t.Fatalf("down of a paused cluster exited %d\n%s\n%s", code, out, errs)
+		}
+		if err := exec.Command("docker", "inspect", pauseCluster+"-control-plane").Run(); err == nil {
+			t.Fatal("the node container is still there after down")
+		}
+	})
 }
