@@ -254,13 +254,21 @@ func (s *Session) gatewayRestarts(ctx context.Context) (map[string]int32, error)
 }
 
 // ResumeIfPaused thaws a paused cluster before up works on it, and says
-// whether it did.
+// whether it did. It asks only the engine (no API server round trip: a
+// warm up stays quick); a cluster with no node has nothing to thaw.
 func (s *Session) ResumeIfPaused(ctx context.Context) (bool, error) {
-	if st, _ := s.Cluster.Inspect(ctx); st != cluster.ClusterPaused {
+	p, err := s.pauser()
+	if err != nil {
 		return false, nil
 	}
-	_, err := s.unpause(ctx)
-	return err == nil, err
+	nodes, err := p.Unpause(ctx)
+	if err != nil {
+		// An engine that does not answer, say: preflight tells it with its
+		// fix, and the cluster step thaws what is still paused.
+		return false, nil
+	}
+	s.Files.ForgetPause() // thawed now, or a record left by a hand's unpause
+	return len(nodes) > 0, nil
 }
 
 // PausedNow is the paused cluster's record as status shows it (since when
