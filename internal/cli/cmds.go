@@ -82,6 +82,9 @@ func (a *app) statusCommand() *cobra.Command {
 func (a *app) printStatus(st pipeline.Status) error {
 	tw := tabwriter.NewWriter(a.streams.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "cluster\t%s (%s)%s\n", st.Cluster, st.State, prefixed(" ", st.Detail))
+	if p := st.Paused; p != nil {
+		fmt.Fprintf(tw, "paused\t%s\n", pausedLine(p, time.Now()))
+	}
 	if st.Runtime != "" {
 		fmt.Fprintf(tw, "runtime\t%s\n", st.Runtime)
 	}
@@ -392,7 +395,7 @@ func (a *app) forwardCommand() *cobra.Command {
 				s.ForwardVia = via
 			}
 			cfg := s.Config
-			stop, _, err := s.StartForward(cmd.Context(), cfg.Forward.HTTPPort, cfg.Forward.HTTPSPort)
+			stop, _, err := s.StartLongForward(cmd.Context(), cfg.Forward.HTTPPort, cfg.Forward.HTTPSPort)
 			if err != nil {
 				return err
 			}
@@ -402,6 +405,8 @@ func (a *app) forwardCommand() *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().String("auto-pause", "", "pause the cluster after this long with no connection through the forward, and resume it for the next one (15m; 0 or empty: never) (cluster.autoPause)")
+	fieldFlag(c.Flags(), "auto-pause", "cluster.autoPause")
 	c.Flags().StringVar(&via, "via", pipeline.ViaAuto, "how to reach the gateway: auto (the node's published ports on a cluster apimdev made, else the API server), tunnel (the API server only), node (the node's ports, or fail); also APIMDEV_FORWARD_VIA")
 	return c
 }

@@ -139,7 +139,7 @@ then flags.`,
 	a.bindFlags(root.PersistentFlags())
 	a.wizardFlags(root)
 	root.AddCommand(a.upCommand(), a.smokeCommand(), a.statusCommand(), a.downCommand(),
-		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.versionCommand(), a.promoteCommand(), a.credentialsCommand(), a.tokenCommand(), a.exportCommand(), a.doctorCommand(),
+		a.renderCommand(), a.preflightCommand(), a.forwardCommand(), a.pauseCommand(), a.resumeCommand(), a.versionCommand(), a.promoteCommand(), a.credentialsCommand(), a.tokenCommand(), a.exportCommand(), a.doctorCommand(),
 		a.kitCommand(), a.labCommand(), a.demoCommand(), a.nodeImageCommand(), a.dockerCommand(), a.drainCommand(), a.uncordonCommand(), a.upgradeCommand(), a.logsCommand(), a.topCommand())
 	root.AddCommand(a.drillCommand(), a.ciCommand(), a.backendCommand())
 	root.AddCommand(a.relayCommand())

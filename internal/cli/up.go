@@ -80,6 +80,8 @@ directory) and up returns; 'apimdev down' stops it.`,
 	fieldFlag(f, "workers", "cluster.workers")
 	f.String("helm-values", "", "a values file of Microsoft's Helm chart (azure-api-management-gateway 1.15.x) to take settings from: printed value by value as used, adapted or not applicable locally; apimdev.yaml, APIMDEV_* and flags win over it; secrets in it are refused (gateway.helmValues)")
 	fieldFlag(f, "helm-values", "gateway.helmValues")
+	f.String("auto-pause", "", "pause the cluster after this long with no connection through the forward, and resume it for the next one (15m; 0 or empty: never); a forward that runs already takes it too (cluster.autoPause)")
+	fieldFlag(f, "auto-pause", "cluster.autoPause")
 	f.BoolVar(&o.demo, "demo", false, "run apimdev's stand-in gateway (stand-in, not Azure API Management) with its own configuration service: no Azure, no token")
 	return cmd
 }
@@ -99,6 +101,12 @@ func (a *app) up(cmd *cobra.Command, o upOptions) error {
 	a.printHelmValues(s.Config.Output)
 	if s.Config.Output == "text" && a.streams.Terminal && isTerminal(a.streams.In) && s.Endpoint.RuntimeIs(cluster.RuntimeDocker) {
 		a.offerDocker(ctx, s.Config.Output) // at a terminal: may install one, with consent
+	}
+	// A paused cluster is resumed first: nothing in it answers until then.
+	if resumed, err := s.ResumeIfPaused(ctx); err != nil {
+		return err
+	} else if resumed {
+		fmt.Fprintf(a.streams.Err, "the cluster %q was paused: resumed it first\n", s.Config.Cluster.Name)
 	}
 	// What the cluster records is the base, when it answers now.
 	if err := s.Resolve(ctx); err != nil {

@@ -30,6 +30,10 @@ type Docker interface {
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
 	ContainerStart(ctx context.Context, id string, opts container.StartOptions) error
 	ContainerKill(ctx context.Context, id, signal string) error
+	// ContainerPause and ContainerUnpause freeze and thaw a container's
+	// processes (the cgroup freezer); Podman's compatible API has both.
+	ContainerPause(ctx context.Context, id string) error
+	ContainerUnpause(ctx context.Context, id string) error
 }
 
 var _ Docker = (*client.Client)(nil)

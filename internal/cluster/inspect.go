@@ -25,12 +25,17 @@ func (m *Manager) Inspect(ctx context.Context) (ClusterState, string) {
 		m.forgetNodes()
 		return ClusterAbsent, ""
 	}
-	stopped, err := m.stoppedNodes(ctx)
+	stopped, paused, err := m.nodeStates(ctx)
 	if err != nil {
 		return ClusterBroken, shortErr(err)
 	}
 	if len(stopped) > 0 {
 		return ClusterStopped, strings.Join(stopped, ", ")
+	}
+	// A paused node (the engine's pause: the engine says it runs) has an
+	// API server that cannot answer: paused, neither starting nor broken.
+	if len(paused) > 0 {
+		return ClusterPaused, strings.Join(paused, ", ")
 	}
 	// apimdev's own kubeconfig file first: it needs no round trip through the
 	// node (kind reads the kubeconfig with docker exec), and when the cluster
@@ -129,22 +134,26 @@ func (m *Manager) startedWithin(ctx context.Context, window time.Duration) (time
 	return up, up < window
 }
 
-func (m *Manager) stoppedNodes(ctx context.Context) ([]string, error) {
+// nodeStates names the node containers that do not run and those the
+// engine has paused (which it also counts as running).
+func (m *Manager) nodeStates(ctx context.Context) (stopped, paused []string, err error) {
 	ns, err := m.listNodes()
 	if err != nil {
-		return nil, fmt.Errorf("listing nodes: %w", err)
+		return nil, nil, fmt.Errorf("listing nodes: %w", err)
 	}
-	var stopped []string
 	for _, n := range ns {
 		ci, err := m.Docker.ContainerInspect(ctx, n.String())
 		if err != nil {
-			return nil, fmt.Errorf("inspecting node %s: %w", n, err)
+			return nil, nil, fmt.Errorf("inspecting node %s: %w", n, err)
 		}
-		if ci.ContainerJSONBase == nil || ci.State == nil || !ci.State.Running {
+		switch {
+		case ci.ContainerJSONBase == nil || ci.State == nil || !ci.State.Running:
 			stopped = append(stopped, n.String())
+		case ci.State.Paused:
+			paused = append(paused, n.String())
 		}
 	}
-	return stopped, nil
+	return stopped, paused, nil
 }
 
 // ownFileAnswers tells whether the cluster shows apimdev's marker through

@@ -110,6 +110,16 @@ type Progress func(format string, args ...any)
 // create it, reuse it, restart its stopped node, or (recreate) delete and
 // create it. It returns whether it created the cluster.
 func (m *Manager) Ensure(ctx context.Context, st ClusterState, recreate bool, progress Progress) (bool, error) {
+	if st == ClusterPaused {
+		// Paused nodes are thawed first, to be reused or (recreate)
+		// deleted: kind's delete needs running containers.
+		thawed, err := m.Unpause(ctx)
+		if err != nil {
+			return false, fmt.Errorf("resuming the paused cluster %q: %w", m.Name, err)
+		}
+		progress("the cluster was paused: resumed %d node(s)", len(thawed))
+		st = ClusterOurs
+	}
 	switch {
 	case st == ClusterOurs && !recreate:
 		progress("reusing cluster %q", m.Name)
@@ -410,6 +420,9 @@ func (m *Manager) Exec(ctx context.Context, out io.Writer, name string, args ...
 // nothing else of that file.
 func (m *Manager) Delete() error {
 	defer m.forgetNodes()
+	// kind's delete and the clean-up of the shared directory run commands
+	// in the nodes: a paused node is thawed first.
+	_, _ = m.Unpause(context.Background())
 	server := m.apiServer()
 	m.clearShared(context.Background())
 	if m.Runtime == RuntimePodman {

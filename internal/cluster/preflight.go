@@ -61,7 +61,11 @@ const (
 	// ClusterStarting is a node that started moments ago (an engine or laptop
 	// restart) whose API server does not answer yet.
 	ClusterStarting ClusterState = "starting"
-	ClusterUnknown  ClusterState = "unknown" // Docker does not answer, so nothing can be told
+	// ClusterPaused is a cluster whose node containers the engine has
+	// paused (`apimdev pause`, auto-pause, or `docker pause` by hand): it is
+	// neither broken nor starting, and `apimdev resume` thaws it.
+	ClusterPaused  ClusterState = "paused"
+	ClusterUnknown ClusterState = "unknown" // Docker does not answer, so nothing can be told
 )
 
 // Preflight checks the machine. Every check runs; all failures are reported
@@ -436,7 +440,7 @@ func (p *Preflight) checkNoToken(st ClusterState) Check {
 	secret := p.Config.Gateway.Auth.Mode() == config.AuthEntraApp
 	switch {
 	case p.Recreate:
-	case st == ClusterOurs || st == ClusterStopped || st == ClusterStarting:
+	case st == ClusterOurs || st == ClusterStopped || st == ClusterStarting || st == ClusterPaused:
 		if secret {
 			return Check{OK: true, Detail: "no client secret given: the one in the cluster's Secret is kept"}
 		}
@@ -481,6 +485,8 @@ func (p *Preflight) checkCluster(ctx context.Context) (Check, ClusterState) {
 		return Check{OK: true, Warn: true, Detail: fmt.Sprintf("cluster %q exists but its node is stopped (%s): it will be restarted", name, detail)}, st
 	case ClusterStarting:
 		return Check{OK: true, Detail: fmt.Sprintf("cluster %q is starting (%s): up waits for it", name, detail)}, st
+	case ClusterPaused:
+		return Check{OK: true, Detail: fmt.Sprintf("cluster %q is paused (%s): it will be resumed", name, detail)}, st
 	case ClusterForeign, ClusterBroken:
 		what := "was not created by apimdev"
 		if st == ClusterBroken {

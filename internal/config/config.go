@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -298,6 +299,21 @@ type Cluster struct {
 	// docker or podman. It is this machine's, not the gateway's: it is
 	// never part of what the cluster records.
 	Runtime string `yaml:"runtime,omitempty" json:"-"`
+	// AutoPause is how long the background forward goes without a
+	// connection through it before it pauses the cluster's nodes (a Go
+	// duration: 15m); the next connection resumes them. Empty or 0 is off.
+	// It is this machine's choice: never part of what the cluster records.
+	AutoPause string `yaml:"autoPause,omitempty" json:"-"`
+}
+
+// AutoPauseAfter is cluster.autoPause as a duration (0: off; an unreadable
+// value is 0 here and refused by Validate).
+func (c Cluster) AutoPauseAfter() time.Duration {
+	d, err := time.ParseDuration(strings.TrimSpace(c.AutoPause))
+	if err != nil || d < 0 {
+		return 0
+	}
+	return d
 }
 
 // DefaultRegion and DefaultZones label a multi-node cluster's nodes as a

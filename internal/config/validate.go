@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -101,6 +102,11 @@ func (c Config) validate(needEndpoint bool) error {
 	}
 	if w := c.Cluster.Workers; w < 0 || w > MaxWorkers {
 		add("cluster.workers", fmt.Sprintf("%d is not a number of worker nodes apimdev makes (0 to %d)", w, MaxWorkers), "use --workers 3 for three zones, or 0 for one node")
+	}
+	if ap := strings.TrimSpace(c.Cluster.AutoPause); ap != "" {
+		if d, err := time.ParseDuration(ap); err != nil || d < 0 || d > 0 && d < 10*time.Second {
+			add("cluster.autoPause", fmt.Sprintf("%q is not an idle time apimdev pauses after (a duration of 10s or more, or 0 for never)", ap), "use --auto-pause 15m, or leave it out")
+		}
 	}
 	seen := map[string]bool{}
 	for _, z := range c.Cluster.Zones {

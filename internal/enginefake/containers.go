@@ -104,3 +104,39 @@ func (e *Engine) ContainerKill(_ context.Context, id, signal string) error {
 	c.state, c.exitCode = Exited, code
 	return nil
 }
+
+// ContainerPause freezes a running container; one that does not run, or
+// is paused already, is a conflict (as the engine says).
+func (e *Engine) ContainerPause(_ context.Context, id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.record("pause %s", id)
+	c := e.container(id)
+	switch {
+	case c == nil:
+		return noSuchContainer(id)
+	case c.state == Paused:
+		return errdefs.Conflict(fmt.Errorf("Error response from daemon: container %s is already paused", c.id))
+	case c.state != Running:
+		return errdefs.Conflict(fmt.Errorf("Error response from daemon: container %s is not running", c.id))
+	}
+	c.state = Paused
+	return nil
+}
+
+// ContainerUnpause thaws a paused container; one that is not paused is a
+// conflict.
+func (e *Engine) ContainerUnpause(_ context.Context, id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.record("unpause %s", id)
+	c := e.container(id)
+	switch {
+	case c == nil:
+		return noSuchContainer(id)
+	case c.state != Paused:
+		return errdefs.Conflict(fmt.Errorf("Error response from daemon: container %s is not paused", c.id))
+	}
+	c.state = Running
+	return nil
+}

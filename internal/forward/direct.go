@@ -91,11 +91,16 @@ func (f *Forwarder) watchDirect(ctx context.Context) {
 	defer f.directUp.Store(false)
 	for {
 		changed := f.Backends.Changed()
-		up, why := f.probeDirect(ctx)
-		f.setDirect(up, why)
 		next := retry
-		if up {
-			next = recheck
+		// A paused cluster cannot answer a probe: none is made (it would
+		// wake nothing and cost a timeout), and the path stays as it was,
+		// to be used at once after the resume.
+		if !f.Sleep.Paused() {
+			up, why := f.probeDirect(ctx)
+			f.setDirect(up, why)
+			if up {
+				next = recheck
+			}
 		}
 		t := time.NewTimer(next)
 		select {

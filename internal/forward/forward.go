@@ -79,6 +79,9 @@ type Forwarder struct {
 	// connections take it while it is up (see Direct) and the tunnels
 	// otherwise.
 	Direct *Direct
+	// Sleep, if set, follows a paused cluster: connections wait for a
+	// resume, or wake an auto-paused cluster (see Sleep).
+	Sleep *Sleep
 
 	directUp   atomic.Bool   // written by watchDirect (and open, on a failed dial)
 	directKick chan struct{} // a failed dial asks watchDirect to probe again soon
@@ -133,6 +136,13 @@ func (f *Forwarder) Serve(ctx context.Context, ls []net.Listener) error {
 			f.watchDirect(ctx)
 		}()
 	}
+	if f.Sleep != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.Sleep.Run(ctx)
+		}()
+	}
 	for i, l := range ls {
 		wg.Add(1)
 		go func(l net.Listener, m Mapping) {
@@ -178,6 +188,14 @@ func (f *Forwarder) handle(ctx context.Context, c net.Conn, m Mapping) {
 	defer c.Close()
 	f.Stats.Active.Add(1)
 	defer f.Stats.Active.Add(-1)
+	if f.Sleep != nil {
+		if err := f.Sleep.Enter(ctx); err != nil {
+			f.Stats.Failed.Add(1)
+			f.logf("forward %d: %v", m.LocalPort, err)
+			return
+		}
+		defer f.Sleep.Leave()
+	}
 	s, pod, err := f.open(ctx, m)
 	if err != nil {
 		f.Stats.Failed.Add(1)

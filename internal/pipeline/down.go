@@ -24,6 +24,21 @@ func (s *Session) Down(ctx context.Context, keepCluster bool) error {
 		}
 		state, detail := s.Cluster.Inspect(ctx)
 		name := s.Config.Cluster.Name
+		if state == cluster.ClusterPaused && keepCluster {
+			// The gateway's objects are removed through the API server:
+			// the nodes are thawed first (a deletion thaws them itself).
+			if _, err := s.unpause(ctx); err != nil {
+				return "", err
+			}
+			st.Progress("resumed the paused cluster %q", name)
+			if err := s.Connect(); err != nil {
+				return "", err
+			}
+			if err := s.waitAPIServer(ctx); err != nil {
+				return "", err
+			}
+			state, detail = cluster.ClusterOurs, ""
+		}
 		if keepCluster {
 			if state != cluster.ClusterOurs {
 				return "", fmt.Errorf("cluster %q is %s %s: nothing to remove", name, state, detail)

@@ -22,6 +22,17 @@ import (
 // StartForward binds the local ports and serves the forward until the
 // returned stop is called (which waits for it to end).
 func (s *Session) StartForward(ctx context.Context, httpPort, httpsPort int) (stop func(), stats *forward.Stats, err error) {
+	return s.startForward(ctx, httpPort, httpsPort, 0)
+}
+
+// StartLongForward is StartForward for the forward that stays (`up` in the
+// foreground, the background forward): it also pauses the cluster after
+// cluster.autoPause with no connection, and wakes it for the next one.
+func (s *Session) StartLongForward(ctx context.Context, httpPort, httpsPort int) (stop func(), stats *forward.Stats, err error) {
+	return s.startForward(ctx, httpPort, httpsPort, s.Config.Cluster.AutoPauseAfter())
+}
+
+func (s *Session) startForward(ctx context.Context, httpPort, httpsPort int, idle time.Duration) (stop func(), stats *forward.Stats, err error) {
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	backends, err := forward.WatchService(fctx, s.Client, s.Names.Namespace, s.Names.LiveService())
 	if err != nil {
@@ -51,6 +62,7 @@ func (s *Session) StartForward(ctx context.Context, httpPort, httpsPort int) (st
 		}
 		return nil, nil, err
 	}
+	f.Sleep = s.forwardSleep(f, idle)
 	done, held := make(chan struct{}), make(chan struct{})
 	go func() { _ = f.Serve(fctx, ls); close(done) }()
 	// The backends on this machine (`apimdev backend add`): the forward

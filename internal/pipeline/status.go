@@ -62,6 +62,8 @@ type Status struct {
 	LinkNote string    `json:"linkNote,omitempty"`
 	// Backends are `apimdev backend add`'s, with what the relay says now.
 	Backends []BackendState `json:"backends,omitempty"`
+	// Paused is set when the state is paused: since when, and by whom.
+	Paused *PausedState `json:"paused,omitempty"`
 }
 
 // CASummary is one private CA the gateway trusts (never its PEM: status
@@ -98,6 +100,9 @@ func (s *Session) Status(ctx context.Context) Status {
 	st := Status{Cluster: s.Config.Cluster.Name, Kubeconfig: s.Kubeconfig(), Runtime: s.runtimeLine(), Namespace: s.Names.Namespace, Gateway: s.Names.DeploymentName(), Forward: &ForwardState{}}
 	cs, detail := s.Cluster.Inspect(ctx)
 	st.State, st.Detail = string(cs), detail
+	if cs == cluster.ClusterPaused {
+		st.Paused = s.PausedNow()
+	}
 	if fwd := s.Files.CheckForward(); fwd.Running {
 		st.Forward = &ForwardState{Running: true, PID: fwd.PID, HTTPPort: fwd.HTTPPort, HTTPSPort: fwd.HTTPSPort}
 	} else {

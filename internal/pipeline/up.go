@@ -486,6 +486,9 @@ func refs(cs []gateway.Change) string {
 // ports, a new one (--detach), or one in this process.
 func (u *upRun) forward(ctx context.Context, _ *events.Step) (string, error) {
 	s, res := u.s, u.res
+	// The auto-pause setting as given now, for the forward that runs
+	// already too (it reads it from the state directory).
+	_ = s.Files.SaveAutoPause(s.Config.Cluster.AutoPauseAfter())
 	switch {
 	case u.ownForward:
 		res.Detached, res.ForwardPID = true, u.fwd
@@ -498,7 +501,7 @@ func (u *upRun) forward(ctx context.Context, _ *events.Step) (string, error) {
 		res.Detached, res.ForwardPID = true, pid
 		return fmt.Sprintf("running in the background (pid %d, log %s)", pid, s.Files.ForwardLog()), nil
 	}
-	stop, _, err := s.StartForward(ctx, res.HTTPPort, res.HTTPSPort)
+	stop, _, err := s.StartLongForward(ctx, res.HTTPPort, res.HTTPSPort)
 	if err != nil {
 		return "", err
 	}
