@@ -150,6 +150,11 @@ start_daemon() {
       fd=${fd##*/}
       if ((fd > 2)); then eval "exec ${fd}>&-"; fi
     done
+    # From /: a daemon keeps its working directory for life, and hands it to
+    # what it starts (Podman's conmon fails "Failed to get working directory",
+    # so `start` answers "write child: broken pipe", once the directory the
+    # script ran in is gone: a temporary clone, a removed worktree).
+    cd /
     exec setsid nohup "$@" </dev/null >>"$logfile" 2>&1
   ) &
   echo $! >"$pidfile"
