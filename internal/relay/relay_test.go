@@ -239,7 +239,11 @@ func call(addr string) (error, time.Duration) {
 		return err, time.Since(start) // the reset can beat the connect's own check
 	}
 	defer c.Close()
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: api\r\n\r\n")
+	// A reset that arrives before the write is reported by the write; the
+	// socket reports it once, and a read after it sees only EOF.
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: api\r\n\r\n"); err != nil {
+		return err, time.Since(start)
+	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err = c.Read(make([]byte, 1))
 	return err, time.Since(start)
