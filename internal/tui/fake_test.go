@@ -50,6 +50,8 @@ type fakeRunner struct {
 	smokeRs []smoke.Result
 	afterUp func() // called as Up returns
 	demoKey string // what a demo run's result carries
+	// backends are what a run's result lists (`apimdev backend add`'s).
+	backends []pipeline.BackendState
 }
 
 var _ Runner = (*fakeRunner)(nil)
@@ -133,6 +135,7 @@ func (f *fakeRunner) Up(ctx context.Context, req UpRequest, rep *events.Reporter
 	if req.Workshop.IsDemo() {
 		res.DemoKey = f.demoKey
 	}
+	res.Backends = f.backends
 	return res, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/apimdev/apimdev/internal/events"
+	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/pipeline"
 	"github.com/apimdev/apimdev/internal/testdir"
 )
@@ -615,7 +616,9 @@ func TestLivePanel(t *testing.T) {
 // steps, and the result shows the demo's key and a curl line.
 func TestTheDemoAnswerRunsTheDemo(t *testing.T) {
 	t.Parallel()
-	f := &fakeRunner{demoKey: "demo-key-0123456789abcdef"}
+	f := &fakeRunner{demoKey: "demo-key-0123456789abcdef", backends: []pipeline.BackendState{{
+		Backend:  gateway.Backend{Name: "orders", Port: 8080, Target: "127.0.0.1:3000"},
+		ShortURL: "http://orders:8080", State: "down", Reason: "nothing accepts connections on 127.0.0.1:3000"}}}
 	h := newHarnessAtStart(t, testOptions(f, nil))
 	mustContain(t, h.screen(), "How do you want to start?", "Try the demo: no Azure, a stand-in gateway")
 	h.key("down")
@@ -628,7 +631,9 @@ func TestTheDemoAnswerRunsTheDemo(t *testing.T) {
 	}
 	screen := strings.Join(strings.Fields(h.screen()), " ") // the curl line may wrap
 	mustContain(t, screen, "stand-in, not Azure API Management", "demo-key-0123456789abcdef",
-		`curl -H "Ocp-Apim-Subscription-Key: demo-key-0123456789abcdef" http://127.0.0.1:8080/echo/hello`)
+		`curl -H "Ocp-Apim-Subscription-Key: demo-key-0123456789abcdef" http://127.0.0.1:8080/echo/hello`,
+		// The backends the cluster records, as status shows them.
+		"backend orders http://orders:8080 → 127.0.0.1:3000 on this machine: down (nothing accepts connections on 127.0.0.1:3000)")
 }
 
 // A kit that holds only the demo's stand-in runs the demo from it.
