@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -670,7 +669,7 @@ func (s *Session) relayDial(ctx context.Context) (net.Conn, error) {
 		t.Close()
 		return nil, err
 	}
-	return &streamConn{Stream: st, tunnel: t, name: pod}, nil
+	return forward.Conn(st, t, pod+":"+strconv.Itoa(gateway.RelayControlPort)), nil
 }
 
 func (s *Session) relayStats(ctx context.Context) (relay.Stats, error) {
@@ -680,51 +679,6 @@ func (s *Session) relayStats(ctx context.Context) (relay.Stats, error) {
 	}
 	return relay.FetchStats(ctx, s.relayDial, key)
 }
-
-// streamConn is a tunnel's stream as a net.Conn: closing it closes its own
-// tunnel. A stream has no deadlines of its own: a deadline that passes
-// closes it (the relay's handshake is bounded so; its pings watch the
-// session after).
-type streamConn struct {
-	forward.Stream
-	tunnel forward.Tunnel
-	name   string
-
-	mu    sync.Mutex
-	timer *time.Timer
-}
-
-func (c *streamConn) Close() error {
-	c.SetDeadline(time.Time{})
-	err := c.Stream.Close()
-	c.tunnel.Close()
-	return err
-}
-
-type relayAddr string
-
-func (a relayAddr) Network() string { return "apimdev-tunnel" }
-func (a relayAddr) String() string  { return string(a) }
-
-func (c *streamConn) LocalAddr() net.Addr { return relayAddr("apimdev") }
-func (c *streamConn) RemoteAddr() net.Addr {
-	return relayAddr(c.name + ":" + strconv.Itoa(gateway.RelayControlPort))
-}
-
-func (c *streamConn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.timer != nil {
-		c.timer.Stop()
-		c.timer = nil
-	}
-	if !t.IsZero() {
-		c.timer = time.AfterFunc(time.Until(t), func() { c.Stream.Close(); c.tunnel.Close() })
-	}
-	return nil
-}
-func (c *streamConn) SetReadDeadline(t time.Time) error  { return c.SetDeadline(t) }
-func (c *streamConn) SetWriteDeadline(t time.Time) error { return c.SetDeadline(t) }
 
 // RelayBinaryEnv names a Linux build of apimdev to make the relay's image
 // from, for a machine whose own apimdev is not a Linux program (macOS,
