@@ -292,8 +292,7 @@ needs the demo's subscription key (apimdev demo key) unless
 			if err != nil {
 				return err
 			}
-			progress := func(f string, args ...any) { fmt.Fprintf(a.streams.Err, f+"\n", args...) }
-			if err := demo.AddAPI(cmd.Context(), s.Client, st, api, progress); err != nil {
+			if err := demo.AddAPI(cmd.Context(), s.Client, st, api, a.errLine); err != nil {
 				return err
 			}
 			a.printDemoAPI(s, api)
@@ -355,8 +354,7 @@ needs the demo's subscription key (apimdev demo key) unless
 			if err != nil {
 				return err
 			}
-			progress := func(f string, args ...any) { fmt.Fprintf(a.streams.Err, f+"\n", args...) }
-			gone, err := demo.RemoveAPI(cmd.Context(), s.Client, st, args[0], progress)
+			gone, err := demo.RemoveAPI(cmd.Context(), s.Client, st, args[0], a.errLine)
 			if err != nil {
 				return err
 			}
@@ -408,3 +406,6 @@ func (a *app) printDemoAPI(s *pipeline.Session, api demo.API) {
 		fmt.Fprintln(a.streams.Err, note)
 	}
 }
+
+// errLine writes one progress line to stderr.
+func (a *app) errLine(format string, args ...any) { fmt.Fprintf(a.streams.Err, format+"\n", args...) }
