@@ -20,7 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
@@ -432,9 +431,9 @@ func (s *Session) convergeBackends(ctx context.Context, bs []gateway.Backend, pr
 	objs := gateway.BackendObjects(ns, s.gatewaySelector(), s.gatewayHasPolicy(), ref, bs)
 	want := map[string]bool{}
 	for _, o := range objs {
-		m, _ := metaOf(o)
-		want[o.GetObjectKind().GroupVersionKind().Kind+"/"+m] = true
-		out.made = append(out.made, o.GetObjectKind().GroupVersionKind().Kind+"/"+m)
+		key := o.GetObjectKind().GroupVersionKind().Kind + "/" + o.(metav1.Object).GetName()
+		want[key] = true
+		out.made = append(out.made, key)
 	}
 	plan, err := gateway.PlanObjects(ctx, s.Client, objs)
 	if err != nil {
@@ -519,14 +518,6 @@ func (s *Session) relayKey(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("reading the relay's key: %w", err)
 	}
 	return string(sec.Data[gateway.RelayKeyField]), nil
-}
-
-func metaOf(o k8sruntime.Object) (string, bool) {
-	m, ok := o.(metav1.Object)
-	if !ok {
-		return "", false
-	}
-	return m.GetName(), true
 }
 
 // backendObjectNames are the objects apimdev made for backends, as
