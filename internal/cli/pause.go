@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apimdev/apimdev/internal/pipeline"
-	"github.com/apimdev/apimdev/internal/smoke"
 	"github.com/apimdev/apimdev/internal/state"
 )
 
@@ -64,6 +63,17 @@ func (a *app) resumeCommand() *cobra.Command {
 			}
 			defer lock.Release()
 			res, err := s.Resume(cmd.Context(), started)
+			if s.Config.Output == "json" {
+				// One object: the smoke calls and what the resume did.
+				out := smokeJSON(s, res.Smoke)
+				if err == nil {
+					out["resumed"], out["nodes"], out["restarted"], out["greenSeconds"] = !res.NotPaused, res.Nodes, res.Restarted, res.Green.Seconds()
+				}
+				if err == nil || res.Smoke != nil {
+					a.printJSON(out)
+				}
+				return err
+			}
 			if res.Smoke != nil {
 				a.printSmoke(s, res.Smoke)
 			}
@@ -71,10 +81,6 @@ func (a *app) resumeCommand() *cobra.Command {
 				return err
 			}
 			green := res.Green.Round(time.Millisecond)
-			if s.Config.Output == "json" {
-				a.printJSON(map[string]any{"resumed": !res.NotPaused, "nodes": res.Nodes, "restarted": res.Restarted, "greenSeconds": res.Green.Seconds(), "passed": len(res.Smoke) - smoke.Failed(res.Smoke)})
-				return nil
-			}
 			if res.NotPaused {
 				fmt.Fprintf(a.streams.Out, "cluster %q was not paused; smoke green %s after the command started\n", s.Config.Cluster.Name, green)
 			} else {

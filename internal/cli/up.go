@@ -183,13 +183,19 @@ func (a *app) printJSON(v any) {
 	fmt.Fprintln(a.streams.Out, string(b))
 }
 
+// smokeJSON is the smoke calls' results as `-o json` prints them: a
+// command that adds its own fields prints them in the same one object.
+func smokeJSON(s *pipeline.Session, rs []smoke.Result) map[string]any {
+	out := map[string]any{"smoke": rs, "passed": len(rs) - smoke.Failed(rs), "failed": smoke.Failed(rs)}
+	if s.IsDemo() {
+		out["standin"] = demo.Label
+	}
+	return out
+}
+
 func (a *app) printSmoke(s *pipeline.Session, rs []smoke.Result) {
 	if s.Config.Output == "json" {
-		out := map[string]any{"smoke": rs, "passed": len(rs) - smoke.Failed(rs), "failed": smoke.Failed(rs)}
-		if s.IsDemo() {
-			out["standin"] = demo.Label
-		}
-		a.printJSON(out)
+		a.printJSON(smokeJSON(s, rs))
 		return
 	}
 	smoke.Table(a.streams.Out, rs)

@@ -219,6 +219,22 @@ func TestPause(t *testing.T) {
 		if nodePaused(t) {
 			t.Fatal("the node is paused after up")
 		}
+		// resume -o json: one object, the smoke calls and the resume's figures.
+		if code, out, errs := r.apimdev(t, "pause"); code != 0 {
+			t.Fatalf("pause exited %d\n%s%s", code, out, errs)
+		}
+		code, out, errs = r.apimdev(t, "resume", "-o", "json")
+		var rj struct {
+			Resumed      bool
+			GreenSeconds float64
+			Passed       int
+			Failed       int
+			Smoke        []json.RawMessage
+		}
+		dec := json.NewDecoder(strings.NewReader(out))
+		if code != 0 || dec.Decode(&rj) != nil || dec.More() || !rj.Resumed || rj.GreenSeconds <= 0 || rj.Failed != 0 || rj.Passed != len(rj.Smoke) || len(rj.Smoke) == 0 {
+			t.Fatalf("resume -o json exited %d, want one object (resumed, greenSeconds, the smoke calls):\n%s\n%s", code, out, errs)
+		}
 		if code, out, errs := r.apimdev(t, "pause"); code != 0 {
 			t.Fatalf("pause exited %d\n%s%s", code, out, errs)
 		}
