@@ -27,6 +27,7 @@ type Docker interface {
 	ImageTag(ctx context.Context, source, target string) error
 	ImagePull(ctx context.Context, ref string, opts image.PullOptions) (io.ReadCloser, error)
 	ImageList(ctx context.Context, opts image.ListOptions) ([]image.Summary, error)
+	ImageRemove(ctx context.Context, ref string, opts image.RemoveOptions) ([]image.DeleteResponse, error)
 	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
 	ContainerStart(ctx context.Context, id string, opts container.StartOptions) error
 	ContainerKill(ctx context.Context, id, signal string) error

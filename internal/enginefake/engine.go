@@ -73,7 +73,7 @@ func (e *Engine) record(format string, args ...any) {
 
 // Calls are the calls the engine got, in order, one line each: the
 // method's short name ("ping", "inspect REF", "save REF", "load", "tag SRC
-// DST", "pull REF", "list", "container-inspect ID", "start ID",
+// DST", "pull REF", "list", "rmi REF", "container-inspect ID", "start ID",
 // "kill ID SIGNAL", "pause ID", "unpause ID", "version", "info").
 func (e *Engine) Calls() []string {
 	e.mu.Lock()

@@ -393,6 +393,34 @@ func (e *Engine) ImagePull(_ context.Context, ref string, _ image.PullOptions) (
 	return nil, fmt.Errorf("Error response from daemon: Get \"https://%s/v2/\": dial tcp: lookup %s: no such host", host, host)
 }
 
+// ImageRemove removes a name; the image goes with its last name (or when
+// an ID is given), as the engine does. Removing an image no name or ID
+// means is the engine's "No such image".
+func (e *Engine) ImageRemove(_ context.Context, ref string, _ image.RemoveOptions) ([]image.DeleteResponse, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.record("rmi %s", ref)
+	id, _, ok := e.resolve(ref)
+	if !ok {
+		return nil, noSuchImage(ref)
+	}
+	var out []image.DeleteResponse
+	if _, named := e.tags[ref]; named {
+		delete(e.tags, ref)
+		out = append(out, image.DeleteResponse{Untagged: ref})
+		if len(e.namesOf(id)) > 0 {
+			return out, nil
+		}
+	} else {
+		for _, n := range e.namesOf(id) {
+			delete(e.tags, n)
+			out = append(out, image.DeleteResponse{Untagged: n})
+		}
+	}
+	delete(e.images, id)
+	return append(out, image.DeleteResponse{Deleted: id}), nil
+}
+
 // ImageList lists the engine's images, newest first, keeping those with
 // every label a "label" filter names (key or key=value); other filters are
 // not honoured.

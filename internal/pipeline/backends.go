@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -698,6 +700,9 @@ func relayBinary() (string, error) {
 		Fix: fmt.Sprintf("set %s to a Linux build of the same apimdev (GOOS=linux CGO_ENABLED=0 go build -o apimdev-linux .), or put apimdev-linux next to apimdev", RelayBinaryEnv)}
 }
 
+// relayImageRepo names the relay's images, tagged by the program's content.
+const relayImageRepo = "apimdev.local/relay"
+
 // relayImage makes the relay's image from apimdev's program (named by the
 // program's content: a new apimdev is a new image) and loads it into the
 // nodes. Nothing is pulled.
@@ -711,7 +716,7 @@ func (s *Session) relayImage(ctx context.Context) (ref, what string, err error) 
 		return "", "", fmt.Errorf("reading apimdev's program for the relay: %w", err)
 	}
 	sum := sha256.Sum256(b)
-	ref = "apimdev.local/relay:" + hex.EncodeToString(sum[:6])
+	ref = relayImageRepo + ":" + hex.EncodeToString(sum[:6])
 	if s.Docker == nil {
 		return "", "", errors.New("no container engine answers: the relay's image is made in it (`apimdev doctor` says why)")
 	}
@@ -720,12 +725,47 @@ func (s *Session) relayImage(ctx context.Context) (ref, what string, err error) 
 		if err := loadProgramImage(ctx, s.Docker, p); err != nil {
 			return "", "", err
 		}
+		s.removeOlderRelayImages(ctx, ref)
 	}
 	what, _, err = s.Cluster.LoadImage(ctx, ref, s.progress)
 	if err != nil {
 		return "", "", err
 	}
 	return ref, ref + ": " + what, nil
+}
+
+// relayImageLabel is the title label relay.WriteImage gives its images.
+const relayImageLabel = "org.opencontainers.image.title=apimdev relay"
+
+// removeOlderRelayImages removes from the engine the relay images other
+// apimdev programs made (an upgrade makes a new one, ~80 MB each): only
+// names apimdev gave (apimdev.local/relay:…) on images with the relay's
+// label; an image that also has a name of the user's keeps it. Clusters
+// that run an older relay keep it in their nodes; an apimdev that needs its
+// image in the engine again makes it again. Failures are only said: this
+// is tidying, not the command's work.
+func (s *Session) removeOlderRelayImages(ctx context.Context, keep string) {
+	l, err := s.Docker.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", relayImageLabel))})
+	if err != nil {
+		return
+	}
+	var removed []string
+	for _, im := range l {
+		for _, tag := range im.RepoTags {
+			if tag == keep || !strings.HasPrefix(tag, relayImageRepo+":") {
+				continue
+			}
+			if _, err := s.Docker.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true}); err != nil {
+				s.progress("could not remove %s, the relay image of another apimdev: %v", tag, err)
+				continue
+			}
+			removed = append(removed, tag)
+		}
+	}
+	if len(removed) > 0 {
+		slices.Sort(removed)
+		s.progress("removed the relay image(s) other apimdev programs made: %s", strings.Join(removed, ", "))
+	}
 }
 
 // holdBackends keeps the relay's session for the programs on this machine

@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/apimdev/apimdev/internal/enginefake"
 	"github.com/apimdev/apimdev/internal/gateway"
 	"github.com/apimdev/apimdev/internal/relay"
 	"github.com/apimdev/apimdev/internal/testdir"
@@ -317,4 +321,75 @@ func TestTheForwardHoldsTheRelaysSession(t *testing.T) {
 	}
 	prog.Close()
 	state("down")
+}
+
+// An apimdev that makes its relay's image removes the ones other apimdev
+// programs made (each upgrade's ~80 MB would stay otherwise), and only
+// those: a name of the user's on one keeps that image, and an image named
+// like a relay without the relay's label is not apimdev's.
+func TestANewRelayImageRemovesTheOlderOnes(t *testing.T) {
+	fakeRelayProgram(t)
+	w := newWorld(t)
+	mustUp(t, w, UpOptions{})
+	bin, err := os.ReadFile(os.Getenv(RelayBinaryEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(bin)
+	ref := relayImageRepo + ":" + hex.EncodeToString(sum[:6])
+	w.docker.absent = map[string]bool{ref: true}
+	older := func(version, tag string) string {
+		var buf bytes.Buffer
+		if err := relay.WriteImage(&buf, append(slices.Clone(bin), version...), tag); err != nil {
+			t.Fatal(err)
+		}
+		id, err := w.docker.Add(buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	v1 := older("v1", relayImageRepo+":aaaaaaaaaaaa")
+	v2 := older("v2", relayImageRepo+":bbbbbbbbbbbb")
+	w.docker.SetTag("mine/relay:keep", v2)
+	lookalike, err := w.docker.Add(enginefake.Image{Ref: relayImageRepo + ":cccccccccccc", Layer: []byte("not a relay")}.Archive())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := context.Background()
+	if _, err := w.connected().BackendAdd(ctx, BackendAddOptions{Name: "orders", To: "127.0.0.1:8080"}); err != nil {
+		t.Fatalf("add: %v\n%s", err, w.log.text())
+	}
+	if _, ok := w.docker.ImageID(ref); !ok {
+		t.Fatalf("the new relay image %s is not on the engine", ref)
+	}
+	for _, gone := range []string{relayImageRepo + ":aaaaaaaaaaaa", relayImageRepo + ":bbbbbbbbbbbb"} {
+		if _, ok := w.docker.ImageID(gone); ok {
+			t.Errorf("%s is still on the engine", gone)
+		}
+	}
+	if _, err := w.docker.Engine.ImageInspect(ctx, v1); err == nil {
+		t.Errorf("the older relay image %s is still on the engine", v1)
+	}
+	if id, ok := w.docker.ImageID("mine/relay:keep"); !ok || id != v2 {
+		t.Errorf("the user's name on an older relay image: %q %v", id, ok)
+	}
+	if id, ok := w.docker.ImageID(relayImageRepo + ":cccccccccccc"); !ok || id != lookalike {
+		t.Errorf("an image without the relay's label was touched: %q %v", id, ok)
+	}
+	if !strings.Contains(w.log.text(), "removed the relay image(s) other apimdev programs made: "+relayImageRepo+":aaaaaaaaaaaa, "+relayImageRepo+":bbbbbbbbbbbb") {
+		t.Errorf("up's progress does not say what it removed:\n%s", w.log.text())
+	}
+
+	// The image is there now: the next backend neither makes nor removes one.
+	mark := len(w.docker.Calls())
+	if _, err := w.connected().BackendAdd(ctx, BackendAddOptions{Name: "stock", To: "127.0.0.1:9090"}); err != nil {
+		t.Fatalf("add: %v\n%s", err, w.log.text())
+	}
+	for _, c := range w.docker.Calls()[mark:] {
+		if strings.HasPrefix(c, "rmi ") || c == "load" {
+			t.Errorf("a second backend made or removed an image: %q", c)
+		}
+	}
 }
