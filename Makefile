@@ -66,7 +66,7 @@ bench: ## cold/warm up vs kind + kubectl, promote, forward load, RSS (under the 
 
 # Every laptop: go vet and go build for linux, darwin and windows on amd64 and
 # arm64, then the Windows unit tests and the Windows binary under Wine.
-cross: ## the six cross-builds, and the Windows tests and binary under Wine (Debian: installs wine64 and mingw-w64)
+cross: ## one build per set of files of the six targets (the rest: their dependencies resolve), and the Windows tests and binary under Wine (Debian: installs wine64 and mingw-w64)
 	scripts/ci/cross.sh
 
 # goreleaser, pinned, installed once into $(TOOLS) from the Go module proxy.

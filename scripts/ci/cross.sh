@@ -6,6 +6,16 @@
 # as "cross/<part> <seconds>" to $APIMDEV_CI_TIMINGS when set: .ci/run's
 # summary).
 #
+# The compiler is paid once per set of files too: a target whose files are
+# the same as a target built before it (today linux/arm64, darwin/amd64 and
+# windows/arm64: no file of ours names an arch) is not compiled again; `go
+# list -deps` checks that every package it needs, ours and the modules', has
+# files for it (a dependency without that arch fails there). From an empty
+# build cache each compile of apimdev for another target costs minutes on two
+# cores (see docs/e2e.md); what this leaves unchecked is a dependency's
+# arch-specific code that compiles for one arch and not the other, which
+# `make release-snapshot` (all six, as released) finds.
+#
 # go vet is paid once per set of files, not per target: a target is vetted
 # only when `go list` gives it files (its build constraints, _os/_arch
 # suffixes, test files included) that no target vetted before it has.
@@ -47,8 +57,16 @@ files() {
   GOOS=${1%/*} GOARCH=${1#*/} CGO_ENABLED=0 "$GO" list -f '{{.ImportPath}} {{.GoFiles}} {{.TestGoFiles}} {{.XTestGoFiles}}' ./... |
     grep -v '/test/standin-gateway'
 }
+# deps_resolve TARGET PKG... — every package PKG needs, ours and the
+# modules', has files for TARGET (no compile).
+deps_resolve() {
+  local errs
+  errs=$(GOOS=${1%/*} GOARCH=${1#*/} CGO_ENABLED=0 "$GO" list -e -deps -f '{{if .Error}}{{.ImportPath}}: {{.Error}}{{"\n"}}{{end}}' "${@:2}") || return 1
+  [ -z "$errs" ] || { echo "cross: $1: $errs" >&2; return 1; }
+}
 vetted_by_make_test=linux/amd64
 declare -A vetted # file list -> the target that vetted it
+declare -A built  # file list -> the target built for it
 vetted["$(files $vetted_by_make_test)"]="$vetted_by_make_test (make test)"
 for target in $targets; do
   os=${target%/*} arch=${target#*/}
@@ -61,11 +79,18 @@ for target in $targets; do
     t "vet $target" env GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" vet $(awk '{print $1}' <<<"$list")
     vetted["$list"]=$target
   fi
+  # The stand-in ships for Linux on both arches (the demo's image; see
+  # .goreleaser.yaml).
+  pkgs=(.); [[ $os == linux ]] && pkgs+=(./test/standin-gateway)
+  if [ -n "${built[$list]:-}" ]; then
+    t "deps $target" deps_resolve "$target" "${pkgs[@]}"
+    echo "cross: build $target: the same files as ${built[$list]}, built there; its dependencies resolve" >&2
+    continue
+  fi
+  built["$list"]=$target
   # The build links what vet compiled (same flags, no -trimpath: this is a
   # check, not the release, which make release-snapshot builds).
   t "build $target" env GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" build -o "$out/apimdev-$os-$arch$ext" .
-  # The stand-in ships for Linux on both arches (the demo's image; see
-  # .goreleaser.yaml): built for each, as linux/arm64's vet used to compile it.
   if [[ $os == linux ]]; then
     t "build standin $target" env GOOS=$os GOARCH=$arch CGO_ENABLED=0 "$GO" build -o "$out/standin-gateway-$os-$arch" ./test/standin-gateway
   fi
