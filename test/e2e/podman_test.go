@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"os/exec"
@@ -103,6 +104,48 @@ func TestPodman(t *testing.T) {
 			t.Fatalf("status: exit %d\n%s\n%s", code, out, errs)
 		}
 		mustContain(t, "status", out, "Podman at "+socket+" (the cluster was made on it)", "1/1 ready")
+	})
+
+	// Podman's pause (its compatible API's, the cgroup freezer): a call made
+	// while paused waits, resume thaws with no pod restarted.
+	step("pause and resume on Podman", func(t *testing.T) {
+		node := cluster + "-control-plane"
+		if code, out, errs := r.apimdev(t, "pause"); code != 0 || !strings.Contains(out, "paused") {
+			t.Fatalf("pause: exit %d\n%s\n%s", code, out, errs)
+		}
+		if st, _ := podman("inspect", "-f", "{{.State.Status}}", node); strings.TrimSpace(st) != "paused" {
+			t.Fatalf("Podman says the node is %q after pause", st)
+		}
+		if code, out, _ := r.apimdev(t, "status", "-o", "json"); code != 0 || !strings.Contains(out, `"state":"paused"`) {
+			t.Fatalf("status while paused (exit %d): %s", code, out)
+		}
+		type answer struct {
+			code int
+			err  error
+		}
+		got := make(chan answer, 1)
+		go func() {
+			c, err := probe(context.Background(), r.httpPort)
+			got <- answer{c, err}
+		}()
+		select {
+		case a := <-got:
+			t.Fatalf("a call through the paused cluster answered %d (%v) before the resume", a.code, a.err)
+		case <-time.After(2 * time.Second):
+		}
+		start := time.Now()
+		code, out, errs := r.apimdev(t, "resume")
+		r.time("resume (Podman)", start)
+		if code != 0 || !strings.Contains(out, "no pod restarted") {
+			t.Fatalf("resume: exit %d\n%s\n%s", code, out, errs)
+		}
+		if a := <-got; a.err != nil || a.code != http.StatusOK {
+			t.Fatalf("the call that waited through the pause: %d, %v", a.code, a.err)
+		}
+		if st, _ := podman("inspect", "-f", "{{.State.Status}}", node); strings.TrimSpace(st) != "running" {
+			t.Fatalf("Podman says the node is %q after resume", st)
+		}
+		t.Logf("resume on Podman:\n%s", out)
 	})
 
 	// The developer's loop on Podman: the relay's image is made in Podman
