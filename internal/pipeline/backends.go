@@ -615,10 +615,12 @@ func (s *Session) lastLogLines(ctx context.Context, p corev1.Pod) string {
 	return "; its last lines:\n  " + strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n  ")
 }
 
-// podCannotStart is why a pod will not start by waiting, or "".
+// podCannotStart is why a pod will not start by waiting, or "". The
+// kubelet's start-up race on a new node (the relay's key Secret, made in the
+// same apply, not in its cache yet) passes by itself: not a reason.
 func podCannotStart(p corev1.Pod) string {
 	for _, c := range p.Status.ContainerStatuses {
-		if w := c.State.Waiting; w != nil {
+		if w := c.State.Waiting; w != nil && !gateway.TransientWaiting(w.Message) {
 			switch w.Reason {
 			case "ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError":
 				return w.Reason + ": " + w.Message

@@ -393,3 +393,25 @@ func TestANewRelayImageRemovesTheOlderOnes(t *testing.T) {
 		}
 	}
 }
+
+func TestPodCannotStart(t *testing.T) {
+	waiting := func(reason, msg string) corev1.Pod {
+		return corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}}}}}}
+	}
+	for _, c := range []struct {
+		pod  corev1.Pod
+		want string
+	}{
+		{waiting("ContainerCreating", ""), ""},
+		// The kubelet's cache of the relay's key Secret, made in the same apply.
+		{waiting("CreateContainerConfigError", "failed to sync secret cache: timed out waiting for the condition"), ""},
+		{waiting("CreateContainerConfigError", `secret "apimdev-relay" not found`), `CreateContainerConfigError: secret "apimdev-relay" not found`},
+		{waiting("ErrImageNeverPull", "Container image \"stock:dev\" is not present with pull policy of Never"), "ErrImageNeverPull: Container image \"stock:dev\" is not present with pull policy of Never"},
+		{waiting("CrashLoopBackOff", "back-off 10s"), "it keeps exiting (CrashLoopBackOff)"},
+		{corev1.Pod{Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available: 1 Insufficient memory."}}}}, "no node has room: 0/1 nodes are available: 1 Insufficient memory."},
+	} {
+		if got := podCannotStart(c.pod); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.pod.Status, got, c.want)
+		}
+	}
+}
