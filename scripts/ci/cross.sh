@@ -99,6 +99,21 @@ ls -l "$out" | awk 'NR>1 {printf "cross: %-34s %6.1f MB\n", $9, $5/1048576}' >&2
 
 t "wine prefix (wait)" wine_ready
 exec_wine=$PWD/scripts/ci/wine/exec.sh
+# One wineserver for all the Windows programs below, and Wine's own
+# services (started by the first program in a prefix) started here with no
+# pipe of ours: a service a test binary started would hold that binary's
+# output pipe open after it exits, and go test fails its package with "Test
+# I/O incomplete" a minute after it passed (seen on a busy machine).
+wine_server() {
+  (
+    export WINEPREFIX="${APIMDEV_WINE_PREFIX:-$HOME/.cache/apimdev-wine}" WINEDEBUG=-all
+    /usr/lib/wine/wineserver -p </dev/null >/dev/null 2>&1
+    /usr/lib/wine/wine64 wineboot </dev/null >/dev/null 2>&1
+  )
+}
+wine_server_stop() { WINEPREFIX="${APIMDEV_WINE_PREFIX:-$HOME/.cache/apimdev-wine}" /usr/lib/wine/wineserver -k 2>/dev/null || true; }
+trap 'wine_server_stop; wait "$wine_pid" 2>/dev/null; rm -rf "$out" "$wine_log"' EXIT
+t "wine server and services" wine_server
 t "unit tests windows/amd64" env GOOS=windows GOARCH=amd64 "$GO" test -count=1 -exec "$exec_wine" . ./internal/... ./scripts
 
 # The Windows binary itself, as a Windows user runs it (no engine here: the
