@@ -337,10 +337,15 @@ func TestTargetDownThenBack(t *testing.T) {
 	target := freePort(t)
 	r := newRig(t, Backend{Name: "api", Port: 80, Target: target})
 	addr := r.addr(80)
+	// A reset, not a wait: the bound is far above what it takes (under a
+	// millisecond here; the protocol's benchmark measures it) and below the
+	// ~2 s a refused loopback connect takes on Windows without the agent's
+	// short initial RTO, which is what it guards against; a busy machine
+	// under Wine took 135 ms.
 	for i := range 3 {
 		err, d := call(addr)
-		if !isReset(err) || errors.Is(err, os.ErrDeadlineExceeded) || d > 100*time.Millisecond {
-			t.Fatalf("call %d to a backend that is down: %v after %s, want a reset within 100ms", i, err, d)
+		if !isReset(err) || errors.Is(err, os.ErrDeadlineExceeded) || d > time.Second {
+			t.Fatalf("call %d to a backend that is down: %v after %s, want a reset within 1s", i, err, d)
 		}
 		t.Logf("call %d: %v after %s", i, err, d)
 	}
