@@ -489,7 +489,7 @@ func idleTable(ir *idleRun, d time.Duration) string {
 	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
 	p("Idle cost: %s with no calls per window, once (round 1); CPU from the node containers' cgroup counters and the forward's /proc/<pid>/stat, per minute, the median of the minutes:", d)
 	p("")
-	p("| window | node containers: CPU-s per minute | % of one core | each minute (CPU-s) | background forward: CPU-s per minute | target | |")
+	p("| window | node containers: CPU-s per minute | %% of one core | each minute (CPU-s) | background forward: CPU-s per minute | target | |")
 	p("| --- | --- | --- | --- | --- | --- | --- |")
 	for _, x := range ir.Windows {
 		node := spanRates(x.Spans, false)

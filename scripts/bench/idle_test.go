@@ -164,7 +164,7 @@ func TestIdleReport(t *testing.T) {
 		"| a call started through the forward while paused | 200, 0.35 s after resume started | answers 200 | met |",
 		"| calls after resume (keep-alive, concurrency 4) | 200 sent, 0 failed | 0 failed | met |",
 		"| auto-pause: the first call (it wakes the cluster) | 200 after 4.00 s | ≤ 3 s | **missed** |",
-		"Notes: something odd.",
+		"Notes: something odd.", "| node containers: CPU-s per minute | % of one core | each minute (CPU-s) |",
 		"| apimdev: `apimdev up --detach` (A) | 29.0 s | 12.0 s | 20.0 s | 32.0 s | 0 of 3 |",
 		"| manual: kind create, kind load, kubectl apply, rollout status, port-forward, curl (B) | 39.0 s | 14.0 s | — | 40.0 s | 3 of 3 |",
 		"| plain `kind create cluster` (nothing deployed; round 1 only) | 20.0 s | 12.0 s | 25.0 s | — | 0 of 1 |",
