@@ -49,6 +49,7 @@ type podUse struct {
 // pauseRun is the pause phase: resume of a paused cluster with a call
 // waiting, and auto-pause.
 type pauseRun struct {
+	PausedFor   time.Duration // from `apimdev pause` to `apimdev resume`
 	ResumeWall  time.Duration // `apimdev resume -o json`, start to exit
 	ResumeGreen float64       // its own count: start to green smoke (s)
 	Restarted   int           // containers resume found restarted
@@ -262,6 +263,7 @@ func (b *bench) idleDev(ctx context.Context, rd *round, env []string) error {
 	}
 	ir.Windows = append(ir.Windows, w)
 
+	paused := time.Now()
 	if _, err := run(ctx, 2*time.Minute, env, b.r.apimdev, "pause"); err != nil {
 		return fmt.Errorf("apimdev pause: %w", err)
 	}
@@ -273,7 +275,7 @@ func (b *bench) idleDev(ctx context.Context, rd *round, env []string) error {
 	ir.Windows = append(ir.Windows, w)
 	pr := &pauseRun{}
 	ir.Pause = pr
-	if err := b.resumeWithCall(ctx, pr, env); err != nil {
+	if err := b.resumeWithCall(ctx, pr, env, paused); err != nil {
 		return err
 	}
 	return b.autoPause(ctx, pr, env)
@@ -282,7 +284,7 @@ func (b *bench) idleDev(ctx context.Context, rd *round, env []string) error {
 // resumeWithCall starts a call through the forward while the cluster is
 // paused, then `apimdev resume`; the call must answer 200, and 200 calls
 // after it too.
-func (b *bench) resumeWithCall(ctx context.Context, pr *pauseRun, env []string) error {
+func (b *bench) resumeWithCall(ctx context.Context, pr *pauseRun, env []string, paused time.Time) error {
 	var (
 		wg      sync.WaitGroup
 		sent    = make(chan struct{})
@@ -330,6 +332,7 @@ func (b *bench) resumeWithCall(ctx context.Context, pr *pauseRun, env []string) 
 	mu.Lock()
 	resumed = time.Now()
 	mu.Unlock()
+	pr.PausedFor = time.Since(paused)
 	res, err := run(ctx, 2*time.Minute, env, b.r.apimdev, "resume", "-o", "json")
 	pr.ResumeWall = res.Dur
 	if err != nil {
@@ -545,7 +548,7 @@ func pauseTable(pr *pauseRun) string {
 	}
 	var w strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
-	p("Pause and resume (dev profile, after the paused window):")
+	p("Pause and resume (dev profile, after the paused window: paused for %s):", pr.PausedFor.Round(time.Second))
 	p("")
 	p("| measure | figure | target | |")
 	p("| --- | --- | --- | --- |")
