@@ -42,6 +42,8 @@ type options struct {
 	timeout                                       time.Duration
 	skipPromote, skipLoad, skipRestart            bool
 	skipBackends, onlyBackends                    bool
+	idle                                          time.Duration // idle.go
+	skipIdle                                      bool
 }
 
 func main() {
@@ -63,6 +65,8 @@ func main() {
 	flag.BoolVar(&o.skipRestart, "skip-restart", false, "skip the Docker engine restart (it stops every container on the machine)")
 	flag.BoolVar(&o.skipBackends, "skip-backends", false, "skip the backends phase (a backend on the laptop vs the same program in the cluster)")
 	flag.BoolVar(&o.onlyBackends, "only-backends", false, "run only apimdev up and the backends phase (no manual arm, warm runs, restart or promote); prints its table, writes nothing")
+	flag.DurationVar(&o.idle, "idle", 3*time.Minute, "each idle window (dev, paused, prod, plain kind), once, in round 1")
+	flag.BoolVar(&o.skipIdle, "skip-idle", false, "skip the idle, pause and auto-pause phase")
 	flag.Parse()
 	o.args = strings.Join(os.Args[1:], " ")
 	keepInheritedFDs()
@@ -200,6 +204,7 @@ type coldRun struct {
 	Cmd    time.Duration // the command alone
 	Stages []stage
 	RSSKB  int64
+	K8s    k8sTimes // ttk8s.go: API server and DNS answering
 }
 
 type promoteRun struct {
@@ -235,6 +240,7 @@ type round struct {
 	Backends     *backendRun
 	FwdRSSKB     int64
 	KubectlRSSKB int64
+	Idle         *idleRun // idle.go, round 1
 }
 
 type namedLoad struct {
@@ -292,6 +298,9 @@ func (b *bench) upArm(ctx context.Context, rd *round) error {
 		rd.Ver = append(rd.Ver, res.Dur)
 	}
 	logf("round %d: apimdev status %s, version %s", rd.N, durs(rd.Status), durs(rd.Ver))
+	if err := b.idleDev(ctx, rd, env); err != nil {
+		return fmt.Errorf("idle: %w", err)
+	}
 
 	if !b.o.skipBackends {
 		if err := b.backends(ctx, rd, env); err != nil {
@@ -315,19 +324,24 @@ func (b *bench) upArm(ctx context.Context, rd *round) error {
 		logf("round %d: promote: rollout %.1fs (command %.1fs), traffic %d sent, %d failed, p50 %.1fms, p99 %.1fms, checks %d/%d",
 			rd.N, p.Rollout, p.Wall.Seconds(), p.Sent, p.Fail, p.P50, p.P99, p.ChecksOK, p.ChecksTotal)
 	}
+	if err := b.idleProd(ctx, rd, env); err != nil {
+		return fmt.Errorf("idle: %w", err)
+	}
 
 	res, err := run(ctx, 3*time.Minute, env, b.r.apimdev, "down")
 	if err != nil {
 		return fmt.Errorf("apimdev down: %w", err)
 	}
 	rd.Down = res.Dur
-	return nil
+	return b.idlePlain(ctx, rd)
 }
 
 // coldAndWarm runs `up` cold (to the first green call), then warm re-runs.
 func (b *bench) coldAndWarm(ctx context.Context, rd *round, bin string, env []string, what string) (upRun, error) {
 	var u upRun
 	start := time.Now()
+	watch := b.watchK8s(ctx, clusterUp, start, 8*time.Minute)
+	defer watch.stop()
 	res, err := run(ctx, 8*time.Minute, env, bin, b.upArgs("up")...)
 	if err != nil {
 		return u, fmt.Errorf("%s (cold): %w", what, err)
@@ -335,7 +349,7 @@ func (b *bench) coldAndWarm(ctx context.Context, rd *round, bin string, env []st
 	if err := green(ctx, portUpHTTP); err != nil {
 		return u, err
 	}
-	u.coldRun = coldRun{Total: time.Since(start), Cmd: res.Dur, Stages: upSteps(res.Out), RSSKB: res.MaxRSSKB}
+	u.coldRun = coldRun{Total: time.Since(start), Cmd: res.Dur, Stages: upSteps(res.Out), RSSKB: res.MaxRSSKB, K8s: watch.finish(30 * time.Second)}
 	logf("round %d: %s (cold) → first green call %.1fs (%s)", rd.N, what, u.Total.Seconds(), stagesText(u.Stages))
 	for i := 0; i < b.o.warm; i++ {
 		res, err := run(ctx, 2*time.Minute, env, bin, b.upArgs("up")...)
@@ -497,6 +511,8 @@ func (b *bench) manualArm(ctx context.Context, rd *round) error {
 	defer b.r.deleteCluster(clusterManual)
 
 	start := time.Now()
+	watch := b.watchK8s(ctx, clusterManual, start, 8*time.Minute)
+	defer watch.stop()
 	res, err := run(ctx, 8*time.Minute, env, "bash", filepath.Join(b.r.root, "scripts", "bench", "manual.sh"))
 	defer killGroup(res.PID) // the script's kubectl port-forward
 	if err != nil {
@@ -505,7 +521,7 @@ func (b *bench) manualArm(ctx context.Context, rd *round) error {
 	if err := green(ctx, portManHTTP); err != nil {
 		return err
 	}
-	rd.Manual = coldRun{Total: time.Since(start), Cmd: res.Dur, Stages: manualSteps(res.Err)}
+	rd.Manual = coldRun{Total: time.Since(start), Cmd: res.Dur, Stages: manualSteps(res.Err), K8s: watch.finish(30 * time.Second)}
 	logf("round %d: manual (kind + kubectl) → first green call %.1fs (%s)", rd.N, rd.Manual.Total.Seconds(), stagesText(rd.Manual.Stages))
 	killGroup(res.PID)
 	if b.o.skipLoad {
