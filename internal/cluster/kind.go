@@ -103,6 +103,24 @@ func (m *Manager) forgetNodes() {
 	m.memoMu.Unlock()
 }
 
+// inspectReuse is how old a listing Inspect still takes as its own look: up
+// inspects three times within a fraction of a second (thawing a paused
+// cluster, reading its record, preflight), each time a docker CLI process
+// (~30 ms) whose answer cannot have changed but by someone else's create or
+// delete in between. Longer-lived callers (the forward, status's watch)
+// inspect seconds apart and list afresh each time.
+const inspectReuse = 2 * time.Second
+
+// forgetNodesOlderThan drops the remembered listing unless it was made less
+// than d ago.
+func (m *Manager) forgetNodesOlderThan(d time.Duration) {
+	m.memoMu.Lock()
+	if time.Since(m.memoAt) >= d {
+		m.memoNodes = nil
+	}
+	m.memoMu.Unlock()
+}
+
 // Progress receives kind's stage lines and apimdev's own.
 type Progress func(format string, args ...any)
 
