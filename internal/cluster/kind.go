@@ -68,6 +68,12 @@ type Manager struct {
 	// none.
 	PatchesDir string
 
+	// ImageRecord is the state-directory file in which LoadImage writes
+	// down which manifest digests stand for which image IDs (see
+	// statusHolds); "" records nothing and always asks the nodes' runtime.
+	ImageRecord string
+
+	api         kubernetes.Interface // the session's client (UseClient), for the nodes' status
 	ready       kubernetes.Interface // the client waitReady last saw the nodes Ready with
 	fileCurrent bool                 // Inspect reached the cluster through the Kubeconfig file
 
