@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +85,57 @@ func TestWorkersReadsTheRoleLabel(t *testing.T) {
 	m = &Manager{Kind: twoNodeKind{}, Name: "apimdev", Docker: labelledDocker{Engine: e}}
 	if n, err := m.Workers(context.Background()); err != nil || n != 0 {
 		t.Fatalf("Workers without labels = %d, %v; want 0 (kind's Role: control-plane)", n, err)
+	}
+}
+
+// listingDocker lists the node containers through the engine's API, as the
+// real client does, and checks the listing asks for the cluster's label.
+type listingDocker struct {
+	*enginefake.Engine
+	t     *testing.T
+	names []string
+	calls int
+}
+
+func (d *listingDocker) ContainerList(_ context.Context, o container.ListOptions) ([]container.Summary, error) {
+	d.calls++
+	if !o.All || !o.Filters.ExactMatch("label", "io.x-k8s.kind.cluster=apimdev") {
+		d.t.Errorf("listing %+v: want all containers with the cluster's label", o)
+	}
+	var out []container.Summary
+	for _, n := range d.names {
+		out = append(out, container.Summary{Names: []string{"/" + n}})
+	}
+	return out, nil
+}
+
+// The node containers are listed through the engine's API (no CLI process);
+// kind's own handle is asked for only to run a command in a node.
+func TestNodesAreListedThroughTheEngine(t *testing.T) {
+	e := enginefake.New()
+	e.AddContainer("apimdev-control-plane", enginefake.Running)
+	d := &listingDocker{Engine: e, t: t, names: []string{"apimdev-control-plane"}}
+	k := &countingKind{startingKind: startingKind{server: "https://127.0.0.1:1"}}
+	m := &Manager{Kind: k, Docker: d, Name: "apimdev", Kubeconfig: filepath.Join(testdir.New(t), "kubeconfig")}
+	ns, err := m.listNodes()
+	if err != nil || len(ns) != 1 || ns[0].String() != "apimdev-control-plane" {
+		t.Fatalf("listNodes = %v, %v; want the control plane by name", ns, err)
+	}
+	if d.calls != 1 || k.listings != 0 {
+		t.Fatalf("%d engine listings, %d of kind's; want 1 and 0", d.calls, k.listings)
+	}
+	if n, err := m.Workers(context.Background()); err != nil || n != 0 {
+		t.Fatalf("Workers = %d, %v", n, err)
+	}
+	if k.listings != 1 {
+		t.Fatalf("no label on the fake's container: its role is kind's, asked once; kind listed %d times", k.listings)
+	}
+
+	// A container kind does not know: a command in it fails, saying so.
+	d.names = []string{"apimdev-worker"}
+	m.forgetNodes()
+	ns, _ = m.listNodes()
+	if err := ns[0].Command("crictl", "images").Run(); err == nil || !strings.Contains(err.Error(), "apimdev-worker") {
+		t.Fatalf("command in a node kind does not list: %v; want an error naming it", err)
 	}
 }

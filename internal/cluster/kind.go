@@ -94,7 +94,10 @@ func (m *Manager) listNodes() ([]nodes.Node, error) {
 	if m.memoNodes != nil && time.Since(m.memoAt) < nodesMemoFor {
 		return m.memoNodes, nil
 	}
-	ns, err := m.Kind.ListNodes(m.Name)
+	ns, through, err := m.listThroughEngine()
+	if !through {
+		ns, err = m.Kind.ListNodes(m.Name)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -123,15 +123,24 @@ func (m *Manager) Workers(ctx context.Context) (int, error) {
 // (~30 ms each). A container the API shows without the label is asked kind's
 // way.
 func (m *Manager) role(ctx context.Context, n nodes.Node) (string, error) {
-	if m.Docker != nil {
-		ci, err := m.Docker.ContainerInspect(ctx, n.String())
-		if err == nil && ci.Config != nil {
-			if r, ok := ci.Config.Labels[nodeRoleLabel]; ok && r != "" {
-				return r, nil
-			}
-		}
+	if r, ok := m.roleLabel(ctx, n.String()); ok {
+		return r, nil
 	}
 	return n.Role()
+}
+
+// roleLabel is the role label of the node container name, as the engine's
+// API shows it.
+func (m *Manager) roleLabel(ctx context.Context, name string) (string, bool) {
+	if m.Docker == nil {
+		return "", false
+	}
+	ci, err := m.Docker.ContainerInspect(ctx, name)
+	if err != nil || ci.Config == nil {
+		return "", false
+	}
+	r, ok := ci.Config.Labels[nodeRoleLabel]
+	return r, ok && r != ""
 }
 
 // nodeRoleLabel is the label kind gives each node container its role in.
