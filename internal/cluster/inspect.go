@@ -16,7 +16,7 @@ import (
 
 // Inspect tells what exists under the cluster's name without changing anything.
 func (m *Manager) Inspect(ctx context.Context) (ClusterState, string) {
-	m.forgetNodes() // Inspect looks afresh
+	m.forgetNodesOlderThan(inspectReuse) // Inspect looks afresh, but a listing of a moment ago is fresh
 	ns, err := m.listNodes()
 	if err != nil {
 		return ClusterBroken, "listing kind clusters: " + shortErr(err)

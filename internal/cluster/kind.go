@@ -68,6 +68,12 @@ type Manager struct {
 	// none.
 	PatchesDir string
 
+	// ImageRecord is the state-directory file in which LoadImage writes
+	// down which manifest digests stand for which image IDs (see
+	// statusHolds); "" records nothing and always asks the nodes' runtime.
+	ImageRecord string
+
+	api         kubernetes.Interface // the session's client (UseClient), for the nodes' status
 	ready       kubernetes.Interface // the client waitReady last saw the nodes Ready with
 	fileCurrent bool                 // Inspect reached the cluster through the Kubeconfig file
 
@@ -88,7 +94,10 @@ func (m *Manager) listNodes() ([]nodes.Node, error) {
 	if m.memoNodes != nil && time.Since(m.memoAt) < nodesMemoFor {
 		return m.memoNodes, nil
 	}
-	ns, err := m.Kind.ListNodes(m.Name)
+	ns, through, err := m.listThroughEngine()
+	if !through {
+		ns, err = m.Kind.ListNodes(m.Name)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +109,24 @@ func (m *Manager) listNodes() ([]nodes.Node, error) {
 func (m *Manager) forgetNodes() {
 	m.memoMu.Lock()
 	m.memoNodes = nil
+	m.memoMu.Unlock()
+}
+
+// inspectReuse is how old a listing Inspect still takes as its own look: up
+// inspects three times within a fraction of a second (thawing a paused
+// cluster, reading its record, preflight), each time a docker CLI process
+// (~30 ms) whose answer cannot have changed but by someone else's create or
+// delete in between. Longer-lived callers (the forward, status's watch)
+// inspect seconds apart and list afresh each time.
+const inspectReuse = 2 * time.Second
+
+// forgetNodesOlderThan drops the remembered listing unless it was made less
+// than d ago.
+func (m *Manager) forgetNodesOlderThan(d time.Duration) {
+	m.memoMu.Lock()
+	if time.Since(m.memoAt) >= d {
+		m.memoNodes = nil
+	}
 	m.memoMu.Unlock()
 }
 

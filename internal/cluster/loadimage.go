@@ -29,10 +29,14 @@ func (m *Manager) LoadImage(ctx context.Context, image string, progress Progress
 	if err != nil {
 		return "", false, err
 	}
+	if m.statusHolds(ctx, ns, image, info.ID) {
+		return "already on the node (" + shortID(info.ID) + ")", false, nil
+	}
 	var need []string
 	for _, n := range ns {
-		id, err := nodeutils.ImageID(n, image)
+		id, digests, err := runtimeImage(n, image)
 		if err == nil && id == info.ID {
+			m.rememberDigests(id, digests)
 			continue
 		}
 		if err == nil && id != "" {
@@ -56,6 +60,7 @@ func (m *Manager) LoadImage(ctx context.Context, image string, progress Progress
 		rc = NameArchive(rc, image)
 	}
 	defer rc.Close()
+	m.rememberLoad(image, info.ID)
 	if err := loadInto(ns, need, rc); err != nil {
 		return "", false, fmt.Errorf("loading %s: %w", image, err)
 	}

@@ -265,7 +265,7 @@ func NewSession(ctx context.Context, cfg config.Config, o SessionOptions) (*Sess
 	}
 	s.Docker, s.Endpoint, s.RuntimeWhy = d, ep, choice.Why
 	kind := cluster.NewKindOn(ep)
-	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Runtime: ep.Runs(), Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, MergeRecord: filepath.Join(files.Dir, "kubeconfig-merge.json"), UserKubeconfig: userKubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
+	s.Cluster = &cluster.Manager{Kind: kind, Docker: d, Runtime: ep.Runs(), Name: cfg.Cluster.Name, Kubeconfig: kubeconfig, MergeRecord: filepath.Join(files.Dir, "kubeconfig-merge.json"), ImageRecord: filepath.Join(files.Dir, "node-images.json"), UserKubeconfig: userKubeconfig, NodeImageRef: cfg.Cluster.NodeImage, Version: o.Version,
 		Shape: shapeOf(cfg), SharedDir: filepath.Join(dir, "shared", cfg.Cluster.Name), PatchesDir: filepath.Join(dir, "kubeadm-patches")}
 	s.Pin = imagepin.Pinner{HTTP: o.HTTP, Local: dockerImages{d}}
 	return s, nil
@@ -368,6 +368,9 @@ func (s *Session) Connect() error {
 		return err
 	}
 	s.Client, s.REST = cs, rc
+	if m, ok := s.Cluster.(*cluster.Manager); ok {
+		m.UseClient(cs)
+	}
 	return nil
 }
 

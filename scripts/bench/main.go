@@ -298,6 +298,7 @@ func (b *bench) upArm(ctx context.Context, rd *round) error {
 		rd.Ver = append(rd.Ver, res.Dur)
 	}
 	logf("round %d: apimdev status %s, version %s", rd.N, durs(rd.Status), durs(rd.Ver))
+	b.rssFloor(ctx, rd, env)
 	if err := b.idleDev(ctx, rd, env); err != nil {
 		return fmt.Errorf("idle: %w", err)
 	}

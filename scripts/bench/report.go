@@ -235,6 +235,7 @@ func (b *bench) report(machine []string, took time.Duration) string {
 		row(cells)
 	}
 	p("")
+	w.WriteString(b.warmTable())
 	p("Every round (order: A = `apimdev up` of this build, C = the -compare build, B = the manual script; each arm starts with no cluster):")
 	p("")
 	cmpCol := b.o.compare != ""
