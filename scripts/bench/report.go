@@ -200,6 +200,7 @@ func (b *bench) report(machine []string, took time.Duration) string {
 	if t := b.backendTable(); t != "" {
 		w.WriteString(t)
 	}
+	w.WriteString(b.floorTable())
 
 	up := stageMedians(rs, func(r *round) []stage { return r.Up.Stages })
 	warmSteps := stageMedians(rs, func(r *round) []stage { return r.Up.WarmSteps })
