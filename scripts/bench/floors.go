@@ -37,6 +37,7 @@ import (
 type floorClocks struct {
 	Direct    time.Duration // a call straight to the node's direct-path port answers 200: the floor
 	GwReady   time.Duration // every gateway pod Ready again, as its kubelet reports it (containers started after the restart)
+	GwStarted time.Duration // when the last of those containers started (the API's whole seconds)
 	ProxyBack time.Duration // kube-proxy's pod(s) running and Ready again
 	DNSBack   time.Duration // CoreDNS's pod(s) Ready again
 	UpSteps   []stage       // up's steps on the restarted cluster
@@ -137,6 +138,23 @@ func podsBack(pods []corev1.Pod, prefix string, since time.Time) bool {
 	return n > 0
 }
 
+// lastStart is when the last running container of the pods named prefix*
+// started.
+func lastStart(pods []corev1.Pod, prefix string) time.Time {
+	var last time.Time
+	for _, p := range pods {
+		if !strings.HasPrefix(p.Name, prefix) || p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			if r := c.State.Running; r != nil && r.StartedAt.Time.After(last) {
+				last = r.StartedAt.Time
+			}
+		}
+	}
+	return last
+}
+
 // watchPodsBack polls the pods through the API server (every 100 ms, once it
 // answers) and stamps, from t0, when the gateway's, kube-proxy's and
 // CoreDNS's pods are back. since is the moment before the engine stopped.
@@ -159,6 +177,7 @@ func watchPodsBack(ctx context.Context, kubeconfig string, since, t0 time.Time, 
 		now := time.Since(t0)
 		if err1 == nil && fc.GwReady == 0 && podsBack(gw.Items, gwName+"-", since) {
 			fc.GwReady = now
+			fc.GwStarted = lastStart(gw.Items, gwName+"-").Sub(t0)
 		}
 		if err2 == nil && fc.ProxyBack == 0 && podsBack(sys.Items, "kube-proxy-", since) {
 			fc.ProxyBack = now
@@ -269,6 +288,7 @@ func (b *bench) floorTable() string {
 		{name: "engine restart: API server `/readyz` ok", get: func(x *restartRun) time.Duration { return x.API }},
 		{name: "… kube-proxy's pod Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.ProxyBack }},
 		{name: "… CoreDNS Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.DNSBack }},
+		{name: "… the gateway's container(s) started again (kubelet, whole seconds)", get: func(x *restartRun) time.Duration { return x.GwStarted }},
 		{name: "… the gateway's pod(s) Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.GwReady }},
 		{name: "… **the floor**: a call straight to the node's port answers", get: func(x *restartRun) time.Duration { return x.Direct }, vs: true},
 		{name: "… the background forward answers, untouched", get: func(x *restartRun) time.Duration { return x.Forward }, vs: true},

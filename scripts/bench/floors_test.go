@@ -101,3 +101,13 @@ func TestFloorTable(t *testing.T) {
 		t.Error("a run without a restart or a kind delete has no floor table")
 	}
 }
+
+func TestLastStart(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 6, 19, 0, 0, 0, time.UTC)
+	got := lastStart([]corev1.Pod{testPod("contoso-gw-1", t0.Add(3*time.Second), true), testPod("contoso-gw-2", t0.Add(7*time.Second), false),
+		testPod("coredns-1", t0.Add(9*time.Second), true)}, "contoso-gw-")
+	if !got.Equal(t0.Add(7 * time.Second)) {
+		t.Errorf("lastStart = %v", got)
+	}
+}
