@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,12 +36,26 @@ import (
 // floorClocks are the cluster's own clocks after an engine restart, from the
 // moment the restarted engine answers.
 type floorClocks struct {
-	Direct    time.Duration // a call straight to the node's direct-path port answers 200: the floor
-	GwReady   time.Duration // every gateway pod Ready again, as its kubelet reports it (containers started after the restart)
-	GwStarted time.Duration // when the last of those containers started (the API's whole seconds)
-	ProxyBack time.Duration // kube-proxy's pod(s) running and Ready again
-	DNSBack   time.Duration // CoreDNS's pod(s) Ready again
-	UpSteps   []stage       // up's steps on the restarted cluster
+	Direct      time.Duration // a call straight to the node's direct-path port answers 200: the floor
+	GwReady     time.Duration // every gateway pod Ready again, as its kubelet reports it (containers started after the restart)
+	GwStarted   time.Duration // when the last of those containers started (the API's whole seconds)
+	ProxyBack   time.Duration // kube-proxy's pod(s) running and Ready again
+	DNSBack     time.Duration // CoreDNS's pod(s) Ready again
+	UpSteps     []stage       // up's steps on the restarted cluster
+	UpFirstStep time.Duration // when up's first step started (its process start and session before it)
+}
+
+// firstEvent is the time of the first of up's JSON events that has one.
+func firstEvent(out string) time.Time {
+	for _, l := range strings.Split(out, "\n") {
+		var e struct {
+			Time time.Time `json:"time"`
+		}
+		if json.Unmarshal([]byte(l), &e) == nil && !e.Time.IsZero() {
+			return e.Time
+		}
+	}
+	return time.Time{}
 }
 
 // directNodePort is the gateway's HTTP node port of the direct path (see
@@ -207,14 +222,6 @@ func (b *bench) timedKindDelete(ctx context.Context, rd *round) {
 	logf("round %d: kind delete cluster (the manual arm's, down's floor) %.2fs", rd.N, res.Dur.Seconds())
 }
 
-// ratioCell is a/b as "1.23×", or "—" when either is missing.
-func ratioCell(a, b time.Duration) string {
-	if a <= 0 || b <= 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.2f×", a.Seconds()/b.Seconds())
-}
-
 func secsOr(d time.Duration) string {
 	if d <= 0 {
 		return "—"
@@ -223,46 +230,48 @@ func secsOr(d time.Duration) string {
 }
 
 // floorTable sets the engine restart and `down` against their measured
-// floors, for this build and (-compare) the other one: medians of the rounds.
+// floors, for this build and (-compare) the other one. Each figure is the
+// median over the rounds whose restart succeeded; the ratios and the
+// differences to the floor are medians of each round's own (the floor moves
+// from round to round by seconds, with the engine's and the pods' start).
 func (b *bench) floorTable() string {
 	type arm struct {
-		label string
-		rrs   []*restartRun
-		downs []time.Duration
+		label        string
+		rrs          []*restartRun
+		tried        int
+		downs, kinds []time.Duration // down and the same round's kind delete
 	}
-	arms := []arm{{label: "this build"}}
-	for _, r := range b.rounds {
-		if r.Restart != nil && r.Restart.Err == "" {
-			arms[0].rrs = append(arms[0].rrs, r.Restart)
-		}
-		if r.Down > 0 {
-			arms[0].downs = append(arms[0].downs, r.Down)
-		}
-	}
-	if b.o.compare != "" {
-		c := arm{label: "[" + b.o.compareLabel + "]"}
+	pick := func(label string, rr func(*round) *restartRun, down func(*round) time.Duration) arm {
+		a := arm{label: label}
 		for _, r := range b.rounds {
-			if r.CmpRestart != nil && r.CmpRestart.Err == "" {
-				c.rrs = append(c.rrs, r.CmpRestart)
+			if x := rr(r); x != nil {
+				a.tried++
+				if x.Err == "" {
+					a.rrs = append(a.rrs, x)
+				}
 			}
-			if r.CmpDown > 0 {
-				c.downs = append(c.downs, r.CmpDown)
+			if d := down(r); d > 0 {
+				a.downs = append(a.downs, d)
+				a.kinds = append(a.kinds, r.KindDelete)
 			}
 		}
-		arms = append(arms, c)
+		return a
+	}
+	arms := []arm{pick("this build", func(r *round) *restartRun { return r.Restart }, func(r *round) time.Duration { return r.Down })}
+	if b.o.compare != "" {
+		arms = append(arms, pick("["+b.o.compareLabel+"]", func(r *round) *restartRun { return r.CmpRestart }, func(r *round) time.Duration { return r.CmpDown }))
 	}
 	kd := median(collect(b.rounds, func(r *round) (time.Duration, bool) { return r.KindDelete, r.KindDelete > 0 }))
-	if len(arms[0].rrs) == 0 && (kd == 0 || len(arms[0].downs) == 0) {
+	if arms[0].tried == 0 && (kd == 0 || len(arms[0].downs) == 0) {
 		return ""
 	}
 	var w strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
-	p("Against the floors (medians; an engine restart's clocks run from the moment the restarted engine answers; the floor is a call straight to the node's direct-path port, no forward; `down`'s floor is `kind delete cluster` of the manual arm's cluster):")
+	p("Against the floors (an engine restart's clocks run from the moment the restarted engine answers; the floor is a call straight to the node's direct-path port, no forward; `down`'s floor is `kind delete cluster` of the manual arm's cluster in the same round; medians of the rounds, and of each round's own ratio and difference to its floor):")
 	p("")
-	head := "| measure |"
-	sep := "| --- |"
+	head, sep := "| measure |", "| --- |"
 	for _, a := range arms {
-		head += fmt.Sprintf(" %s (%d) | vs floor |", a.label, max(len(a.rrs), len(a.downs)))
+		head += fmt.Sprintf(" %s | vs floor |", a.label)
 		sep += " --- | --- |"
 	}
 	p("%s target | |", head)
@@ -276,46 +285,64 @@ func (b *bench) floorTable() string {
 		}
 		return median(v)
 	}
-	floorOf := func(a arm) time.Duration { return med(a.rrs, func(x *restartRun) time.Duration { return x.Direct }) }
-	type line struct {
-		name   string
-		get    func(*restartRun) time.Duration
-		vs     bool   // show against the floor
-		target string // on this build's figure
-		goal   float64
+	// vsFloor: the medians of each round's ratio and difference to its floor.
+	vsFloor := func(rrs []*restartRun, g func(*restartRun) time.Duration) (float64, time.Duration, bool) {
+		var rs []float64
+		var ds []time.Duration
+		for _, x := range rrs {
+			if d := g(x); d > 0 && x.Direct > 0 {
+				rs = append(rs, d.Seconds()/x.Direct.Seconds())
+				ds = append(ds, d-x.Direct)
+			}
+		}
+		return medianF(rs), median(ds), len(rs) > 0
 	}
-	lines := []line{
+	row := func(cells ...string) { p("| %s |", strings.Join(cells, " | ")) }
+	failed := []string{"… `up` after the restart: rounds that failed (not in the figures)"}
+	for _, a := range arms {
+		failed = append(failed, fmt.Sprintf("%d of %d", a.tried-len(a.rrs), a.tried), "")
+	}
+	row(append(failed, "", "")...)
+	type line struct {
+		name string
+		get  func(*restartRun) time.Duration
+		vs   bool    // against the floor
+		goal float64 // ratio to the floor that this build's figure must meet
+	}
+	for _, l := range []line{
 		{name: "engine restart: API server `/readyz` ok", get: func(x *restartRun) time.Duration { return x.API }},
 		{name: "… kube-proxy's pod Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.ProxyBack }},
 		{name: "… CoreDNS Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.DNSBack }},
 		{name: "… the gateway's container(s) started again (kubelet, whole seconds)", get: func(x *restartRun) time.Duration { return x.GwStarted }},
-		{name: "… the gateway's pod(s) Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.GwReady }},
-		{name: "… **the floor**: a call straight to the node's port answers", get: func(x *restartRun) time.Duration { return x.Direct }, vs: true},
+		{name: "… the gateway's pod(s) Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.GwReady }, vs: true},
+		{name: "… **the floor**: a call straight to the node's port answers", get: func(x *restartRun) time.Duration { return x.Direct }},
 		{name: "… the background forward answers, untouched", get: func(x *restartRun) time.Duration { return x.Forward }, vs: true},
-		{name: "… `up` (started when the engine answers) green", get: func(x *restartRun) time.Duration { return x.Up }, vs: true, target: "≤ 1.2× floor", goal: 1.2},
-	}
-	for _, l := range lines {
-		row := "| " + l.name + " |"
-		verdictCell := ""
+		{name: "… `up` (started when the engine answers) green", get: func(x *restartRun) time.Duration { return x.Up }, vs: true, goal: 1.2},
+	} {
+		cells := []string{l.name}
+		verdictCell, target := "", ""
 		for i, a := range arms {
-			d := med(a.rrs, l.get)
+			cells = append(cells, secsOr(med(a.rrs, l.get)))
 			vs := ""
 			if l.vs {
-				f := floorOf(a)
-				vs = ratioCell(d, f)
-				if d > 0 && f > 0 {
-					vs += fmt.Sprintf(" (+%.1f s)", (d - f).Seconds())
+				if r, d, ok := vsFloor(a.rrs, l.get); ok {
+					vs = fmt.Sprintf("%.2f× (%+.1f s)", r, d.Seconds())
+					if i == 0 && l.goal > 0 {
+						target, verdictCell = fmt.Sprintf("≤ %.1f× floor", l.goal), verdict(r <= l.goal && a.tried == len(a.rrs))
+					}
 				}
 			}
-			row += fmt.Sprintf(" %s | %s |", secsOr(d), vs)
-			if i == 0 && l.goal > 0 && d > 0 && floorOf(a) > 0 {
-				verdictCell = verdict(d.Seconds() <= l.goal*floorOf(a).Seconds())
-			}
+			cells = append(cells, vs)
 		}
-		p("%s %s | %s |", row, l.target, verdictCell)
+		row(append(cells, target, verdictCell)...)
 	}
+	first := []string{"… `up`'s first step starts (process start, session)"}
+	for _, a := range arms {
+		first = append(first, secsOr(med(a.rrs, func(x *restartRun) time.Duration { return x.UpFirstStep })), "")
+	}
+	row(append(first, "", "")...)
 	for _, step := range []string{"preflight", "cluster", "deploy", "forward", "smoke"} {
-		row := fmt.Sprintf("| … `up`'s %s step after the restart |", step)
+		cells := []string{fmt.Sprintf("… `up`'s %s step after the restart", step)}
 		for _, a := range arms {
 			var v []time.Duration
 			for _, x := range a.rrs {
@@ -329,21 +356,31 @@ func (b *bench) floorTable() string {
 			if len(v) > 0 {
 				cell = secs(median(v))
 			}
-			row += fmt.Sprintf(" %s | |", cell)
+			cells = append(cells, cell, "")
 		}
-		p("%s | |", row)
+		row(append(cells, "", "")...)
 	}
 	if kd > 0 {
-		row := "| `apimdev down` against `kind delete cluster` (" + secs(kd) + ") |"
+		cells := []string{"`apimdev down` against `kind delete cluster` (" + secs(kd) + ")"}
 		verdictCell := ""
 		for i, a := range arms {
+			var rs []float64
+			for j, d := range a.downs {
+				if a.kinds[j] > 0 {
+					rs = append(rs, d.Seconds()/a.kinds[j].Seconds())
+				}
+			}
 			d := median(a.downs)
-			row += fmt.Sprintf(" %s | %s |", secsOr(d), ratioCell(d, kd))
-			if i == 0 && d > 0 {
-				verdictCell = verdict(d <= 2*time.Second || d.Seconds() <= 1.1*kd.Seconds())
+			vs := "—"
+			if len(rs) > 0 {
+				vs = fmt.Sprintf("%.2f×", medianF(rs))
+			}
+			cells = append(cells, secsOr(d), vs)
+			if i == 0 && d > 0 && len(rs) > 0 {
+				verdictCell = verdict(d <= 2*time.Second || medianF(rs) <= 1.1)
 			}
 		}
-		p("%s ≤ 2 s or ≤ 1.1× floor | %s |", row, verdictCell)
+		row(append(cells, "≤ 2 s or ≤ 1.1× floor", verdictCell)...)
 	}
 	p("")
 	return w.String()

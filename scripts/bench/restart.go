@@ -95,6 +95,7 @@ func (b *bench) engineRestart(ctx context.Context, rd *round, env []string, kube
 		res, err := run(ctx, 4*time.Minute, env, bin, b.upArgs("up")...) // exits 0 only on a green smoke
 		rr.Up = time.Since(t0)
 		rr.UpSteps = upSteps(res.Out)
+		rr.UpFirstStep = firstEvent(res.Out).Sub(t0)
 		if err != nil {
 			fail("up", err)
 		}
