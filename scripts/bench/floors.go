@@ -298,67 +298,69 @@ func (b *bench) floorTable() string {
 		return medianF(rs), median(ds), len(rs) > 0
 	}
 	row := func(cells ...string) { p("| %s |", strings.Join(cells, " | ")) }
-	failed := []string{"… `up` after the restart: rounds that failed (not in the figures)"}
-	for _, a := range arms {
-		failed = append(failed, fmt.Sprintf("%d of %d", a.tried-len(a.rrs), a.tried), "")
-	}
-	row(append(failed, "", "")...)
-	type line struct {
-		name string
-		get  func(*restartRun) time.Duration
-		vs   bool    // against the floor
-		goal float64 // ratio to the floor that this build's figure must meet
-	}
-	for _, l := range []line{
-		{name: "engine restart: API server `/readyz` ok", get: func(x *restartRun) time.Duration { return x.API }},
-		{name: "… kube-proxy's pod Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.ProxyBack }},
-		{name: "… CoreDNS Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.DNSBack }},
-		{name: "… the gateway's container(s) started again (kubelet, whole seconds)", get: func(x *restartRun) time.Duration { return x.GwStarted }},
-		{name: "… the gateway's pod(s) Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.GwReady }, vs: true},
-		{name: "… **the floor**: a call straight to the node's port answers", get: func(x *restartRun) time.Duration { return x.Direct }},
-		{name: "… the background forward answers, untouched", get: func(x *restartRun) time.Duration { return x.Forward }, vs: true},
-		{name: "… `up` (started when the engine answers) green", get: func(x *restartRun) time.Duration { return x.Up }, vs: true, goal: 1.2},
-	} {
-		cells := []string{l.name}
-		verdictCell, target := "", ""
-		for i, a := range arms {
-			cells = append(cells, secsOr(med(a.rrs, l.get)))
-			vs := ""
-			if l.vs {
-				if r, d, ok := vsFloor(a.rrs, l.get); ok {
-					vs = fmt.Sprintf("%.2f× (%+.1f s)", r, d.Seconds())
-					if i == 0 && l.goal > 0 {
-						target, verdictCell = fmt.Sprintf("≤ %.1f× floor", l.goal), verdict(r <= l.goal && a.tried == len(a.rrs))
-					}
-				}
-			}
-			cells = append(cells, vs)
-		}
-		row(append(cells, target, verdictCell)...)
-	}
-	first := []string{"… `up`'s first step starts (process start, session)"}
-	for _, a := range arms {
-		first = append(first, secsOr(med(a.rrs, func(x *restartRun) time.Duration { return x.UpFirstStep })), "")
-	}
-	row(append(first, "", "")...)
-	for _, step := range []string{"preflight", "cluster", "deploy", "forward", "smoke"} {
-		cells := []string{fmt.Sprintf("… `up`'s %s step after the restart", step)}
+	if arms[0].tried > 0 { // else -skip-restart: down alone
+		failed := []string{"… `up` after the restart: rounds that failed (not in the figures)"}
 		for _, a := range arms {
-			var v []time.Duration
-			for _, x := range a.rrs {
-				for _, s := range x.UpSteps {
-					if s.Name == step {
-						v = append(v, s.Dur)
+			failed = append(failed, fmt.Sprintf("%d of %d", a.tried-len(a.rrs), a.tried), "")
+		}
+		row(append(failed, "", "")...)
+		type line struct {
+			name string
+			get  func(*restartRun) time.Duration
+			vs   bool    // against the floor
+			goal float64 // ratio to the floor that this build's figure must meet
+		}
+		for _, l := range []line{
+			{name: "engine restart: API server `/readyz` ok", get: func(x *restartRun) time.Duration { return x.API }},
+			{name: "… kube-proxy's pod Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.ProxyBack }},
+			{name: "… CoreDNS Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.DNSBack }},
+			{name: "… the gateway's container(s) started again (kubelet, whole seconds)", get: func(x *restartRun) time.Duration { return x.GwStarted }},
+			{name: "… the gateway's pod(s) Ready again (kubelet)", get: func(x *restartRun) time.Duration { return x.GwReady }, vs: true},
+			{name: "… **the floor**: a call straight to the node's port answers", get: func(x *restartRun) time.Duration { return x.Direct }},
+			{name: "… the background forward answers, untouched", get: func(x *restartRun) time.Duration { return x.Forward }, vs: true},
+			{name: "… `up` (started when the engine answers) green", get: func(x *restartRun) time.Duration { return x.Up }, vs: true, goal: 1.2},
+		} {
+			cells := []string{l.name}
+			verdictCell, target := "", ""
+			for i, a := range arms {
+				cells = append(cells, secsOr(med(a.rrs, l.get)))
+				vs := ""
+				if l.vs {
+					if r, d, ok := vsFloor(a.rrs, l.get); ok {
+						vs = fmt.Sprintf("%.2f× (%+.1f s)", r, d.Seconds())
+						if i == 0 && l.goal > 0 {
+							target, verdictCell = fmt.Sprintf("≤ %.1f× floor", l.goal), verdict(r <= l.goal && a.tried == len(a.rrs))
+						}
 					}
 				}
+				cells = append(cells, vs)
 			}
-			cell := "—"
-			if len(v) > 0 {
-				cell = secs(median(v))
-			}
-			cells = append(cells, cell, "")
+			row(append(cells, target, verdictCell)...)
 		}
-		row(append(cells, "", "")...)
+		first := []string{"… `up`'s first step starts (process start, session)"}
+		for _, a := range arms {
+			first = append(first, secsOr(med(a.rrs, func(x *restartRun) time.Duration { return x.UpFirstStep })), "")
+		}
+		row(append(first, "", "")...)
+		for _, step := range []string{"preflight", "cluster", "deploy", "forward", "smoke"} {
+			cells := []string{fmt.Sprintf("… `up`'s %s step after the restart", step)}
+			for _, a := range arms {
+				var v []time.Duration
+				for _, x := range a.rrs {
+					for _, s := range x.UpSteps {
+						if s.Name == step {
+							v = append(v, s.Dur)
+						}
+					}
+				}
+				cell := "—"
+				if len(v) > 0 {
+					cell = secs(median(v))
+				}
+				cells = append(cells, cell, "")
+			}
+			row(append(cells, "", "")...)
+		}
 	}
 	if kd > 0 {
 		cells := []string{"`apimdev down` against `kind delete cluster` (" + secs(kd) + ")"}

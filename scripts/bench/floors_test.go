@@ -128,3 +128,13 @@ func TestLastStart(t *testing.T) {
 		t.Errorf("lastStart = %v", got)
 	}
 }
+
+// With -skip-restart the table has down's row alone.
+func TestFloorTableWithoutARestart(t *testing.T) {
+	t.Parallel()
+	b := &bench{rounds: []*round{{Down: 4 * time.Second, KindDelete: 4 * time.Second}}}
+	out := b.floorTable()
+	if !strings.Contains(out, "| `apimdev down` against `kind delete cluster` (4.0 s) | 4.0 s | 1.00× |") || strings.Contains(out, "| engine restart: API server") {
+		t.Errorf("floor table without a restart:\n%s", out)
+	}
+}
