@@ -85,6 +85,14 @@ func (m *Manager) startingWindow() time.Duration {
 	return StartingWindow
 }
 
+// freshStart is the most a new node container's start comes after its
+// creation (kind's docker run does both at once; 10 s leaves room for a
+// loaded engine). A later start is a restart. Under the 30 s this was, a node
+// made in ~10 s and restarted by an engine restart right after (~30 s from
+// its creation) was taken for a fresh one: up did not wait for the kubelet's
+// fresh reports and its smoke met a gateway that was starting over.
+const freshStart = 10 * time.Second
+
 // restartedWithin says whether a node container was started again (not
 // created) less than window ago, and when: the node restarted.
 func (m *Manager) restartedWithin(ctx context.Context, window time.Duration) (time.Time, bool) {
@@ -100,7 +108,7 @@ func (m *Manager) restartedWithin(ctx context.Context, window time.Duration) (ti
 		}
 		started, err1 := time.Parse(time.RFC3339Nano, ci.State.StartedAt)
 		created, err2 := time.Parse(time.RFC3339Nano, ci.Created)
-		if err1 != nil || err2 != nil || started.Sub(created) < 30*time.Second || time.Since(started) > window {
+		if err1 != nil || err2 != nil || started.Sub(created) < freshStart || time.Since(started) > window {
 			continue
 		}
 		if started.After(since) {

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -24,25 +25,93 @@ const ResyncTimeout = 90 * time.Second
 func (m *Manager) waitResynced(ctx context.Context, since time.Time, progress Progress) {
 	ctx, cancel := context.WithTimeout(ctx, ResyncTimeout)
 	defer cancel()
-	// The API's times have whole seconds.
-	since = since.Truncate(time.Second)
 	progress("waiting for the kubelet to report the node and its pods again")
-	last := ""
-	for {
-		cs, _, err := m.client()
-		if err == nil {
-			var ok bool
-			if ok, last = resynced(ctx, cs, since); ok {
-				return
-			}
+	cs := m.ready // the client waitReady made, when it ran
+	for cs == nil {
+		// Made once: each make reads the kubeconfig out of the node.
+		if c, _, err := m.client(); err == nil {
+			cs = c
+			break
 		}
 		select {
 		case <-ctx.Done():
-			if last != "" {
-				progress("%s; going on", last)
+			return
+		case <-time.After(resyncPoll):
+		}
+	}
+	if last := awaitResynced(ctx, cs, since, resyncPoll); last != "" {
+		progress("%s; going on", last)
+	}
+}
+
+// resyncPoll is how often awaitResynced looks again when its watches say
+// nothing (a watch that broke, an API server that restarted).
+const resyncPoll = 500 * time.Millisecond
+
+// awaitResynced looks at the nodes and pods (resynced) each time a watch on
+// them sees a change, and every poll otherwise, until they are back or ctx
+// ends; it returns what it still waited for then ("" when back). The
+// kubelet's reports are what it waits for: a watch sees them the moment the
+// API server stores them, where a poll saw them up to an interval later.
+func awaitResynced(ctx context.Context, cs kubernetes.Interface, since time.Time, poll time.Duration) string {
+	// The API's times have whole seconds.
+	since = since.Truncate(time.Second)
+	var pods, nodes watch.Interface
+	defer func() {
+		for _, w := range []watch.Interface{pods, nodes} {
+			if w != nil {
+				w.Stop()
+			}
+		}
+	}()
+	events := func(w watch.Interface) <-chan watch.Event {
+		if w == nil {
+			return nil
+		}
+		return w.ResultChan()
+	}
+	drain := func(w watch.Interface) { // a burst of changes is one look
+		for w != nil {
+			select {
+			case _, open := <-w.ResultChan():
+				if open {
+					continue
+				}
+			default:
 			}
 			return
-		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	last := ""
+	for {
+		// (Re)open the watches first, so that nothing between the look and
+		// the wait goes unseen.
+		if pods == nil {
+			pods, _ = cs.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{})
+		}
+		if nodes == nil {
+			nodes, _ = cs.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{})
+		}
+		drain(pods)
+		drain(nodes)
+		var ok bool
+		if ok, last = resynced(ctx, cs, since); ok {
+			return ""
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case _, open := <-events(pods):
+			if !open {
+				pods.Stop()
+				pods = nil
+			}
+		case _, open := <-events(nodes):
+			if !open {
+				nodes.Stop()
+				nodes = nil
+			}
+		case <-time.After(poll):
 		}
 	}
 }

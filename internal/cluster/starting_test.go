@@ -105,3 +105,21 @@ func TestInspectSaysStartingWhileTheAPIServerComesUp(t *testing.T) {
 		})
 	}
 }
+
+// A node restarted soon after it was made (a cluster made in seconds, then an
+// engine restart) is a restart; a node whose start came with its creation is
+// not.
+func TestRestartedWithinSoonAfterTheCreate(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for _, c := range []struct {
+		createdBefore time.Duration // before the start
+		want          bool
+	}{{25 * time.Second, true}, {time.Hour, true}, {300 * time.Millisecond, false}} {
+		d := &nodeDocker{Engine: enginefake.New(), created: now.Add(-5 * time.Second).Add(-c.createdBefore), started: now.Add(-5 * time.Second)}
+		m := &Manager{Kind: startingKind{server: "http://127.0.0.1:1"}, Docker: d, Name: "apimdev"}
+		if _, ok := m.restartedWithin(context.Background(), StartingWindow); ok != c.want {
+			t.Errorf("node made %s before its start: restartedWithin = %v, want %v", c.createdBefore, ok, c.want)
+		}
+	}
+}

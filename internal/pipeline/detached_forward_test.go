@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimdev/apimdev/internal/cluster"
 	"github.com/apimdev/apimdev/internal/state"
 	"github.com/apimdev/apimdev/internal/testproc"
 )
@@ -93,4 +94,29 @@ func TestStatusAndDownSayAStaleForwardIsGone(t *testing.T) {
 		t.Fatalf("down did not say the forward is gone:\n%s", w.log.text())
 	}
 	other.StillRuns(t) // down signalled nothing to the process that has the recorded pid now
+}
+
+// down stops a running background forward beside the cluster's deletion and
+// joins it: when down returns, the forward has ended, down has said so, and
+// the cluster is deleted.
+func TestDownStopsTheForwardBesideTheDeletion(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	p, id := startHelper(t)
+	if err := w.files.SaveForward(state.ForwardRecord{PID: p.Pid, Process: id, HTTPPort: 18080, HTTPSPort: 18443}); err != nil {
+		t.Fatal(err)
+	}
+	w.kind.state = cluster.ClusterOurs
+	if err := w.session().Down(context.Background(), false); err != nil {
+		t.Fatalf("down: %v\n%s", err, w.log.text())
+	}
+	if want := "stopped the background forward (pid " + strconv.Itoa(p.Pid) + ")"; !strings.Contains(w.log.text(), want) {
+		t.Fatalf("down did not say %q:\n%s", want, w.log.text())
+	}
+	if now, err := state.ProcessIdentity(p.Pid); err == nil && now == id {
+		t.Fatal("the forward still runs after down returned")
+	}
+	if w.kind.asked("Delete") != 1 {
+		t.Fatalf("down did not delete the cluster: %v", w.kind.calls)
+	}
 }

@@ -17,13 +17,36 @@ import (
 // The caller holds the cluster lock.
 func (s *Session) Down(ctx context.Context, keepCluster bool) error {
 	return s.runSteps(ctx, []step{{name: "down", detail: "", run: func(ctx context.Context, st *events.Step) (string, error) {
-		if rec, ok := s.Files.StopForward(); ok {
-			st.Progress("stopped the background forward (pid %d)", rec.PID)
-		} else if rec.Note != "" {
-			st.Progress("%s", rec.Note)
+		// The forward is stopped beside the rest: it drains its connections
+		// while the cluster is looked at and deleted, instead of before.
+		// Joined before anything else touches the state directory.
+		stopped := make(chan struct{})
+		said := ""
+		go func() {
+			defer close(stopped)
+			if rec, ok := s.Files.StopForward(); ok {
+				said = fmt.Sprintf("stopped the background forward (pid %d)", rec.PID)
+			} else {
+				said = rec.Note
+			}
+		}()
+		joined := false
+		join := func() {
+			if joined {
+				return
+			}
+			joined = true
+			<-stopped
+			if said != "" {
+				st.Progress("%s", said)
+			}
 		}
+		defer join()
 		state, detail := s.Cluster.Inspect(ctx)
 		name := s.Config.Cluster.Name
+		if keepCluster || state == cluster.ClusterAbsent || state == cluster.ClusterForeign {
+			join() // no deletion to overlap
+		}
 		if state == cluster.ClusterPaused && keepCluster {
 			// The gateway's objects are removed through the API server:
 			// the nodes are thawed first (a deletion thaws them itself).
@@ -74,7 +97,9 @@ func (s *Session) Down(ctx context.Context, keepCluster bool) error {
 		case cluster.ClusterForeign:
 			return "", &ForeignError{Name: name}
 		}
-		if err := s.Cluster.Delete(); err != nil {
+		err := s.Cluster.Delete()
+		join()
+		if err != nil {
 			return "", fmt.Errorf("deleting cluster %q: %w", name, err)
 		}
 		if s.Kubeconfig() == s.Files.Kubeconfig() || cluster.EmptyKubeconfig(s.Kubeconfig()) {

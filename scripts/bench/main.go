@@ -236,6 +236,9 @@ type round struct {
 	Promote      *promoteRun
 	Restart      *restartRun
 	Down         time.Duration
+	CmpRestart   *restartRun   // the -compare binary's setup through the same engine restart
+	CmpDown      time.Duration // and its `down`
+	KindDelete   time.Duration // `kind delete cluster` of the manual arm's cluster: down's floor
 	Loads        []namedLoad
 	Backends     *backendRun
 	FwdRSSKB     int64
@@ -311,7 +314,7 @@ func (b *bench) upArm(ctx context.Context, rd *round) error {
 
 	if !b.o.skipRestart {
 		kc := filepath.Join(b.upHome(rd.N), "state", "clusters", clusterUp, "kubeconfig")
-		if rd.Restart, err = b.engineRestart(ctx, rd, env, kc); err != nil {
+		if rd.Restart, err = b.engineRestart(ctx, rd, env, kc, b.r.apimdev); err != nil {
 			return err
 		}
 	}
@@ -386,7 +389,14 @@ func (b *bench) compareArm(ctx context.Context, rd *round) error {
 	if rd.Cmp, err = b.coldAndWarm(ctx, rd, b.o.compare, env, "apimdev up ["+b.o.compareLabel+"]"); err != nil {
 		return err
 	}
-	_, err = run(ctx, 3*time.Minute, env, b.o.compare, "down")
+	if !b.o.skipRestart {
+		kc := filepath.Join(home, "state", "clusters", clusterUp, "kubeconfig")
+		if rd.CmpRestart, err = b.engineRestart(ctx, rd, env, kc, b.o.compare); err != nil {
+			return err
+		}
+	}
+	res, err := run(ctx, 3*time.Minute, env, b.o.compare, "down")
+	rd.CmpDown = res.Dur
 	return err
 }
 
@@ -525,10 +535,13 @@ func (b *bench) manualArm(ctx context.Context, rd *round) error {
 	rd.Manual = coldRun{Total: time.Since(start), Cmd: res.Dur, Stages: manualSteps(res.Err), K8s: watch.finish(30 * time.Second)}
 	logf("round %d: manual (kind + kubectl) → first green call %.1fs (%s)", rd.N, rd.Manual.Total.Seconds(), stagesText(rd.Manual.Stages))
 	killGroup(res.PID)
-	if b.o.skipLoad {
-		return nil
+	if !b.o.skipLoad {
+		if err := b.forwardLoads(ctx, rd, dir, kubeconfig); err != nil {
+			return err
+		}
 	}
-	return b.forwardLoads(ctx, rd, dir, kubeconfig)
+	b.timedKindDelete(ctx, rd)
+	return nil
 }
 
 // forwardLoads compares, on the manual cluster and to the same pod, the

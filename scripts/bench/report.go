@@ -201,6 +201,7 @@ func (b *bench) report(machine []string, took time.Duration) string {
 		w.WriteString(t)
 	}
 	w.WriteString(b.idleReport())
+	w.WriteString(b.floorTable())
 
 	up := stageMedians(rs, func(r *round) []stage { return r.Up.Stages })
 	warmSteps := stageMedians(rs, func(r *round) []stage { return r.Up.WarmSteps })

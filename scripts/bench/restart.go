@@ -22,6 +22,7 @@ type restartRun struct {
 	Forward time.Duration // the background forward answers the echo call again, untouched
 	Up      time.Duration // `apimdev up --detach` started then, to its green smoke
 	Err     string
+	floorClocks
 }
 
 // engineRestart stops and starts the Docker engine with the rig's scripts
@@ -29,9 +30,16 @@ type restartRun struct {
 // the configuration service (Azure's endpoint does not go down with a
 // laptop), and measures, at once and side by side, the API server, the
 // untouched background forward, and `apimdev up` run the moment the engine
-// answers.
-func (b *bench) engineRestart(ctx context.Context, rd *round, env []string, kubeconfig string) (*restartRun, error) {
+// answers; and, beside them, the cluster's own return (floors.go): its pods
+// Ready again and a call straight to the node's direct-path port. bin is the
+// apimdev binary whose setup it is.
+func (b *bench) engineRestart(ctx context.Context, rd *round, env []string, kubeconfig, bin string) (*restartRun, error) {
 	scripts := filepath.Join(b.r.root, "scripts", "ci")
+	direct, err := directHostAddr(ctx, clusterUp)
+	if err != nil {
+		return nil, fmt.Errorf("the direct path's port: %w", err)
+	}
+	since := time.Now()
 	if _, err := run(ctx, 3*time.Minute, os.Environ(), filepath.Join(scripts, "stop-docker.sh")); err != nil {
 		return nil, fmt.Errorf("stopping the engine: %w", err)
 	}
@@ -54,7 +62,20 @@ func (b *bench) engineRestart(ctx context.Context, rd *round, env []string, kube
 		defer mu.Unlock()
 		rr.Err = strings.TrimSpace(rr.Err + "; " + what + ": " + err.Error())
 	}
-	wg.Add(3)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		if err := waitDirect(ctx, direct, 3*time.Minute); err != nil {
+			fail("direct call", err)
+		}
+		rr.Direct = time.Since(t0)
+	}()
+	go func() {
+		defer wg.Done()
+		if err := watchPodsBack(ctx, kubeconfig, since, t0, 3*time.Minute, &rr.floorClocks); err != nil {
+			fail("pods", err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		if err := waitReadyz(ctx, server, 3*time.Minute); err != nil {
@@ -71,15 +92,19 @@ func (b *bench) engineRestart(ctx context.Context, rd *round, env []string, kube
 	}()
 	go func() {
 		defer wg.Done()
-		_, err := run(ctx, 4*time.Minute, env, b.r.apimdev, b.upArgs("up")...) // exits 0 only on a green smoke
+		res, err := run(ctx, 4*time.Minute, env, bin, b.upArgs("up")...) // exits 0 only on a green smoke
 		rr.Up = time.Since(t0)
+		rr.UpSteps = upSteps(res.Out)
+		rr.UpFirstStep = firstEvent(res.Out).Sub(t0)
 		if err != nil {
 			fail("up", err)
 		}
 	}()
 	wg.Wait()
-	logf("round %d: engine restart: API server after %.1fs, background forward after %.1fs (%.1fs after the API server), up green after %.1fs%s",
-		rd.N, rr.API.Seconds(), rr.Forward.Seconds(), (rr.Forward - rr.API).Seconds(), rr.Up.Seconds(), rr.Err)
+	logf("round %d: engine restart (%s): API server after %.1fs, background forward after %.1fs (%.1fs after the API server), up green after %.1fs%s",
+		rd.N, filepath.Base(bin), rr.API.Seconds(), rr.Forward.Seconds(), (rr.Forward - rr.API).Seconds(), rr.Up.Seconds(), rr.Err)
+	logf("round %d: floors: kube-proxy %.1fs, CoreDNS %.1fs, gateway started %.0fs, Ready %.1fs, direct call %.1fs; up %.2f× the floor (%s)",
+		rd.N, rr.ProxyBack.Seconds(), rr.DNSBack.Seconds(), rr.GwStarted.Seconds(), rr.GwReady.Seconds(), rr.Direct.Seconds(), rr.Up.Seconds()/max(rr.Direct.Seconds(), 0.001), stagesText(rr.UpSteps))
 	return rr, nil
 }
 
