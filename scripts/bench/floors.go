@@ -89,36 +89,8 @@ func loopbackAddr(out string) (string, error) {
 // is coming back, the engine's proxy accepts connections it cannot carry,
 // and a long timeout would quantise the clock.
 func waitDirect(ctx context.Context, addr string, limit time.Duration) error {
-	url := "http://" + addr + "/echo/bench"
-	if err := loopback(url); err != nil {
-		return err
-	}
-	c := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	deadline := time.Now().Add(limit)
-	last := ""
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		for k, v := range keyHeader {
-			req.Header[k] = v
-		}
-		resp, err := c.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s did not answer 200 within %s (last: %s)", url, limit, last)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	_, err := pollHTTP(ctx, "http://"+addr+"/echo/bench", keyHeader, http.StatusOK, limit, 500*time.Millisecond)
+	return err
 }
 
 // podsBack says whether every live pod whose name starts with prefix runs

@@ -194,10 +194,15 @@ func loopback(url string) error {
 
 // waitHTTP polls url (127.0.0.1 only) until it answers want, bounded by limit.
 func waitHTTP(ctx context.Context, url string, hdr http.Header, want int, limit time.Duration) (time.Duration, error) {
+	return pollHTTP(ctx, url, hdr, want, limit, 2*time.Second)
+}
+
+// pollHTTP is waitHTTP with each try bounded by try.
+func pollHTTP(ctx context.Context, url string, hdr http.Header, want int, limit, try time.Duration) (time.Duration, error) {
 	if err := loopback(url); err != nil {
 		return 0, err
 	}
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	c := &http.Client{Timeout: try, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	start := time.Now()
 	deadline := start.Add(limit)
 	last := ""
