@@ -141,12 +141,11 @@ func deadlineOr(ctx context.Context) time.Time {
 // apiFromDockerPort is the API server's URL from `docker port NODE
 // 6443/tcp` (one "address:port" a line; the IPv4 loopback one).
 func apiFromDockerPort(out string) string {
-	for _, l := range strings.Split(out, "\n") {
-		if port, ok := strings.CutPrefix(strings.TrimSpace(l), "127.0.0.1:"); ok && port != "" {
-			return "https://127.0.0.1:" + port
-		}
+	addr, err := loopbackAddr(out)
+	if err != nil || strings.TrimPrefix(addr, "127.0.0.1:") == "" {
+		return ""
 	}
-	return ""
+	return "https://" + addr
 }
 
 // kubeCred is a kubeconfig's client certificate and key (kind's admin).
