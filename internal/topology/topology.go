@@ -41,6 +41,10 @@ type NodeInfo struct {
 	Workload bool `json:"workload"`
 	// Shared: the node mounts the cluster's shared directory.
 	Shared bool `json:"-"`
+	// Joining: not Ready, and nothing but its not-ready state (the
+	// kubelet's taints for it, a cordon) keeps pods off it: a node that
+	// has just joined, or lost its kubelet for a while.
+	Joining bool `json:"-"`
 
 	free corev1.ResourceList // allocatable minus what other pods request
 }
@@ -64,6 +68,7 @@ func Read(ctx context.Context, c kubernetes.Interface) (Topology, error) {
 			ni.Ready = ni.Ready || c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
 		}
 		ni.Workload = RunsWorkloads(&n)
+		ni.Joining = !ni.Ready && runsWorkloadsOnceReady(&n)
 		ni.Schedulable = ni.Workload && !n.Spec.Unschedulable
 		ni.free = corev1.ResourceList{corev1.ResourceCPU: n.Status.Allocatable.Cpu().DeepCopy(), corev1.ResourceMemory: n.Status.Allocatable.Memory().DeepCopy()}
 		t.Nodes = append(t.Nodes, ni)
@@ -78,6 +83,21 @@ func Read(ctx context.Context, c kubernetes.Interface) (Topology, error) {
 func RunsWorkloads(n *corev1.Node) bool {
 	for _, t := range n.Spec.Taints {
 		if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) && t.Key != corev1.TaintNodeUnschedulable {
+			return false
+		}
+	}
+	return true
+}
+
+// runsWorkloadsOnceReady is RunsWorkloads without the taints the node
+// lifecycle puts on a node that is not Ready (or not heard from).
+func runsWorkloadsOnceReady(n *corev1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		switch t.Key {
+		case corev1.TaintNodeUnschedulable, corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable:
+			continue
+		}
+		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
 			return false
 		}
 	}
@@ -206,6 +226,9 @@ type CapacityError struct {
 	Fit, Need              int
 	Replicas, Surge, Nodes int
 	CPU, Memory            string
+	// NotReady names the nodes left out only because they are not Ready
+	// (yet): a cluster made moments ago, whose workers are still joining.
+	NotReady []string
 }
 
 func (e *CapacityError) Error() string {
@@ -213,12 +236,20 @@ func (e *CapacityError) Error() string {
 	if e.Surge == 0 {
 		why = fmt.Sprintf("%d replicas of a new Deployment", e.Replicas)
 	}
-	return fmt.Sprintf("the %d schedulable node(s) of context %q can hold %d pod(s) of %s CPU / %s; the rollout needs %d (%s): nothing was changed",
-		e.Nodes, e.Context, e.Fit, e.CPU, e.Memory, e.Need, why)
+	waiting := ""
+	if len(e.NotReady) > 0 {
+		waiting = fmt.Sprintf(" (not counted: %d node(s) not Ready: %s)", len(e.NotReady), strings.Join(e.NotReady, ", "))
+	}
+	return fmt.Sprintf("the %d schedulable node(s) of context %q can hold %d pod(s) of %s CPU / %s%s; the rollout needs %d (%s): nothing was changed",
+		e.Nodes, e.Context, e.Fit, e.CPU, e.Memory, waiting, e.Need, why)
 }
 
 // Hint says the ways on.
 func (e *CapacityError) Hint() string {
+	if len(e.NotReady) > 0 {
+		return fmt.Sprintf("wait until `kubectl --context %s get nodes` says Ready for %s (a node that has just joined takes a minute) and run this again; or add nodes, or"+
+			" set prod.cpu and prod.memory in apimdev.yaml to what your nodes can hold", e.Context, strings.Join(e.NotReady, ", "))
+	}
 	return "add nodes, or set prod.cpu and prod.memory in apimdev.yaml to what your nodes can hold; with a cluster autoscaler that adds nodes for pending pods, pass --allow-pending"
 }
 
@@ -265,8 +296,14 @@ func CheckCapacity(ctx context.Context, c kubernetes.Interface, own, p gateway.P
 	if fit >= need {
 		return nil
 	}
+	var notReady []string
+	for _, n := range t.Nodes {
+		if n.Joining {
+			notReady = append(notReady, n.Name)
+		}
+	}
 	return &CapacityError{Context: kctx, Fit: fit, Need: need, Replicas: int(p.Replicas), Surge: surge, Nodes: len(nodes),
-		CPU: p.Requests.Cpu().String(), Memory: p.Requests.Memory().String()}
+		CPU: p.Requests.Cpu().String(), Memory: p.Requests.Memory().String(), NotReady: notReady}
 }
 
 // SharedBackupPath is where the backup of p lives under the shared mount.

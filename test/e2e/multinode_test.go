@@ -384,6 +384,9 @@ func TestMultiNode(t *testing.T) {
 			}
 			return string(b)
 		}
+		// kind's --wait waits for the control plane alone: the workers may
+		// still be joining (promote would rightly count no room on them).
+		kc("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=2m")
 		kc("apply", "-f", "testdata/standin-config.yaml")
 		kc("-n", "standin-config", "create", "secret", "generic", "standin-config", "--from-literal=STANDIN_GATEWAY_KEY="+gatewayKey, "--from-literal=STANDIN_SUBSCRIPTION_KEYS="+subKey)
 		pv := `{"apiVersion":"v1","kind":"PersistentVolume","metadata":{"name":"e2e-share"},"spec":{"capacity":{"storage":"1Gi"},"accessModes":["ReadWriteMany"],` +
