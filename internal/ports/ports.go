@@ -21,27 +21,71 @@ type BusyError struct {
 	Port    int
 	Process string // "nginx (pid 42)" or ""
 	Flag    string // the flag that moves it, e.g. --http-port
+	// Lent: no program listens on the port (Linux tells); an outgoing
+	// connection of this machine holds it as its own local port, which the
+	// system lends from Ephemeral to outgoing connections.
+	Lent      bool
+	Ephemeral [2]int
 }
 
 func (e *BusyError) Error() string {
 	s := fmt.Sprintf("local port %d (%s) is already in use", e.Port, e.Addr)
-	if e.Process != "" {
+	switch {
+	case e.Process != "":
 		s += " by " + e.Process
+	case e.Lent:
+		s += fmt.Sprintf(", though no program listens on it: an outgoing connection of this machine holds it as its own port (the system lends ports %d-%d to outgoing connections)",
+			e.Ephemeral[0], e.Ephemeral[1])
 	}
 	return s
 }
 
 // Hint says how to get around it.
 func (e *BusyError) Hint() string {
-	alt := e.Port + 10000
-	if alt > 65535 {
-		alt = e.Port - 1000
-	}
 	flag := e.Flag
 	if flag == "" {
 		flag = "--http-port"
 	}
+	alt := e.alternative()
+	if e.Lent {
+		return fmt.Sprintf("it is free again when that connection closes; a port outside %d-%d is never lent: choose one with %s %d", e.Ephemeral[0], e.Ephemeral[1], flag, alt)
+	}
 	return fmt.Sprintf("stop that process, or choose another port with %s %d", flag, alt)
+}
+
+// alternative is a port to suggest: near this one, above the privileged
+// ports, and outside the range the system lends to outgoing connections
+// (a port in it can be taken at any moment by one of them).
+func (e *BusyError) alternative() int {
+	lo, hi := e.Ephemeral[0], e.Ephemeral[1]
+	if lo == 0 {
+		lo, hi = EphemeralRange()
+	}
+	for _, alt := range []int{e.Port + 10000, e.Port%10000 + 10000, e.Port%10000 + 20000} {
+		if alt != e.Port && alt <= 65535 && (alt < lo || alt > hi) {
+			return alt
+		}
+	}
+	return 18080
+}
+
+// EphemeralRange is the range of local ports the system lends to outgoing
+// connections: Linux's net.ipv4.ip_local_port_range, elsewhere the IANA
+// range that Windows and macOS use.
+func EphemeralRange() (lo, hi int) {
+	if runtime.GOOS == "linux" {
+		if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+			if f := strings.Fields(string(b)); len(f) == 2 {
+				l, err1 := strconv.Atoi(f[0])
+				h, err2 := strconv.Atoi(f[1])
+				if err1 == nil && err2 == nil && 0 < l && l <= h {
+					return l, h
+				}
+			}
+		}
+		return 32768, 60999
+	}
+	return 49152, 65535
 }
 
 // PermissionError says a privileged port cannot be bound by this user.
@@ -69,7 +113,10 @@ func Listen(host string, port int, flag string) (net.Listener, error) {
 	}
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		return nil, &BusyError{Addr: addr, Port: port, Process: Owner(port), Flag: flag}
+		be := &BusyError{Addr: addr, Port: port, Process: Owner(port), Flag: flag}
+		be.Ephemeral[0], be.Ephemeral[1] = EphemeralRange()
+		be.Lent = be.Process == "" && !listened(port) && be.Ephemeral[0] <= port && port <= be.Ephemeral[1]
+		return nil, be
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, wsaEACCES):
 		return nil, &PermissionError{Port: port, Flag: flag}
 	}
@@ -98,12 +145,7 @@ func Owner(port int) string {
 	if runtime.GOOS != "linux" {
 		return ""
 	}
-	inodes := map[string]bool{}
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		for _, ino := range listeningInodes(f, port) {
-			inodes[ino] = true
-		}
-	}
+	inodes := listenersOf(port)
 	if len(inodes) == 0 {
 		return ""
 	}
@@ -122,6 +164,26 @@ func Owner(port int) string {
 		}
 	}
 	return ""
+}
+
+// listenersOf is the socket inodes listening on TCP port (Linux's /proc).
+func listenersOf(port int) map[string]bool {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		for _, ino := range listeningInodes(f, port) {
+			inodes[ino] = true
+		}
+	}
+	return inodes
+}
+
+// listened says a socket listens on TCP port, of any user's; true where the
+// system does not tell (not Linux).
+func listened(port int) bool {
+	if _, err := os.Stat("/proc/net/tcp"); runtime.GOOS != "linux" || err != nil {
+		return true
+	}
+	return len(listenersOf(port)) > 0
 }
 
 func listeningInodes(file string, port int) []string {

@@ -58,8 +58,8 @@ func TestSteps(t *testing.T) {
 func TestLoopbackOnly(t *testing.T) {
 	t.Parallel()
 	for url, ok := range map[string]bool{
-		"http://127.0.0.1:48080/echo": true, "https://127.0.0.1:48443/": true,
-		"http://172.18.0.2:30080/": false, "http://localhost:48080/": false, "http://127.0.0.1/": false,
+		"http://127.0.0.1:29080/echo": true, "https://127.0.0.1:29443/": true,
+		"http://172.18.0.2:30080/": false, "http://localhost:29080/": false, "http://127.0.0.1/": false,
 	} {
 		if err := loopback(url); (err == nil) != ok {
 			t.Errorf("loopback(%q) = %v", url, err)

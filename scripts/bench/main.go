@@ -337,6 +337,14 @@ func (b *bench) upArm(ctx context.Context, rd *round) error {
 		return fmt.Errorf("apimdev down: %w", err)
 	}
 	rd.Down = res.Dur
+	for _, l := range strings.Split(res.Out+"\n"+res.Err, "\n") {
+		if strings.Contains(l, "forward") {
+			logf("round %d: down: %s", rd.N, strings.TrimSpace(l))
+		}
+	}
+	if err := portsReleased(ctx, []int{portUpHTTP, portUpHTTPS}, 5*time.Second, filepath.Dir(b.r.tmp)); err != nil {
+		return err
+	}
 	return b.idlePlain(ctx, rd)
 }
 

@@ -15,8 +15,10 @@ import (
 	"time"
 )
 
-// Names and ports. Clusters are apimdev-bench-*; ports are 48080 and up, so
-// nothing here collides with the e2e (18080) or fault (38080) suites.
+// Names and ports. Clusters are apimdev-bench-*; ports are 29080 and up, so
+// nothing here collides with the e2e suites' (17380-28443), and all are
+// below Linux's ephemeral range (32768-60999): an outgoing connection of the
+// machine (the load runs make thousands) can hold a port in it as its own.
 const (
 	gwName          = "contoso-gw"
 	namespace       = "apim-gateway"
@@ -29,19 +31,19 @@ const (
 	clusterManual   = "apimdev-bench-manual"
 	subKey          = "bench-subscription-key"
 
-	portUpHTTP      = 48080 // apimdev up's forward
-	portUpHTTPS     = 48443
-	portManHTTP     = 48081 // the manual script's kubectl port-forward
-	portManHTTPS    = 48444
-	portNodePort    = 48082 // extraPortMapping of the manual cluster → NodePort 30080
+	portUpHTTP      = 29080 // apimdev up's forward
+	portUpHTTPS     = 29443
+	portManHTTP     = 29081 // the manual script's kubectl port-forward
+	portManHTTPS    = 29444
+	portNodePort    = 29082 // extraPortMapping of the manual cluster → NodePort 30080
 	nodePort        = 30080
-	portPFHTTP      = 48083 // kubectl port-forward for the load runs
-	portPFHTTPS     = 48446
-	portFwdHTTP     = 48084 // apimdev forward --via tunnel for the load runs
-	portFwdHTTPS    = 48447
-	portDirHTTP     = 48085 // apimdev forward --via node for the load runs
-	portDirHTTPS    = 48448
-	portConfigProbe = 48099 // the config service's health, published on 127.0.0.1
+	portPFHTTP      = 29083 // kubectl port-forward for the load runs
+	portPFHTTPS     = 29446
+	portFwdHTTP     = 29084 // apimdev forward --via tunnel for the load runs
+	portFwdHTTPS    = 29447
+	portDirHTTP     = 29085 // apimdev forward --via node for the load runs
+	portDirHTTPS    = 29448
+	portConfigProbe = 29099 // the config service's health, published on 127.0.0.1
 )
 
 // rig is what the e2e rig scripts prepared and what the bench built.

@@ -21,7 +21,7 @@ import (
 	"time"
 )
 
-// TestCI's cluster and ports (the other suites use 18080, 38080 and up),
+// TestCI's cluster and ports (the other suites use 18080-28443),
 // below Linux's ephemeral range (32768-60999), so no outgoing connection of
 // the machine can hold them as its own port.
 const (

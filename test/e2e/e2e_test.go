@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-// TestE2E's ports; the fault suite uses its own (38080 and up).
+// TestE2E's ports; the fault suite uses its own (26080 and up).
 const (
 	httpPort  = "18080"
 	httpsPort = "18443"

@@ -31,7 +31,7 @@ import (
 // state left behind, and records its measured figure; the figures are
 // printed at the end.
 //
-// Clusters are named apimdev-fault-* and ports are 38080-38085 / 38443-38447,
+// Clusters are named apimdev-fault-* and ports are 26080-26085 / 26443-26447,
 // so this suite never collides with TestE2E. Run it alone on the rig:
 //
 //	flock /tmp/apimdev-rig.lock scripts/e2e/run.sh -run TestFaults
@@ -204,7 +204,7 @@ func (r *rig) nothingCreated(t *testing.T, userBefore []byte) {
 // DOCKER_HOST points at a socket nothing listens on, which is what every
 // Docker client sees when the daemon is stopped.
 func (s *suite) dockerUnreachable(t *testing.T) {
-	r := s.rig(t, rigOptions{cluster: "apimdev-fault-none", httpPort: "38080", httpsPort: "38443"})
+	r := s.rig(t, rigOptions{cluster: "apimdev-fault-none", httpPort: "26080", httpsPort: "26443"})
 	dead := "DOCKER_HOST=unix://" + filepath.Join(t.TempDir(), "docker.sock")
 	userBefore := readFile(t, r.userKubeconfig)
 	start := time.Now()
@@ -245,9 +245,9 @@ func (s *suite) dockerUnreachable(t *testing.T) {
 }
 
 // 2. A local port taken by another process (a stand-in config service
-// bound to 127.0.0.1:38080).
+// bound to 127.0.0.1:26080).
 func (s *suite) portTaken(t *testing.T) {
-	r := s.rig(t, rigOptions{cluster: "apimdev-fault-none", httpPort: "38080", httpsPort: "38443"})
+	r := s.rig(t, rigOptions{cluster: "apimdev-fault-none", httpPort: "26080", httpsPort: "26443"})
 	holder := exec.Command(s.tl.standin, "config-service")
 	holder.Env = append(os.Environ(), "STANDIN_GATEWAY_KEY="+gatewayKey, "STANDIN_CONFIG_HTTPS_ADDR=127.0.0.1:"+r.httpPort, "STANDIN_CONFIG_HTTP_ADDR=")
 	if err := holder.Start(); err != nil {
@@ -263,18 +263,18 @@ func (s *suite) portTaken(t *testing.T) {
 	start := time.Now()
 	code, _, errs := r.apimdev(t, append([]string{"up", "--detach"}, r.common()...)...)
 	d := time.Since(start)
-	s.figure("2", "port 38080 taken: up fails after", "%s, names the holder (pid %d)", d.Round(time.Millisecond), holder.Process.Pid)
+	s.figure("2", "port 26080 taken: up fails after", "%s, names the holder (pid %d)", d.Round(time.Millisecond), holder.Process.Pid)
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
 	mustContain(t, "up's stderr", errs, "✗ preflight", "nothing was created",
 		fmt.Sprintf("local port %s (127.0.0.1:%s) is already in use by standin-gateway (pid %d)", r.httpPort, r.httpPort, holder.Process.Pid),
-		"--http-port 48080")
+		"--http-port 16080")
 	r.nothingCreated(t, userBefore)
 	// The suggested fix works: another port passes the check.
-	code, out, errs := r.apimdev(t, append(append([]string{"preflight"}, r.common()...), "--http-port", "38085")...)
+	code, out, errs := r.apimdev(t, append(append([]string{"preflight"}, r.common()...), "--http-port", "16080")...)
 	if code != 0 || !strings.Contains(out, "✓ ports") {
-		t.Errorf("preflight --http-port 38085: exit %d\n%s\n%s", code, out, errs)
+		t.Errorf("preflight --http-port 16080 (the suggested port): exit %d\n%s\n%s", code, out, errs)
 	}
 }
 
@@ -284,7 +284,7 @@ func (s *suite) portTaken(t *testing.T) {
 // fresh gateway starts with it; the cleaned token is checked byte for byte in
 // the shared cluster's Secret.)
 func (s *suite) malformedTokens(t *testing.T) {
-	r := s.rig(t, rigOptions{cluster: "apimdev-fault-none", httpPort: "38080", httpsPort: "38443"})
+	r := s.rig(t, rigOptions{cluster: "apimdev-fault-none", httpPort: "26080", httpsPort: "26443"})
 	sig := signature(s.token)
 	exp := time.Now().Add(720 * time.Hour).UTC().Format("200601021504")
 	for _, tc := range []struct {
@@ -330,7 +330,7 @@ func (s *suite) malformedTokens(t *testing.T) {
 // so the shared gateway stays up for the others.
 func (s *suite) sharedCluster(t *testing.T) {
 	// The token file is pasted with quotes, the prefix and a CRLF (case 3).
-	r := s.rig(t, rigOptions{cluster: "apimdev-fault", httpPort: "38081", httpsPort: "38444", tokenFileText: "\"GatewayKey " + s.token + "\"\r\n"})
+	r := s.rig(t, rigOptions{cluster: "apimdev-fault", httpPort: "26081", httpsPort: "26444", tokenFileText: "\"GatewayKey " + s.token + "\"\r\n"})
 	userBefore := readFile(t, r.userKubeconfig)
 	if !s.run(t, "08 two ups at once on one cluster; the first creates it", func(t *testing.T) { s.concurrentUps(t, r) }) {
 		t.Fatal("the shared cluster did not come up; the cases that need it cannot run")
@@ -535,7 +535,7 @@ func (s *suite) brokenGateway(t *testing.T, r *rig, name, image, ep, timeout str
 	defer cancel()
 	start := time.Now()
 	code, _, errs := r.apimdevCtx(t, ctx, "up", "--name", name+"-gw", "--namespace", ns, "--image", image, "--endpoint", ep,
-		"--http-port", "38082", "--https-port", "38445", "--timeout", timeout)
+		"--http-port", "26082", "--https-port", "26445", "--timeout", timeout)
 	d := time.Since(start)
 	// The shared gateway and what up remembers of it are untouched.
 	if ready := readyPods(t, r, "apim-gateway", gwName); len(ready) != 1 {
@@ -954,7 +954,7 @@ var interruptedRE = regexp.MustCompile(`interrupted during (\w+)\. Now: (.*)\.\n
 // interrupted run left: exit 130, a line saying what exists, and a final
 // re-run that completes without duplicate objects.
 func (s *suite) interrupts(t *testing.T) {
-	r := s.rig(t, rigOptions{cluster: "apimdev-fault-sigint", httpPort: "38083", httpsPort: "38446"})
+	r := s.rig(t, rigOptions{cluster: "apimdev-fault-sigint", httpPort: "26083", httpsPort: "26446"})
 	userBefore := readFile(t, r.userKubeconfig)
 	big := bigSmokeSpec(t, 1500)
 	steps := []string{"preflight", "cluster", "image", "deploy", "forward", "smoke"}
@@ -1070,7 +1070,7 @@ func (s *suite) interrupts(t *testing.T) {
 // starts with an expired token (case 3's last part): up warns, and smoke
 // shows why calls fail.
 func (s *suite) foreignCluster(t *testing.T) {
-	r := s.rig(t, rigOptions{cluster: "apimdev-fault-foreign", httpPort: "38084", httpsPort: "38447", token: s.expired})
+	r := s.rig(t, rigOptions{cluster: "apimdev-fault-foreign", httpPort: "26084", httpsPort: "26447", token: s.expired})
 	userBefore := readFile(t, r.userKubeconfig)
 	foreignKC := filepath.Join(t.TempDir(), "someone-elses.kubeconfig")
 	start := time.Now()

@@ -74,7 +74,7 @@ func TestNewcomer(t *testing.T) {
 		if code, out, errs, _ := run(ctx, root, "scripts/e2e/standin-image.sh"); code != 0 {
 			t.Fatalf("the stand-in image: %d\n%s\n%s", code, out, errs)
 		}
-		code, out, errs, d := run(ctx, clone, apimdev, "up", "--demo", "--detach", "--cluster-name", "apimdev-nopull", "--http-port", "48080", "--https-port", "48443",
+		code, out, errs, d := run(ctx, clone, apimdev, "up", "--demo", "--detach", "--cluster-name", "apimdev-nopull", "--http-port", "27080", "--https-port", "27443",
 			"--node-image", "127.0.0.1:1/kindest/node:v9.9.9")
 		t.Logf("up with a node image that cannot be pulled, %s:\n%s%s", d.Round(time.Millisecond), out, errs)
 		if code != 1 {
@@ -157,7 +157,7 @@ func TestNewcomer(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 		defer cancel()
-		args := []string{"up", "--demo", "--detach", "--cluster-name", "apimdev-bin", "--http-port", "48180", "--https-port", "48543"}
+		args := []string{"up", "--demo", "--detach", "--cluster-name", "apimdev-bin", "--http-port", "27180", "--https-port", "27543"}
 		t.Cleanup(func() {
 			run(context.Background(), bin, filepath.Join(bin, "apimdev"), "down", "--cluster-name", "apimdev-bin")
 		})

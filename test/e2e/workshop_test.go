@@ -21,11 +21,12 @@ import (
 	"github.com/apimdev/apimdev/internal/demo"
 )
 
-// TestWorkshop's cluster and ports (the other suites use 18080, 38080 and up).
+// TestWorkshop's cluster and ports (the other suites use 17380-28443), below Linux's
+// ephemeral range like every suite's.
 const (
 	wsCluster   = "apimdev-ws-labs"
-	wsHTTPPort  = "58080"
-	wsHTTPSPort = "58443"
+	wsHTTPPort  = "25080"
+	wsHTTPSPort = "25443"
 	wsLabel     = "stand-in, not Azure API Management"
 )
 
