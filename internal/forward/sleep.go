@@ -29,8 +29,11 @@ type Sleep struct {
 	// and changes it (a setting that reaches a forward that runs).
 	Idle    time.Duration
 	IdleNow func() time.Duration
-	// Poll is how often State is read; 0 means 1 s.
-	Poll time.Duration
+	// Poll is how often State is read; 0 means 1 s. WaitPoll is how often
+	// while a connection waits for a held pause to end (the resume's own
+	// calls come through the forward: each Poll of delay is theirs); 0
+	// means 20 ms.
+	Poll, WaitPoll time.Duration
 	// Clock is nil for the real one.
 	Clock Clock
 	// Pause pauses the cluster (and records it as auto-paused); Wake
@@ -49,6 +52,7 @@ type Sleep struct {
 	held    bool
 	busy    chan struct{} // a pause or a wake under way: closed when it ends
 	changed chan struct{} // closed and replaced when paused or held change
+	kick    chan struct{} // a connection began to wait: read State now
 	waiters int           // connections waiting in Enter
 	wakes   int           // wakes done, for tests
 }
@@ -70,6 +74,9 @@ func (s *Sleep) logf(format string, args ...any) {
 func (s *Sleep) init() {
 	if s.changed == nil {
 		s.changed = make(chan struct{})
+	}
+	if s.kick == nil {
+		s.kick = make(chan struct{}, 1)
 	}
 	if s.last.IsZero() {
 		s.last = s.clock().Now()
@@ -127,6 +134,10 @@ func (s *Sleep) Enter(ctx context.Context) error {
 			wait = s.busy
 		case s.held:
 			wait = s.changed
+			select { // Run reads State now, and often while anyone waits
+			case s.kick <- struct{}{}:
+			default:
+			}
 		default:
 			// Auto-paused: this connection wakes the cluster.
 			busy := make(chan struct{})
@@ -167,19 +178,28 @@ func (s *Sleep) Leave() {
 	s.last = s.clock().Now()
 }
 
-// Run follows the cluster's state (State, every Poll) and pauses it after
-// Idle without a connection, until ctx is done.
+// Run follows the cluster's state (State, every Poll; at once when a
+// connection begins to wait for a held pause, then every WaitPoll while
+// any waits) and pauses it after Idle without a connection, until ctx is
+// done.
 func (s *Sleep) Run(ctx context.Context) {
-	poll := s.Poll
+	poll, waitPoll := s.Poll, s.WaitPoll
 	if poll <= 0 {
 		poll = time.Second
 	}
+	if waitPoll <= 0 {
+		waitPoll = 20 * time.Millisecond
+	}
 	s.mu.Lock()
 	s.init()
+	kick := s.kick
 	s.mu.Unlock()
 	for {
 		wait := poll
 		s.mu.Lock()
+		if s.held && s.waiters > 0 {
+			wait = min(wait, waitPoll)
+		}
 		if s.Idle > 0 && !s.paused && s.busy == nil && s.active == 0 {
 			if left := s.Idle - s.clock().Now().Sub(s.last); left < wait {
 				wait = left
@@ -190,6 +210,7 @@ func (s *Sleep) Run(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
+			case <-kick:
 			case <-s.clock().After(wait):
 			}
 		}

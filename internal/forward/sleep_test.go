@@ -61,6 +61,19 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.waiters = kept
 }
 
+// pendingWithin is how many After channels fire within d from now.
+func (c *fakeClock) pendingWithin(d time.Duration) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, w := range c.waiters {
+		if !w.at.After(c.now.Add(d)) {
+			n++
+		}
+	}
+	return n
+}
+
 // eventually polls cond until it holds or 5 s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -239,6 +252,33 @@ func TestSleepHeldByTheCommandWaitsForResume(t *testing.T) {
 	if w, p := r.wakes.Load(), r.pauses.Load(); w != 0 || p != 0 {
 		t.Fatalf("%d wakes, %d pauses: a held pause is the command's to end", w, p)
 	}
+}
+
+// `apimdev resume`'s own calls come through the forward: a connection
+// waiting for a held pause makes the forward read the record at once and
+// then every WaitPoll, not once a Poll (a minute here).
+func TestSleepAWaitingConnectionSeesTheResumeWithinWaitPoll(t *testing.T) {
+	r := newSleepRig(t, 0)
+	r.paused.Store(true)
+	r.held.Store(true)
+	r.tick(t, time.Minute)
+	eventually(t, "the forward to see the pause", r.s.Paused)
+	entered := make(chan error, 1)
+	go func() { entered <- r.s.Enter(context.Background()) }()
+	// The connection's arrival alone has the loop wait WaitPoll, not Poll.
+	eventually(t, "the loop to poll quickly for the waiting connection", func() bool { return r.clock.pendingWithin(20*time.Millisecond) > 0 })
+	r.paused.Store(false) // `apimdev resume`
+	r.held.Store(false)
+	r.clock.Advance(20 * time.Millisecond)
+	select {
+	case err := <-entered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting connection did not go through 20 ms (fake) after the resume")
+	}
+	r.s.Leave()
 }
 
 func TestSleepAFailedWakeFailsTheConnection(t *testing.T) {
