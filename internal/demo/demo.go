@@ -354,19 +354,18 @@ func (s *Setup) wait(ctx context.Context, c kubernetes.Interface) error {
 			for _, p := range pods.Items {
 				for _, cs := range p.Status.ContainerStatuses {
 					if w := cs.State.Waiting; w != nil {
-						switch w.Reason {
-						case "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName":
+						// The stand-in's image is this machine's: a failed
+						// pull will not succeed later.
+						switch cl := gateway.ClassifyWaiting(w); {
+						case cl == gateway.WaitingPull || cl == gateway.WaitingImage:
 							return &ImageError{Image: s.Image, Reason: w.Reason, Message: w.Message}
-						case "CreateContainerConfigError":
-							if gateway.TransientWaiting(w.Message) {
-								// The kubelet's caches on a new node: it
-								// retries. Said if it lasts to the deadline.
-								last = fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message)
-								continue
-							}
+						case cl.CannotStart(false):
 							return fmt.Errorf("the stand-in configuration service's pod %s: %s: %s", p.Name, w.Reason, w.Message)
-						case "CrashLoopBackOff":
-							return fmt.Errorf("the stand-in configuration service's pod %s: %s: %s", p.Name, w.Reason, w.Message)
+						case gateway.TransientWaiting(w.Message):
+							// The kubelet's caches on a new node: it
+							// retries. Said if it lasts to the deadline.
+							last = fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message)
+							continue
 						}
 						last = fmt.Sprintf("pod %s: %s", p.Name, w.Reason)
 					} else if cs.State.Running != nil {

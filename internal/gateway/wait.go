@@ -102,8 +102,10 @@ func countsOf(d *appsv1.Deployment) RolloutCounts {
 	return RolloutCounts{Desired: int(want), Old: int(max(0, s.Replicas-s.UpdatedReplicas)), New: int(s.UpdatedReplicas), Ready: int(s.ReadyReplicas)}
 }
 
-// fatal waiting reasons: the pod will not recover without a change from the user.
-var fatal = map[string]string{
+// fatalText says, in the user's terms, why a gateway container that
+// ClassifyWaiting says cannot start will not (by reason where the class
+// has several).
+var fatalText = map[string]string{
 	"ImagePullBackOff":           "the node cannot pull the gateway image",
 	"ErrImageNeverPull":          "the image is not on the node and the pull policy forbids pulling it",
 	"InvalidImageName":           "the image name is not valid",
@@ -262,15 +264,17 @@ func (w *Waiter) fatalPod(ctx context.Context, pods []corev1.Pod) *RolloutError 
 			if cs.State.Waiting == nil {
 				continue
 			}
-			what, ok := fatal[cs.State.Waiting.Reason]
-			if !ok || TransientWaiting(cs.State.Waiting.Message) {
+			// The gateway's image comes from a registry: one failed pull
+			// is the kubelet's to retry.
+			if !ClassifyWaiting(cs.State.Waiting).CannotStart(true) {
 				continue
 			}
+			what := fatalText[cs.State.Waiting.Reason]
 			e := &RolloutError{Reason: cs.State.Waiting.Reason, Pod: p.Name, Message: what}
 			if m := strings.TrimSpace(cs.State.Waiting.Message); m != "" {
 				e.Message += ": " + w.scrub(m)
 			}
-			if cs.State.Waiting.Reason == "CrashLoopBackOff" {
+			if ClassifyWaiting(cs.State.Waiting) == WaitingCrash {
 				if t := cs.LastTerminationState.Terminated; t != nil {
 					e.Message += fmt.Sprintf(" (last exit code %d, %s)", t.ExitCode, t.Reason)
 				}
@@ -481,14 +485,6 @@ func RestartPullFailures(ctx context.Context, cs kubernetes.Interface, namespace
 		}
 	}
 	return out, nil
-}
-
-// TransientWaiting says a container's waiting message is the kubelet's
-// start-up race on a new or busy node (its Secret or ConfigMap cache not
-// synced yet: "failed to sync secret cache: timed out waiting for the
-// condition"), which passes by itself, so it must not fail the rollout.
-func TransientWaiting(msg string) bool {
-	return strings.Contains(msg, "failed to sync secret cache") || strings.Contains(msg, "failed to sync configmap cache")
 }
 
 // transientMessage is the waiting message of p's first container that waits

@@ -620,13 +620,12 @@ func (s *Session) lastLogLines(ctx context.Context, p corev1.Pod) string {
 // same apply, not in its cache yet) passes by itself: not a reason.
 func podCannotStart(p corev1.Pod) string {
 	for _, c := range p.Status.ContainerStatuses {
-		if w := c.State.Waiting; w != nil && !gateway.TransientWaiting(w.Message) {
-			switch w.Reason {
-			case "ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError":
-				return w.Reason + ": " + w.Message
-			case "CrashLoopBackOff":
-				return "it keeps exiting (CrashLoopBackOff)"
-			}
+		// The relay's image is this machine's: a failed pull is final.
+		switch cl := gateway.ClassifyWaiting(c.State.Waiting); {
+		case cl == gateway.WaitingCrash:
+			return "it keeps exiting (CrashLoopBackOff)"
+		case cl.CannotStart(false):
+			return c.State.Waiting.Reason + ": " + c.State.Waiting.Message
 		}
 	}
 	for _, c := range p.Status.Conditions {
