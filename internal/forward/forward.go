@@ -73,8 +73,14 @@ type Forwarder struct {
 	// WaitReady is how long a new connection waits for a ready pod before it
 	// is closed (a restarting gateway is back within it). 0 means 30s.
 	WaitReady time.Duration
-	Log       func(format string, args ...any)
-	Stats     Stats
+	// OpenTimeout bounds opening a stream in a tunnel; 0 means 3 s. A
+	// tunnel whose far end stopped answering (the kubelet behind it
+	// restarted with its engine) keeps its connection open, and the SPDY
+	// library waits 30 s for a reply that never comes; the connection is
+	// then dropped and the next try dials afresh or takes the direct path.
+	OpenTimeout time.Duration
+	Log         func(format string, args ...any)
+	Stats       Stats
 	// Direct, if set, is a path to the Service that skips the API server;
 	// connections take it while it is up (see Direct) and the tunnels
 	// otherwise.
@@ -245,7 +251,7 @@ func (f *Forwarder) open(ctx context.Context, m Mapping) (Stream, string, error)
 			t, err := f.tunnel(ctx, b.Pod)
 			if err == nil {
 				var s Stream
-				if s, err = t.Open(b.Port); err == nil {
+				if s, err = f.openStream(t, b.Port); err == nil {
 					return s, b.Pod, nil
 				}
 				f.drop(b.Pod, t)
@@ -269,6 +275,42 @@ func (f *Forwarder) open(ctx context.Context, m Mapping) (Stream, string, error)
 		case <-time.After(200 * time.Millisecond):
 			// Tunnels to a pod that just failed are retried on the next look.
 		}
+	}
+}
+
+// openStream opens a stream in t within OpenTimeout. An open given up on is
+// not joined: the SPDY library ends it with its own 30 s reply timeout,
+// which closing the tunnel does not cut short, and joining it would hold
+// the forward's stop (and `down`) that long. It holds nothing but the
+// closed tunnel's memory meanwhile; a stream it gets after all is closed.
+func (f *Forwarder) openStream(t Tunnel, port int) (Stream, error) {
+	limit := f.OpenTimeout
+	if limit <= 0 {
+		limit = 3 * time.Second
+	}
+	type opened struct {
+		s   Stream
+		err error
+	}
+	ch, gaveUp := make(chan opened), make(chan struct{})
+	go func() {
+		s, err := t.Open(port)
+		select {
+		case ch <- opened{s, err}:
+		case <-gaveUp:
+			if s != nil {
+				_ = s.Close()
+			}
+		}
+	}()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case r := <-ch:
+		return r.s, r.err
+	case <-timer.C:
+		close(gaveUp)
+		return nil, fmt.Errorf("opening a stream: no answer through the tunnel in %s", limit)
 	}
 }
 

@@ -60,6 +60,11 @@ type fakeDialer struct {
 	pods   map[string]string // pod -> host:port
 	broken map[string]bool   // Open fails, as on a tunnel to a dead pod
 	dials  map[string]int
+	// hang: how many of the next tunnels to a pod never answer an Open
+	// until release is closed (a kubelet that restarted under the tunnel);
+	// closing such a tunnel does not end the Open, as with SPDY.
+	hang    map[string]int
+	release chan struct{}
 }
 
 func (d *fakeDialer) Dial(_ context.Context, pod string) (Tunnel, error) {
@@ -70,7 +75,12 @@ func (d *fakeDialer) Dial(_ context.Context, pod string) (Tunnel, error) {
 	if !ok {
 		return nil, fmt.Errorf("pods %q not found", pod)
 	}
-	return &fakeTunnel{addr: addr, d: d, pod: pod, done: make(chan struct{})}, nil
+	ft := &fakeTunnel{addr: addr, d: d, pod: pod, done: make(chan struct{})}
+	if d.hang[pod] > 0 {
+		d.hang[pod]--
+		ft.hang = d.release
+	}
+	return ft, nil
 }
 
 // dialsTo reads the count under the lock: the forwarder dials from its own
@@ -87,9 +97,14 @@ type fakeTunnel struct {
 	d    *fakeDialer
 	done chan struct{}
 	once sync.Once
+	hang chan struct{} // non-nil: Open waits for it to close
 }
 
 func (t *fakeTunnel) Open(int) (Stream, error) {
+	if t.hang != nil {
+		<-t.hang
+		return nil, errors.New("Timeout occurred")
+	}
 	t.d.mu.Lock()
 	broken := t.d.broken[t.pod]
 	t.d.mu.Unlock()
@@ -195,6 +210,34 @@ func TestForwardRecoversFromDeadPod(t *testing.T) {
 	}
 	if f.Stats.Retried.Load() == 0 || f.Stats.Failed.Load() != 0 {
 		t.Fatalf("retried %d failed %d", f.Stats.Retried.Load(), f.Stats.Failed.Load())
+	}
+}
+
+// After an engine restart a tunnel can stay connected while nothing answers
+// through it: the stream open is given up on after OpenTimeout, the tunnel
+// dropped, and the connection served through a tunnel dialled afresh.
+func TestForwardGivesUpOnATunnelThatStoppedAnswering(t *testing.T) {
+	t.Parallel()
+	a := podServer(t, "pod-a")
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	d := &fakeDialer{pods: map[string]string{"pod-a": a.Listener.Addr().String()}, broken: map[string]bool{}, dials: map[string]int{},
+		hang: map[string]int{"pod-a": 1}, release: release}
+	f := &Forwarder{Host: "127.0.0.1", Mappings: []Mapping{{LocalPort: 0, ServicePort: 80}}, Backends: newFakeBackends(Backend{"pod-a", 8080}),
+		Dialer: d, WaitReady: 5 * time.Second, OpenTimeout: 100 * time.Millisecond}
+	url, _ := serve(t, f)
+	start := time.Now()
+	if got := get(t, url); got != "pod-a" {
+		t.Fatalf("got %q", got)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the call took %s: the hung open was not given up on", took)
+	}
+	if n := d.dialsTo("pod-a"); n != 2 {
+		t.Errorf("%d dials to pod-a, want 2 (the hung tunnel dropped, a new one dialled)", n)
+	}
+	if f.Stats.Retried.Load() != 1 || f.Stats.Failed.Load() != 0 {
+		t.Errorf("retried %d, failed %d; want 1 and 0", f.Stats.Retried.Load(), f.Stats.Failed.Load())
 	}
 }
 
