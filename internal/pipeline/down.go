@@ -93,7 +93,11 @@ func (s *Session) Down(ctx context.Context, keepCluster bool) error {
 		switch state {
 		case cluster.ClusterAbsent:
 			_ = s.Files.Remove()
-			return fmt.Sprintf("no cluster %q: nothing to delete", name), nil
+			said := fmt.Sprintf("no cluster %q: nothing to delete", name)
+			if others := s.Files.Others(); len(others) > 0 {
+				said += fmt.Sprintf("; apimdev made %s here: `apimdev down --cluster-name %s`", strings.Join(others, ", "), others[0])
+			}
+			return said, nil
 		case cluster.ClusterForeign:
 			return "", &ForeignError{Name: name}
 		}

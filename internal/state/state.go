@@ -55,6 +55,29 @@ func ForCluster(stateDir, name string) (ClusterDir, error) {
 	return ClusterDir{Dir: d}, nil
 }
 
+// Others are the other clusters apimdev made that this state directory
+// keeps (a kubeconfig of apimdev's each), sorted: what a command run
+// without --cluster-name can point to when the default has none.
+func (c ClusterDir) Others() []string {
+	if c.Dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(filepath.Dir(c.Dir))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == filepath.Base(c.Dir) {
+			continue
+		}
+		if _, err := os.Stat(ClusterDir{Dir: filepath.Join(filepath.Dir(c.Dir), e.Name())}.Kubeconfig()); err == nil {
+			out = append(out, e.Name())
+		}
+	}
+	return out // os.ReadDir sorts by name
+}
+
 // Kubeconfig is the tool's own kubeconfig for the cluster.
 func (c ClusterDir) Kubeconfig() string { return filepath.Join(c.Dir, "kubeconfig") }
 
