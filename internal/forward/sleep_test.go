@@ -224,14 +224,23 @@ func TestSleepConnectionsWhilePausedShareOneWake(t *testing.T) {
 	}
 }
 
-func TestSleepHeldByTheCommandWaitsForResume(t *testing.T) {
-	r := newSleepRig(t, 0) // no auto-pause: `apimdev pause` only
+// heldPauseWithAConnection is a rig paused by `apimdev pause` (no
+// auto-pause) that the forward has seen, and a connection entering it; its
+// Enter's result comes on the channel.
+func heldPauseWithAConnection(t *testing.T) (*sleepRig, chan error) {
+	t.Helper()
+	r := newSleepRig(t, 0)
 	r.paused.Store(true)
 	r.held.Store(true)
 	r.tick(t, time.Minute)
 	eventually(t, "the forward to see the pause", r.s.Paused)
 	entered := make(chan error, 1)
 	go func() { entered <- r.s.Enter(context.Background()) }()
+	return r, entered
+}
+
+func TestSleepHeldByTheCommandWaitsForResume(t *testing.T) {
+	r, entered := heldPauseWithAConnection(t)
 	eventually(t, "the connection to wait", func() bool {
 		r.s.mu.Lock()
 		defer r.s.mu.Unlock()
@@ -258,13 +267,7 @@ func TestSleepHeldByTheCommandWaitsForResume(t *testing.T) {
 // waiting for a held pause makes the forward read the record at once and
 // then every WaitPoll, not once a Poll (a minute here).
 func TestSleepAWaitingConnectionSeesTheResumeWithinWaitPoll(t *testing.T) {
-	r := newSleepRig(t, 0)
-	r.paused.Store(true)
-	r.held.Store(true)
-	r.tick(t, time.Minute)
-	eventually(t, "the forward to see the pause", r.s.Paused)
-	entered := make(chan error, 1)
-	go func() { entered <- r.s.Enter(context.Background()) }()
+	r, entered := heldPauseWithAConnection(t)
 	// The connection's arrival alone has the loop wait WaitPoll, not Poll.
 	eventually(t, "the loop to poll quickly for the waiting connection", func() bool { return r.clock.pendingWithin(20*time.Millisecond) > 0 })
 	r.paused.Store(false) // `apimdev resume`
