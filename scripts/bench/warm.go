@@ -132,6 +132,11 @@ func (b *bench) warmTable() string {
 	}
 	p("Peak RSS against the floor every command pays, `apimdev version` (%s: the binary's mapped pages and the Go runtime):", mib(floor))
 	p("")
+	if benchRSSMaxKB.Load() > 0 {
+		p("(Linux counts the starting process's resident set into a command's peak; the bench lowers its own peak to its current size before each command, which was at most %s: a figure at or under that is the bench's, not the command's.)",
+			mib(benchRSSMaxKB.Load()))
+		p("")
+	}
 	p("| command | peak RSS (highest of the rounds) | above `version` |")
 	p("| --- | --- | --- |")
 	for _, r := range rows {
