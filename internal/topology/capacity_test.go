@@ -37,8 +37,11 @@ func TestCheckCapacityNamesWorkersNotReadyYet(t *testing.T) {
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")}}
 	ctx := context.Background()
 
+	cordoned := capNode("w3", false, notReady)
+	cordoned.Spec.Unschedulable = true // waiting for it would not help
 	c := fake.NewClientset(capNode("cp", true, controlPlane), capNode("w1", true), capNode("w2", false, notReady),
-		capNode("cp2", false, controlPlane, notReady)) // not Ready, but no workload node once Ready either
+		capNode("cp2", false, controlPlane, notReady), // not Ready, but no workload node once Ready either
+		cordoned)
 	err := CheckCapacity(ctx, c, p, p, "kind-second", true)
 	var ce *CapacityError
 	if !errors.As(err, &ce) {

@@ -41,9 +41,9 @@ type NodeInfo struct {
 	Workload bool `json:"workload"`
 	// Shared: the node mounts the cluster's shared directory.
 	Shared bool `json:"-"`
-	// Joining: not Ready, and nothing but its not-ready state (the
-	// kubelet's taints for it, a cordon) keeps pods off it: a node that
-	// has just joined, or lost its kubelet for a while.
+	// Joining: not Ready, not cordoned, and nothing but its not-ready
+	// state (the node lifecycle's taints for it) keeps pods off it: a node
+	// that has just joined, or lost its kubelet for a while.
 	Joining bool `json:"-"`
 
 	free corev1.ResourceList // allocatable minus what other pods request
@@ -68,7 +68,7 @@ func Read(ctx context.Context, c kubernetes.Interface) (Topology, error) {
 			ni.Ready = ni.Ready || c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
 		}
 		ni.Workload = RunsWorkloads(&n)
-		ni.Joining = !ni.Ready && runsWorkloadsOnceReady(&n)
+		ni.Joining = !ni.Ready && !n.Spec.Unschedulable && runsWorkloadsOnceReady(&n)
 		ni.Schedulable = ni.Workload && !n.Spec.Unschedulable
 		ni.free = corev1.ResourceList{corev1.ResourceCPU: n.Status.Allocatable.Cpu().DeepCopy(), corev1.ResourceMemory: n.Status.Allocatable.Memory().DeepCopy()}
 		t.Nodes = append(t.Nodes, ni)
