@@ -113,9 +113,10 @@ func Listen(host string, port int, flag string) (net.Listener, error) {
 	}
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaEADDRINUSE):
-		be := &BusyError{Addr: addr, Port: port, Process: Owner(port), Flag: flag}
+		listeners, known := listenersOf(port)
+		be := &BusyError{Addr: addr, Port: port, Process: ownerOf(listeners), Flag: flag}
 		be.Ephemeral[0], be.Ephemeral[1] = EphemeralRange()
-		be.Lent = be.Process == "" && !listened(port) && be.Ephemeral[0] <= port && port <= be.Ephemeral[1]
+		be.Lent = known && len(listeners) == 0 && be.Ephemeral[0] <= port && port <= be.Ephemeral[1]
 		return nil, be
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, wsaEACCES):
 		return nil, &PermissionError{Port: port, Flag: flag}
@@ -142,10 +143,12 @@ func Check(host string, port int, flag string) error {
 // Owner names the process listening on TCP port, as "name (pid N)", or "" when
 // the OS does not say (not Linux, or another user's process).
 func Owner(port int) string {
-	if runtime.GOOS != "linux" {
-		return ""
-	}
-	inodes := listenersOf(port)
+	inodes, _ := listenersOf(port)
+	return ownerOf(inodes)
+}
+
+// ownerOf names the process holding one of the socket inodes, or "".
+func ownerOf(inodes map[string]bool) string {
 	if len(inodes) == 0 {
 		return ""
 	}
@@ -166,24 +169,19 @@ func Owner(port int) string {
 	return ""
 }
 
-// listenersOf is the socket inodes listening on TCP port (Linux's /proc).
-func listenersOf(port int) map[string]bool {
-	inodes := map[string]bool{}
+// listenersOf is the socket inodes listening on TCP port, of any user's
+// (Linux's /proc); known is false where the system does not tell.
+func listenersOf(port int) (inodes map[string]bool, known bool) {
+	if _, err := os.Stat("/proc/net/tcp"); runtime.GOOS != "linux" || err != nil {
+		return nil, false
+	}
+	inodes = map[string]bool{}
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		for _, ino := range listeningInodes(f, port) {
 			inodes[ino] = true
 		}
 	}
-	return inodes
-}
-
-// listened says a socket listens on TCP port, of any user's; true where the
-// system does not tell (not Linux).
-func listened(port int) bool {
-	if _, err := os.Stat("/proc/net/tcp"); runtime.GOOS != "linux" || err != nil {
-		return true
-	}
-	return len(listenersOf(port)) > 0
+	return inodes, true
 }
 
 func listeningInodes(file string, port int) []string {
