@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/apimdev/apimdev/internal/ports"
 )
 
 // portsReleased waits up to limit for every port to be free on 127.0.0.1
@@ -22,23 +23,21 @@ import (
 // line and its log (its stderr) are saved beside the bench's temporary
 // directory, and, when it is an apimdev forward, the goroutine dump it
 // writes there on SIGQUIT.
-func portsReleased(ctx context.Context, ports []int, limit time.Duration, saveDir string) error {
+func portsReleased(ctx context.Context, list []int, limit time.Duration, saveDir string) error {
 	deadline := time.Now().Add(limit)
 	for {
-		held := -1
-		for _, p := range ports {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
+		held, err := -1, error(nil)
+		for _, p := range list {
+			if err = ports.Check("127.0.0.1", p, ""); err != nil { // apimdev's own check, as `up`'s preflight makes it
 				held = p
 				break
 			}
-			l.Close()
 		}
 		if held < 0 {
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("127.0.0.1:%d is still held %s after `down`: %s", held, limit, describeHolder(held, saveDir))
+			return fmt.Errorf("127.0.0.1:%d is still held %s after `down` (%v): %s", held, limit, err, describeHolder(held, saveDir))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
